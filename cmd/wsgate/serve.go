@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/gateway"
+)
+
+// serveFlags binds every serve flag to cfg; each flag also reads the
+// environment variable WSGATE_<FLAG> (dashes become underscores).
+type serveFlags struct {
+	cfg         gateway.Config
+	debugListen string
+	origins     string
+	logLevel    string
+}
+
+func newServeFlags(fs *flag.FlagSet) *serveFlags {
+	f := &serveFlags{cfg: gateway.DefaultConfig()}
+	c := &f.cfg
+	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address for WebSocket clients")
+	fs.BoolVar(&c.ReusePort, "reuse-port", false, "set SO_REUSEPORT on the listener (several processes on one port)")
+	fs.StringVar(&f.debugListen, "debug-listen", "", "address for pprof and /metrics (off when empty)")
+	fs.BoolVar(&c.Echo, "echo", false, "enable the raw echo endpoint (conformance tests, benchmarks)")
+	fs.StringVar(&c.EchoPath, "echo-path", c.EchoPath, "path of the echo endpoint")
+	fs.StringVar(&c.WSPath, "ws-path", c.WSPath, "path of the client protocol endpoint")
+	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated allowed Origin values (https://a.example, *.example.com, *); empty: same host or no Origin")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message; larger closes with 1009")
+	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "bytes queued per connection before it is closed as a slow consumer (4008)")
+	fs.IntVar(&c.MaxHandshakes, "max-handshakes", c.MaxHandshakes, "concurrent handshakes; beyond them new connections get 503")
+	fs.IntVar(&c.MaxHandshakeBytes, "max-handshake-bytes", c.MaxHandshakeBytes, "largest HTTP upgrade request")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "deadline for completing the upgrade")
+	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping a connection silent for this long")
+	fs.DurationVar(&c.PongTimeout, "pong-timeout", c.PongTimeout, "close a connection silent for this long after a ping")
+	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "spread shutdown closes (1001) over this long")
+	fs.IntVar(&c.Loops, "loops", 0, "epoll instances (0: one per core)")
+	fs.IntVar(&c.WorkersPerLoop, "workers-per-loop", 0, "workers per epoll instance (0: default)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return f
+}
+
+// applyEnv sets every flag not given on the command line from WSGATE_<FLAG>.
+func applyEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	var errs []error
+	fs.VisitAll(func(fl *flag.Flag) {
+		env := "WSGATE_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !given[fl.Name] {
+			if err := fl.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func serve(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	f := newServeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := applyEnv(fs); err != nil {
+		fmt.Fprintln(os.Stderr, "wsgate:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "wsgate: --log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if f.origins != "" {
+		f.cfg.AllowedOrigins = strings.Split(f.origins, ",")
+	}
+	if err := runServer(f, log); err != nil {
+		log.Error("wsgate stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func runServer(f *serveFlags, log *slog.Logger) error {
+	nofile := raiseNofile(log)
+	srv, err := gateway.New(f.cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("wsgate listening", "addr", srv.Addr().String(), "version", version,
+		"max_connections_by_rlimit", nofile, "echo", f.cfg.Echo)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if f.debugListen != "" {
+		dbg := debugServer(f.debugListen, srv)
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("debug listener", "err", err)
+			}
+		}()
+		defer dbg.Close()
+	}
+	start := time.Now()
+	err = srv.Serve(ctx)
+	log.Info("wsgate stopped", "shutdown_took", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// raiseNofile lifts the soft open-files limit to the hard one (each
+// connection is one fd) and returns how many connections it allows.
+func raiseNofile(log *slog.Logger) uint64 {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		log.Warn("read RLIMIT_NOFILE", "err", err)
+		return 0
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			log.Warn("raise RLIMIT_NOFILE", "err", err)
+		}
+		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	}
+	const reserved = 32 // listener, epoll fds, logs, debug listener
+	if lim.Cur < reserved {
+		return 0
+	}
+	return lim.Cur - reserved
+}
+
+// debugServer serves pprof and the metrics on their own listener.
+func debugServer(addr string, srv *gateway.Server) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_ = srv.Metrics().WriteText(w)
+	})
+	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}

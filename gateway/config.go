@@ -1,0 +1,99 @@
+// Package gateway is the wsgate server: it accepts TCP connections on raw
+// fds, upgrades them to WebSocket without a goroutine per connection, runs
+// the frame engine on netpoll workers and keeps every connection's memory,
+// queue and timers bounded.
+package gateway
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config holds every server setting. DefaultConfig returns the defaults the
+// command line documents.
+type Config struct {
+	// Listen is the TCP address to accept WebSocket connections on.
+	Listen string
+	// ReusePort sets SO_REUSEPORT so several processes can share Listen.
+	ReusePort bool
+
+	// Echo enables the raw echo endpoint at EchoPath (conformance tests,
+	// benchmarks).
+	Echo     bool
+	EchoPath string
+	// WSPath is the client protocol endpoint.
+	WSPath string
+
+	// AllowedOrigins lists the Origin values accepted in a handshake:
+	// "https://app.example.com", "*.example.com" (any scheme, any
+	// subdomain) or "*" (anything). Empty: only requests without Origin or
+	// whose Origin host equals the Host header.
+	AllowedOrigins []string
+
+	// MaxMessageBytes bounds an incoming message; larger ones close the
+	// connection with 1009.
+	MaxMessageBytes int
+	// MaxQueueBytes bounds the bytes waiting to be written to one
+	// connection; a connection over it is closed with 4008.
+	MaxQueueBytes int
+	// MaxHandshakes bounds handshakes in progress; connections beyond it are
+	// answered 503 and closed.
+	MaxHandshakes int
+	// MaxHandshakeBytes bounds the HTTP upgrade request.
+	MaxHandshakeBytes int
+	// HandshakeTimeout closes connections that have not completed the
+	// upgrade in time.
+	HandshakeTimeout time.Duration
+
+	// PingInterval: a connection from which nothing was received for this
+	// long is sent a ping. PongTimeout: it is closed when nothing at all
+	// arrives within this long after the ping.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+
+	// DrainWindow spreads the 1001 closes of a graceful shutdown over this
+	// long, so clients do not all reconnect at the same instant.
+	DrainWindow time.Duration
+
+	// Event loop sizing (0: netpoll defaults).
+	Loops          int
+	WorkersPerLoop int
+
+	// Hook, when set, sees every handshake before the 101 and may reject it.
+	Hook HandshakeHook
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:            "127.0.0.1:8080",
+		EchoPath:          "/echo",
+		WSPath:            "/ws",
+		MaxMessageBytes:   64 << 10,
+		MaxQueueBytes:     1 << 20,
+		MaxHandshakes:     32768,
+		MaxHandshakeBytes: 8 << 10,
+		HandshakeTimeout:  5 * time.Second,
+		PingInterval:      25 * time.Second,
+		PongTimeout:       10 * time.Second,
+		DrainWindow:       10 * time.Second,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.MaxMessageBytes <= 0:
+		return fmt.Errorf("max message bytes must be positive, got %d", c.MaxMessageBytes)
+	case c.MaxQueueBytes <= 0:
+		return fmt.Errorf("max queue bytes must be positive, got %d", c.MaxQueueBytes)
+	case c.MaxHandshakes <= 0:
+		return fmt.Errorf("max handshakes must be positive, got %d", c.MaxHandshakes)
+	case c.MaxHandshakeBytes < 256:
+		return fmt.Errorf("max handshake bytes must be at least 256, got %d", c.MaxHandshakeBytes)
+	case c.HandshakeTimeout <= 0 || c.PingInterval <= 0 || c.PongTimeout <= 0:
+		return fmt.Errorf("handshake timeout, ping interval and pong timeout must be positive")
+	case c.DrainWindow < 0:
+		return fmt.Errorf("drain window must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,480 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/gateway/wsframe"
+	"github.com/wsgate/wsgate/netpoll"
+)
+
+// connState is a connection's place in its lifecycle.
+type connState uint8
+
+const (
+	stateHandshake connState = iota // reading the HTTP upgrade request
+	stateOpen                       // WebSocket frames flow
+	stateClosing                    // close frame queued; waiting to flush and for the peer
+	stateClosed                     // fd closed, unregistered
+)
+
+// Close codes wsgate sends besides the RFC ones (see DESIGN.md).
+const (
+	CloseSlowConsumer uint16 = 4008
+)
+
+// closeLinger bounds how long a closing connection waits for its close frame
+// to flush and for the peer to close its side.
+const closeLinger = 2 * time.Second
+
+// maxReadsPerEvent bounds the reads one dispatch makes, so one busy client
+// cannot monopolize a worker; level triggering brings us back for the rest.
+const maxReadsPerEvent = 4
+
+// Pending requests from other goroutines, handled on the worker (only the
+// worker that owns a dispatch may close the fd).
+const (
+	requestDrain uint8 = 1 << iota // graceful shutdown: close with 1001
+	requestKill                    // shutdown deadline: close now
+)
+
+// conn is one client connection. It is pointer-light and has no buffers
+// while idle: in is allocated only while a handshake or frame is partial,
+// out only while frames wait for the socket.
+//
+// Concurrency: netpoll runs HandleEvent for one conn on one worker at a
+// time; that worker alone reads the socket, touches in, and closes the fd.
+// Other goroutines (fan-out writers, shutdown) only queue frames and set
+// requests under mu, then Notify. mu guards state, out and requests.
+type conn struct {
+	desc netpoll.Desc
+	srv  *Server
+
+	mu       sync.Mutex
+	state    connState
+	endpoint Endpoint
+	closeIn  bool  // peer's close frame received
+	shutWr   bool  // our side shut down after the close frame was flushed
+	requests uint8 // requestDrain | requestKill
+	out      *outQueue
+
+	in *inbound // worker-only
+
+	// Worker-only heartbeat bookkeeping, nanoseconds since server start.
+	lastRead   int64
+	pingSentAt int64
+}
+
+// inbound is a connection's partial input: a handshake that has not fully
+// arrived, or a frame decoder with leftover bytes. Pooled.
+type inbound struct {
+	dec      wsframe.Decoder
+	leftover []byte // ≤ wsframe.MaxLeftover bytes, or a partial handshake
+}
+
+var inboundPool = sync.Pool{New: func() any { return new(inbound) }}
+
+// HandleEvent is the netpoll entry point for everything that happens to c.
+func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
+	now := c.srv.now()
+	if ev&netpoll.EventNotify != 0 {
+		c.onRequests()
+	}
+	if ev&netpoll.EventTimer != 0 {
+		c.onTimer(now)
+	}
+	if ev&netpoll.EventWrite != 0 {
+		c.mu.Lock()
+		c.flushLocked(true)
+		c.mu.Unlock()
+	}
+	if ev&(netpoll.EventRead|netpoll.EventHup) != 0 {
+		c.onReadable(w, now)
+	}
+	c.mu.Lock()
+	c.finishCloseLocked()
+	if c.state != stateClosed {
+		if err := c.desc.Rearm(c.out != nil); err != nil {
+			c.closeNowLocked()
+		}
+	}
+	c.mu.Unlock()
+}
+
+// onReadable reads what the socket has (bounded per dispatch) and feeds it
+// to the handshake parser or the frame decoder.
+func (c *conn) onReadable(w *netpoll.Worker, now int64) {
+	for range maxReadsPerEvent {
+		buf := w.Scratch
+		off := 0
+		if c.in != nil {
+			off = copy(buf, c.in.leftover)
+		}
+		n, err := netpoll.Read(c.desc.Fd(), buf[off:])
+		if err == unix.EAGAIN {
+			return
+		}
+		if n <= 0 { // EOF or error: the peer is gone
+			c.mu.Lock()
+			c.closeNowLocked()
+			c.mu.Unlock()
+			return
+		}
+		c.lastRead = now
+		c.consume(buf[:off+n])
+		if c.stateIs(stateClosed) || off+n < len(buf) {
+			return // closed, or the socket is drained (saves a read returning EAGAIN)
+		}
+	}
+}
+
+func (c *conn) stateIs(s connState) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == s
+}
+
+// consume processes a contiguous input chunk (leftover + new bytes).
+func (c *conn) consume(data []byte) {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	switch st {
+	case stateHandshake:
+		c.handshake(data)
+	case stateOpen:
+		c.frames(data)
+	default:
+		c.setLeftover(nil) // closing: input is no longer interesting
+	}
+}
+
+// handshake waits for a complete request head, upgrades, and hands bytes
+// that followed the request to the frame decoder.
+func (c *conn) handshake(data []byte) {
+	end := bytes.Index(data, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(data) > c.srv.cfg.MaxHandshakeBytes {
+			c.srv.metrics.HandshakesFailed.Add(1)
+			c.rejectHandshake([]byte(httpError(431, "request header too large")))
+			return
+		}
+		c.setLeftover(data)
+		return
+	}
+	if end+4 > c.srv.cfg.MaxHandshakeBytes {
+		c.srv.metrics.HandshakesFailed.Add(1)
+		c.rejectHandshake([]byte(httpError(431, "request header too large")))
+		return
+	}
+	res := c.srv.upgrader.upgrade(data[:end+4])
+	rest := data[end+4:]
+	c.setLeftover(nil)
+	if !res.ok {
+		c.srv.metrics.HandshakesFailed.Add(1)
+		c.rejectHandshake(res.response)
+		return
+	}
+	c.srv.metrics.HandshakesActive.Add(-1)
+	c.srv.metrics.ConnsUpgraded.Add(1)
+	c.mu.Lock()
+	c.state, c.endpoint = stateOpen, res.endpoint
+	c.queueLocked(res.response)
+	c.mu.Unlock()
+	c.desc.SetTimer(c.srv.at(c.lastRead + int64(c.srv.cfg.PingInterval)))
+	if len(rest) > 0 {
+		c.frames(rest)
+	}
+}
+
+// rejectHandshake sends an HTTP error response and closes once it is out.
+func (c *conn) rejectHandshake(resp []byte) {
+	c.setLeftover(nil)
+	c.srv.metrics.HandshakesActive.Add(-1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state, c.closeIn = stateClosing, true // nothing to wait for from the peer
+	c.queueLocked(resp)
+	c.flushLocked(true)
+	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(closeLinger)))
+}
+
+// frames runs the frame decoder over data and keeps what it left over.
+func (c *conn) frames(data []byte) {
+	in := c.inbound()
+	n, err := in.dec.Decode(data, c)
+	if err != nil {
+		c.setLeftover(nil)
+		c.protocolError(err)
+		return
+	}
+	c.setLeftover(data[n:])
+	c.mu.Lock()
+	c.flushLocked(true)
+	c.mu.Unlock()
+}
+
+func (c *conn) protocolError(err error) {
+	var ferr *wsframe.Error
+	if !errors.As(err, &ferr) {
+		ferr = &wsframe.Error{Code: wsframe.CloseInternalError, Reason: "internal error"}
+	}
+	c.srv.metrics.ProtocolErrors.Add(1)
+	c.mu.Lock()
+	c.startCloseLocked(ferr.Code, ferr.Reason, false)
+	c.mu.Unlock()
+}
+
+func (c *conn) inbound() *inbound {
+	if c.in == nil {
+		c.in = inboundPool.Get().(*inbound)
+		c.in.dec.MaxMessage = c.srv.cfg.MaxMessageBytes
+	}
+	return c.in
+}
+
+// setLeftover keeps b (a copy) for the next read, or releases the inbound
+// state when nothing partial remains.
+func (c *conn) setLeftover(b []byte) {
+	if len(b) == 0 && (c.in == nil || c.in.dec.Idle()) {
+		c.releaseInbound()
+		return
+	}
+	in := c.inbound()
+	in.leftover = append(in.leftover[:0], b...)
+}
+
+func (c *conn) releaseInbound() {
+	if c.in == nil {
+		return
+	}
+	c.in.dec.Reset()
+	if cap(c.in.leftover) > wsframe.MaxLeftover {
+		c.in.leftover = nil // a big partial handshake: don't pool it
+	}
+	c.in.leftover = c.in.leftover[:0]
+	inboundPool.Put(c.in)
+	c.in = nil
+}
+
+// OnMessage implements wsframe.Sink.
+func (c *conn) OnMessage(op wsframe.Opcode, payload []byte) error {
+	c.srv.metrics.MessagesIn.Add(1)
+	if c.endpoint == EndpointEcho {
+		c.send(wsframe.Frame(op, payload))
+	}
+	return nil
+}
+
+// OnPing implements wsframe.Sink: the pong goes through the same queue as
+// everything else (one writer per connection).
+func (c *conn) OnPing(payload []byte) { c.send(wsframe.Frame(wsframe.OpPong, payload)) }
+
+// OnPong implements wsframe.Sink. Any frame counts as liveness (lastRead).
+func (c *conn) OnPong([]byte) {}
+
+// OnClose implements wsframe.Sink: echo the code and close.
+func (c *conn) OnClose(code uint16, _ []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeIn = true
+	if code == wsframe.CloseNoStatus {
+		code = 0
+	}
+	c.startCloseLocked(code, "", false)
+}
+
+// send queues one frame without flushing; the worker flushes after the
+// read batch, so replies to pipelined requests share one writev.
+func (c *conn) send(frame []byte) {
+	c.mu.Lock()
+	c.queueLocked(frame)
+	c.mu.Unlock()
+}
+
+// queueLocked appends a frame, enforcing MaxQueueBytes.
+func (c *conn) queueLocked(frame []byte) {
+	if c.state >= stateClosing {
+		return // the close frame is the last one
+	}
+	if c.out == nil {
+		c.out = outQueuePool.Get().(*outQueue)
+	}
+	if c.out.bytes+len(frame) > c.srv.cfg.MaxQueueBytes {
+		c.srv.metrics.SlowConsumers.Add(1)
+		c.startCloseLocked(CloseSlowConsumer, "slow consumer", true)
+		return
+	}
+	c.out.push(frame)
+	c.srv.metrics.FramesOut.Add(1)
+}
+
+// startCloseLocked queues a close frame (code 0: empty payload) and enters
+// the closing state. dropQueued discards frames not yet started (slow
+// consumer: they would never drain).
+func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
+	if c.state >= stateClosing {
+		return
+	}
+	if c.state == stateHandshake {
+		c.srv.metrics.HandshakesActive.Add(-1)
+	}
+	if c.out == nil {
+		c.out = outQueuePool.Get().(*outQueue)
+	}
+	if dropQueued {
+		c.out.dropUnstarted()
+	}
+	c.out.push(wsframe.CloseFrame(code, reason))
+	c.state = stateClosing
+	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(closeLinger)))
+}
+
+// flushLocked writes as much of the queue as the socket takes, in one
+// writev per MaxIovecs frames. onWorker says whether the caller owns the
+// dispatch; otherwise write interest is added with ArmIfIdle.
+func (c *conn) flushLocked(onWorker bool) {
+	if c.state == stateClosed || c.out == nil {
+		return
+	}
+	var vec [netpoll.MaxIovecs][]byte
+	for !c.out.empty() {
+		v := c.out.vector(&vec)
+		want := 0
+		for _, b := range v {
+			want += len(b)
+		}
+		n, err := netpoll.Writev(c.desc.Fd(), v)
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil { // peer reset: nothing more can be sent
+			c.out.dropUnstarted()
+			c.out.advance(c.out.bytes)
+			c.closeIn = true
+			c.state = max(c.state, stateClosing)
+			break
+		}
+		c.srv.metrics.Writevs.Add(1)
+		c.out.advance(n)
+		if n < want {
+			break // the socket buffer is full
+		}
+	}
+	if c.out.empty() {
+		c.out.release()
+		c.out = nil
+	} else if !onWorker {
+		if err := c.desc.ArmIfIdle(true); err != nil {
+			c.requests |= requestKill
+		}
+	}
+	if !onWorker && c.state == stateClosing && c.out == nil {
+		c.desc.Notify(netpoll.EventNotify) // let the worker finish the close
+	}
+}
+
+// finishCloseLocked completes a close once the close frame is written: at
+// once if the peer already closed its side, else after shutting down ours
+// and waiting (bounded by closeLinger) for its EOF.
+func (c *conn) finishCloseLocked() {
+	if c.state != stateClosing || c.out != nil {
+		return
+	}
+	if c.closeIn {
+		c.closeNowLocked()
+		return
+	}
+	if !c.shutWr {
+		c.shutWr = true
+		_ = unix.Shutdown(c.desc.Fd(), unix.SHUT_WR)
+	}
+}
+
+// closeNowLocked unregisters and closes the fd. Worker only.
+func (c *conn) closeNowLocked() {
+	if c.state == stateClosed {
+		return
+	}
+	if c.state == stateHandshake {
+		c.srv.metrics.HandshakesActive.Add(-1)
+	}
+	c.state = stateClosed
+	if c.out != nil {
+		c.out.release()
+		c.out = nil
+	}
+	c.releaseInbound()
+	c.srv.forget(c)
+	if err := c.desc.Close(); err != nil {
+		c.srv.log.Debug("close connection", "err", err)
+	}
+}
+
+// onRequests handles what other goroutines asked for.
+func (c *conn) onRequests() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req := c.requests
+	c.requests = 0
+	switch {
+	case req&requestKill != 0:
+		c.closeNowLocked()
+	case req&requestDrain != 0:
+		if c.state == stateHandshake {
+			c.closeNowLocked()
+			return
+		}
+		c.startCloseLocked(wsframe.CloseGoingAway, "server shutting down", false)
+		c.flushLocked(true)
+	}
+}
+
+// onTimer enforces the handshake deadline, the heartbeat and the close
+// linger. Each state keeps exactly one timer scheduled.
+func (c *conn) onTimer(now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case stateHandshake:
+		c.srv.metrics.HandshakeTimeouts.Add(1)
+		c.closeNowLocked()
+	case stateClosing:
+		c.closeNowLocked()
+	case stateOpen:
+		c.heartbeatLocked(now)
+	}
+}
+
+// heartbeatLocked pings a connection that has been silent for PingInterval
+// and closes it if nothing at all arrives within PongTimeout of the ping.
+func (c *conn) heartbeatLocked(now int64) {
+	cfg := c.srv.cfg
+	if c.pingSentAt != 0 {
+		if c.lastRead < c.pingSentAt {
+			if now-c.pingSentAt >= int64(cfg.PongTimeout) {
+				c.srv.metrics.PongTimeouts.Add(1)
+				c.closeNowLocked()
+				return
+			}
+			c.desc.SetTimer(c.srv.at(c.pingSentAt + int64(cfg.PongTimeout)))
+			return
+		}
+		c.pingSentAt = 0
+	}
+	if now-c.lastRead < int64(cfg.PingInterval) {
+		c.desc.SetTimer(c.srv.at(c.lastRead + int64(cfg.PingInterval)))
+		return
+	}
+	c.queueLocked(pingFrame)
+	c.flushLocked(true)
+	c.pingSentAt = now
+	c.desc.SetTimer(c.srv.at(now + int64(cfg.PongTimeout)))
+}
+
+// pingFrame is shared by every connection (frames are never modified).
+var pingFrame = wsframe.Frame(wsframe.OpPing, nil)

@@ -1,0 +1,259 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/netpoll"
+)
+
+// Server accepts connections on raw fds and runs them on a netpoll event
+// loop. Create it with New, run it with Serve.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	start    time.Time
+	upgrader upgrader
+	metrics  Metrics
+
+	ln     *net.TCPListener
+	rawLn  syscall.RawConn
+	poller *netpoll.Poller
+
+	// conns is a slab indexed by fd: registration, lookup and the shutdown
+	// sweep cost no map and no per-connection allocation.
+	conns []atomic.Pointer[conn]
+
+	acceptor  *acceptor
+	serveOnce sync.Once
+}
+
+// New validates cfg, binds the listener and starts the event loop. The
+// server accepts nothing until Serve is called.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return nil, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		start:    time.Now(),
+		upgrader: upgrader{cfg: &cfg, origins: newOriginPolicy(cfg.AllowedOrigins)},
+		conns:    make([]atomic.Pointer[conn], lim.Cur),
+	}
+	s.upgrader.cfg = &s.cfg
+	var err error
+	s.ln, s.rawLn, err = listen(context.Background(), cfg.Listen, cfg.ReusePort)
+	if err != nil {
+		return nil, err
+	}
+	s.poller, err = netpoll.New(netpoll.Config{
+		Loops:          cfg.Loops,
+		WorkersPerLoop: cfg.WorkersPerLoop,
+		OnError:        func(err error) { log.Error("epoll wait", "err", err) },
+	})
+	if err != nil {
+		s.ln.Close()
+		return nil, fmt.Errorf("start event loop: %w", err)
+	}
+	return s, nil
+}
+
+// Addr is the listener's address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Metrics returns the server's live counters.
+func (s *Server) Metrics() *Metrics { return &s.metrics }
+
+// now is the server clock: monotonic nanoseconds since start.
+func (s *Server) now() int64 { return int64(time.Since(s.start)) }
+
+// at converts a server clock value to a time for the timer wheel.
+func (s *Server) at(t int64) time.Time { return s.start.Add(time.Duration(t)) }
+
+// Serve accepts connections until ctx is done, then shuts down gracefully:
+// stop accepting, close every connection with 1001 spread over DrainWindow,
+// force-close what remains, stop the event loop. It returns nil after a
+// clean shutdown. Serve may be called once.
+func (s *Server) Serve(ctx context.Context) error {
+	err := errors.New("gateway: Serve called twice")
+	s.serveOnce.Do(func() {
+		if err = s.startAccepting(); err != nil {
+			s.poller.Close()
+			s.ln.Close()
+			return
+		}
+		<-ctx.Done()
+		err = s.shutdown()
+	})
+	return err
+}
+
+// acceptor accepts on the listener's fd, registered with netpoll like a
+// connection. Accepting does no handshake work, so a storm of dialers is
+// drained from the backlog as fast as accept4 + epoll_ctl allow.
+type acceptor struct {
+	desc netpoll.Desc
+	srv  *Server
+	mu   sync.Mutex // orders Rearm against Detach at shutdown
+}
+
+// maxAcceptsPerEvent bounds one dispatch so handshakes queued on the same
+// loop still get their turn during a storm.
+const maxAcceptsPerEvent = 1024
+
+func (a *acceptor) HandleEvent(_ *netpoll.Worker, _ netpoll.Event) {
+	s := a.srv
+	for range maxAcceptsPerEvent {
+		fd, err := accept4(a.desc.Fd())
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			s.metrics.AcceptErrors.Add(1)
+			s.log.Warn("accept", "err", err)
+			// EMFILE and friends: back off instead of spinning on a
+			// readable listener we cannot serve.
+			a.desc.SetTimer(time.Now().Add(50 * time.Millisecond))
+			a.desc.Park()
+			return
+		}
+		s.admit(fd)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.desc.Rearm(false); err != nil && !a.desc.Closed() {
+		s.log.Error("rearm listener", "err", err)
+	}
+}
+
+func (s *Server) startAccepting() error {
+	var lfd int
+	if err := s.rawLn.Control(func(fd uintptr) { lfd = int(fd) }); err != nil {
+		return fmt.Errorf("listener fd: %w", err)
+	}
+	s.acceptor = &acceptor{srv: s}
+	return s.poller.Register(&s.acceptor.desc, lfd, s.acceptor, time.Time{})
+}
+
+func (s *Server) stopAccepting() error {
+	s.acceptor.mu.Lock()
+	err := s.acceptor.desc.Detach()
+	s.acceptor.mu.Unlock()
+	return errors.Join(err, s.ln.Close())
+}
+
+// busyResponse answers connections beyond MaxHandshakes.
+var busyResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+// admit registers a freshly accepted fd with the event loop.
+func (s *Server) admit(fd int) {
+	s.metrics.ConnsAccepted.Add(1)
+	if fd >= len(s.conns) { // cannot happen: fds stay below RLIMIT_NOFILE
+		unix.Close(fd)
+		return
+	}
+	if s.metrics.HandshakesActive.Load() >= int64(s.cfg.MaxHandshakes) {
+		s.metrics.HandshakesBusy.Add(1)
+		_, _ = unix.Write(fd, busyResponse) // best effort, non-blocking
+		unix.Close(fd)
+		return
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	now := s.now()
+	c := &conn{srv: s, lastRead: now}
+	s.metrics.HandshakesActive.Add(1)
+	s.metrics.ConnsOpen.Add(1)
+	s.conns[fd].Store(c)
+	if err := s.poller.Register(&c.desc, fd, c, s.at(now+int64(s.cfg.HandshakeTimeout))); err != nil {
+		s.log.Error("register connection", "err", err)
+		s.conns[fd].Store(nil)
+		s.metrics.HandshakesActive.Add(-1)
+		s.metrics.ConnsOpen.Add(-1)
+		unix.Close(fd)
+	}
+}
+
+// forget removes a closing connection from the table (before its fd number
+// can be reused).
+func (s *Server) forget(c *conn) {
+	s.conns[c.desc.Fd()].CompareAndSwap(c, nil)
+	s.metrics.ConnsOpen.Add(-1)
+}
+
+// request asks a connection's worker to act (drain, kill).
+func (c *conn) request(r uint8) {
+	c.mu.Lock()
+	c.requests |= r
+	c.mu.Unlock()
+	c.desc.Notify(netpoll.EventNotify)
+}
+
+// drainSteps is how many batches a graceful shutdown is split into.
+const drainSteps = 50
+
+func (s *Server) shutdown() error {
+	if err := s.stopAccepting(); err != nil {
+		s.log.Warn("stop accepting", "err", err)
+	}
+	s.log.Info("draining connections", "open", s.metrics.ConnsOpen.Load(), "window", s.cfg.DrainWindow)
+
+	// Close connections with 1001 in batches spread over the drain window,
+	// so their clients do not all reconnect in the same instant.
+	var open []*conn
+	for fd := range s.conns {
+		if c := s.conns[fd].Load(); c != nil {
+			open = append(open, c)
+		}
+	}
+	batch := max(1, (len(open)+drainSteps-1)/drainSteps)
+	for i := 0; i < len(open); i += batch {
+		if i > 0 {
+			time.Sleep(s.cfg.DrainWindow / drainSteps)
+		}
+		for _, c := range open[i:min(i+batch, len(open))] {
+			c.request(requestDrain)
+		}
+	}
+	// Give the last batch time to answer, then force what remains.
+	s.waitConns(time.Now().Add(closeLinger))
+	for fd := range s.conns {
+		if c := s.conns[fd].Load(); c != nil {
+			c.request(requestKill)
+		}
+	}
+	s.waitConns(time.Now().Add(time.Second))
+	err := s.poller.Close()
+	// Workers are gone: whatever is left can be closed directly.
+	for fd := range s.conns {
+		if c := s.conns[fd].Load(); c != nil {
+			c.mu.Lock()
+			c.closeNowLocked()
+			c.mu.Unlock()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stop event loop: %w", err)
+	}
+	return nil
+}
+
+// waitConns waits until no connection is open or the deadline passes.
+func (s *Server) waitConns(deadline time.Time) {
+	for s.metrics.ConnsOpen.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

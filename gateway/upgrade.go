@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gobwas/ws"
+)
+
+// Subprotocols the client protocol endpoint negotiates.
+const (
+	ProtocolMsgpack = "wsgate.v1.msgpack"
+	ProtocolJSON    = "wsgate.v1.json"
+)
+
+// Endpoint says which handler a connection was upgraded for.
+type Endpoint uint8
+
+const (
+	EndpointWS   Endpoint = iota + 1 // the client protocol (WSPath)
+	EndpointEcho                     // raw echo (EchoPath)
+)
+
+// HandshakeRequest is what a HandshakeHook sees of an upgrade request.
+type HandshakeRequest struct {
+	Endpoint Endpoint
+	URI      string // request target, including the query
+	Host     string
+	Origin   string
+	Protocol string      // negotiated subprotocol ("" for none)
+	Header   http.Header // every header except the WebSocket ones
+}
+
+// Identity is what a HandshakeHook learned about the client; the gateway
+// keeps it for the connection's lifetime.
+type Identity struct {
+	UserID string
+}
+
+// HandshakeHook authorizes upgrades. It runs on a netpoll worker before the
+// 101 is sent and must not block (verify a token; do not call a server).
+// Returning a *RejectError answers with its status; any other error is 403.
+type HandshakeHook interface {
+	Handshake(req *HandshakeRequest) (Identity, error)
+}
+
+// RejectError refuses a handshake with an HTTP status and a reason.
+type RejectError struct {
+	Status int
+	Reason string
+}
+
+func (e *RejectError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Reason) }
+
+// upgradeResult is the outcome of parsing one complete upgrade request.
+type upgradeResult struct {
+	response []byte // HTTP response to send: 101 or an error status
+	ok       bool
+	endpoint Endpoint
+	protocol string // negotiated subprotocol, "" for none
+	identity Identity
+}
+
+// upgrader holds what the server's handshake callbacks need.
+type upgrader struct {
+	cfg     *Config
+	origins originPolicy
+}
+
+// upgrade parses req (a complete request head ending in CRLFCRLF) with
+// gobwas/ws, which does it without copying header values. It never reads
+// past req, so bytes that followed the request in the same read stay with
+// the caller.
+func (u *upgrader) upgrade(req []byte) upgradeResult {
+	var (
+		res               upgradeResult
+		uri, host, origin string
+		hdr               http.Header
+	)
+	wantHeaders := u.cfg.Hook != nil
+	up := ws.Upgrader{
+		// gobwas picks the first offered protocol this accepts.
+		Protocol: func(p []byte) bool {
+			ok := res.endpoint == EndpointWS && (string(p) == ProtocolMsgpack || string(p) == ProtocolJSON)
+			if ok && res.protocol == "" {
+				res.protocol = string(p)
+			}
+			return ok
+		},
+		OnRequest: func(target []byte) error {
+			res.endpoint = u.route(target)
+			if res.endpoint == 0 {
+				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound))
+			}
+			if wantHeaders {
+				uri, hdr = string(target), http.Header{}
+			}
+			return nil
+		},
+		OnHost: func(h []byte) error {
+			host = string(h)
+			return nil
+		},
+		OnHeader: func(key, value []byte) error {
+			if bytes.EqualFold(key, []byte("Origin")) {
+				origin = string(value)
+			}
+			if wantHeaders {
+				hdr.Add(string(key), string(value))
+			}
+			return nil
+		},
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			if !u.origins.allowed(origin, host) {
+				return nil, reject(http.StatusForbidden, "origin not allowed")
+			}
+			if u.cfg.Hook == nil {
+				return nil, nil
+			}
+			id, err := u.cfg.Hook.Handshake(&HandshakeRequest{
+				Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
+			})
+			if err != nil {
+				var rej *RejectError
+				if !errors.As(err, &rej) {
+					rej = &RejectError{Status: http.StatusForbidden, Reason: "forbidden"}
+				}
+				return nil, reject(rej.Status, rej.Reason)
+			}
+			res.identity = id
+			return nil, nil
+		},
+	}
+	var out bytes.Buffer
+	_, err := up.Upgrade(&handshakeIO{r: bytes.NewReader(req), w: &out})
+	if err != nil && out.Len() == 0 {
+		// gobwas writes nothing when the request line itself is unreadable.
+		out.WriteString(httpError(http.StatusBadRequest, "bad request"))
+	}
+	res.ok, res.response = err == nil, out.Bytes()
+	return res
+}
+
+func reject(status int, reason string) error {
+	return ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(reason))
+}
+
+// route maps a request URI to an endpoint (0: none).
+func (u *upgrader) route(uri []byte) Endpoint {
+	path := uri
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	switch {
+	case string(path) == u.cfg.WSPath:
+		return EndpointWS
+	case u.cfg.Echo && string(path) == u.cfg.EchoPath:
+		return EndpointEcho
+	}
+	return 0
+}
+
+// handshakeIO lets gobwas read the buffered request and write its response
+// into memory; the connection then queues the response like any frame.
+type handshakeIO struct {
+	r *bytes.Reader
+	w *bytes.Buffer
+}
+
+func (h *handshakeIO) Read(p []byte) (int, error)  { return h.r.Read(p) }
+func (h *handshakeIO) Write(p []byte) (int, error) { return h.w.Write(p) }
+
+// httpError formats a complete, connection-closing HTTP error response.
+func httpError(status int, reason string) string {
+	return fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), len(reason), reason)
+}
+
+// originPolicy implements Config.AllowedOrigins (cross-site WebSocket
+// hijacking protection: browsers always send Origin, other clients may not).
+type originPolicy struct {
+	any      bool
+	exact    map[string]bool // full origins, lower case
+	suffixes []string        // ".example.com" from "*.example.com"
+}
+
+func newOriginPolicy(allowed []string) originPolicy {
+	p := originPolicy{exact: map[string]bool{}}
+	for _, a := range allowed {
+		a = strings.ToLower(strings.TrimSpace(a))
+		switch {
+		case a == "*":
+			p.any = true
+		case strings.HasPrefix(a, "*."):
+			p.suffixes = append(p.suffixes, a[1:])
+		case a != "":
+			p.exact[strings.TrimSuffix(a, "/")] = true
+		}
+	}
+	return p
+}
+
+func (p originPolicy) allowed(origin, host string) bool {
+	if origin == "" || p.any {
+		return true
+	}
+	origin = strings.ToLower(origin)
+	if p.exact[origin] {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	for _, s := range p.suffixes {
+		if strings.HasSuffix(u.Hostname(), s) {
+			return true
+		}
+	}
+	// Default policy: same host as the request.
+	return len(p.exact) == 0 && len(p.suffixes) == 0 && strings.EqualFold(u.Host, host)
+}

@@ -1,0 +1,170 @@
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	easy "github.com/mailru/easygo/netpoll"
+)
+
+// Config sizes a Poller. Zero values take the defaults.
+type Config struct {
+	// Loops is the number of epoll instances (default: GOMAXPROCS).
+	Loops int
+	// WorkersPerLoop is the number of worker goroutines per epoll instance
+	// (default 2). Handlers never block, so a few per core suffice.
+	WorkersPerLoop int
+	// ScratchBytes is the size of each worker's read buffer (default 64 KiB).
+	ScratchBytes int
+	// TimerTick is the timer resolution (default 100 ms).
+	TimerTick time.Duration
+	// OnError receives errors from epoll_wait (default: ignored).
+	OnError func(error)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Loops <= 0 {
+		c.Loops = runtime.GOMAXPROCS(0)
+	}
+	if c.WorkersPerLoop <= 0 {
+		c.WorkersPerLoop = 2
+	}
+	if c.ScratchBytes <= 0 {
+		c.ScratchBytes = 64 << 10
+	}
+	if c.TimerTick <= 0 {
+		c.TimerTick = 100 * time.Millisecond
+	}
+	if c.OnError == nil {
+		c.OnError = func(error) {}
+	}
+	return c
+}
+
+// wheelSlots × TimerTick is one revolution of the timing wheel (102 s at the
+// default tick): longer than the usual ping interval, so most timers expire
+// on their first visit.
+const wheelSlots = 1024
+
+// Worker is the context a Handler runs in. Scratch is the worker's own read
+// buffer: valid only during HandleEvent.
+type Worker struct {
+	Scratch []byte
+}
+
+// Poller owns the epoll instances, their workers and the timer goroutine.
+type Poller struct {
+	loops []*loop
+	next  atomic.Uint32
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+type loop struct {
+	ep    *easy.Epoll
+	queue *readyQueue
+	wheel *wheel
+}
+
+// New starts a Poller: Loops epoll goroutines, Loops×WorkersPerLoop workers
+// and one timer goroutine. Close stops them all.
+func New(cfg Config) (*Poller, error) {
+	cfg = cfg.withDefaults()
+	p := &Poller{stop: make(chan struct{})}
+	start := time.Now()
+	for i := 0; i < cfg.Loops; i++ {
+		ep, err := easy.EpollCreate(&easy.EpollConfig{OnWaitError: cfg.OnError})
+		if err != nil {
+			p.closeLoops()
+			return nil, fmt.Errorf("netpoll: epoll_create: %w", err)
+		}
+		l := &loop{ep: ep, queue: newReadyQueue(), wheel: newWheel(start, cfg.TimerTick, wheelSlots)}
+		p.loops = append(p.loops, l)
+		for j := 0; j < cfg.WorkersPerLoop; j++ {
+			p.wg.Add(1)
+			go p.work(l, &Worker{Scratch: make([]byte, cfg.ScratchBytes)})
+		}
+	}
+	p.wg.Add(1)
+	go p.runTimers(cfg.TimerTick)
+	return p, nil
+}
+
+// Register adds fd to one of the epoll instances, armed for reading, with
+// h as its Handler, and schedules its timer at deadline unless that is zero
+// (before the fd can fire, so the first event already sees the timer).
+// d is usually embedded in the caller's connection struct; it must not be
+// moved or reused until Close.
+func (p *Poller) Register(d *Desc, fd int, h Handler, deadline time.Time) error {
+	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
+	d.fd, d.loop, d.h = int32(fd), l, h
+	d.state.Store(stateIdle)
+	if !deadline.IsZero() {
+		d.SetTimer(deadline)
+	}
+	ev := easy.EpollEvent(easy.EPOLLIN | easy.EPOLLRDHUP | easy.EPOLLONESHOT)
+	if err := l.ep.Add(fd, ev, d.onEpoll); err != nil {
+		d.StopTimer()
+		d.state.Store(stateClosed)
+		return fmt.Errorf("netpoll: register fd %d: %w", fd, err)
+	}
+	return nil
+}
+
+func (p *Poller) work(l *loop, w *Worker) {
+	defer p.wg.Done()
+	for {
+		d := l.queue.pop()
+		if d == nil {
+			return
+		}
+		if ev := d.takePending(); ev != 0 || !d.Closed() {
+			d.h.HandleEvent(w, ev)
+		}
+	}
+}
+
+func (p *Poller) runTimers(tick time.Duration) {
+	defer p.wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			for _, l := range p.loops {
+				l.wheel.advance(now)
+			}
+		}
+	}
+}
+
+// Close stops the timer goroutine, the epoll goroutines and, once their
+// queues are drained, the workers. Descriptors still registered are not
+// closed: their owner closes them (the gateway drains connections first).
+func (p *Poller) Close() error {
+	var err error
+	p.once.Do(func() {
+		close(p.stop)
+		err = p.closeLoops()
+		p.wg.Wait()
+	})
+	return err
+}
+
+func (p *Poller) closeLoops() error {
+	var errs []error
+	for _, l := range p.loops {
+		if err := l.ep.Close(); err != nil && !errors.Is(err, easy.ErrClosed) {
+			errs = append(errs, err)
+		}
+		l.queue.close()
+	}
+	return errors.Join(errs...)
+}

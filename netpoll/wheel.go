@@ -1,0 +1,99 @@
+package netpoll
+
+import (
+	"sync"
+	"time"
+)
+
+// wheel is a hashed timing wheel: one intrusive doubly-linked list of
+// descriptors per slot, so scheduling, rescheduling and cancelling are O(1)
+// and cost no allocation. Expiry does not call user code directly; it
+// notifies the descriptor with EventTimer, so timer handling is serialized
+// with I/O handling on the descriptor's worker.
+//
+// Deadlines further away than one revolution simply stay in their slot for
+// extra revolutions: a slot visit only expires descriptors whose tick has
+// come.
+type wheel struct {
+	mu    sync.Mutex
+	start time.Time
+	tick  time.Duration
+	now   int64 // last tick processed
+	slots []*Desc
+}
+
+func newWheel(start time.Time, tick time.Duration, slots int) *wheel {
+	return &wheel{start: start, tick: tick, slots: make([]*Desc, slots)}
+}
+
+// tickOf rounds t up to a tick number, so a timer never fires early.
+func (w *wheel) tickOf(t time.Time) int64 {
+	d := t.Sub(w.start)
+	return int64((d + w.tick - 1) / w.tick)
+}
+
+func (w *wheel) set(d *Desc, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d.tick != 0 {
+		w.unlink(d)
+	}
+	t := w.tickOf(at)
+	if t <= w.now {
+		t = w.now + 1
+	}
+	d.tick = t
+	slot := &w.slots[t%int64(len(w.slots))]
+	d.tprev, d.tnext = nil, *slot
+	if *slot != nil {
+		(*slot).tprev = d
+	}
+	*slot = d
+}
+
+func (w *wheel) stop(d *Desc) {
+	w.mu.Lock()
+	if d.tick != 0 {
+		w.unlink(d)
+	}
+	w.mu.Unlock()
+}
+
+func (w *wheel) unlink(d *Desc) {
+	if d.tprev != nil {
+		d.tprev.tnext = d.tnext
+	} else {
+		w.slots[d.tick%int64(len(w.slots))] = d.tnext
+	}
+	if d.tnext != nil {
+		d.tnext.tprev = d.tprev
+	}
+	d.tprev, d.tnext, d.tick = nil, nil, 0
+}
+
+// advance expires every descriptor whose tick is ≤ the tick of now.
+func (w *wheel) advance(now time.Time) {
+	target := int64(now.Sub(w.start) / w.tick)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.now < target {
+		w.now++
+		slot := w.now % int64(len(w.slots))
+		for d := w.slots[slot]; d != nil; {
+			next := d.tnext
+			if d.tick <= w.now {
+				w.unlink(d)
+				d.Notify(EventTimer)
+			}
+			d = next
+		}
+	}
+}
+
+// SetTimer (re)schedules the descriptor's single timer: the Handler is
+// called with EventTimer at or shortly after at (timer resolution is the
+// poller's tick).
+func (d *Desc) SetTimer(at time.Time) { d.loop.wheel.set(d, at) }
+
+// StopTimer cancels the descriptor's timer, if any.
+func (d *Desc) StopTimer() { d.loop.wheel.stop(d) }
