@@ -1,0 +1,116 @@
+package gateway_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// The interop tests drive /echo with WebSocket clients that nobody on this
+// project wrote (npm's ws, Python's websockets). The Go clients in
+// echo_clients_test.go share our reading of RFC 6455 through the same
+// ecosystem; a mistake both sides make the same way only shows up against an
+// independent implementation.
+//
+// They install what they need instead of skipping: a skipped interop test
+// looks green in CI while testing nothing.
+
+// interopTimeout bounds one client script run. The scripts give up after
+// 20 s on their own and say where; this is the backstop for a script (or
+// interpreter) that hangs outright.
+const interopTimeout = 60 * time.Second
+
+// TestInteropNode runs testdata/node/echo_client.mjs (npm "ws") against /echo.
+func TestInteropNode(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found on PATH (Node.js 20+ is required for this test): %v", err)
+	}
+	dir := filepath.Join("testdata", "node")
+	ensureNodeModules(t, dir)
+
+	addr := startEcho(t, nil)
+	runInterop(t, dir, node, "echo_client.mjs", "ws://"+addr+"/echo")
+}
+
+// ensureNodeModules runs `npm ci` when the pinned packages are not installed.
+// It checks the packages themselves rather than just node_modules/, so an
+// install that was interrupted halfway is redone rather than trusted.
+func ensureNodeModules(t *testing.T, dir string) {
+	t.Helper()
+	installed := true
+	for _, pkg := range []string{"ws", "@msgpack/msgpack"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
+			installed = false
+		}
+	}
+	if installed {
+		return
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("%s/node_modules is missing and npm is not on PATH to install it: %v", dir, err)
+	}
+	// npm ci installs exactly what package-lock.json pins (and fails if
+	// package.json disagrees with it), so every run tests the same versions.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+}
+
+// pythonInterp is the Debian interpreter: python3-websockets installs into
+// its dist-packages, which a python3 from elsewhere on PATH (pyenv, a venv)
+// would not see.
+const pythonInterp = "/usr/bin/python3"
+
+// TestInteropPython runs testdata/python/echo_client.py (websockets) against
+// /echo.
+func TestInteropPython(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(pythonInterp); err != nil {
+		t.Fatalf("%s not found (apt-get install -y python3 python3-websockets): %v", pythonInterp, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), interopTimeout)
+	defer cancel()
+	probe := exec.CommandContext(ctx, pythonInterp, "-c", "import websockets; print(websockets.__version__)")
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import websockets; install the Debian package: apt-get install -y python3-websockets\n%v\n%s",
+			pythonInterp, err, out)
+	}
+
+	addr := startEcho(t, nil)
+	runInterop(t, filepath.Join("testdata", "python"), pythonInterp, "echo_client.py", "ws://"+addr+"/echo")
+}
+
+// runInterop runs one client script in dir and fails the test with its
+// combined output if it exits non-zero; on success the output (versions,
+// negotiated extensions) goes to the test log.
+func runInterop(t *testing.T, dir, interp string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), interopTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, interp, args...)
+	cmd.Dir = dir
+	// Keeps __pycache__ out of testdata/.
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	// Without it a grandchild holding the output pipe could keep Wait
+	// blocked past the context's deadline.
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v: killed after %v: %v\n%s", interp, args, interopTimeout, ctx.Err(), out)
+	}
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", interp, args, err, out)
+	}
+	t.Logf("%s", out)
+}
