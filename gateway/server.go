@@ -205,6 +205,10 @@ func (c *conn) request(r uint8) {
 // drainSteps is how many batches a graceful shutdown is split into.
 const drainSteps = 50
 
+// drainGrace is how long the last drained connections get to close their
+// side before they are closed regardless.
+const drainGrace = 500 * time.Millisecond
+
 func (s *Server) shutdown() error {
 	if err := s.stopAccepting(); err != nil {
 		s.log.Warn("stop accepting", "err", err)
@@ -228,8 +232,9 @@ func (s *Server) shutdown() error {
 			c.request(requestDrain)
 		}
 	}
-	// Give the last batch time to answer, then force what remains.
-	s.waitConns(time.Now().Add(closeLinger))
+	// Give the last batch a moment to answer, then force what remains, so
+	// shutdown ends within the drain window plus about a second.
+	s.waitConns(time.Now().Add(drainGrace))
 	for fd := range s.conns {
 		if c := s.conns[fd].Load(); c != nil {
 			c.request(requestKill)

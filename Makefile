@@ -1,0 +1,54 @@
+# wsgate's vocabulary: run, test, lint, fuzz, bench.
+GO      ?= go
+BIN     := bin
+# Debian packages the tests drive as real peers.
+APT_PKGS := redis-server redis-tools python3-websockets python3-msgpack python3-redis
+NODE_DIR := gateway/testdata/node
+FUZZTIME ?= 60s
+
+.PHONY: all build run test deps lint fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/wsgate ./cmd/wsgate
+	$(GO) build -o $(BIN)/wsbench ./cmd/wsbench
+
+## run: the gateway on 127.0.0.1:8080 with the embedded broker; nothing else needed.
+run:
+	$(GO) run ./cmd/wsgate serve --echo
+
+## test: vet, lint, then every test with the race detector (fuzz seeds included).
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+## deps: install what the tests need when it is missing (CI starts bare).
+deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="yes"; \
+	/usr/bin/python3 -c 'import websockets, msgpack, redis' 2>/dev/null || missing="yes"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $(APT_PKGS)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+	@if [ ! -d $(NODE_DIR)/node_modules ] && [ -f $(NODE_DIR)/package-lock.json ]; then \
+		cd $(NODE_DIR) && npm ci --no-audit --no-fund --silent; \
+	fi
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## fuzz: each fuzz target for FUZZTIME (default 60s).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./gateway/wsframe/
+	$(GO) test -run '^$$' -fuzz '^FuzzUpgrade$$' -fuzztime $(FUZZTIME) ./gateway/
+
+## bench: the standard side-by-side comparison; refreshes bench/README.md.
+bench: build
+	$(BIN)/wsbench all --report bench --json bench/results.json
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,254 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The process tests run the real wsgate binary, built without the race
+// detector, in its own process: they measure fds, goroutines and heap of
+// the server as deployed, with the clients in this (test) process.
+
+var (
+	buildMu  sync.Mutex
+	binDir   string
+	binBuilt = map[string]bool{}
+)
+
+// buildBinary builds cmd/<name> of this module once per test run.
+func buildBinary(t *testing.T, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "wsgate-test-bin")
+		if err != nil {
+			t.Fatalf("temp dir: %v", err)
+		}
+		binDir = dir
+	}
+	path := filepath.Join(binDir, name)
+	if !binBuilt[name] {
+		out, err := exec.Command("go", "build", "-o", path, "github.com/wsgate/wsgate/cmd/"+name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go build %s: %v\n%s", name, err, out)
+		}
+		binBuilt[name] = true
+	}
+	return path
+}
+
+// gatewayProc is a wsgate process started by a test.
+type gatewayProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string // WebSocket listener
+	debug  string // pprof + metrics listener
+	logs   *syncBuffer
+	exited chan struct{}
+	err    error // exit status, valid after exited is closed
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startGateway runs `wsgate serve --echo` with extra flags and waits until
+// its debug listener answers. The process is killed at cleanup if still up.
+func startGateway(t *testing.T, flags ...string) *gatewayProc {
+	t.Helper()
+	p := &gatewayProc{t: t, addr: freePort(t), debug: freePort(t), logs: &syncBuffer{}, exited: make(chan struct{})}
+	args := append([]string{"serve", "--echo", "--listen", p.addr, "--debug-listen", p.debug}, flags...)
+	p.cmd = exec.Command(buildBinary(t, "wsgate"), args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start wsgate: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("wsgate output:\n%s", p.logs.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := p.get("/metrics"); err == nil {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wsgate did not come up:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *gatewayProc) get(path string) (string, error) {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + p.debug + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// metric reads one counter or gauge from /metrics.
+func (p *gatewayProc) metric(name string) int64 {
+	p.t.Helper()
+	body, err := p.get("/metrics")
+	if err != nil {
+		p.t.Fatalf("metrics: %v", err)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	p.t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+// heapInuse is HeapInuse right after a forced GC (pprof's gc=1).
+func (p *gatewayProc) heapInuse() int64 {
+	p.t.Helper()
+	body, err := p.get("/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		p.t.Fatalf("heap profile: %v", err)
+	}
+	return profileField(p.t, body, "# HeapInuse = ")
+}
+
+func (p *gatewayProc) goroutines() int64 {
+	p.t.Helper()
+	body, err := p.get("/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		p.t.Fatalf("goroutine profile: %v", err)
+	}
+	return profileField(p.t, body, "goroutine profile: total ")
+}
+
+func profileField(t *testing.T, body, prefix string) int64 {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	t.Fatalf("%q not found in profile", prefix)
+	return 0
+}
+
+// fds counts the process's open file descriptors.
+func (p *gatewayProc) fds() int {
+	p.t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+	if err != nil {
+		p.t.Fatalf("read fds: %v", err)
+	}
+	return len(ents)
+}
+
+func (p *gatewayProc) signal(sig syscall.Signal) {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal: %v", err)
+	}
+}
+
+// dialIdle opens an upgraded connection with as little client state as
+// possible (thousands of them are held by one test).
+func dialIdle(addr, path string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	var buf [512]byte
+	n := 0
+	for !bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
+		k, err := c.Read(buf[n:])
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("read upgrade response: %w", err)
+		}
+		n += k
+	}
+	if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 101 ")) {
+		c.Close()
+		return nil, fmt.Errorf("upgrade refused: %q", buf[:n])
+	}
+	return c, nil
+}
+
+// dialMany grows conns to n idle connections.
+func dialMany(t *testing.T, addr string, conns []net.Conn, n int) []net.Conn {
+	t.Helper()
+	for len(conns) < n {
+		c, err := dialIdle(addr, "/echo")
+		if err != nil {
+			t.Fatalf("connection %d: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
