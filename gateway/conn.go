@@ -197,8 +197,11 @@ func (c *conn) rejectHandshake(resp []byte) {
 	c.srv.metrics.HandshakesActive.Add(-1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.state, c.closeIn = stateClosing, true // nothing to wait for from the peer
 	c.queueLocked(resp)
+	// Shut down our side once the response is out and wait (bounded) for
+	// the client's EOF: closing with unread input would send an RST that
+	// can destroy the response before the client reads it.
+	c.state = stateClosing
 	c.flushLocked(true)
 	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(closeLinger)))
 }

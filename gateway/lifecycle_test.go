@@ -1,0 +1,171 @@
+package gateway_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/gateway"
+)
+
+// TestBytesAfterRequestAreKept: a client that sends its first frames in the
+// same write as the upgrade request gets them echoed (gobwas's Upgrader
+// would have dropped them with its read buffer).
+func TestBytesAfterRequestAreKept(t *testing.T) {
+	srv := startServer(t, nil)
+	c := mustDial(t, srv.Addr().String())
+	defer c.Close()
+	req := "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	frames := "\x81\x82\x00\x00\x00\x00hi" + "\x82\x83\x00\x00\x00\x00abc"
+	mustWrite(t, c, req+frames)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.HasSuffix(got, []byte("\x82\x03abc")) {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v (got %q)", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.Contains(got, []byte("\r\n\r\n\x81\x02hi\x82\x03abc")) {
+		t.Fatalf("response %q lacks both echoes after the 101", got)
+	}
+}
+
+// TestHeartbeat: a silent client is pinged after the ping interval and
+// closed when nothing arrives within the pong timeout; a client that
+// answers pings stays connected.
+func TestHeartbeat(t *testing.T) {
+	srv := startServer(t, func(c *gateway.Config) {
+		c.PingInterval = 300 * time.Millisecond
+		c.PongTimeout = 300 * time.Millisecond
+	})
+	addr := srv.Addr().String()
+
+	silent := dialWS(t, addr, "/echo")
+	start := time.Now()
+	ev, err := silent.next()
+	if err != nil || ev.op != opPing {
+		t.Fatalf("want a ping, got %v %v", ev, err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Fatalf("pinged after %v, before the 300ms interval", d)
+	}
+	silent.expectTCPClose()
+	if d := time.Since(start); d < 550*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("silent client closed after %v, want ~600ms", d)
+	}
+	if got := srv.Metrics().PongTimeouts.Load(); got != 1 {
+		t.Fatalf("pong timeouts = %d, want 1", got)
+	}
+
+	alive := dialWS(t, addr, "/echo")
+	for range 4 {
+		ev, err := alive.next()
+		if err != nil || ev.op != opPing {
+			t.Fatalf("want a ping, got %v %v", ev, err)
+		}
+		alive.send(pongFrame(string(ev.payload)))
+	}
+	alive.send(textFrame("still here"))
+	alive.expectMessage(opText, []byte("still here"))
+}
+
+// TestOutboundQueueLimit: a client that sends but never reads fills its
+// outbound queue; past MaxQueueBytes it is closed with 4008, counted, and
+// after the echoes that were already written it finds that close code.
+func TestOutboundQueueLimit(t *testing.T) {
+	srv := startServer(t, func(c *gateway.Config) { c.MaxQueueBytes = 64 << 10 })
+	c, err := dialIdle(srv.Addr().String(), "/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Keep our receive buffer small so the server's queue is what fills.
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	msg := append([]byte("\x82\xFE\x10\x00\x00\x00\x00\x00"), bytes.Repeat([]byte("x"), 4096)...)
+	deadline := time.Now().Add(20 * time.Second)
+	for srv.Metrics().SlowConsumers.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("never closed as a slow consumer")
+		}
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(msg); err != nil {
+			break // the server closed us
+		}
+	}
+	if code := readCloseCode(c, 10*time.Second); code != gateway.CloseSlowConsumer {
+		t.Fatalf("close code %d, want %d", code, gateway.CloseSlowConsumer)
+	}
+	// Other clients are unaffected.
+	other := dialWS(t, srv.Addr().String(), "/echo")
+	other.send(textFrame("ok"))
+	other.expectMessage(opText, []byte("ok"))
+}
+
+// TestHandshakeTooLarge: a request head over MaxHandshakeBytes gets 431 and
+// is closed, without waiting for the rest.
+func TestHandshakeTooLarge(t *testing.T) {
+	srv := startServer(t, func(c *gateway.Config) { c.MaxHandshakeBytes = 1024 })
+	c := mustDial(t, srv.Addr().String())
+	defer c.Close()
+	mustWrite(t, c, "GET /echo HTTP/1.1\r\nX-Filler: "+strings.Repeat("a", 2000))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 431 ")) {
+		t.Fatalf("response %q, want 431", resp)
+	}
+	if got := srv.Metrics().HandshakesFailed.Load(); got != 1 {
+		t.Fatalf("failed handshakes = %d, want 1", got)
+	}
+}
+
+// TestHandshakeLimit: beyond MaxHandshakes concurrent handshakes, new
+// connections are answered 503 with Retry-After, not left hanging.
+func TestHandshakeLimit(t *testing.T) {
+	srv := startServer(t, func(c *gateway.Config) { c.MaxHandshakes = 10 })
+	var stalled []net.Conn
+	for range 10 {
+		stalled = append(stalled, mustDial(t, srv.Addr().String()))
+	}
+	defer closeAll(stalled)
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Metrics().HandshakesActive.Load() < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := mustDial(t, srv.Addr().String())
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, _ := io.ReadAll(c)
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 503 ")) || !bytes.Contains(resp, []byte("Retry-After: 1")) {
+		t.Fatalf("response %q, want 503 with Retry-After", resp)
+	}
+}
+
+// TestRejectedHandshakes: refused upgrades get their HTTP status over a real
+// socket, and the connection is closed.
+func TestRejectedHandshakes(t *testing.T) {
+	srv := startServer(t, nil)
+	for _, tc := range []struct{ req, status string }{
+		{"GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", "404"},
+		{"GET /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", "403"},
+		{"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+	} {
+		c := mustDial(t, srv.Addr().String())
+		mustWrite(t, c, tc.req)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || !bytes.HasPrefix(resp, []byte("HTTP/1.1 "+tc.status+" ")) {
+			t.Fatalf("%q: response %q (%v), want %s", tc.req, resp, err, tc.status)
+		}
+	}
+}
