@@ -7,6 +7,8 @@ package gateway
 import (
 	"fmt"
 	"time"
+
+	"github.com/wsgate/wsgate/gateway/broker"
 )
 
 // Config holds every server setting. DefaultConfig returns the defaults the
@@ -61,22 +63,34 @@ type Config struct {
 
 	// Hook, when set, sees every handshake before the 101 and may reject it.
 	Hook HandshakeHook
+
+	// MaxChannelBytes bounds a channel name; MaxChannelsPerConn bounds one
+	// connection's subscriptions.
+	MaxChannelBytes    int
+	MaxChannelsPerConn int
+
+	// Broker carries publications between instances (nil: the embedded
+	// in-process broker). NodeID names this instance in publications.
+	Broker broker.Broker
+	NodeID string
 }
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen:            "127.0.0.1:8080",
-		EchoPath:          "/echo",
-		WSPath:            "/ws",
-		MaxMessageBytes:   64 << 10,
-		MaxQueueBytes:     1 << 20,
-		MaxHandshakes:     32768,
-		MaxHandshakeBytes: 8 << 10,
-		HandshakeTimeout:  5 * time.Second,
-		PingInterval:      25 * time.Second,
-		PongTimeout:       10 * time.Second,
-		DrainWindow:       10 * time.Second,
+		Listen:             "127.0.0.1:8080",
+		EchoPath:           "/echo",
+		WSPath:             "/ws",
+		MaxMessageBytes:    64 << 10,
+		MaxQueueBytes:      1 << 20,
+		MaxHandshakes:      32768,
+		MaxHandshakeBytes:  8 << 10,
+		HandshakeTimeout:   5 * time.Second,
+		PingInterval:       25 * time.Second,
+		PongTimeout:        10 * time.Second,
+		DrainWindow:        10 * time.Second,
+		MaxChannelBytes:    128,
+		MaxChannelsPerConn: 128,
 	}
 }
 
@@ -92,6 +106,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("max handshake bytes must be at least 256, got %d", c.MaxHandshakeBytes)
 	case c.HandshakeTimeout <= 0 || c.PingInterval <= 0 || c.PongTimeout <= 0:
 		return fmt.Errorf("handshake timeout, ping interval and pong timeout must be positive")
+	case c.MaxChannelBytes <= 0 || c.MaxChannelsPerConn <= 0:
+		return fmt.Errorf("max channel bytes and max channels per connection must be positive")
 	case c.DrainWindow < 0:
 		return fmt.Errorf("drain window must not be negative")
 	}

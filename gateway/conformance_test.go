@@ -206,14 +206,10 @@ func framingCases() []rawCase {
 	// A 64-bit length with the most significant bit set is invalid
 	// (§5.2). Only the header is sent: the server must not wait for 2^63 bytes,
 	// and it must call this a protocol error, not an oversized message.
-	msb := func(op byte) step {
-		return func(c *wsConn) {
-			h := c.header(true, op, 1<<63|5)
-			c.writeRaw(h)
-		}
-	}
 	cs = append(cs,
-		tc("X1.5 text with 64-bit length MSB set", msb(opText), wantCloseNow(closeProtocol)),
+		tc("X1.5 text with 64-bit length MSB set", func(c *wsConn) {
+			c.writeRaw(c.header(true, opText, 1<<63|5))
+		}, wantCloseNow(closeProtocol)),
 		tc("X1.6 binary with 64-bit length 2^64-1", func(c *wsConn) {
 			c.writeRaw(c.header(true, opBinary, 1<<64-1))
 		}, wantCloseNow(closeProtocol)),
@@ -241,9 +237,8 @@ func framingCases() []rawCase {
 		tc("X1.15 three messages in 1-byte chops",
 			sendChops(1, textFrame("one"), binFrame([]byte("two")), textFrame(textOf(300))),
 			wantText("one"), wantBinary([]byte("two")), wantText(textOf(300))),
-		tc("X1.16 64-bit-length frame in 3-byte chops",
-			sendChops(3, textFrame(textOf(70000-65536+100)).withForm(len64)),
-			wantText(textOf(70000-65536+100))),
+		tc("X1.16 1 KiB frame with 64-bit length in 3-byte chops",
+			sendChops(3, textFrame(textOf(1<<10)).withForm(len64)), wantText(textOf(1<<10))),
 	)
 	return cs
 }
@@ -397,9 +392,9 @@ func fragmentationCases() []rawCase {
 			send(f1, f2, frag(opCont, "late", true)), wantText("fragment1fragment2"), wantClose(closeProtocol)),
 	}
 
-	// A binary message in 10 fragments with a ping after every fragment but
-	// the last: 9 pongs must come back, each as soon as its ping is read,
-	// and then the message.
+	// A binary message in 10 fragments with a ping between each two: the
+	// 9 pongs come back in order, before the message, which is only
+	// complete after the last ping.
 	b := binOf(1000)
 	var fs []frame
 	var pongs []step
@@ -413,7 +408,7 @@ func fragmentationCases() []rawCase {
 	}
 	steps := append([]step{send(fs...)}, pongs...)
 	steps = append(steps, wantBinary(b))
-	cs = append(cs, rawCase{"X5.8 binary in 10 fragments with a ping after each", steps})
+	cs = append(cs, rawCase{"X5.8 binary in 10 fragments with pings between them", steps})
 	return cs
 }
 
@@ -591,7 +586,7 @@ func utf8Cases(t *testing.T) []rawCase {
 			send(frag(opText, "", false), frag(opCont, "middle frame payload", false), frag(opCont, "", true)), wantText("middle frame payload")),
 		tc("6.2.1 valid UTF-8 in one frame", send(textFrame(hello)), wantText(hello)),
 		tc("6.2.2 valid UTF-8 in 2 fragments split at a code point boundary",
-			send(frag(opText, hello[:12], false), frag(opCont, hello[12:], true)), wantText(hello)),
+			send(frag(opText, hello[:15], false), frag(opCont, hello[15:], true)), wantText(hello)), // "Hello-µ@ßöä" + "üàá-UTF-8!!"
 		tc("6.2.3 valid UTF-8 in 1-byte fragments", send(octets(hello)...), wantText(hello)),
 		tc("6.2.4 valid UTF-8 κόσμε in 1-byte fragments", send(octets(kosme)...), wantText(kosme)),
 		tc("6.3.1 invalid UTF-8 in one frame", send(textFrame(bad)), wantClose(closeInvalidData)),
@@ -872,12 +867,13 @@ func largeMessageCases(t *testing.T, addr string) {
 			var wait func()
 			if lc.chop > 0 {
 				done := make(chan struct{})
+				nc, timeout := c.conn, c.readTimeout
 				go func() {
 					defer close(done)
 					for b := wire; len(b) > 0; {
 						n := min(lc.chop, len(b))
-						c.conn.SetWriteDeadline(time.Now().Add(c.readTimeout))
-						if _, err := c.conn.Write(b[:n]); err != nil {
+						nc.SetWriteDeadline(time.Now().Add(timeout))
+						if _, err := nc.Write(b[:n]); err != nil {
 							return // the read below reports what went wrong
 						}
 						b = b[n:]

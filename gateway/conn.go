@@ -62,7 +62,8 @@ type conn struct {
 	requests uint8 // requestDrain | requestKill
 	out      *outQueue
 
-	in *inbound // worker-only
+	in   *inbound // worker-only
+	sess *session // client protocol state (EndpointWS only)
 
 	// Worker-only heartbeat bookkeeping, nanoseconds since server start.
 	lastRead   int64
@@ -102,7 +103,20 @@ func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
 			c.closeNowLocked()
 		}
 	}
+	closed := c.state == stateClosed
 	c.mu.Unlock()
+	if closed {
+		c.leaveChannels()
+	}
+}
+
+// leaveChannels unsubscribes a closed connection from the hub. It runs
+// without c.mu: the hub never takes a connection lock under its own, and
+// neither may we.
+func (c *conn) leaveChannels() {
+	if c.sess != nil {
+		c.sess.leaveAll(c.srv.hub, c)
+	}
 }
 
 // onReadable reads what the socket has (bounded per dispatch) and feeds it
@@ -181,9 +195,13 @@ func (c *conn) handshake(data []byte) {
 	}
 	c.srv.metrics.HandshakesActive.Add(-1)
 	c.srv.metrics.ConnsUpgraded.Add(1)
+	if res.endpoint == EndpointWS {
+		c.sess = newSession(res.protocol, res.identity)
+	}
 	c.mu.Lock()
 	c.state, c.endpoint = stateOpen, res.endpoint
 	c.queueLocked(res.response)
+	c.flushLocked(true)
 	c.mu.Unlock()
 	c.desc.SetTimer(c.srv.at(c.lastRead + int64(c.srv.cfg.PingInterval)))
 	if len(rest) > 0 {
@@ -269,8 +287,9 @@ func (c *conn) OnMessage(op wsframe.Opcode, payload []byte) error {
 	c.srv.metrics.MessagesIn.Add(1)
 	if c.endpoint == EndpointEcho {
 		c.send(wsframe.Frame(op, payload))
+		return nil
 	}
-	return nil
+	return c.onCommand(op, payload)
 }
 
 // OnPing implements wsframe.Sink: the pong goes through the same queue as

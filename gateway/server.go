@@ -13,6 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/broker/memory"
+	"github.com/wsgate/wsgate/gateway/hub"
 	"github.com/wsgate/wsgate/netpoll"
 )
 
@@ -24,6 +27,9 @@ type Server struct {
 	start    time.Time
 	upgrader upgrader
 	metrics  Metrics
+
+	broker broker.Broker
+	hub    *hub.Hub
 
 	ln     *net.TCPListener
 	rawLn  syscall.RawConn
@@ -55,9 +61,20 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		conns:    make([]atomic.Pointer[conn], lim.Cur),
 	}
 	s.upgrader.cfg = &s.cfg
+	s.broker = cfg.Broker
+	if s.broker == nil {
+		s.broker = memory.New(cfg.NodeID)
+	}
+	s.hub = hub.New(hub.Config{}, s.broker)
+	if err := s.broker.Start(s.hub); err != nil {
+		return nil, fmt.Errorf("start broker: %w", err)
+	}
+	s.hub.Start()
 	var err error
 	s.ln, s.rawLn, err = listen(context.Background(), cfg.Listen, cfg.ReusePort)
 	if err != nil {
+		s.hub.Close()
+		s.broker.Close()
 		return nil, err
 	}
 	s.poller, err = netpoll.New(netpoll.Config{
@@ -67,6 +84,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	})
 	if err != nil {
 		s.ln.Close()
+		s.hub.Close()
+		s.broker.Close()
 		return nil, fmt.Errorf("start event loop: %w", err)
 	}
 	return s, nil
@@ -74,6 +93,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 // Addr is the listener's address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Hub returns the server's channel hub (its stats, subscriber counts).
+func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Metrics returns the server's live counters.
 func (s *Server) Metrics() *Metrics { return &s.metrics }
@@ -248,10 +270,13 @@ func (s *Server) shutdown() error {
 			c.mu.Lock()
 			c.closeNowLocked()
 			c.mu.Unlock()
+			c.leaveChannels()
 		}
 	}
+	s.hub.Close()
+	err = errors.Join(err, s.broker.Close())
 	if err != nil {
-		return fmt.Errorf("stop event loop: %w", err)
+		return fmt.Errorf("stop: %w", err)
 	}
 	return nil
 }

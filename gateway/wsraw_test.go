@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -144,12 +145,16 @@ func maskBytes(dst, p []byte, key [4]byte) {
 	}
 }
 
+// connSeq seeds each connection's masking keys and handshake key, so that
+// no two connections use the same ones.
+var connSeq atomic.Uint64
+
 // wsConn is the raw client end of one WebSocket connection.
 type wsConn struct {
 	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
-	rng  *rand.Rand // masking keys: varied, but reproducible from run to run
+	rng  *rand.Rand // masking keys
 
 	readTimeout time.Duration // per expectation; raised by tests moving MiBs
 	peerGone    bool          // a write failed because the server had already closed
@@ -169,7 +174,13 @@ func dialWS(t testing.TB, addr, path string) *wsConn {
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	c := &wsConn{t: t, conn: nc, br: bufio.NewReaderSize(nc, 64<<10), rng: rand.New(rand.NewPCG(1, 2)), readTimeout: ioTimeout}
+	c := &wsConn{
+		t:           t,
+		conn:        nc,
+		br:          bufio.NewReaderSize(nc, 64<<10),
+		rng:         rand.New(rand.NewPCG(connSeq.Add(1), 0x77736761746521)),
+		readTimeout: ioTimeout,
+	}
 	t.Cleanup(func() { nc.Close() })
 
 	var raw [16]byte

@@ -123,7 +123,7 @@ func (p *Poller) work(l *loop, w *Worker) {
 		if d == nil {
 			return
 		}
-		if ev := d.takePending(); ev != 0 || !d.Closed() {
+		if ev := d.takePending(); !d.Closed() {
 			d.h.HandleEvent(w, ev)
 		}
 	}

@@ -26,6 +26,16 @@ type serveFlags struct {
 	debugListen string
 	origins     string
 	logLevel    string
+	broker      string
+}
+
+// defaultNodeID is host-pid: unique per running instance.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "wsgate"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 func newServeFlags(fs *flag.FlagSet) *serveFlags {
@@ -46,6 +56,10 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping a connection silent for this long")
 	fs.DurationVar(&c.PongTimeout, "pong-timeout", c.PongTimeout, "close a connection silent for this long after a ping")
 	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "spread shutdown closes (1001) over this long")
+	fs.IntVar(&c.MaxChannelBytes, "max-channel-bytes", c.MaxChannelBytes, "longest channel name")
+	fs.IntVar(&c.MaxChannelsPerConn, "max-channels-per-conn", c.MaxChannelsPerConn, "subscriptions per connection")
+	fs.StringVar(&f.broker, "broker", "memory", "broker: memory (embedded, one instance)")
+	fs.StringVar(&c.NodeID, "node-id", defaultNodeID(), "this instance's name in publications")
 	fs.IntVar(&c.Loops, "loops", 0, "epoll instances (0: one per core)")
 	fs.IntVar(&c.WorkersPerLoop, "workers-per-loop", 0, "workers per epoll instance (0: default)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -84,6 +98,10 @@ func serve(args []string) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if f.broker != "memory" {
+		fmt.Fprintf(os.Stderr, "wsgate: --broker %q: only memory is available\n", f.broker)
+		return 2
+	}
 	if f.origins != "" {
 		f.cfg.AllowedOrigins = strings.Split(f.origins, ",")
 	}

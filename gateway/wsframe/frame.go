@@ -57,6 +57,9 @@ const MaxControlPayload = 125
 // MaxHeader is the largest frame header: 2 + 8 (length) + 4 (mask key).
 const MaxHeader = 14
 
+// MaxServerHeader is the largest unmasked (server) frame header.
+const MaxServerHeader = 10
+
 // AppendHeader appends an unmasked (server) frame header.
 func AppendHeader(dst []byte, fin bool, op Opcode, length int) []byte {
 	b0 := byte(op)

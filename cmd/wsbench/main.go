@@ -1,0 +1,68 @@
+// Command wsbench is wsgate's benchmark harness: load generators that hold
+// and drive many WebSocket connections from one process.
+//
+//	wsbench <command> [flags]
+//
+// Each command lives in its own file; main only dispatches.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+// env is what a command may touch of the process, so tests can run
+// commands in-process.
+type env struct {
+	stdin  io.Reader // nil when stdin is /dev/null (see processStdin)
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+}
+
+func main() {
+	e := env{stdin: processStdin(), stdout: os.Stdout, stderr: os.Stderr,
+		log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	os.Exit(run(e, os.Args[1:]))
+}
+
+// processStdin returns os.Stdin, or nil when it is /dev/null: a background
+// job or a CI step has its stdin there, and its instant EOF would end every
+// hold at once although nobody asked for that.
+func processStdin() io.Reader {
+	in, errIn := os.Stdin.Stat()
+	null, errNull := os.Stat(os.DevNull)
+	if errIn == nil && errNull == nil && os.SameFile(in, null) {
+		return nil
+	}
+	return os.Stdin
+}
+
+func run(e env, args []string) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return 2
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "hold":
+		return hold(e, rest)
+	case "help", "-h", "--help":
+		usage(e.stdout)
+		return 0
+	default:
+		fmt.Fprintf(e.stderr, "wsbench: unknown command %q\n", cmd)
+		usage(e.stderr)
+		return 2
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: wsbench <command> [flags]
+
+commands:
+  hold   open many connections, print dial stats as JSON, hold them until
+         stdin closes, a signal or --duration; "wsbench hold -h" lists flags
+`)
+}

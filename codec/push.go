@@ -1,0 +1,57 @@
+package codec
+
+// Push types (the "type" field of server → client frames).
+const (
+	TypeReply   = "reply"
+	TypeMessage = "message"
+	TypeJoin    = "join"
+	TypeLeave   = "leave"
+)
+
+// AppendMessage appends the push for one publication:
+//
+//	{"type":"message","channel":channel,"offset":offset,"data":data}
+//
+// In MessagePack data is bin. In JSON data is embedded raw when it is JSON
+// text in valid UTF-8, else sent as "b64" (standard base64) instead of
+// "data". The gateway builds this once per publication and encoding and
+// shares the bytes with every subscriber; it allocates nothing when dst
+// has room.
+func AppendMessage(dst []byte, enc Encoding, channel string, offset uint64, data []byte) []byte {
+	if enc == JSON {
+		dst = append(dst, `{"type":"message","channel":`...)
+		dst = jsonAppendStr(dst, channel)
+		dst = append(dst, `,"offset":`...)
+		dst = jsonAppendUint(dst, offset)
+		dst = append(dst, ',')
+		dst = jsonAppendData(dst, data)
+		return append(dst, '}')
+	}
+	dst = append(dst, 0x84, 0xa4, 't', 'y', 'p', 'e', 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e')
+	dst = append(dst, 0xa7, 'c', 'h', 'a', 'n', 'n', 'e', 'l')
+	dst = mpAppendStr(dst, channel)
+	dst = append(dst, 0xa6, 'o', 'f', 'f', 's', 'e', 't')
+	dst = mpAppendUint(dst, offset)
+	dst = append(dst, 0xa4, 'd', 'a', 't', 'a')
+	return mpAppendBin(dst, data)
+}
+
+// AppendJoin appends {"type":"join","channel":c,"client":client,"user":user}:
+// a client joined the channel's presence.
+func AppendJoin(dst []byte, enc Encoding, channel, client, user string) []byte {
+	return appendPresenceEvent(dst, enc, TypeJoin, channel, client, user)
+}
+
+// AppendLeave appends {"type":"leave",...}, the counterpart of AppendJoin.
+func AppendLeave(dst []byte, enc Encoding, channel, client, user string) []byte {
+	return appendPresenceEvent(dst, enc, TypeLeave, channel, client, user)
+}
+
+func appendPresenceEvent(dst []byte, enc Encoding, typ, channel, client, user string) []byte {
+	w := newObj(dst, enc, 4)
+	w.str("type", typ)
+	w.str("channel", channel)
+	w.str("client", client)
+	w.str("user", user)
+	return w.end()
+}

@@ -1,0 +1,50 @@
+// Package broker defines how publications travel between wsgate instances:
+// the Broker interface, implemented in-process by broker/memory and across
+// instances by broker/redis.
+package broker
+
+import (
+	"errors"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// Position is a channel's place in its stream: the offset of its latest
+// publication within an epoch. The epoch changes when the stream's history
+// is lost, so offsets are only comparable within one epoch.
+type Position struct {
+	Offset uint64
+	Epoch  string
+}
+
+// Sink receives the publications of channels this instance subscribed to,
+// in broker order per channel. Deliver must not block: it returns false when
+// it had to drop the publication (its queue is full).
+type Sink interface {
+	Deliver(p *codec.Publication) bool
+}
+
+// Broker carries publications to every instance with subscribers.
+//
+// Calls never block on the network: results arrive through a callback that
+// may run before the call returns (memory) or later on another goroutine
+// (Redis). Subscribe and Unsubscribe declare this instance's interest in a
+// channel (first local subscriber arrived / last one left) and are called in
+// order per channel by the hub.
+type Broker interface {
+	// Start begins delivering to sink. It is called once, before any other call.
+	Start(sink Sink) error
+	// Publish appends data to channel's stream and delivers it to every
+	// subscribed instance; done receives the publication's position.
+	Publish(channel string, data []byte, done func(Position, error))
+	Subscribe(channel string)
+	Unsubscribe(channel string)
+	// Position reports channel's current position.
+	Position(channel string, done func(Position, error))
+	// Close stops the broker; no Deliver happens after it returns.
+	Close() error
+}
+
+// ErrOverloaded means a publication was refused because the local delivery
+// queue was full; nothing was published and no offset was used.
+var ErrOverloaded = errors.New("broker: delivery queue full")

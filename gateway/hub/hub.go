@@ -1,0 +1,264 @@
+// Package hub maps channels to their local subscribers and fans
+// publications out to them. Channels are spread over shards by hash; each
+// shard has a bounded queue of publications and one write worker, so one
+// channel's publications are delivered in broker order while different
+// shards deliver in parallel.
+//
+// A publication is framed once per encoding (MessagePack, JSON) and every
+// subscriber gets a reference to the same bytes. Queued frames are flushed
+// once per subscriber per batch, so a burst to one socket leaves in one
+// writev.
+package hub
+
+import (
+	"errors"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/wsframe"
+)
+
+// Subscriber is one local connection as the hub sees it.
+type Subscriber interface {
+	// Encoding is the subscriber's wire format.
+	Encoding() codec.Encoding
+	// Enqueue queues a shared, immutable frame. It must not block or write;
+	// it returns true when the caller must call Flush (the queue was empty,
+	// so nobody else will).
+	Enqueue(frame []byte) (flush bool)
+	// Flush writes what the socket takes now, without blocking.
+	Flush()
+}
+
+// Config sizes a Hub.
+type Config struct {
+	Shards     int // default 64
+	QueueDepth int // publications waiting per shard (default 4096)
+	BatchSize  int // publications delivered before a flush (default 64)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Shards <= 0 {
+		c.Shards = 64
+	}
+	if c.QueueDepth <= 0 {
+		c.QueueDepth = 4096
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 64
+	}
+	return c
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Delivered atomic.Int64 // frames queued to subscribers
+	Dropped   atomic.Int64 // publications dropped: shard queue full
+	Channels  atomic.Int64 // gauge: channels with local subscribers
+}
+
+// Hub is the channel → subscribers table and its write workers.
+type Hub struct {
+	cfg    Config
+	seed   maphash.Seed
+	broker broker.Broker
+	shards []*shard
+	stats  Stats
+	wg     sync.WaitGroup
+}
+
+type shard struct {
+	hub *Hub
+
+	mu       sync.Mutex // guards channels
+	channels map[string]map[Subscriber]struct{}
+
+	queue queue
+}
+
+// ErrAlreadySubscribed is returned by Subscribe on a duplicate.
+var ErrAlreadySubscribed = errors.New("hub: already subscribed")
+
+// New creates a hub that declares channel interest to b. Call Run to start
+// the write workers and Close to stop them.
+func New(cfg Config, b broker.Broker) *Hub {
+	cfg = cfg.withDefaults()
+	h := &Hub{cfg: cfg, seed: maphash.MakeSeed(), broker: b}
+	for range cfg.Shards {
+		s := &shard{hub: h, channels: map[string]map[Subscriber]struct{}{}}
+		s.queue.init(cfg.QueueDepth)
+		h.shards = append(h.shards, s)
+	}
+	return h
+}
+
+// Start launches one write worker per shard.
+func (h *Hub) Start() {
+	for _, s := range h.shards {
+		h.wg.Add(1)
+		go s.run()
+	}
+}
+
+// Close stops the workers after they deliver what is queued.
+func (h *Hub) Close() {
+	for _, s := range h.shards {
+		s.queue.close()
+	}
+	h.wg.Wait()
+}
+
+// Stats returns the hub's live counters.
+func (h *Hub) Stats() *Stats { return &h.stats }
+
+func (h *Hub) shard(channel string) *shard {
+	return h.shards[maphash.String(h.seed, channel)%uint64(len(h.shards))]
+}
+
+// shardBytes is shard for a channel name held as bytes (same hash).
+func (h *Hub) shardBytes(channel []byte) *shard {
+	return h.shards[maphash.Bytes(h.seed, channel)%uint64(len(h.shards))]
+}
+
+// Subscribe adds sub to channel; the first local subscriber subscribes the
+// instance at the broker (under the shard lock, so broker calls for one
+// channel stay in order).
+func (h *Hub) Subscribe(channel string, sub Subscriber) error {
+	s := h.shard(channel)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	subs := s.channels[channel]
+	if subs == nil {
+		subs = map[Subscriber]struct{}{}
+		s.channels[channel] = subs
+		h.stats.Channels.Add(1)
+		h.broker.Subscribe(channel)
+	}
+	if _, ok := subs[sub]; ok {
+		return ErrAlreadySubscribed
+	}
+	subs[sub] = struct{}{}
+	return nil
+}
+
+// Unsubscribe removes sub from channel; the last one out unsubscribes the
+// instance at the broker. It reports whether sub was subscribed.
+func (h *Hub) Unsubscribe(channel string, sub Subscriber) bool {
+	s := h.shard(channel)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	subs := s.channels[channel]
+	if _, ok := subs[sub]; !ok {
+		return false
+	}
+	delete(subs, sub)
+	if len(subs) == 0 {
+		delete(s.channels, channel)
+		h.stats.Channels.Add(-1)
+		h.broker.Unsubscribe(channel)
+	}
+	return true
+}
+
+// Subscribers returns how many local subscribers channel has.
+func (h *Hub) Subscribers(channel string) int {
+	s := h.shard(channel)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.channels[channel])
+}
+
+// Deliver implements broker.Sink: it queues p on its channel's shard
+// without blocking and reports false (counted) when the queue is full.
+func (h *Hub) Deliver(p *codec.Publication) bool {
+	if !h.shardBytes(p.Channel).queue.push(p) {
+		h.stats.Dropped.Add(1)
+		return false
+	}
+	return true
+}
+
+// run is a shard's write worker: it takes publications in batches, queues
+// their frames to every subscriber, then flushes each touched subscriber
+// once.
+func (s *shard) run() {
+	defer s.hub.wg.Done()
+	w := worker{shard: s}
+	batch := make([]*codec.Publication, s.hub.cfg.BatchSize)
+	for {
+		n := s.queue.popBatch(batch)
+		if n == 0 {
+			return
+		}
+		for i, p := range batch[:n] {
+			w.deliver(p)
+			batch[i] = nil
+		}
+		w.flush()
+	}
+}
+
+// worker holds a write worker's reusable buffers: delivering allocates
+// nothing per subscriber.
+type worker struct {
+	shard    *shard
+	snapshot []Subscriber
+	dirty    []Subscriber
+}
+
+// deliver frames p once per encoding in use and queues it to every
+// subscriber. The subscriber set is copied under the lock and written to
+// outside it, so subscribing never waits for a fan-out and no connection
+// lock is ever taken under the shard lock.
+func (w *worker) deliver(p *codec.Publication) {
+	s := w.shard
+	s.mu.Lock()
+	for sub := range s.channels[string(p.Channel)] {
+		w.snapshot = append(w.snapshot, sub)
+	}
+	s.mu.Unlock()
+	var frames [2][]byte // by encoding
+	for i, sub := range w.snapshot {
+		enc := sub.Encoding()
+		if frames[enc] == nil {
+			frames[enc] = messageFrame(enc, p)
+		}
+		if sub.Enqueue(frames[enc]) {
+			w.dirty = append(w.dirty, sub)
+		}
+		w.snapshot[i] = nil
+	}
+	s.hub.stats.Delivered.Add(int64(len(w.snapshot)))
+	w.snapshot = w.snapshot[:0]
+}
+
+func (w *worker) flush() {
+	for i, sub := range w.dirty {
+		sub.Flush()
+		w.dirty[i] = nil
+	}
+	w.dirty = w.dirty[:0]
+}
+
+// messageFrame builds one complete WebSocket frame for p in one allocation:
+// the payload is encoded after room for the largest header, then the header
+// is written right before it.
+func messageFrame(enc codec.Encoding, p *codec.Publication) []byte {
+	buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(p.Data)+len(p.Channel)+48)
+	// The channel is only copied into buf, so viewing its bytes as a string
+	// in place is safe and saves an allocation per publication.
+	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
+	buf = codec.AppendMessage(buf, enc, channel, p.Offset, p.Data)
+	n := len(buf) - wsframe.MaxServerHeader
+	op := wsframe.OpBinary
+	if enc == codec.JSON {
+		op = wsframe.OpText
+	}
+	start := wsframe.MaxServerHeader - wsframe.HeaderSize(n)
+	wsframe.AppendHeader(buf[start:start], true, op, n)
+	return buf[start:]
+}

@@ -1,0 +1,184 @@
+package hub
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/broker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// nopBroker records interest changes.
+type nopBroker struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (b *nopBroker) Start(broker.Sink) error { return nil }
+func (b *nopBroker) Publish(string, []byte, func(broker.Position, error)) {
+}
+func (b *nopBroker) Subscribe(ch string) {
+	b.mu.Lock()
+	b.events = append(b.events, "sub "+ch)
+	b.mu.Unlock()
+}
+func (b *nopBroker) Unsubscribe(ch string) {
+	b.mu.Lock()
+	b.events = append(b.events, "unsub "+ch)
+	b.mu.Unlock()
+}
+func (b *nopBroker) Position(string, func(broker.Position, error)) {}
+func (b *nopBroker) Close() error                                 { return nil }
+
+// fakeSub records frames; it reports "flush needed" on the first frame after
+// each flush, like a connection does.
+type fakeSub struct {
+	enc     codec.Encoding
+	mu      sync.Mutex
+	frames  [][]byte
+	pending bool
+	flushes int
+}
+
+func (s *fakeSub) Encoding() codec.Encoding { return s.enc }
+func (s *fakeSub) Enqueue(f []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames = append(s.frames, f)
+	first := !s.pending
+	s.pending = true
+	return first
+}
+func (s *fakeSub) Flush() {
+	s.mu.Lock()
+	s.pending = false
+	s.flushes++
+	s.mu.Unlock()
+}
+
+func TestInterestFollowsFirstAndLastSubscriber(t *testing.T) {
+	b := &nopBroker{}
+	h := New(Config{}, b)
+	a, c := &fakeSub{}, &fakeSub{}
+	must(t, h.Subscribe("x", a))
+	must(t, h.Subscribe("x", c))
+	if err := h.Subscribe("x", a); err != ErrAlreadySubscribed {
+		t.Fatalf("duplicate subscribe: %v", err)
+	}
+	h.Unsubscribe("x", a)
+	h.Unsubscribe("x", c)
+	if h.Unsubscribe("x", c) {
+		t.Fatal("unsubscribed twice")
+	}
+	if got := fmt.Sprint(b.events); got != "[sub x unsub x]" {
+		t.Fatalf("broker saw %s", got)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeliverySharesFramesInOrder: every subscriber gets every publication
+// of its channel in order, subscribers of one encoding share one frame, and
+// other channels' subscribers get nothing.
+func TestDeliverySharesFramesInOrder(t *testing.T) {
+	h := New(Config{}, &nopBroker{})
+	h.Start()
+	subs := []*fakeSub{{enc: codec.Msgpack}, {enc: codec.Msgpack}, {enc: codec.JSON}}
+	other := &fakeSub{enc: codec.Msgpack}
+	for _, s := range subs {
+		must(t, h.Subscribe("news", s))
+	}
+	must(t, h.Subscribe("other", other))
+	const n = 1000
+	for i := 1; i <= n; i++ {
+		for !h.Deliver(&codec.Publication{Channel: []byte("news"), Offset: uint64(i), Data: []byte(fmt.Sprint(i))}) {
+		}
+	}
+	h.Close()
+	for i, s := range subs {
+		if len(s.frames) != n {
+			t.Fatalf("subscriber %d got %d frames, want %d", i, len(s.frames), n)
+		}
+		if s.flushes == 0 || s.flushes > n {
+			t.Fatalf("subscriber %d flushed %d times", i, s.flushes)
+		}
+	}
+	for i := range n {
+		if &subs[0].frames[i][0] != &subs[1].frames[i][0] {
+			t.Fatalf("frame %d not shared between msgpack subscribers", i)
+		}
+		want := messageFrame(codec.Msgpack, &codec.Publication{Channel: []byte("news"), Offset: uint64(i + 1), Data: []byte(fmt.Sprint(i + 1))})
+		if string(subs[0].frames[i]) != string(want) {
+			t.Fatalf("frame %d out of order or wrong", i)
+		}
+	}
+	if len(other.frames) != 0 {
+		t.Fatalf("other channel's subscriber got %d frames", len(other.frames))
+	}
+}
+
+// TestDeliverAllocations: fanning one publication out to 10,000 local
+// subscribers allocates at most 2 objects (the frame per encoding in use),
+// however many subscribers there are.
+func TestDeliverAllocations(t *testing.T) {
+	for _, n := range []int{100, 10000} {
+		h := New(Config{}, &nopBroker{})
+		subs := make([]*countSub, n)
+		for i := range subs {
+			subs[i] = &countSub{}
+			must(t, h.Subscribe("c", subs[i]))
+		}
+		w := worker{shard: h.shard("c")}
+		p := &codec.Publication{Channel: []byte("c"), Offset: 1, Data: make([]byte, 64)}
+		w.deliver(p) // warm the reusable buffers
+		w.flush()
+		allocs := testing.AllocsPerRun(20, func() {
+			w.deliver(p)
+			w.flush()
+		})
+		t.Logf("%d subscribers: %.1f allocations per publication", n, allocs)
+		if allocs > 2 {
+			t.Fatalf("%d subscribers: %.1f allocations per publication, want ≤ 2", n, allocs)
+		}
+	}
+}
+
+// countSub is an allocation-free subscriber.
+type countSub struct{ n int }
+
+func (s *countSub) Encoding() codec.Encoding { return codec.Msgpack }
+func (s *countSub) Enqueue([]byte) bool      { s.n++; return s.n%2 == 1 }
+func (s *countSub) Flush()                   {}
+
+// BenchmarkDeliver10k measures publish → frame → enqueue to 10,000 local
+// subscribers (b.N publications; allocs/op is per publication).
+func BenchmarkDeliver10k(b *testing.B) {
+	h := New(Config{}, &nopBroker{})
+	for range 10000 {
+		must2(b, h.Subscribe("c", &countSub{}))
+	}
+	w := worker{shard: h.shard("c")}
+	p := &codec.Publication{Channel: []byte("c"), Offset: 1, Data: make([]byte, 64)}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.deliver(p)
+		w.flush()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/delivery")
+}
+
+func must2(b *testing.B, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+}
