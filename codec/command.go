@@ -140,7 +140,11 @@ func (l Limits) check(c *Command, st *cmdState) error {
 		}
 	case CmdSubscribe:
 		if c.HasOffset != c.HasEpoch {
-			return bad(CodeBadRequest, "epoch", fmt.Errorf("%w: a resume position needs both offset and epoch", ErrMissing))
+			missing := "epoch"
+			if !c.HasOffset {
+				missing = "offset"
+			}
+			return bad(CodeBadRequest, missing, fmt.Errorf("%w: a resume position needs both offset and epoch", ErrMissing))
 		}
 	}
 	return nil

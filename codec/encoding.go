@@ -35,8 +35,8 @@ func (e Encoding) String() string {
 }
 
 // EncodingFor maps a negotiated subprotocol to its encoding. The empty name
-// (the client offered none) means the default, Msgpack. ok is false for any
-// other name: such a client gets close 4505 (unsupported protocol).
+// (the client offered none) means the default, Msgpack. ok is false for a
+// name that is not a wsgate subprotocol.
 func EncodingFor(subprotocol string) (e Encoding, ok bool) {
 	switch subprotocol {
 	case "", SubprotocolMsgpack:

@@ -16,8 +16,10 @@ type Reply struct {
 	Code    ErrorCode
 	Message string
 
-	// subscribe: the channel's current top offset and epoch. history: Epoch
-	// is written when not empty.
+	// subscribe: the channel's current top offset and epoch. publish: the
+	// position given to the publication, written when Offset != 0 (0: no
+	// position assigned, e.g. history off). history: Epoch is written when
+	// not empty.
 	Offset uint64
 	Epoch  string
 	// subscribe with a resume position: Resumed writes "recovered" (were
@@ -66,6 +68,11 @@ func AppendReply(dst []byte, enc Encoding, r Reply) []byte {
 			w.bool("recovered", r.Recovered)
 			w.str("reason", r.Reason)
 		}
+	case CmdPublish:
+		if r.Offset != 0 {
+			w.uint("offset", r.Offset)
+			w.str("epoch", r.Epoch)
+		}
 	case CmdHistory:
 		if r.Epoch != "" {
 			w.str("epoch", r.Epoch)
@@ -88,6 +95,11 @@ func (r *Reply) extraFields() int {
 			return 4
 		}
 		return 2
+	case CmdPublish:
+		if r.Offset != 0 {
+			return 2
+		}
+		return 0
 	case CmdHistory:
 		if r.Epoch != "" {
 			return 2

@@ -54,6 +54,10 @@ func TestAppendReply(t *testing.T) {
 		want func(enc Encoding) tree
 	}{
 		{"ping", Reply{ID: 1, Cmd: CmdPing}, func(Encoding) tree { return tree{"type": "reply", "id": uint64(1)} }},
+		{"publish with position", Reply{ID: 12, Cmd: CmdPublish, Offset: 5, Epoch: "e"}, func(Encoding) tree {
+			return tree{"type": "reply", "id": uint64(12), "offset": uint64(5), "epoch": "e"}
+		}},
+		{"publish without position", Reply{ID: 13, Cmd: CmdPublish, Epoch: "e"}, func(Encoding) tree { return tree{"type": "reply", "id": uint64(13)} }},
 		{"unsubscribe id 0", Reply{Cmd: CmdUnsubscribe}, func(Encoding) tree { return tree{"type": "reply", "id": uint64(0)} }},
 		{"subscribe", Reply{ID: 2, Cmd: CmdSubscribe, Offset: 42, Epoch: "ep1"}, func(Encoding) tree {
 			return tree{"type": "reply", "id": uint64(2), "offset": uint64(42), "epoch": "ep1"}
