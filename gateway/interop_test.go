@@ -5,12 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-// The interop tests drive /echo with WebSocket clients that nobody on this
-// project wrote (npm's ws, Python's websockets). The Go clients in
+// The interop tests drive /echo, and the protocol tests /ws, with WebSocket
+// and MessagePack clients that nobody on this project wrote (npm's ws and
+// @msgpack/msgpack, Python's websockets and msgpack). The Go clients in
 // echo_clients_test.go share our reading of RFC 6455 through the same
 // ecosystem; a mistake both sides make the same way only shows up against an
 // independent implementation.
@@ -67,6 +69,44 @@ func ensureNodeModules(t *testing.T, dir string) {
 	}
 }
 
+// TestProtocolNodeMsgpack runs testdata/node/protocol_client.mjs (npm "ws" +
+// "@msgpack/msgpack") against /ws with wsgate.v1.msgpack.
+func TestProtocolNodeMsgpack(t *testing.T) {
+	t.Parallel()
+	runNodeProtocol(t, "msgpack")
+}
+
+// TestProtocolNodeJSON runs testdata/node/protocol_client.mjs against /ws
+// with wsgate.v1.json; it also publishes from a msgpack connection, so the
+// JSON side of a binary publication (b64) is checked too.
+func TestProtocolNodeJSON(t *testing.T) {
+	t.Parallel()
+	runNodeProtocol(t, "json")
+}
+
+func runNodeProtocol(t *testing.T, mode string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found on PATH (Node.js 20+ is required for this test): %v", err)
+	}
+	dir := filepath.Join("testdata", "node")
+	ensureNodeModules(t, dir)
+
+	addr := startEcho(t, nil)
+	runInterop(t, dir, node, "protocol_client.mjs", "ws://"+addr+"/ws", mode)
+}
+
+// TestProtocolPython runs testdata/python/protocol_client.py (websockets +
+// msgpack) against /ws with wsgate.v1.msgpack.
+func TestProtocolPython(t *testing.T) {
+	t.Parallel()
+	requirePython(t, "websockets", "msgpack")
+
+	addr := startEcho(t, nil)
+	runInterop(t, filepath.Join("testdata", "python"), pythonInterp, "protocol_client.py", "ws://"+addr+"/ws")
+}
+
 // pythonInterp is the Debian interpreter: python3-websockets installs into
 // its dist-packages, which a python3 from elsewhere on PATH (pyenv, a venv)
 // would not see.
@@ -76,19 +116,37 @@ const pythonInterp = "/usr/bin/python3"
 // /echo.
 func TestInteropPython(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(pythonInterp); err != nil {
-		t.Fatalf("%s not found (apt-get install -y python3 python3-websockets): %v", pythonInterp, err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), interopTimeout)
-	defer cancel()
-	probe := exec.CommandContext(ctx, pythonInterp, "-c", "import websockets; print(websockets.__version__)")
-	if out, err := probe.CombinedOutput(); err != nil {
-		t.Fatalf("%s cannot import websockets; install the Debian package: apt-get install -y python3-websockets\n%v\n%s",
-			pythonInterp, err, out)
-	}
+	requirePython(t, "websockets")
 
 	addr := startEcho(t, nil)
 	runInterop(t, filepath.Join("testdata", "python"), pythonInterp, "echo_client.py", "ws://"+addr+"/echo")
+}
+
+// debPackage maps a Python module the scripts import to the Debian package
+// that provides it for pythonInterp.
+var debPackage = map[string]string{
+	"websockets": "python3-websockets",
+	"msgpack":    "python3-msgpack",
+}
+
+// requirePython fails the test, naming the apt packages to install, unless
+// pythonInterp exists and can import every module.
+func requirePython(t *testing.T, modules ...string) {
+	t.Helper()
+	pkgs := "python3"
+	for _, m := range modules {
+		pkgs += " " + debPackage[m]
+	}
+	if _, err := os.Stat(pythonInterp); err != nil {
+		t.Fatalf("%s not found (apt-get install -y %s): %v", pythonInterp, pkgs, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), interopTimeout)
+	defer cancel()
+	probe := exec.CommandContext(ctx, pythonInterp, "-c", "import "+strings.Join(modules, ", "))
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import %s; install the Debian packages: apt-get install -y %s\n%v\n%s",
+			pythonInterp, strings.Join(modules, ", "), pkgs, err, out)
+	}
 }
 
 // runInterop runs one client script in dir and fails the test with its

@@ -131,9 +131,13 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		}()
 		defer dbg.Close()
 	}
-	start := time.Now()
+	var stopAt time.Time
+	go func() {
+		<-ctx.Done()
+		stopAt = time.Now()
+	}()
 	err = srv.Serve(ctx)
-	log.Info("wsgate stopped", "shutdown_took", time.Since(start).Round(time.Millisecond))
+	log.Info("wsgate stopped", "shutdown_took", time.Since(stopAt).Round(time.Millisecond))
 	return err
 }
 
