@@ -232,6 +232,8 @@ const drainSteps = 50
 const drainGrace = 500 * time.Millisecond
 
 func (s *Server) shutdown() error {
+	start := time.Now()
+	defer func() { s.log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond)) }()
 	if err := s.stopAccepting(); err != nil {
 		s.log.Warn("stop accepting", "err", err)
 	}

@@ -131,14 +131,7 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		}()
 		defer dbg.Close()
 	}
-	var stopAt time.Time
-	go func() {
-		<-ctx.Done()
-		stopAt = time.Now()
-	}()
-	err = srv.Serve(ctx)
-	log.Info("wsgate stopped", "shutdown_took", time.Since(stopAt).Round(time.Millisecond))
-	return err
+	return srv.Serve(ctx)
 }
 
 // raiseNofile lifts the soft open-files limit to the hard one (each
