@@ -45,6 +45,9 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./gateway/wsframe/
 	$(GO) test -run '^$$' -fuzz '^FuzzUpgrade$$' -fuzztime $(FUZZTIME) ./gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommandMsgpack$$' -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommandJSON$$' -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePublication$$' -fuzztime $(FUZZTIME) ./codec/
 
 ## bench: the standard side-by-side comparison; refreshes bench/README.md.
 bench: build

@@ -57,7 +57,8 @@ func (c *conn) onCommand(op wsframe.Opcode, payload []byte) error {
 		return &wsframe.Error{Code: wsframe.CloseUnsupported, Reason: "wrong frame type for the subprotocol"}
 	}
 	var cmd codec.Command
-	if err := codec.DecodeCommand(s.enc, payload, &cmd); err != nil {
+	limits := codec.Limits{MaxChannelBytes: c.srv.cfg.MaxChannelBytes, MaxDataBytes: c.srv.cfg.MaxMessageBytes}
+	if err := limits.DecodeCommand(s.enc, payload, &cmd); err != nil {
 		var derr *codec.DecodeError
 		if errors.As(err, &derr) && derr.IDKnown {
 			c.reply(codec.AppendError(nil, s.enc, derr.ID, derr.Code, derr.Message()))

@@ -33,7 +33,7 @@ func (b *nopBroker) Unsubscribe(ch string) {
 	b.mu.Unlock()
 }
 func (b *nopBroker) Position(string, func(broker.Position, error)) {}
-func (b *nopBroker) Close() error                                 { return nil }
+func (b *nopBroker) Close() error                                  { return nil }
 
 // fakeSub records frames; it reports "flush needed" on the first frame after
 // each flush, like a connection does.

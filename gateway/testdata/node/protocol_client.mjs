@@ -64,7 +64,7 @@ class Client {
   }
 
   async open() {
-    step = `${this.name}: connecting with ${this.proto}`;
+    step = `connecting with ${this.proto}`;
     const ws = new WebSocket(url, [this.proto]);
     this.ws = ws;
     ws.on('unexpected-response', (_req, res) => fail(`${this.name}: handshake: HTTP ${res.statusCode} instead of 101`));
@@ -324,14 +324,14 @@ await sub.close();
 
 // --- frames that are not commands: the server closes ---
 
-step = 'malformed frame';
 const bad = await new Client('malformed-frame client', mode).open();
+step = 'malformed frame';
 if (mode === 'msgpack') bad.sendRaw(Buffer.from([0x81]), true); // a map of one pair, and nothing else
 else bad.sendRaw('{"id":', false); // no id can be read from it
 await bad.expectClosedWith(CLOSE_INVALID_PAYLOAD);
 
-step = 'wrong frame type';
 const wrong = await new Client('wrong-frame-type client', mode).open();
+step = 'wrong frame type';
 // A well-formed command in the other encoding's frame type: the frame type
 // alone must get it closed.
 if (mode === 'msgpack') wrong.sendRaw('{"id":1,"cmd":"ping"}', false);
