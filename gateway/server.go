@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -93,6 +94,34 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 // Addr is the listener's address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// WriteMetrics writes the server's, the hub's and the broker's metrics in
+// the Prometheus text format.
+func (s *Server) WriteMetrics(w io.Writer) error {
+	if err := s.metrics.WriteText(w); err != nil {
+		return err
+	}
+	hs := s.hub.Stats()
+	if _, err := fmt.Fprintf(w, "# TYPE wsgate_hub_delivered_total counter\nwsgate_hub_delivered_total %d\n"+
+		"# TYPE wsgate_hub_dropped_total counter\nwsgate_hub_dropped_total %d\n"+
+		"# TYPE wsgate_hub_channels gauge\nwsgate_hub_channels %d\n",
+		hs.Delivered.Load(), hs.Dropped.Load(), hs.Channels.Load()); err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	if m, ok := s.broker.(interface{ WriteMetrics(io.Writer) error }); ok {
+		return m.WriteMetrics(w)
+	}
+	return nil
+}
+
+// Ready reports whether the server can deliver across instances: true
+// unless its broker says it is not (Redis unreachable, resubscribing).
+func (s *Server) Ready() bool {
+	if r, ok := s.broker.(interface{ Ready() bool }); ok {
+		return r.Ready()
+	}
+	return true
+}
 
 // Hub returns the server's channel hub (its stats, subscriber counts).
 func (s *Server) Hub() *hub.Hub { return s.hub }

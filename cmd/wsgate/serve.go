@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/gateway"
+	redisbroker "github.com/wsgate/wsgate/gateway/broker/redis"
 )
 
 // serveFlags binds every serve flag to cfg; each flag also reads the
@@ -27,6 +28,7 @@ type serveFlags struct {
 	origins     string
 	logLevel    string
 	broker      string
+	redis       redisbroker.Config
 }
 
 // defaultNodeID is host-pid: unique per running instance.
@@ -58,7 +60,11 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "spread shutdown closes (1001) over this long")
 	fs.IntVar(&c.MaxChannelBytes, "max-channel-bytes", c.MaxChannelBytes, "longest channel name")
 	fs.IntVar(&c.MaxChannelsPerConn, "max-channels-per-conn", c.MaxChannelsPerConn, "subscriptions per connection")
-	fs.StringVar(&f.broker, "broker", "memory", "broker: memory (embedded, one instance)")
+	fs.StringVar(&f.broker, "broker", "memory", "broker: memory (embedded, one instance) or redis (several instances)")
+	fs.StringVar(&f.redis.URL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for --broker redis: redis://[user:pass@]host:port/db, rediss://…, redis+cluster://h1:p,h2:p")
+	fs.IntVar(&f.redis.PubSubShards, "redis-pubsub-shards", 4, "dedicated pub/sub connections on a standalone Redis")
+	fs.IntVar(&f.redis.Partitions, "redis-partitions", 64, "hash-tagged channel partitions (every instance and backend must agree)")
+	fs.StringVar(&f.redis.Prefix, "redis-prefix", "wsgate", "prefix of every Redis key and channel")
 	fs.StringVar(&c.NodeID, "node-id", defaultNodeID(), "this instance's name in publications")
 	fs.IntVar(&c.Loops, "loops", 0, "epoll instances (0: one per core)")
 	fs.IntVar(&c.WorkersPerLoop, "workers-per-loop", 0, "workers per epoll instance (0: default)")
@@ -98,8 +104,8 @@ func serve(args []string) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if f.broker != "memory" {
-		fmt.Fprintf(os.Stderr, "wsgate: --broker %q: only memory is available\n", f.broker)
+	if f.broker != "memory" && f.broker != "redis" {
+		fmt.Fprintf(os.Stderr, "wsgate: --broker %q: want memory or redis\n", f.broker)
 		return 2
 	}
 	if f.origins != "" {
@@ -114,6 +120,14 @@ func serve(args []string) int {
 
 func runServer(f *serveFlags, log *slog.Logger) error {
 	nofile := raiseNofile(log)
+	if f.broker == "redis" {
+		f.redis.Node, f.redis.Log = f.cfg.NodeID, log
+		b, err := redisbroker.New(f.redis)
+		if err != nil {
+			return err
+		}
+		f.cfg.Broker = b
+	}
 	srv, err := gateway.New(f.cfg, log)
 	if err != nil {
 		return err
@@ -164,9 +178,16 @@ func debugServer(addr string, srv *gateway.Server) *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !srv.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_ = srv.Metrics().WriteText(w)
+		_ = srv.WriteMetrics(w)
 	})
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }

@@ -1,0 +1,169 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/wsgate/wsgate/gateway/broker"
+)
+
+// job is one publish or position request.
+type job struct {
+	channel  string
+	data     []byte
+	position bool
+	done     func(broker.Position, error)
+}
+
+// publisher is one publishing pipeline: a goroutine that sends whatever is
+// queued as one pipelined batch (DoMulti), in queue order. Channels map to
+// pipelines by partition, so one channel's publications reach Redis in the
+// order the gateway accepted them while different pipelines run in
+// parallel. The queue is bounded: a full queue refuses (ErrOverloaded)
+// instead of blocking the worker that publishes.
+type publisher struct {
+	b      *Broker
+	mu     sync.Mutex
+	cond   sync.Cond
+	queue  []job
+	closed bool
+	batch  []job
+	cmds   rueidis.Commands
+}
+
+const maxBatch = 128
+
+func newPublisher(b *Broker, _ int) *publisher {
+	p := &publisher{b: b}
+	p.cond.L = &p.mu
+	return p
+}
+
+func (p *publisher) enqueue(j job) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		j.done(broker.Position{}, errClosed)
+		return
+	}
+	if len(p.queue) >= p.b.cfg.QueueDepth {
+		p.mu.Unlock()
+		j.done(broker.Position{}, broker.ErrOverloaded)
+		return
+	}
+	p.queue = append(p.queue, j)
+	p.mu.Unlock()
+	p.cond.Signal()
+}
+
+func (p *publisher) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+func (p *publisher) run() {
+	defer p.b.wg.Done()
+	for {
+		p.mu.Lock()
+		for len(p.queue) == 0 && !p.closed {
+			p.cond.Wait()
+		}
+		if len(p.queue) == 0 {
+			p.mu.Unlock()
+			return
+		}
+		n := min(len(p.queue), maxBatch)
+		p.batch = append(p.batch[:0], p.queue[:n]...)
+		clear(p.queue[:n])
+		p.queue = p.queue[n:]
+		if len(p.queue) == 0 {
+			p.queue = p.queue[:0:0] // let the backing array go once drained
+		}
+		p.mu.Unlock()
+		p.send(p.batch)
+		clear(p.batch)
+	}
+}
+
+// send runs a batch as one pipeline and answers every job.
+func (p *publisher) send(batch []job) {
+	b := p.b
+	p.cmds = p.cmds[:0]
+	for _, j := range batch {
+		p.cmds = append(p.cmds, p.command(j))
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
+	res := b.client.DoMulti(ctx, p.cmds...)
+	cancel()
+	if needsLibrary(res) && b.loadLibrary() { // Redis restarted or flushed
+		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
+		p.cmds = p.cmds[:0]
+		for _, j := range batch {
+			p.cmds = append(p.cmds, p.command(j))
+		}
+		res = b.client.DoMulti(ctx, p.cmds...)
+		cancel()
+	}
+	for i, j := range batch {
+		pos, err := position(res[i])
+		if err != nil {
+			b.stats.PublishErrs.Add(1)
+			err = fmt.Errorf("redis publish: %w", err)
+		}
+		j.done(pos, err)
+	}
+}
+
+func (p *publisher) command(j job) rueidis.Completed {
+	b := p.b
+	c := b.client.B()
+	meta := b.names.metaKey(j.channel)
+	ttl := strconv.FormatInt(b.cfg.MetaTTL.Milliseconds(), 10)
+	if j.position {
+		return c.Fcall().Function("wsgate_position").Numkeys(1).Key(meta).Arg(ttl).Build()
+	}
+	cmd := "PUBLISH"
+	if b.cluster {
+		cmd = "SPUBLISH"
+	}
+	return c.Fcall().Function("wsgate_publish").Numkeys(1).Key(meta).
+		Arg(b.names.pubsubChannel(j.channel), j.channel, rueidis.BinaryString(j.data), b.cfg.Node,
+			strconv.FormatInt(time.Now().UnixMilli(), 10), ttl, cmd).Build()
+}
+
+func needsLibrary(res []rueidis.RedisResult) bool {
+	for _, r := range res {
+		if err := r.Error(); err != nil && strings.Contains(err.Error(), "Function not found") {
+			return true
+		}
+	}
+	return false
+}
+
+// position reads a function's {offset, epoch} reply.
+func position(r rueidis.RedisResult) (broker.Position, error) {
+	arr, err := r.ToArray()
+	if err != nil {
+		return broker.Position{}, err
+	}
+	if len(arr) != 2 {
+		return broker.Position{}, fmt.Errorf("unexpected reply of %d elements", len(arr))
+	}
+	off, err := arr[0].AsInt64()
+	if err != nil {
+		return broker.Position{}, err
+	}
+	epoch, err := arr[1].ToString()
+	if err != nil {
+		return broker.Position{}, err
+	}
+	return broker.Position{Offset: uint64(off), Epoch: epoch}, nil
+}

@@ -1,0 +1,292 @@
+// Package redis is the broker for several wsgate instances: Redis Pub/Sub
+// on a standalone Redis, sharded Pub/Sub (SSUBSCRIBE/SPUBLISH) on Redis
+// Cluster, through github.com/redis/rueidis.
+//
+// Publishing runs the wsgate_publish function, which assigns the channel's
+// next offset and publishes the envelope in one atomic step. Every instance
+// with local subscribers receives the publication on its pub/sub
+// connections (the publishing instance too, exactly once) and hands it to
+// the hub without blocking.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/wsgate/wsgate/gateway/broker"
+)
+
+// Config configures the Redis broker.
+type Config struct {
+	// URL: redis://[user:pass@]host:port/db, rediss://… (TLS) or
+	// redis+cluster://host1:port,host2:port (cluster mode is also detected
+	// from a plain redis:// URL).
+	URL string
+	// Node names this instance in publications.
+	Node string
+	// Prefix namespaces every key and channel (default "wsgate").
+	Prefix string
+	// Partitions is the number of hash-tagged partitions channels map to
+	// (default 64). All instances and backends must agree on it.
+	Partitions int
+	// PubSubShards is the number of dedicated pub/sub connections on a
+	// standalone Redis (default 4). On a cluster there is one per master.
+	PubSubShards int
+	// ProbeInterval: an idle pub/sub connection is probed this often, and
+	// declared deaf when its probe is not back within ProbeTimeout.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
+	// MetaTTL is how long a channel's offset and epoch outlive its last
+	// publication (default 24 h).
+	MetaTTL time.Duration
+	// Publishers is the number of publishing pipelines (default 8);
+	// publications of one channel always use the same one, in order.
+	Publishers int
+	// QueueDepth bounds publications waiting per pipeline (default 4096).
+	QueueDepth int
+	// Timeout bounds every Redis round trip (default 5 s).
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = "wsgate"
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 64
+	}
+	if c.PubSubShards <= 0 {
+		c.PubSubShards = 4
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = 5 * time.Second
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 3 * time.Second
+	}
+	if c.MetaTTL <= 0 {
+		c.MetaTTL = 24 * time.Hour
+	}
+	if c.Publishers <= 0 {
+		c.Publishers = 8
+	}
+	if c.QueueDepth <= 0 {
+		c.QueueDepth = 4096
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Stats are the broker's counters.
+type Stats struct {
+	Received     atomic.Int64 // publications received from Redis
+	Dropped      atomic.Int64 // handed to a full hub queue: a gap
+	Undecodable  atomic.Int64 // messages on our channels that were not envelopes
+	Reconnects   atomic.Int64 // pub/sub connections re-established
+	DeafDetected atomic.Int64 // probes that did not come back
+	PublishErrs  atomic.Int64
+}
+
+// Broker is the Redis broker.
+type Broker struct {
+	cfg     Config
+	names   naming
+	client  rueidis.Client
+	cluster bool
+	sink    broker.Sink
+	stats   Stats
+
+	pubs   []*publisher
+	subs   subscriptions
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	healthy   atomic.Int32 // pub/sub connections subscribed and live
+	stateMu   sync.Mutex
+	lastState string // logged once per change
+}
+
+// New connects to Redis (failing only on a bad URL: an unreachable Redis
+// is retried in the background while the gateway serves local clients).
+func New(cfg Config) (*Broker, error) {
+	cfg = cfg.withDefaults()
+	opt, err := clientOption(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, names: naming{prefix: cfg.Prefix, partitions: uint32(cfg.Partitions)}}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.client, err = connect(b.ctx, opt, cfg.Log)
+	if err != nil {
+		b.cancel()
+		return nil, err
+	}
+	b.cluster = b.client.Mode() == rueidis.ClientModeCluster
+	return b, nil
+}
+
+// connect makes the rueidis client, retrying with backoff while Redis is
+// unreachable (rueidis needs one successful connection to learn the mode).
+func connect(ctx context.Context, opt rueidis.ClientOption, log *slog.Logger) (rueidis.Client, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		c, err := rueidis.NewClient(opt)
+		if err == nil {
+			return c, nil
+		}
+		log.Warn("redis unavailable, retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("redis: connect: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// clientOption turns a wsgate Redis URL into rueidis options.
+func clientOption(url string) (rueidis.ClientOption, error) {
+	var hosts []string
+	if rest, ok := strings.CutPrefix(url, "redis+cluster://"); ok {
+		auth, hostlist := "", rest
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			auth, hostlist = rest[:i+1], rest[i+1:]
+		}
+		hostlist, _, _ = strings.Cut(hostlist, "/")
+		hosts = strings.Split(hostlist, ",")
+		url = "redis://" + auth + hosts[0]
+	}
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		return opt, fmt.Errorf("redis url: %w", err)
+	}
+	if len(hosts) > 0 {
+		opt.InitAddress = hosts
+		opt.SelectDB = 0
+	}
+	opt.DisableCache = true
+	return opt, nil
+}
+
+// Start implements broker.Broker: it loads the functions library and starts
+// the publishers and pub/sub connections.
+func (b *Broker) Start(sink broker.Sink) error {
+	b.sink = sink
+	b.loadLibrary()
+	for i := range b.cfg.Publishers {
+		p := newPublisher(b, i)
+		b.pubs = append(b.pubs, p)
+		b.wg.Add(1)
+		go p.run()
+	}
+	b.subs.init(b)
+	return nil
+}
+
+// loadLibrary loads the functions on every master; failures are retried by
+// publish (see publisher.call) since Redis may be down at start.
+func (b *Broker) loadLibrary() bool {
+	ok := true
+	for addr, node := range b.client.Nodes() {
+		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
+		err := node.Do(ctx, node.B().FunctionLoad().Replace().FunctionCode(library).Build()).Error()
+		cancel()
+		if err != nil && !strings.Contains(err.Error(), "READONLY") {
+			b.cfg.Log.Debug("load functions", "node", addr, "err", err)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// Ready reports whether every pub/sub connection is subscribed and live.
+func (b *Broker) Ready() bool { return int(b.healthy.Load()) == len(b.subs.conns) }
+
+// WriteMetrics writes the broker's counters in the Prometheus text format.
+func (b *Broker) WriteMetrics(w io.Writer) error {
+	ready := 0
+	if b.Ready() {
+		ready = 1
+	}
+	_, err := fmt.Fprintf(w, "# TYPE wsgate_redis_ready gauge\nwsgate_redis_ready %d\n"+
+		"# TYPE wsgate_redis_received_total counter\nwsgate_redis_received_total %d\n"+
+		"# TYPE wsgate_redis_dropped_total counter\nwsgate_redis_dropped_total %d\n"+
+		"# TYPE wsgate_redis_undecodable_total counter\nwsgate_redis_undecodable_total %d\n"+
+		"# TYPE wsgate_redis_reconnects_total counter\nwsgate_redis_reconnects_total %d\n"+
+		"# TYPE wsgate_redis_deaf_total counter\nwsgate_redis_deaf_total %d\n"+
+		"# TYPE wsgate_redis_publish_errors_total counter\nwsgate_redis_publish_errors_total %d\n",
+		ready, b.stats.Received.Load(), b.stats.Dropped.Load(), b.stats.Undecodable.Load(),
+		b.stats.Reconnects.Load(), b.stats.DeafDetected.Load(), b.stats.PublishErrs.Load())
+	if err != nil {
+		return fmt.Errorf("write redis metrics: %w", err)
+	}
+	return nil
+}
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() *Stats { return &b.stats }
+
+// setState logs connection state changes once, not once per message.
+func (b *Broker) setState(state string, err error) {
+	b.stateMu.Lock()
+	defer b.stateMu.Unlock()
+	if state == b.lastState {
+		return
+	}
+	b.lastState = state
+	if err != nil {
+		b.cfg.Log.Warn("redis broker "+state, "err", err)
+	} else {
+		b.cfg.Log.Info("redis broker " + state)
+	}
+}
+
+// Subscribe implements broker.Broker.
+func (b *Broker) Subscribe(channel string) { b.subs.set(channel, true) }
+
+// Unsubscribe implements broker.Broker.
+func (b *Broker) Unsubscribe(channel string) { b.subs.set(channel, false) }
+
+// Publish implements broker.Broker.
+func (b *Broker) Publish(channel string, data []byte, done func(broker.Position, error)) {
+	b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, data: data, done: done})
+}
+
+// Position implements broker.Broker. When the channel is wanted by this
+// instance, it answers only once the Redis subscription is confirmed, so a
+// client that got its subscribe reply misses nothing published after it.
+func (b *Broker) Position(channel string, done func(broker.Position, error)) {
+	b.subs.whenActive(channel, func() {
+		b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, position: true, done: done})
+	}, func(err error) { done(broker.Position{}, err) })
+}
+
+// Close implements broker.Broker.
+func (b *Broker) Close() error {
+	b.cancel()
+	for _, p := range b.pubs {
+		p.close()
+	}
+	b.subs.close()
+	b.wg.Wait()
+	b.client.Close()
+	return nil
+}
+
+var errClosed = errors.New("redis broker closed")

@@ -1,0 +1,356 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// subscriptions owns the pub/sub connections: the set of channels this
+// instance wants, and for each connection a goroutine that reconciles what
+// Redis has with what we want — subscribing in batches, after a reconnect
+// too — and probes the connection when it is idle.
+type subscriptions struct {
+	b     *Broker
+	mu    sync.Mutex
+	conns []*pubsubConn
+	route func(pubsub string) int // Pub/Sub channel → index in conns
+}
+
+func (s *subscriptions) init(b *Broker) {
+	s.b = b
+	n := b.cfg.PubSubShards
+	s.route = func(pubsub string) int { return int(crc32.ChecksumIEEE([]byte(pubsub)) % uint32(n)) }
+	if b.cluster {
+		n = s.initCluster()
+	}
+	for i := range n {
+		c := newPubsubConn(b, i)
+		s.conns = append(s.conns, c)
+		b.wg.Add(1)
+		go c.run()
+	}
+}
+
+// set records whether channel is wanted and wakes its connection.
+func (s *subscriptions) set(channel string, want bool) {
+	pubsub := s.b.names.pubsubChannel(channel)
+	s.mu.Lock()
+	c := s.conns[s.route(pubsub)]
+	s.mu.Unlock()
+	c.want(pubsub, want)
+}
+
+// whenActive runs f once channel is subscribed on Redis, or calls fail
+// after the broker's timeout.
+func (s *subscriptions) whenActive(channel string, f func(), fail func(error)) {
+	pubsub := s.b.names.pubsubChannel(channel)
+	s.mu.Lock()
+	c := s.conns[s.route(pubsub)]
+	s.mu.Unlock()
+	var once sync.Once
+	timer := time.AfterFunc(s.b.cfg.Timeout, func() {
+		once.Do(func() { fail(errors.New("redis: subscription not confirmed in time")) })
+	})
+	c.whenActive(pubsub, func() {
+		once.Do(func() {
+			timer.Stop()
+			f()
+		})
+	})
+}
+
+func (s *subscriptions) close() {
+	for _, c := range s.conns {
+		c.kickNow()
+	}
+}
+
+// batchSize bounds the channels named in one SUBSCRIBE.
+const batchSize = 256
+
+// pubsubConn is one dedicated pub/sub connection and its wanted channels.
+type pubsubConn struct {
+	b     *Broker
+	index int
+	probe string // this connection's probe channel
+	kick  chan struct{}
+
+	mu      sync.Mutex
+	desired map[string]bool     // Pub/Sub channels wanted on this connection
+	active  map[string]bool     // subscribed on the current Redis connection
+	waiters map[string][]func() // run once the channel is active
+
+	probeSeen chan struct{}
+	lastMsg   time.Time // guarded by mu
+}
+
+func newPubsubConn(b *Broker, index int) *pubsubConn {
+	c := &pubsubConn{
+		b: b, index: index, kick: make(chan struct{}, 1), probeSeen: make(chan struct{}, 1),
+		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string][]func(){},
+	}
+	c.probe = b.cfg.Prefix + ":{probe}:c:" + b.cfg.Node + "." + strconv.Itoa(index)
+	c.desired[c.probe] = true
+	return c
+}
+
+func (c *pubsubConn) want(pubsub string, yes bool) {
+	c.mu.Lock()
+	if yes {
+		c.desired[pubsub] = true
+	} else {
+		delete(c.desired, pubsub)
+		delete(c.waiters, pubsub) // their timers answer them
+	}
+	c.mu.Unlock()
+	c.kickNow()
+}
+
+func (c *pubsubConn) kickNow() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run keeps one dedicated connection subscribed until the broker closes:
+// connect, reconcile on every change, probe when idle, and start over (with
+// backoff) when the connection fails or goes deaf.
+func (c *pubsubConn) run() {
+	defer c.b.wg.Done()
+	backoff := 50 * time.Millisecond
+	for c.b.ctx.Err() == nil {
+		err := c.session()
+		if c.b.ctx.Err() != nil {
+			return
+		}
+		c.b.stats.Reconnects.Add(1)
+		c.b.setState("disconnected", err)
+		select {
+		case <-c.b.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// session runs one dedicated connection until it fails.
+func (c *pubsubConn) session() error {
+	dc, release := c.b.client.Dedicate()
+	defer release()
+	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: c.onMessage, OnSubscription: c.onSubscription})
+	c.mu.Lock()
+	clear(c.active) // a new connection has no subscriptions
+	c.lastMsg = time.Now()
+	c.mu.Unlock()
+	ticker := time.NewTicker(c.b.cfg.ProbeInterval)
+	defer ticker.Stop()
+	healthy := false
+	defer func() {
+		if healthy {
+			c.b.healthy.Add(-1)
+		}
+	}()
+	for {
+		if err := c.reconcile(dc); err != nil {
+			return err
+		}
+		if !healthy {
+			healthy = true
+			if int(c.b.healthy.Add(1)) == len(c.b.subs.conns) {
+				c.b.setState("ready", nil)
+			}
+		}
+		select {
+		case <-c.b.ctx.Done():
+			return nil
+		case err := <-closed:
+			return fmt.Errorf("pub/sub connection lost: %w", err)
+		case <-c.kick:
+		case <-ticker.C:
+			if err := c.checkAlive(); err != nil {
+				c.b.stats.DeafDetected.Add(1)
+				return err
+			}
+		}
+	}
+}
+
+// reconcile subscribes wanted channels and unsubscribes unwanted ones, in
+// batches.
+func (c *pubsubConn) reconcile(dc rueidis.DedicatedClient) error {
+	sub, unsub := c.diff()
+	for len(sub) > 0 {
+		n := min(len(sub), batchSize)
+		if err := c.do(dc, true, sub[:n]); err != nil {
+			return err
+		}
+		c.mark(sub[:n], true)
+		sub = sub[n:]
+	}
+	for len(unsub) > 0 {
+		n := min(len(unsub), batchSize)
+		if err := c.do(dc, false, unsub[:n]); err != nil {
+			return err
+		}
+		c.mark(unsub[:n], false)
+		unsub = unsub[n:]
+	}
+	return nil
+}
+
+func (c *pubsubConn) diff() (sub, unsub []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ch := range c.desired {
+		if !c.active[ch] {
+			sub = append(sub, ch)
+		}
+	}
+	for ch := range c.active {
+		if !c.desired[ch] {
+			unsub = append(unsub, ch)
+		}
+	}
+	return sub, unsub
+}
+
+func (c *pubsubConn) mark(chs []string, active bool) {
+	var ready []func()
+	c.mu.Lock()
+	for _, ch := range chs {
+		if active {
+			c.active[ch] = true
+			ready = append(ready, c.waiters[ch]...)
+			delete(c.waiters, ch)
+		} else {
+			delete(c.active, ch)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range ready {
+		f()
+	}
+}
+
+// whenActive runs f once pubsub is subscribed on Redis (at once if it
+// already is), so a subscribe reply is only sent when publications can no
+// longer be missed.
+func (c *pubsubConn) whenActive(pubsub string, f func()) {
+	c.mu.Lock()
+	if c.active[pubsub] {
+		c.mu.Unlock()
+		f()
+		return
+	}
+	c.waiters[pubsub] = append(c.waiters[pubsub], f)
+	c.mu.Unlock()
+}
+
+func (c *pubsubConn) do(dc rueidis.DedicatedClient, subscribe bool, chs []string) error {
+	ctx, cancel := context.WithTimeout(c.b.ctx, c.b.cfg.Timeout)
+	defer cancel()
+	var cmd rueidis.Completed
+	switch {
+	case subscribe && c.b.cluster:
+		cmd = dc.B().Ssubscribe().Channel(chs...).Build()
+	case subscribe:
+		cmd = dc.B().Subscribe().Channel(chs...).Build()
+	case c.b.cluster:
+		cmd = dc.B().Sunsubscribe().Channel(chs...).Build()
+	default:
+		cmd = dc.B().Unsubscribe().Channel(chs...).Build()
+	}
+	if err := dc.Do(ctx, cmd).Error(); err != nil {
+		return fmt.Errorf("redis subscribe %d channels: %w", len(chs), err)
+	}
+	return nil
+}
+
+// onMessage runs on rueidis's reader goroutine: decode and hand off without
+// blocking (a slow hook would make Redis drop us for its output buffer).
+func (c *pubsubConn) onMessage(m rueidis.PubSubMessage) {
+	c.mu.Lock()
+	c.lastMsg = time.Now()
+	c.mu.Unlock()
+	if m.Channel == c.probe {
+		select {
+		case c.probeSeen <- struct{}{}:
+		default:
+		}
+		return
+	}
+	// The message string is immutable and ours: view it as bytes in place;
+	// the publication's fields alias it.
+	raw := unsafe.Slice(unsafe.StringData(m.Message), len(m.Message))
+	p := new(codec.Publication)
+	if err := codec.DecodePublication(raw, p); err != nil {
+		c.b.stats.Undecodable.Add(1)
+		return
+	}
+	c.b.stats.Received.Add(1)
+	if !c.b.sink.Deliver(p) {
+		c.b.stats.Dropped.Add(1)
+	}
+}
+
+// onSubscription notices channels Redis dropped on its own (a cluster slot
+// moved: "sunsubscribe" without our asking) so they are subscribed again.
+func (c *pubsubConn) onSubscription(s rueidis.PubSubSubscription) {
+	if s.Kind != "sunsubscribe" && s.Kind != "unsubscribe" {
+		return
+	}
+	c.mu.Lock()
+	wanted := c.desired[s.Channel]
+	if wanted {
+		delete(c.active, s.Channel)
+	}
+	c.mu.Unlock()
+	if wanted {
+		c.b.subs.moved(s.Channel)
+		c.kickNow()
+	}
+}
+
+var errDeaf = errors.New("pub/sub connection is deaf: probe not received")
+
+// checkAlive publishes to the connection's probe channel when nothing
+// arrived for a probe interval, and fails if it does not come back.
+func (c *pubsubConn) checkAlive() error {
+	c.mu.Lock()
+	idle := time.Since(c.lastMsg) >= c.b.cfg.ProbeInterval
+	c.mu.Unlock()
+	if !idle {
+		return nil
+	}
+	select { // forget a late probe from last time
+	case <-c.probeSeen:
+	default:
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, c.b.cfg.ProbeTimeout)
+	defer cancel()
+	cmd := c.b.client.B().Publish().Channel(c.probe).Message("probe").Build()
+	if c.b.cluster {
+		cmd = c.b.client.B().Spublish().Channel(c.probe).Message("probe").Build()
+	}
+	if err := c.b.client.Do(ctx, cmd).Error(); err != nil {
+		return fmt.Errorf("probe publish: %w", err)
+	}
+	select {
+	case <-c.probeSeen:
+		return nil
+	case <-ctx.Done():
+		return errDeaf
+	}
+}
