@@ -20,10 +20,11 @@ import (
 // Redis has with what we want — subscribing in batches, after a reconnect
 // too — and probes the connection when it is idle.
 type subscriptions struct {
-	b     *Broker
-	mu    sync.Mutex
-	conns []*pubsubConn
-	route func(pubsub string) int // Pub/Sub channel → index in conns
+	b       *Broker
+	mu      sync.Mutex
+	conns   []*pubsubConn
+	route   func(pubsub string) int // Pub/Sub channel → index in conns
+	cluster *clusterState           // nil on a standalone Redis
 }
 
 func (s *subscriptions) init(b *Broker) {
@@ -82,6 +83,7 @@ const batchSize = 256
 type pubsubConn struct {
 	b     *Broker
 	index int
+	node  string // cluster master address ("" on a standalone Redis)
 	probe string // this connection's probe channel
 	kick  chan struct{}
 
@@ -99,7 +101,8 @@ func newPubsubConn(b *Broker, index int) *pubsubConn {
 		b: b, index: index, kick: make(chan struct{}, 1), probeSeen: make(chan struct{}, 1),
 		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string][]func(){},
 	}
-	c.probe = b.cfg.Prefix + ":{probe}:c:" + b.cfg.Node + "." + strconv.Itoa(index)
+	c.node = b.subs.nodeOf(index)
+	c.probe = b.subs.probeChannel(index, b.cfg.Prefix+":{probe}:c:"+b.cfg.Node+"."+strconv.Itoa(index))
 	c.desired[c.probe] = true
 	return c
 }
@@ -114,6 +117,17 @@ func (c *pubsubConn) want(pubsub string, yes bool) {
 	}
 	c.mu.Unlock()
 	c.kickNow()
+}
+
+// wanted lists the Pub/Sub channels wanted on this connection.
+func (c *pubsubConn) wanted() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.desired))
+	for ch := range c.desired {
+		out = append(out, ch)
+	}
+	return out
 }
 
 func (c *pubsubConn) kickNow() {
@@ -147,7 +161,15 @@ func (c *pubsubConn) run() {
 
 // session runs one dedicated connection until it fails.
 func (c *pubsubConn) session() error {
-	dc, release := c.b.client.Dedicate()
+	client := c.b.client
+	if c.node != "" {
+		n, ok := client.Nodes()[c.node]
+		if !ok {
+			return fmt.Errorf("cluster master %s not known", c.node)
+		}
+		client = n
+	}
+	dc, release := client.Dedicate()
 	defer release()
 	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: c.onMessage, OnSubscription: c.onSubscription})
 	c.mu.Lock()
@@ -191,23 +213,41 @@ func (c *pubsubConn) session() error {
 // batches.
 func (c *pubsubConn) reconcile(dc rueidis.DedicatedClient) error {
 	sub, unsub := c.diff()
-	for len(sub) > 0 {
-		n := min(len(sub), batchSize)
-		if err := c.do(dc, true, sub[:n]); err != nil {
+	for _, batch := range c.batches(sub) {
+		if err := c.do(dc, true, batch); err != nil {
 			return err
 		}
-		c.mark(sub[:n], true)
-		sub = sub[n:]
+		c.mark(batch, true)
 	}
-	for len(unsub) > 0 {
-		n := min(len(unsub), batchSize)
-		if err := c.do(dc, false, unsub[:n]); err != nil {
+	for _, batch := range c.batches(unsub) {
+		if err := c.do(dc, false, batch); err != nil {
 			return err
 		}
-		c.mark(unsub[:n], false)
-		unsub = unsub[n:]
+		c.mark(batch, false)
 	}
 	return nil
+}
+
+// batches splits channels into SUBSCRIBE batches; on a cluster one batch
+// holds one slot's channels (SSUBSCRIBE refuses cross-slot batches).
+func (c *pubsubConn) batches(chs []string) [][]string {
+	groups := map[uint16][]string{}
+	for _, ch := range chs {
+		k := uint16(0)
+		if c.node != "" {
+			k = slot(ch)
+		}
+		groups[k] = append(groups[k], ch)
+	}
+	var out [][]string
+	for _, g := range groups {
+		for len(g) > 0 {
+			n := min(len(g), batchSize)
+			out = append(out, g[:n])
+			g = g[n:]
+		}
+	}
+	return out
 }
 
 func (c *pubsubConn) diff() (sub, unsub []string) {

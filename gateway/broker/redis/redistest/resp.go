@@ -69,10 +69,14 @@ func roundTrip(ctx context.Context, addr string, cmds ...[]string) ([]any, error
 }
 
 // ctxErr prefers the context's error, which explains an I/O timeout better
-// than "i/o timeout" does.
+// than "i/o timeout" does. The connection deadline can fire a moment before
+// the context's own timer, so a passed deadline counts too.
 func ctxErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 	}
 	return err
 }

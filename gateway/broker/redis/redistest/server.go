@@ -121,7 +121,10 @@ func startServer(t testing.TB, cluster bool, opts []Option) *Server {
 	for attempt := 1; ; attempt++ {
 		s.port = FreePort(t)
 		if cluster {
-			for s.busPort = FreePort(t); s.busPort == s.port; s.busPort = FreePort(t) {
+			// Two bind(:0) calls in a row may return the same port.
+			s.busPort = FreePort(t)
+			for s.busPort == s.port {
+				s.busPort = FreePort(t)
 			}
 		}
 		s.mu.Lock()

@@ -1,0 +1,303 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/broker/redis"
+	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("time.Sleep")) // redistest's reapers may still be sleeping
+}
+
+// recorder is a broker.Sink that keeps what it receives per channel.
+type recorder struct {
+	mu   sync.Mutex
+	got  map[string][]codec.Publication
+	full bool // refuse everything (a full hub)
+}
+
+func newRecorder() *recorder { return &recorder{got: map[string][]codec.Publication{}} }
+
+func (r *recorder) Deliver(p *codec.Publication) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.full {
+		return false
+	}
+	r.got[string(p.Channel)] = append(r.got[string(p.Channel)], *p)
+	return true
+}
+
+func (r *recorder) count(ch string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got[ch])
+}
+
+func (r *recorder) offsets(ch string) []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []uint64
+	for _, p := range r.got[ch] {
+		out = append(out, p.Offset)
+	}
+	return out
+}
+
+func startBroker(t *testing.T, url, node string, mutate func(*redis.Config)) (*redis.Broker, *recorder) {
+	t.Helper()
+	cfg := redis.Config{URL: url, Node: node, ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond, Timeout: 2 * time.Second}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	b, err := redis.New(cfg)
+	if err != nil {
+		t.Fatalf("redis.New: %v", err)
+	}
+	rec := newRecorder()
+	if err := b.Start(rec); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, rec
+}
+
+// sync helpers turn the callback API into plain calls for tests.
+func position(t *testing.T, b broker.Broker, ch string) broker.Position {
+	t.Helper()
+	type res struct {
+		pos broker.Position
+		err error
+	}
+	c := make(chan res, 1)
+	b.Position(ch, func(p broker.Position, err error) { c <- res{p, err} })
+	r := <-c
+	if r.err != nil {
+		t.Fatalf("position %s: %v", ch, r.err)
+	}
+	return r.pos
+}
+
+func publish(b broker.Broker, ch string, data string) (broker.Position, error) {
+	type res struct {
+		pos broker.Position
+		err error
+	}
+	c := make(chan res, 1)
+	b.Publish(ch, []byte(data), func(p broker.Position, err error) { c <- res{p, err} })
+	r := <-c
+	return r.pos, r.err
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTwoInstancesExactlyOnce: publications from either instance reach both
+// (the publisher included) exactly once, with offsets 1..n in order and one
+// epoch; an unsubscribed instance receives nothing.
+func TestTwoInstancesExactlyOnce(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, recA := startBroker(t, srv.URL(), "a", nil)
+	b, recB := startBroker(t, srv.URL(), "b", nil)
+	c, recC := startBroker(t, srv.URL(), "c", nil) // never subscribes
+	a.Subscribe("news")
+	b.Subscribe("news")
+	pa, pb := position(t, a, "news"), position(t, b, "news")
+	if pa != pb || pa.Offset != 0 || pa.Epoch == "" {
+		t.Fatalf("positions %v and %v", pa, pb)
+	}
+	for i := 1; i <= 100; i++ {
+		from := broker.Broker(a)
+		if i%2 == 0 {
+			from = b
+		}
+		if i%5 == 0 {
+			from = c
+		}
+		pos, err := publish(from, "news", fmt.Sprint(i))
+		if err != nil || pos.Offset != uint64(i) || pos.Epoch != pa.Epoch {
+			t.Fatalf("publish %d: %v %v", i, pos, err)
+		}
+	}
+	for _, rec := range []*recorder{recA, recB} {
+		waitFor(t, "100 publications", 5*time.Second, func() bool { return rec.count("news") >= 100 })
+		time.Sleep(100 * time.Millisecond) // a duplicate would arrive now
+		offs := rec.offsets("news")
+		if len(offs) != 100 {
+			t.Fatalf("received %d publications, want 100", len(offs))
+		}
+		for i, off := range offs {
+			if off != uint64(i+1) {
+				t.Fatalf("publication %d has offset %d", i, off)
+			}
+		}
+		if p := rec.got["news"][41]; string(p.Data) != "42" || string(p.Epoch) != pa.Epoch {
+			t.Fatalf("publication 42: %+v", p)
+		}
+	}
+	if recC.count("news") != 0 {
+		t.Fatalf("an instance without subscribers received %d", recC.count("news"))
+	}
+	// Last subscriber gone: the instance stops receiving.
+	a.Unsubscribe("news")
+	waitFor(t, "unsubscribe", 5*time.Second, func() bool {
+		n, _ := srv.Do("PUBSUB", "NUMSUB", pubsubChannel("news"))
+		return strings.HasSuffix(strings.TrimSpace(n), "1")
+	})
+	publish(c, "news", "after")
+	waitFor(t, "b receives", 5*time.Second, func() bool { return recB.count("news") == 101 })
+	time.Sleep(100 * time.Millisecond)
+	if recA.count("news") != 100 {
+		t.Fatalf("unsubscribed instance received %d", recA.count("news"))
+	}
+}
+
+func pubsubChannel(ch string) string {
+	return fmt.Sprintf("wsgate:{%d}:c:%s", crc32.ChecksumIEEE([]byte(ch))%64, ch)
+}
+
+func metaKey(ch string) string {
+	return fmt.Sprintf("wsgate:{%d}:m:%s", crc32.ChecksumIEEE([]byte(ch))%64, ch)
+}
+
+// TestExternalPublisher: a backend that knows only Redis publishes with the
+// documented FCALL and every subscribed instance delivers it, with offsets
+// shared with the gateways' own publications.
+func TestExternalPublisher(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, recA := startBroker(t, srv.URL(), "a", nil)
+	a.Subscribe("orders")
+	position(t, a, "orders")
+	publish(a, "orders", "from gateway")
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	// The documented command (README, "Publishing from a backend").
+	cmd := client.B().Fcall().Function("wsgate_publish").Numkeys(1).Key(metaKey("orders")).
+		Arg(pubsubChannel("orders"), "orders", "from backend", "billing-service", "", "86400000", "PUBLISH").Build()
+	arr, err := client.Do(context.Background(), cmd).ToArray()
+	if err != nil {
+		t.Fatalf("FCALL: %v", err)
+	}
+	if off, _ := arr[0].AsInt64(); off != 2 {
+		t.Fatalf("backend publication got offset %d, want 2", off)
+	}
+	waitFor(t, "both publications", 5*time.Second, func() bool { return recA.count("orders") == 2 })
+	p := recA.got["orders"][1]
+	if string(p.Data) != "from backend" || p.Offset != 2 || string(p.Node) != "billing-service" || p.Time == 0 {
+		t.Fatalf("backend publication arrived as %+v", p)
+	}
+}
+
+// TestResubscribeAfterRestart: Redis killed and restarted: every channel is
+// subscribed again and delivery resumes on all of them within 5 s; the
+// reconnect is counted.
+func TestResubscribeAfterRestart(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, rec := startBroker(t, srv.URL(), "a", nil)
+	const channels = 200
+	for i := range channels {
+		a.Subscribe(fmt.Sprint("ch", i))
+	}
+	waitFor(t, "ready", 5*time.Second, a.Ready)
+	srv.Kill()
+	waitFor(t, "not ready", 5*time.Second, func() bool { return !a.Ready() })
+	srv.Restart()
+	start := time.Now()
+	waitFor(t, "every channel delivering again", 5*time.Second, func() bool {
+		for i := range channels {
+			ch := fmt.Sprint("ch", i)
+			if rec.count(ch) == 0 {
+				publish(a, ch, "x")
+			}
+		}
+		for i := range channels {
+			if rec.count(fmt.Sprint("ch", i)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("all %d channels delivering %v after restart; reconnects %d", channels, time.Since(start).Round(time.Millisecond), a.Stats().Reconnects.Load())
+	if a.Stats().Reconnects.Load() == 0 {
+		t.Fatal("reconnect not counted")
+	}
+}
+
+// TestDeafConnections: a pub/sub connection killed by CLIENT KILL, and a
+// Redis paused with SIGSTOP, are both noticed and healed.
+func TestDeafConnections(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, rec := startBroker(t, srv.URL(), "a", func(c *redis.Config) { c.PubSubShards = 2 })
+	a.Subscribe("x")
+	position(t, a, "x")
+	check := func(what string) {
+		t.Helper()
+		n := rec.count("x")
+		waitFor(t, what, 5*time.Second, func() bool {
+			publish(a, "x", what)
+			return rec.count("x") > n
+		})
+	}
+	check("before")
+	before := a.Stats().Reconnects.Load()
+	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatalf("CLIENT KILL: %v", err)
+	}
+	check("after CLIENT KILL")
+	if a.Stats().Reconnects.Load() == before {
+		t.Fatal("killed pub/sub connection not noticed")
+	}
+	deaf := a.Stats().DeafDetected.Load()
+	srv.Stop()
+	time.Sleep(1500 * time.Millisecond) // longer than probe interval + timeout
+	srv.Cont()
+	check("after SIGSTOP/SIGCONT")
+	if a.Stats().DeafDetected.Load() == deaf && a.Stats().Reconnects.Load() == before+1 {
+		t.Fatal("paused Redis not noticed")
+	}
+}
+
+// TestFullHubCountsDrops: a full hub queue drops (counted), never blocks
+// the reader.
+func TestFullHubCountsDrops(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, rec := startBroker(t, srv.URL(), "a", nil)
+	a.Subscribe("x")
+	position(t, a, "x")
+	rec.mu.Lock()
+	rec.full = true
+	rec.mu.Unlock()
+	for range 10 {
+		publish(a, "x", "dropped")
+	}
+	waitFor(t, "drops counted", 5*time.Second, func() bool { return a.Stats().Dropped.Load() == 10 })
+	rec.mu.Lock()
+	rec.full = false
+	rec.mu.Unlock()
+	publish(a, "x", "kept")
+	waitFor(t, "delivery after drops", 5*time.Second, func() bool { return rec.count("x") == 1 })
+}
