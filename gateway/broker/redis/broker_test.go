@@ -301,3 +301,86 @@ func TestFullHubCountsDrops(t *testing.T) {
 	publish(a, "x", "kept")
 	waitFor(t, "delivery after drops", 5*time.Second, func() bool { return rec.count("x") == 1 })
 }
+
+// TestClusterShardedPubSub: on a 3-master cluster, channels spread over all
+// masters, each instance holds one pub/sub connection per master (not per
+// channel), every publication arrives exactly once, and a slot migration
+// moves the channel's subscription to the new owner without losing
+// delivery.
+func TestClusterShardedPubSub(t *testing.T) {
+	cl := redistest.StartCluster(t, 3)
+	a, recA := startBroker(t, cl.URL(), "a", nil)
+	b, recB := startBroker(t, cl.URL(), "b", nil)
+	const channels = 60
+	owners := map[int]int{}
+	for i := range channels {
+		ch := fmt.Sprint("room", i)
+		a.Subscribe(ch)
+		b.Subscribe(ch)
+		owners[cl.SlotOwner(int(slotOf(pubsubChannel(ch))))]++
+	}
+	if len(owners) != 3 {
+		t.Fatalf("channels cover %d masters, want 3: %v", len(owners), owners)
+	}
+	for i := range channels {
+		position(t, a, fmt.Sprint("room", i))
+		position(t, b, fmt.Sprint("room", i))
+	}
+	for i, node := range cl.Nodes() {
+		list, err := node.Do("CLIENT", "LIST", "TYPE", "pubsub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(list, "id="); n != 2 { // one per instance
+			t.Fatalf("master %d has %d pub/sub connections, want 2 (one per instance):\n%s", i, n, list)
+		}
+	}
+	for i := range channels {
+		for j := range 3 {
+			if _, err := publish(a, fmt.Sprint("room", i), fmt.Sprint(j)); err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+		}
+	}
+	for _, rec := range []*recorder{recA, recB} {
+		waitFor(t, "every publication", 10*time.Second, func() bool {
+			for i := range channels {
+				if rec.count(fmt.Sprint("room", i)) < 3 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// Move room0's slot to another master: delivery continues.
+	s := int(slotOf(pubsubChannel("room0")))
+	to := (cl.SlotOwner(s) + 1) % 3
+	if err := cl.MigrateSlot(s, to); err != nil {
+		t.Fatalf("migrate slot %d: %v", s, err)
+	}
+	waitFor(t, "delivery after the slot moved", 10*time.Second, func() bool {
+		publish(a, "room0", "after move")
+		return recA.count("room0") > 3 && recB.count("room0") > 3
+	})
+}
+
+// slotOf is Redis Cluster's key slot (CRC16/XMODEM of the hash tag).
+func slotOf(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
+}

@@ -35,8 +35,9 @@ func (s *subscriptions) init(b *Broker) {
 		n = s.initCluster()
 	}
 	for i := range n {
-		c := newPubsubConn(b, i)
-		s.conns = append(s.conns, c)
+		s.conns = append(s.conns, newPubsubConn(b, i))
+	}
+	for _, c := range s.conns { // only once conns is complete: run reads it
 		b.wg.Add(1)
 		go c.run()
 	}
