@@ -48,6 +48,10 @@ func run(e env, args []string) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "hold":
 		return hold(e, rest)
+	case "pubsub":
+		return pubsubCmd(e, rest)
+	case "naive":
+		return naiveCmd(e, rest)
 	case "help", "-h", "--help":
 		usage(e.stdout)
 		return 0
@@ -64,5 +68,10 @@ func usage(w io.Writer) {
 commands:
   hold   open many connections, print dial stats as JSON, hold them until
          stdin closes, a signal or --duration; "wsbench hold -h" lists flags
+  pubsub check fan-out end to end against running gateways: every
+         subscriber gets every publication of its channel exactly once, in
+         order; prints one JSON line, exit 1 when not; "wsbench pubsub -h"
+  naive  run the naive reference server (gorilla, two goroutines per
+         connection) until SIGINT/SIGTERM; "wsbench naive -h" lists flags
 `)
 }

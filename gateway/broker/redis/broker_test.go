@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -383,4 +384,23 @@ func slotOf(key string) uint16 {
 		}
 	}
 	return crc % 16384
+}
+
+// TestPythonPublisher runs the README's Python example (python3-redis).
+func TestPythonPublisher(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, rec := startBroker(t, srv.URL(), "a", nil)
+	a.Subscribe("alerts")
+	position(t, a, "alerts")
+	out, err := exec.Command("/usr/bin/python3", "testdata/publish.py", srv.URL(), "alerts", "disk full", "py-backend").CombinedOutput()
+	if err != nil {
+		t.Fatalf("publish.py: %v\n%s (install python3-redis)", err, out)
+	}
+	if !strings.HasPrefix(string(out), "1 ") {
+		t.Fatalf("publish.py printed %q, want offset 1", out)
+	}
+	waitFor(t, "the backend's publication", 5*time.Second, func() bool { return rec.count("alerts") == 1 })
+	if p := rec.got["alerts"][0]; string(p.Data) != "disk full" || string(p.Node) != "py-backend" {
+		t.Fatalf("got %+v", p)
+	}
 }

@@ -202,7 +202,8 @@ func (s *Server) launch() error {
 		return err
 	}
 	logFrom := st.Size()
-	fmt.Fprintf(logf, "--- redistest: starting %s %s\n", s.bin, strings.Join(s.args(), " "))
+	// %q shows the empty arguments (--save "") that a plain join would hide.
+	fmt.Fprintf(logf, "--- redistest: starting %s %q\n", s.bin, s.args())
 
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Dir = s.dir

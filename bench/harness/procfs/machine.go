@@ -1,0 +1,76 @@
+package procfs
+
+import (
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Machine describes the host a run measured, for the report's header.
+type Machine struct {
+	CPUs      int    `json:"nproc"`
+	Model     string `json:"cpu_model"`
+	Kernel    string `json:"kernel"`
+	GoVersion string `json:"go_version"`
+	MemBytes  int64  `json:"mem_bytes"`
+	PageSize  int    `json:"page_size"`
+	// NofileLimit is this process's open-file hard limit: it caps the
+	// connections one process can hold.
+	NofileLimit uint64 `json:"nofile_limit"`
+	Somaxconn   int    `json:"somaxconn"`
+}
+
+// ReadMachine gathers Machine; fields it cannot read stay empty.
+func (r Root) ReadMachine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), PageSize: os.Getpagesize()}
+	if b, err := os.ReadFile(r.path("cpuinfo")); err == nil {
+		m.Model = ParseCPUModel(b)
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	if b, err := os.ReadFile(r.path("meminfo")); err == nil {
+		m.MemBytes = ParseMemTotal(b)
+	}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil {
+		m.NofileLimit = lim.Max
+	}
+	if b, err := os.ReadFile(r.path("sys", "net", "core", "somaxconn")); err == nil {
+		m.Somaxconn, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	return m
+}
+
+// ParseCPUModel returns the first "model name" of a /proc/cpuinfo text.
+func ParseCPUModel(b []byte) string {
+	for line := range bytes.Lines(b) {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok && string(bytes.TrimSpace(name)) == "model name" {
+			return string(bytes.TrimSpace(value))
+		}
+	}
+	return ""
+}
+
+// ParseMemTotal returns MemTotal in bytes from a /proc/meminfo text (0 when
+// absent).
+func ParseMemTotal(b []byte) int64 {
+	for line := range bytes.Lines(b) {
+		rest, ok := bytes.CutPrefix(line, []byte("MemTotal:"))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) == 2 && f[1] == "kB" {
+			kb, _ := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

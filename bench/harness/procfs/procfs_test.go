@@ -1,0 +1,169 @@
+package procfs
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+const statusText = `Name:	wsgate
+Umask:	0022
+State:	S (sleeping)
+VmPeak:	 1265520 kB
+VmRSS:	   23456 kB
+RssAnon:	   18000 kB
+Threads:	7
+SigQ:	0/95644
+`
+
+func TestParseStatus(t *testing.T) {
+	st, err := ParseStatus([]byte(statusText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RSSBytes != 23456<<10 || st.Threads != 7 {
+		t.Fatalf("got %+v", st)
+	}
+	if _, err := ParseStatus([]byte("Name:\tx\nState:\tZ (zombie)\nThreads:\t1\n")); err == nil {
+		t.Fatal("a status without VmRSS parsed")
+	}
+	if _, err := ParseStatus([]byte("VmRSS:\t12 MB\nThreads:\t1\n")); err == nil {
+		t.Fatal("a VmRSS in another unit parsed")
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and a ')' must not shift the fields.
+	line := "4242 (we ird) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 731 269 0 0 20 0 9 0 1000 123456 789 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+	u, s, err := ParseStatCPU([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u != 731 || s != 269 {
+		t.Fatalf("utime %d stime %d, want 731 269", u, s)
+	}
+	if ticks(u+s) != 10*time.Second {
+		t.Fatalf("1000 ticks = %v, want 10s", ticks(u+s))
+	}
+	for _, bad := range []string{"4242 no name 1 2 3", "1 (x) S 1 2"} {
+		if _, _, err := ParseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestParseIO(t *testing.T) {
+	io, err := ParseIO([]byte("rchar: 6976\nwchar: 0\nsyscr: 10\nsyscw: 12345\nread_bytes: 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if io.SyscR != 10 || io.SyscW != 12345 {
+		t.Fatalf("got %+v", io)
+	}
+	if _, err := ParseIO([]byte("rchar: 1\n")); err == nil {
+		t.Fatal("io without syscw parsed")
+	}
+}
+
+func TestParseSockstat(t *testing.T) {
+	text := "sockets: used 20\nTCP: inuse 4 orphan 1 tw 57 alloc 6 mem 3\nUDP: inuse 0 mem 0\n"
+	s, err := ParseSockstat([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s != (Sockstat{InUse: 4, Orphan: 1, TimeWait: 57, Alloc: 6, MemPages: 3}) {
+		t.Fatalf("got %+v", s)
+	}
+	if _, err := ParseSockstat([]byte("UDP: inuse 0 mem 0\n")); err == nil {
+		t.Fatal("sockstat without TCP parsed")
+	}
+}
+
+func TestParseSlabBytes(t *testing.T) {
+	text := `slabinfo - version: 2.1
+# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>
+TCP                  150    168   2432   13    8 : tunables    0    0    0 : slabdata     12     12      0
+filp                4000   4096    256   16    1 : tunables    0    0    0 : slabdata    256    256      0
+`
+	got, err := ParseSlabBytes([]byte(text), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(12*8*4096 + 256*1*4096); got != want {
+		t.Fatalf("got %d, want %d", got, want)
+	}
+	if _, err := ParseSlabBytes([]byte("slabinfo - version: 2.1\nTCP 1 2 3\n"), 4096); err == nil {
+		t.Fatal("a short line parsed")
+	}
+}
+
+func TestParseListenStats(t *testing.T) {
+	text := "TcpExt: SyncookiesSent ListenOverflows ListenDrops TW\nTcpExt: 0 17 19 5\nMPTcpExt: ListenOverflows\nMPTcpExt: 99\n"
+	s, err := ParseListenStats([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s != (ListenStats{Overflows: 17, Drops: 19}) {
+		t.Fatalf("got %+v", s)
+	}
+	if _, err := ParseListenStats([]byte("IpExt: A\nIpExt: 1\n")); err == nil {
+		t.Fatal("netstat without TcpExt parsed")
+	}
+}
+
+func TestMachineParsers(t *testing.T) {
+	if m := ParseCPUModel([]byte("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: fpu\n")); m != "Intel(R) Xeon(R) Processor" {
+		t.Errorf("model %q", m)
+	}
+	if b := ParseMemTotal([]byte("MemTotal:       24576000 kB\nMemFree: 1 kB\n")); b != 24576000<<10 {
+		t.Errorf("mem %d", b)
+	}
+}
+
+// TestRootReadsFiles checks the Read functions against a fake /proc and
+// the real one for this very process.
+func TestRootReadsFiles(t *testing.T) {
+	dir := t.TempDir()
+	pid := 77
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pd := filepath.Join(dir, strconv.Itoa(pid))
+	must(os.MkdirAll(filepath.Join(pd, "fd"), 0o755))
+	for i := range 3 {
+		must(os.WriteFile(filepath.Join(pd, "fd", strconv.Itoa(i)), nil, 0o644))
+	}
+	must(os.WriteFile(filepath.Join(pd, "status"), []byte(statusText), 0o644))
+	r := Root(dir)
+	if n, err := r.CountFDs(pid); err != nil || n != 3 {
+		t.Fatalf("CountFDs = %d, %v", n, err)
+	}
+	if st, err := r.ReadStatus(pid); err != nil || st.Threads != 7 {
+		t.Fatalf("ReadStatus = %+v, %v", st, err)
+	}
+
+	self := os.Getpid()
+	if st, err := Proc.ReadStatus(self); err != nil || st.RSSBytes <= 0 || st.Threads <= 0 {
+		t.Fatalf("own status %+v, %v", st, err)
+	}
+	if _, err := Proc.ReadCPU(self); err != nil {
+		t.Fatal(err)
+	}
+	if io, err := Proc.ReadIO(self); err != nil || io.SyscR <= 0 {
+		t.Fatalf("own io %+v, %v", io, err)
+	}
+	if _, err := Proc.ReadSockstat(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Proc.ReadListenStats(); err != nil {
+		t.Fatal(err)
+	}
+	if m := Proc.ReadMachine(); m.CPUs <= 0 || m.Kernel == "" || m.PageSize <= 0 {
+		t.Fatalf("machine %+v", m)
+	}
+}

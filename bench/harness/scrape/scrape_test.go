@@ -1,0 +1,87 @@
+package scrape
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
+	"strings"
+	"testing"
+)
+
+func TestParseHeapInuse(t *testing.T) {
+	text := "heap profile: 3: 1024 [4: 2048] @ heap/1048576\n1: 512 [1: 512] @ 0x1\n\n# runtime.MemStats\n# Alloc = 123\n# HeapInuse = 4194304\n# Stack = 1 / 2\n"
+	n, err := ParseHeapInuse([]byte(text))
+	if err != nil || n != 4194304 {
+		t.Fatalf("%d %v", n, err)
+	}
+	if _, err := ParseHeapInuse([]byte("# Alloc = 1\n")); err == nil {
+		t.Fatal("missing line accepted")
+	}
+}
+
+func TestParseGoroutines(t *testing.T) {
+	n, err := ParseGoroutines([]byte("goroutine profile: total 38012\n19000 @ 0x1 0x2\n"))
+	if err != nil || n != 38012 {
+		t.Fatalf("%d %v", n, err)
+	}
+	if _, err := ParseGoroutines([]byte("heap profile: 1\n")); err == nil {
+		t.Fatal("wrong profile accepted")
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := `# TYPE wsgate_conns_open gauge
+wsgate_conns_open 19000
+wsgate_writev_total 1.5e+06
+go_gc_duration_seconds{quantile="0.5"} 0.0001
+weird{path="/a b"} 7 1700000000000
+`
+	m, err := ParseMetrics([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"wsgate_conns_open": 19000, "wsgate_writev_total": 1.5e6,
+		`go_gc_duration_seconds{quantile="0.5"}`: 0.0001, `weird{path="/a b"}`: 7,
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v", k, m[k], v)
+		}
+	}
+	for _, bad := range []string{"novalue\n", "x{a=\"b\" 1\n", "x abc\n"} {
+		if _, err := ParseMetrics([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestClientAgainstPprof runs the real net/http/pprof handlers: the
+// formats parsed above are what the Go runtime writes today.
+func TestClientAgainstPprof(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("wsgate_conns_open 3\n"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := New(strings.TrimPrefix(srv.URL, "http://"))
+	ctx := context.Background()
+	if err := c.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.HeapInuse(ctx); err != nil || n <= 0 {
+		t.Fatalf("heap %d %v", n, err)
+	}
+	if n, err := c.Goroutines(ctx); err != nil || n <= 0 {
+		t.Fatalf("goroutines %d %v", n, err)
+	}
+	if m, err := c.Metrics(ctx); err != nil || m["wsgate_conns_open"] != 3 {
+		t.Fatalf("metrics %v %v", m, err)
+	}
+	if _, err := c.get(ctx, "/nope"); err == nil {
+		t.Fatal("404 accepted")
+	}
+}

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestMain turns the test binary into a fake server when asked: the
+// standard helper-process pattern, so Start is tested on a real child.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("SERVER_TEST_HELPER"); mode != "" {
+		os.Exit(helper(mode, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func helper(mode string, args []string) int {
+	fs := flag.NewFlagSet("helper", flag.ContinueOnError)
+	listen := fs.String("listen", "", "")
+	debug := fs.String("debug-listen", "", "")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch mode {
+	case "crash":
+		fmt.Fprintln(os.Stderr, "boom: cannot start")
+		return 3
+	case "control":
+		fmt.Println(`{"event":"listening"}`)
+		buf := make([]byte, 1)
+		for {
+			if _, err := os.Stdin.Read(buf); err != nil {
+				return 0
+			}
+		}
+	}
+	ln, err := net.Listen("tcp4", *listen)
+	if err != nil {
+		return 1
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "up 1") })
+	go func() { _ = http.ListenAndServe(*debug, mux) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	<-sig
+	return 0
+}
+
+func spec(t *testing.T, mode string, control bool) Spec {
+	t.Setenv("SERVER_TEST_HELPER", mode)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Spec{Name: mode, Bin: exe, Debug: !control, Control: control}
+}
+
+func TestStartStop(t *testing.T) {
+	p, err := Start(context.Background(), spec(t, "ok", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Pid() <= 0 || p.Exited() || p.ExitError() != nil || !strings.HasPrefix(p.DebugAddr, "127.0.0.1:") {
+		t.Fatalf("process %+v", p)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Exited() {
+		t.Fatal("not exited after Stop")
+	}
+}
+
+func TestStartCrash(t *testing.T) {
+	_, err := Start(context.Background(), spec(t, "crash", false))
+	if err == nil || !strings.Contains(err.Error(), "boom: cannot start") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestControl(t *testing.T) {
+	p, err := Start(context.Background(), spec(t, "control", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.FirstLine, "listening") {
+		t.Fatalf("first line %q", p.FirstLine)
+	}
+	if err := p.Stop(); err != nil { // closing stdin ends it
+		t.Fatal(err)
+	}
+}
+
+func TestTail(t *testing.T) {
+	tl := newTail(5)
+	fmt.Fprint(tl, "abc")
+	fmt.Fprint(tl, "defg")
+	if tl.String() != "cdefg" {
+		t.Fatalf("%q", tl.String())
+	}
+}

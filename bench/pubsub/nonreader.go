@@ -1,0 +1,113 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// A non-reader is a subscriber that stops reading right after its subscribe
+// reply. loadclient always reads, so non-readers are plain gorilla
+// connections: one goroutine each while they dial and while they drain,
+// none while they hold still.
+
+// nonReaderRcvbuf is the receive buffer set before connect (the kernel
+// doubles it), so the gateway's socket buffer fills after a few KiB and
+// its per-connection queue takes the rest.
+const nonReaderRcvbuf = 4096
+
+// nonReaderDrainTimeout bounds the read to the end after resuming.
+const nonReaderDrainTimeout = 15 * time.Second
+
+// Outcomes of a non-reader besides a close code.
+const (
+	outcomeOpen  = "open"  // still open when the drain timed out
+	outcomeError = "error" // dial or subscribe failed
+)
+
+// dialNonReader connects with a small SO_RCVBUF, subscribes to channel and
+// waits for the reply.
+func dialNonReader(ctx context.Context, addr, path, channel string) (*websocket.Conn, error) {
+	nd := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, nonReaderRcvbuf)
+		})
+		return errors.Join(err, serr)
+	}}
+	d := websocket.Dialer{NetDialContext: nd.DialContext, Subprotocols: []string{codec.SubprotocolMsgpack},
+		HandshakeTimeout: 10 * time.Second, ReadBufferSize: nonReaderRcvbuf, WriteBufferSize: 1024}
+	conn, resp, err := d.DialContext(ctx, "ws://"+addr+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	resp.Body.Close()
+	if err := subscribeNonReader(conn, channel); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func subscribeNonReader(conn *websocket.Conn, channel string) error {
+	cmd := codec.Command{ID: subscribeID, Cmd: codec.CmdSubscribe, Channel: []byte(channel)}
+	b, err := codec.AppendCommand(nil, codec.Msgpack, &cmd)
+	if err != nil {
+		return err
+	}
+	if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		return fmt.Errorf("send subscribe: %w", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
+	for {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("wait for the subscribe reply: %w", err)
+		}
+		var f serverFrame
+		if err := decodeMsgpack(msg, &f); err != nil {
+			return err
+		}
+		if f.kind != kindReply {
+			continue
+		}
+		if f.errCode != 0 {
+			return fmt.Errorf("subscribe: %d %s", f.errCode, f.errMsg)
+		}
+		return nil
+	}
+}
+
+// drain reads everything the gateway still sends and returns the outcome:
+// the close code as a string, "1006" when TCP ended without a close frame,
+// or outcomeOpen.
+func drain(conn *websocket.Conn) string {
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(nonReaderDrainTimeout))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		var ne net.Error
+		switch {
+		case errors.As(err, &ce):
+			return strconv.Itoa(ce.Code)
+		case errors.As(err, &ne) && ne.Timeout():
+			return outcomeOpen
+		default: // EOF, reset: no close frame
+			return strconv.Itoa(websocket.CloseAbnormalClosure)
+		}
+	}
+}
