@@ -5,6 +5,7 @@ package broker
 
 import (
 	"errors"
+	"time"
 
 	"github.com/wsgate/wsgate/codec"
 )
@@ -41,8 +42,36 @@ type Broker interface {
 	Unsubscribe(channel string)
 	// Position reports channel's current position.
 	Position(channel string, done func(Position, error))
+	// History reads channel's retained publications (see HistoryQuery),
+	// with the channel's current position.
+	History(channel string, q HistoryQuery, done func(HistoryResult, error))
 	// Close stops the broker; no Deliver happens after it returns.
 	Close() error
+}
+
+// HistoryPolicy says how much history a channel keeps: at most size
+// publications, none older than ttl. size 0 keeps none. Brokers take it at
+// construction; the gateway derives it from channel namespaces.
+type HistoryPolicy func(channel string) (size int, ttl time.Duration)
+
+// HistoryQuery selects publications from a channel's history.
+type HistoryQuery struct {
+	Since   uint64 // only offsets above Since (0: from the oldest retained)
+	Limit   int    // at most this many (0: all retained)
+	Reverse bool   // newest first (Since is then ignored)
+}
+
+// HistoryResult is what History returns: the publications in the order
+// asked for, and the channel's position when they were read.
+type HistoryResult struct {
+	Publications []HistoryEntry
+	Position     Position
+}
+
+// HistoryEntry is one retained publication.
+type HistoryEntry struct {
+	Offset uint64
+	Data   []byte
 }
 
 // ErrOverloaded means a publication was refused because the local delivery

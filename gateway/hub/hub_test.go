@@ -33,6 +33,8 @@ func (b *nopBroker) Unsubscribe(ch string) {
 	b.mu.Unlock()
 }
 func (b *nopBroker) Position(string, func(broker.Position, error)) {}
+func (b *nopBroker) History(string, broker.HistoryQuery, func(broker.HistoryResult, error)) {
+}
 func (b *nopBroker) Close() error                                  { return nil }
 
 // fakeSub records frames; it reports "flush needed" on the first frame after

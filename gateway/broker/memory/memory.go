@@ -1,6 +1,6 @@
 // Package memory is the embedded broker: one process, no dependencies, the
-// same semantics as the Redis broker (per-channel offsets and epochs,
-// delivery only for subscribed channels, in order).
+// same semantics as the Redis broker — per-channel offsets and epochs,
+// bounded history, delivery only for subscribed channels, in order.
 package memory
 
 import (
@@ -16,13 +16,21 @@ import (
 
 const shards = 64
 
+// DefaultHistory keeps the last 100 publications of every channel for 5
+// minutes (the gateway's --history-size and --history-ttl defaults).
+func DefaultHistory(string) (int, time.Duration) { return 100, 5 * time.Minute }
+
 // Broker is the in-process broker. Its state is a channel → stream table,
 // sharded so publishers on different channels do not contend.
 type Broker struct {
 	node   []byte
 	seed   maphash.Seed
+	policy broker.HistoryPolicy
 	sink   broker.Sink
 	shards [shards]shard
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	now    func() time.Time
 }
 
 type shard struct {
@@ -30,27 +38,58 @@ type shard struct {
 	channels map[string]*stream
 }
 
-// stream is one channel's position. It exists while the channel has a local
-// subscriber: a channel nobody listens to has nothing to keep (when it is
-// subscribed again it starts a new epoch, so clients know not to trust old
-// offsets).
+// stream is one channel: its position, whether this instance subscribed,
+// and its retained history (a ring of at most the policy's size). A stream
+// nobody subscribes to is kept while it has unexpired history; once it is
+// gone, the channel starts over with a new epoch, so clients know not to
+// trust offsets from before.
 type stream struct {
-	offset uint64
-	epoch  []byte // shared by the stream's publications, never modified
+	offset     uint64
+	epoch      []byte // shared by the stream's publications, never modified
+	subscribed bool
+	lastPub    time.Time
+	size       int
+	ttl        time.Duration
+	hist       []entry // ring buffer, len ≤ size
+	head       int     // index of the oldest entry
 }
 
-// New returns an embedded broker whose publications carry node as origin.
-func New(node string) *Broker {
-	b := &Broker{node: []byte(node), seed: maphash.MakeSeed()}
+type entry struct {
+	offset uint64
+	data   []byte
+	at     time.Time
+}
+
+// New returns an embedded broker with DefaultHistory whose publications
+// carry node as origin.
+func New(node string) *Broker { return NewWithHistory(node, DefaultHistory) }
+
+// NewWithHistory returns an embedded broker keeping history per policy.
+func NewWithHistory(node string, policy broker.HistoryPolicy) *Broker {
+	b := &Broker{node: []byte(node), seed: maphash.MakeSeed(), policy: policy, stop: make(chan struct{}), now: time.Now}
 	for i := range b.shards {
 		b.shards[i].channels = map[string]*stream{}
 	}
 	return b
 }
 
-// Start implements broker.Broker.
+// Start implements broker.Broker: it also starts the sweeper that forgets
+// streams whose history expired.
 func (b *Broker) Start(sink broker.Sink) error {
 	b.sink = sink
+	b.wg.Add(1)
+	go b.sweep(time.Second)
+	return nil
+}
+
+// Close implements broker.Broker.
+func (b *Broker) Close() error {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	b.wg.Wait()
 	return nil
 }
 
@@ -58,47 +97,84 @@ func (b *Broker) shard(channel string) *shard {
 	return &b.shards[maphash.String(b.seed, channel)%shards]
 }
 
-// Publish assigns the next offset and hands the publication to the sink
-// under the shard lock, so offsets reach the sink in increasing order.
+// streamLocked returns channel's stream, creating it (new epoch) if needed.
+func (b *Broker) streamLocked(s *shard, channel string) *stream {
+	st := s.channels[channel]
+	if st == nil {
+		size, ttl := b.policy(channel)
+		st = &stream{epoch: newEpoch(), size: size, ttl: ttl}
+		s.channels[channel] = st
+	}
+	return st
+}
+
+// Publish assigns the next offset, hands the publication to the sink (if
+// this instance subscribed) and records it in history, under the shard lock,
+// so offsets reach the sink in increasing order and a refused publication
+// uses no offset.
 func (b *Broker) Publish(channel string, data []byte, done func(broker.Position, error)) {
 	s := b.shard(channel)
 	s.mu.Lock()
-	st := s.channels[channel]
-	if st == nil { // no subscriber anywhere: nothing to deliver or keep
-		s.mu.Unlock()
-		done(broker.Position{}, nil)
-		return
-	}
+	st := b.streamLocked(s, channel)
+	now := b.now()
 	pub := &codec.Publication{
 		Channel: []byte(channel), Data: data, Offset: st.offset + 1, Epoch: st.epoch,
-		Node: b.node, Time: time.Now().UnixMilli(),
+		Node: b.node, Time: now.UnixMilli(),
 	}
-	if !b.sink.Deliver(pub) {
+	if st.subscribed && !b.sink.Deliver(pub) {
 		s.mu.Unlock()
 		done(broker.Position{}, broker.ErrOverloaded)
 		return
 	}
 	st.offset++
+	st.lastPub = now
+	st.remember(entry{offset: st.offset, data: data, at: now})
 	pos := broker.Position{Offset: st.offset, Epoch: string(st.epoch)}
 	s.mu.Unlock()
 	done(pos, nil)
+}
+
+// remember appends e to the history ring.
+func (st *stream) remember(e entry) {
+	if st.size <= 0 {
+		return
+	}
+	if len(st.hist) < st.size {
+		st.hist = append(st.hist, e)
+		return
+	}
+	st.hist[st.head] = e
+	st.head = (st.head + 1) % len(st.hist)
+}
+
+// retained returns the unexpired history, oldest first.
+func (st *stream) retained(now time.Time) []entry {
+	out := make([]entry, 0, len(st.hist))
+	for i := range st.hist {
+		e := st.hist[(st.head+i)%len(st.hist)]
+		if now.Sub(e.at) < st.ttl {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Subscribe implements broker.Broker.
 func (b *Broker) Subscribe(channel string) {
 	s := b.shard(channel)
 	s.mu.Lock()
-	if s.channels[channel] == nil {
-		s.channels[channel] = &stream{epoch: newEpoch()}
-	}
+	b.streamLocked(s, channel).subscribed = true
 	s.mu.Unlock()
 }
 
-// Unsubscribe implements broker.Broker.
+// Unsubscribe implements broker.Broker. The stream (and its history)
+// stays until the sweeper finds its history expired.
 func (b *Broker) Unsubscribe(channel string) {
 	s := b.shard(channel)
 	s.mu.Lock()
-	delete(s.channels, channel)
+	if st := s.channels[channel]; st != nil {
+		st.subscribed = false
+	}
 	s.mu.Unlock()
 }
 
@@ -106,16 +182,70 @@ func (b *Broker) Unsubscribe(channel string) {
 func (b *Broker) Position(channel string, done func(broker.Position, error)) {
 	s := b.shard(channel)
 	s.mu.Lock()
-	var pos broker.Position
-	if st := s.channels[channel]; st != nil {
-		pos = broker.Position{Offset: st.offset, Epoch: string(st.epoch)}
-	}
+	st := b.streamLocked(s, channel)
+	pos := broker.Position{Offset: st.offset, Epoch: string(st.epoch)}
 	s.mu.Unlock()
 	done(pos, nil)
 }
 
-// Close implements broker.Broker.
-func (b *Broker) Close() error { return nil }
+// History implements broker.Broker.
+func (b *Broker) History(channel string, q broker.HistoryQuery, done func(broker.HistoryResult, error)) {
+	s := b.shard(channel)
+	s.mu.Lock()
+	st := b.streamLocked(s, channel)
+	kept := st.retained(b.now())
+	res := broker.HistoryResult{Position: broker.Position{Offset: st.offset, Epoch: string(st.epoch)}}
+	s.mu.Unlock()
+	res.Publications = selectHistory(kept, q)
+	done(res, nil)
+}
+
+// selectHistory applies a query to retained entries (oldest first).
+func selectHistory(kept []entry, q broker.HistoryQuery) []broker.HistoryEntry {
+	var out []broker.HistoryEntry
+	if q.Reverse {
+		for i := len(kept) - 1; i >= 0 && (q.Limit <= 0 || len(out) < q.Limit); i-- {
+			out = append(out, broker.HistoryEntry{Offset: kept[i].offset, Data: kept[i].data})
+		}
+		return out
+	}
+	for _, e := range kept {
+		if e.offset <= q.Since {
+			continue
+		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+		out = append(out, broker.HistoryEntry{Offset: e.offset, Data: e.data})
+	}
+	return out
+}
+
+// sweep periodically forgets streams nobody subscribes to whose history
+// has expired, so memory is bounded by live channels and retained history.
+func (b *Broker) sweep(every time.Duration) {
+	defer b.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		now := b.now()
+		for i := range b.shards {
+			s := &b.shards[i]
+			s.mu.Lock()
+			for ch, st := range s.channels {
+				if !st.subscribed && (st.size <= 0 || now.Sub(st.lastPub) >= st.ttl) {
+					delete(s.channels, ch)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
 
 func newEpoch() []byte {
 	var b [4]byte

@@ -178,6 +178,10 @@ func pubsubChannel(ch string) string {
 	return fmt.Sprintf("wsgate:{%d}:c:%s", crc32.ChecksumIEEE([]byte(ch))%64, ch)
 }
 
+func historyKey(ch string) string {
+	return fmt.Sprintf("wsgate:{%d}:h:%s", crc32.ChecksumIEEE([]byte(ch))%64, ch)
+}
+
 func metaKey(ch string) string {
 	return fmt.Sprintf("wsgate:{%d}:m:%s", crc32.ChecksumIEEE([]byte(ch))%64, ch)
 }
@@ -197,8 +201,8 @@ func TestExternalPublisher(t *testing.T) {
 	}
 	defer client.Close()
 	// The documented command (README, "Publishing from a backend").
-	cmd := client.B().Fcall().Function("wsgate_publish").Numkeys(1).Key(metaKey("orders")).
-		Arg(pubsubChannel("orders"), "orders", "from backend", "billing-service", "", "86400000", "PUBLISH").Build()
+	cmd := client.B().Fcall().Function("wsgate_publish").Numkeys(2).Key(metaKey("orders"), historyKey("orders")).
+		Arg(pubsubChannel("orders"), "orders", "from backend", "billing-service", "", "86400000", "PUBLISH", "100", "300000").Build()
 	arr, err := client.Do(context.Background(), cmd).ToArray()
 	if err != nil {
 		t.Fatalf("FCALL: %v", err)

@@ -4,14 +4,22 @@ package redis
 // (FUNCTION LOAD REPLACE). Backends call the same functions, so offsets
 // stay consistent whoever publishes.
 //
-// wsgate_publish KEYS[1]=meta key; ARGV: pubsub channel, channel, data,
-// node, unix ms (or ""), meta ttl ms, "PUBLISH"|"SPUBLISH".
-// It assigns the next offset and publishes the envelope in one atomic step:
-// a subscriber can never see offsets out of order, and no offset is used
-// without a publication.
+// wsgate_publish KEYS: meta key, history stream key; ARGV: pubsub channel,
+// channel, data, node, unix ms (or ""), meta ttl ms, "PUBLISH"|"SPUBLISH",
+// history size, history ttl ms. It assigns the next offset, appends the
+// publication to the channel's history stream (entry ID "<offset>-0", so a
+// range read by offset is a range read by ID) and publishes the envelope,
+// in one atomic step: a subscriber never sees offsets out of order, no
+// offset is used without a publication, and history never lags the live
+// stream.
 //
-// wsgate_position KEYS[1]=meta key; ARGV: meta ttl ms. Returns {offset,
-// epoch}, creating the epoch if the channel has none yet.
+// wsgate_history KEYS: meta key, history stream key; ARGV: since offset,
+// limit (0: all), "1" for newest first, history ttl ms, meta ttl ms. Returns
+// {offset, epoch, offset1, data1, offset2, data2, ...} — entries older than
+// the history ttl are left out.
+//
+// wsgate_position KEYS: meta key; ARGV: meta ttl ms. Returns {offset,
+// epoch}.
 //
 // The epoch is created from the server's TIME when a channel's meta key is
 // missing (first use, expired, flushed or a restarted Redis): a new epoch
@@ -27,19 +35,57 @@ local function epoch(meta)
   return e
 end
 
+local function nowms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 redis.register_function('wsgate_publish', function(keys, args)
-  local meta = keys[1]
+  local meta, hist = keys[1], keys[2]
   local e = epoch(meta)
   local off = redis.call('HINCRBY', meta, 'o', 1)
   redis.call('PEXPIRE', meta, args[6])
-  local ts = tonumber(args[5])
-  if not ts then
-    local t = redis.call('TIME')
-    ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ts = tonumber(args[5]) or nowms()
+  local size = tonumber(args[8]) or 0
+  if hist and size > 0 then
+    redis.call('XADD', hist, 'MAXLEN', size, off .. '-0', 'd', args[3], 't', ts)
+    redis.call('PEXPIRE', hist, args[9])
   end
   local env = cmsgpack.pack({v = 1, ch = args[2], data = args[3], off = off, ep = e, node = args[4], ts = ts})
   redis.call(args[7], args[1], env)
   return {off, e}
+end)
+
+redis.register_function('wsgate_history', function(keys, args)
+  local meta, hist = keys[1], keys[2]
+  local e = epoch(meta)
+  redis.call('PEXPIRE', meta, args[5])
+  local off = tonumber(redis.call('HGET', meta, 'o') or '0')
+  local limit = tonumber(args[2]) or 0
+  local oldest = nowms() - tonumber(args[4])
+  local entries
+  if args[3] == '1' then
+    entries = redis.call('XREVRANGE', hist, '+', '-')
+  else
+    entries = redis.call('XRANGE', hist, '(' .. args[1] .. '-0', '+')
+  end
+  local out = {off, e}
+  local n = 0
+  for _, en in ipairs(entries) do
+    if limit > 0 and n >= limit then break end
+    local f = en[2]
+    local data, t = nil, 0
+    for i = 1, #f, 2 do
+      if f[i] == 'd' then data = f[i + 1] elseif f[i] == 't' then t = tonumber(f[i + 1]) end
+    end
+    if t >= oldest then
+      local id = en[1]
+      table.insert(out, tonumber(string.sub(id, 1, string.find(id, '-') - 1)))
+      table.insert(out, data)
+      n = n + 1
+    end
+  end
+  return out
 end)
 
 redis.register_function('wsgate_position', function(keys, args)

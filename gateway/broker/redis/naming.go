@@ -13,6 +13,7 @@ import (
 //
 //	<prefix>:{<partition>}:c:<channel>   Pub/Sub channel carrying envelopes
 //	<prefix>:{<partition>}:m:<channel>   hash: o = last offset, e = epoch
+//	<prefix>:{<partition>}:h:<channel>   stream: the channel's history
 //
 // A backend computes the same names to publish (see README, "Publishing
 // from a backend").
@@ -34,6 +35,9 @@ func (n naming) pubsubChannel(channel string) string { return n.tag(channel) + "
 
 // metaKey is the hash holding a channel's offset and epoch.
 func (n naming) metaKey(channel string) string { return n.tag(channel) + "m:" + channel }
+
+// historyKey is the stream holding a channel's retained publications.
+func (n naming) historyKey(channel string) string { return n.tag(channel) + "h:" + channel }
 
 // channelOf maps a Pub/Sub channel back to the wsgate channel ("" if it is
 // not one of ours).

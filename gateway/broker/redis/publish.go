@@ -19,6 +19,19 @@ type job struct {
 	data     []byte
 	position bool
 	done     func(broker.Position, error)
+
+	history     bool // a history read (then query and doneHistory are used)
+	query       broker.HistoryQuery
+	doneHistory func(broker.HistoryResult, error)
+}
+
+// fail answers j with err.
+func (j job) fail(err error) {
+	if j.history {
+		j.doneHistory(broker.HistoryResult{}, err)
+		return
+	}
+	j.done(broker.Position{}, err)
 }
 
 // publisher is one publishing pipeline: a goroutine that sends whatever is
@@ -49,12 +62,12 @@ func (p *publisher) enqueue(j job) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		j.done(broker.Position{}, errClosed)
+		j.fail(errClosed)
 		return
 	}
 	if len(p.queue) >= p.b.cfg.QueueDepth {
 		p.mu.Unlock()
-		j.done(broker.Position{}, broker.ErrOverloaded)
+		j.fail(broker.ErrOverloaded)
 		return
 	}
 	p.queue = append(p.queue, j)
@@ -113,6 +126,14 @@ func (p *publisher) send(batch []job) {
 		cancel()
 	}
 	for i, j := range batch {
+		if j.history {
+			hr, err := historyResult(res[i])
+			if err != nil {
+				err = fmt.Errorf("redis history: %w", err)
+			}
+			j.doneHistory(hr, err)
+			continue
+		}
 		pos, err := position(res[i])
 		if err != nil {
 			b.stats.PublishErrs.Add(1)
@@ -125,18 +146,28 @@ func (p *publisher) send(batch []job) {
 func (p *publisher) command(j job) rueidis.Completed {
 	b := p.b
 	c := b.client.B()
-	meta := b.names.metaKey(j.channel)
+	meta, hist := b.names.metaKey(j.channel), b.names.historyKey(j.channel)
 	ttl := strconv.FormatInt(b.cfg.MetaTTL.Milliseconds(), 10)
-	if j.position {
+	size, histTTL := b.cfg.History(j.channel)
+	histTTLms := strconv.FormatInt(max(histTTL.Milliseconds(), 1), 10)
+	switch {
+	case j.position:
 		return c.Fcall().Function("wsgate_position").Numkeys(1).Key(meta).Arg(ttl).Build()
+	case j.history:
+		reverse := "0"
+		if j.query.Reverse {
+			reverse = "1"
+		}
+		return c.Fcall().Function("wsgate_history").Numkeys(2).Key(meta, hist).
+			Arg(strconv.FormatUint(j.query.Since, 10), strconv.Itoa(j.query.Limit), reverse, histTTLms, ttl).Build()
 	}
 	cmd := "PUBLISH"
 	if b.cluster {
 		cmd = "SPUBLISH"
 	}
-	return c.Fcall().Function("wsgate_publish").Numkeys(1).Key(meta).
+	return c.Fcall().Function("wsgate_publish").Numkeys(2).Key(meta, hist).
 		Arg(b.names.pubsubChannel(j.channel), j.channel, rueidis.BinaryString(j.data), b.cfg.Node,
-			strconv.FormatInt(time.Now().UnixMilli(), 10), ttl, cmd).Build()
+			strconv.FormatInt(time.Now().UnixMilli(), 10), ttl, cmd, strconv.Itoa(size), histTTLms).Build()
 }
 
 func needsLibrary(res []rueidis.RedisResult) bool {
@@ -166,4 +197,37 @@ func position(r rueidis.RedisResult) (broker.Position, error) {
 		return broker.Position{}, err
 	}
 	return broker.Position{Offset: uint64(off), Epoch: epoch}, nil
+}
+
+// historyResult reads wsgate_history's {offset, epoch, off1, data1, ...}.
+func historyResult(r rueidis.RedisResult) (broker.HistoryResult, error) {
+	arr, err := r.ToArray()
+	if err != nil {
+		return broker.HistoryResult{}, err
+	}
+	if len(arr) < 2 || len(arr)%2 != 0 {
+		return broker.HistoryResult{}, fmt.Errorf("unexpected reply of %d elements", len(arr))
+	}
+	var res broker.HistoryResult
+	off, err := arr[0].AsInt64()
+	if err != nil {
+		return res, err
+	}
+	epoch, err := arr[1].ToString()
+	if err != nil {
+		return res, err
+	}
+	res.Position = broker.Position{Offset: uint64(off), Epoch: epoch}
+	for i := 2; i < len(arr); i += 2 {
+		o, err := arr[i].AsInt64()
+		if err != nil {
+			return res, err
+		}
+		d, err := arr[i+1].ToString()
+		if err != nil {
+			return res, err
+		}
+		res.Publications = append(res.Publications, broker.HistoryEntry{Offset: uint64(o), Data: []byte(d)})
+	}
+	return res, nil
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// MetaTTL is how long a channel's offset and epoch outlive its last
 	// publication (default 24 h).
 	MetaTTL time.Duration
+	// History says how much history each channel keeps (default: 100
+	// publications for 5 minutes).
+	History broker.HistoryPolicy
 	// Publishers is the number of publishing pipelines (default 8);
 	// publications of one channel always use the same one, in order.
 	Publishers int
@@ -76,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MetaTTL <= 0 {
 		c.MetaTTL = 24 * time.Hour
+	}
+	if c.History == nil {
+		c.History = func(string) (int, time.Duration) { return 100, 5 * time.Minute }
 	}
 	if c.Publishers <= 0 {
 		c.Publishers = 8
@@ -275,6 +281,12 @@ func (b *Broker) Position(channel string, done func(broker.Position, error)) {
 	b.subs.whenActive(channel, func() {
 		b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, position: true, done: done})
 	}, func(err error) { done(broker.Position{}, err) })
+}
+
+// History implements broker.Broker. It goes through the channel's
+// publishing pipeline, so it sees every publication accepted before it.
+func (b *Broker) History(channel string, q broker.HistoryQuery, done func(broker.HistoryResult, error)) {
+	b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, history: true, query: q, doneHistory: done})
 }
 
 // Close implements broker.Broker.

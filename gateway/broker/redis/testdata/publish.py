@@ -16,14 +16,15 @@ import redis
 PARTITIONS = 64  # must equal the gateways' --redis-partitions
 PREFIX = "wsgate"  # must equal the gateways' --redis-prefix
 META_TTL_MS = 24 * 3600 * 1000
+HISTORY_SIZE, HISTORY_TTL_MS = 100, 5 * 60 * 1000  # the channel's namespace options
 
 
 def publish(r, channel, data, node="backend", cluster=False):
     tag = "%s:{%d}:" % (PREFIX, zlib.crc32(channel.encode()) % PARTITIONS)
     offset, epoch = r.fcall(
-        "wsgate_publish", 1, tag + "m:" + channel,          # KEYS[1]: meta key
+        "wsgate_publish", 2, tag + "m:" + channel, tag + "h:" + channel,  # KEYS: meta, history
         tag + "c:" + channel, channel, data, node, "",        # "": the server stamps the time
-        META_TTL_MS, "SPUBLISH" if cluster else "PUBLISH")
+        META_TTL_MS, "SPUBLISH" if cluster else "PUBLISH", HISTORY_SIZE, HISTORY_TTL_MS)
     return offset, epoch.decode() if isinstance(epoch, bytes) else epoch
 
 
