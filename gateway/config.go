@@ -69,6 +69,13 @@ type Config struct {
 	MaxChannelBytes    int
 	MaxChannelsPerConn int
 
+	// HistorySize and HistoryTTL bound each channel's retained history (0
+	// size: none). Recovery lets a subscribe with a resume position replay
+	// what the client missed.
+	HistorySize int
+	HistoryTTL  time.Duration
+	Recovery    bool
+
 	// Broker carries publications between instances (nil: the embedded
 	// in-process broker). NodeID names this instance in publications.
 	Broker broker.Broker
@@ -91,6 +98,9 @@ func DefaultConfig() Config {
 		DrainWindow:        10 * time.Second,
 		MaxChannelBytes:    128,
 		MaxChannelsPerConn: 128,
+		HistorySize:        100,
+		HistoryTTL:         5 * time.Minute,
+		Recovery:           true,
 	}
 }
 
@@ -108,8 +118,16 @@ func (c Config) validate() error {
 		return fmt.Errorf("handshake timeout, ping interval and pong timeout must be positive")
 	case c.MaxChannelBytes <= 0 || c.MaxChannelsPerConn <= 0:
 		return fmt.Errorf("max channel bytes and max channels per connection must be positive")
+	case c.HistorySize < 0 || c.HistoryTTL < 0:
+		return fmt.Errorf("history size and ttl must not be negative")
 	case c.DrainWindow < 0:
 		return fmt.Errorf("drain window must not be negative")
 	}
 	return nil
+}
+
+// HistoryPolicy is the history each channel keeps under this configuration.
+func (c Config) HistoryPolicy() func(string) (int, time.Duration) {
+	size, ttl := c.HistorySize, c.HistoryTTL
+	return func(string) (int, time.Duration) { return size, ttl }
 }

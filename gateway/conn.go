@@ -65,6 +65,11 @@ type conn struct {
 	in   *inbound // worker-only
 	sess *session // client protocol state (EndpointWS only)
 
+	// recovering holds live frames of channels whose history is being
+	// delivered (subscribe with a resume position); nil otherwise. Guarded
+	// by mu.
+	recovering map[string]*recovery
+
 	// Worker-only heartbeat bookkeeping, nanoseconds since server start.
 	lastRead   int64
 	pingSentAt int64

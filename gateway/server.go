@@ -64,7 +64,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.upgrader.cfg = &s.cfg
 	s.broker = cfg.Broker
 	if s.broker == nil {
-		s.broker = memory.New(cfg.NodeID)
+		s.broker = memory.NewWithHistory(cfg.NodeID, cfg.HistoryPolicy())
 	}
 	s.hub = hub.New(hub.Config{}, s.broker)
 	if err := s.broker.Start(s.hub); err != nil {

@@ -31,13 +31,44 @@ func newSession(protocol string, id Identity) *session {
 // Encoding implements hub.Subscriber.
 func (c *conn) Encoding() codec.Encoding { return c.sess.enc }
 
-// Enqueue implements hub.Subscriber.
-func (c *conn) Enqueue(frame []byte) bool {
+// Enqueue implements hub.Subscriber. Live frames of a channel being
+// recovered are held back (counted against the queue limit) until its
+// history has been queued.
+func (c *conn) Enqueue(p *codec.Publication, frame []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if r := c.recovering[string(p.Channel)]; r != nil {
+		r.held = append(r.held, heldFrame{offset: p.Offset, frame: frame})
+		r.bytes += len(frame)
+		if c.queuedBytesLocked()+r.bytes > c.srv.cfg.MaxQueueBytes {
+			c.srv.metrics.SlowConsumers.Add(1)
+			c.startCloseLocked(CloseSlowConsumer, "slow consumer", true)
+			return true
+		}
+		return false
+	}
 	wasEmpty := c.out == nil
 	c.queueLocked(frame)
 	return wasEmpty && c.out != nil
+}
+
+func (c *conn) queuedBytesLocked() int {
+	if c.out == nil {
+		return 0
+	}
+	return c.out.bytes
+}
+
+// recovery is a channel's resume in progress: the live frames that
+// arrived meanwhile.
+type recovery struct {
+	held  []heldFrame
+	bytes int
+}
+
+type heldFrame struct {
+	offset uint64
+	frame  []byte
 }
 
 // Flush implements hub.Subscriber.
@@ -75,6 +106,8 @@ func (c *conn) onCommand(op wsframe.Opcode, payload []byte) error {
 		c.unsubscribe(&cmd)
 	case codec.CmdPublish:
 		c.publish(&cmd)
+	case codec.CmdHistory:
+		c.history(&cmd)
 	default:
 		c.replyError(cmd.ID, codec.CodeNotAvailable, "command not available")
 	}
@@ -86,13 +119,7 @@ func (c *conn) replyError(id uint32, code codec.ErrorCode, msg string) {
 }
 
 // reply frames an encoded reply and queues it (flushed after the read batch).
-func (c *conn) reply(payload []byte) {
-	op := wsframe.OpBinary
-	if c.sess.enc == codec.JSON {
-		op = wsframe.OpText
-	}
-	c.send(wsframe.Frame(op, payload))
-}
+func (c *conn) reply(payload []byte) { c.send(c.frame(payload)) }
 
 // replyAsync is reply for callbacks that may run on another goroutine: it
 // flushes itself when nobody else will.
@@ -101,11 +128,12 @@ func (c *conn) replyAsync(payload []byte, onWorker bool) {
 		c.reply(payload)
 		return
 	}
-	op := wsframe.OpBinary
-	if c.sess.enc == codec.JSON {
-		op = wsframe.OpText
-	}
-	if c.Enqueue(wsframe.Frame(op, payload)) {
+	c.mu.Lock()
+	wasEmpty := c.out == nil
+	c.queueLocked(c.frame(payload))
+	flush := wasEmpty && c.out != nil
+	c.mu.Unlock()
+	if flush {
 		c.Flush()
 	}
 }
@@ -133,19 +161,149 @@ func (c *conn) subscribe(cmd *codec.Command) {
 		return
 	}
 	ch := string(cmd.Channel) // own copy: cmd aliases the read buffer
+	resume := cmd.HasOffset && c.srv.cfg.Recovery
+	if resume {
+		c.mu.Lock()
+		if c.recovering == nil {
+			c.recovering = map[string]*recovery{}
+		}
+		c.recovering[ch] = &recovery{}
+		c.mu.Unlock()
+	}
 	if err := c.srv.hub.Subscribe(ch, c); err != nil {
+		c.endRecovery(ch, nil)
 		c.replyError(cmd.ID, codec.CodeInternal, err.Error())
 		return
 	}
 	s.subs = append(s.subs, ch)
-	id := cmd.ID
+	id, since, epoch := cmd.ID, cmd.Offset, string(cmd.Epoch)
 	var done atomic.Bool // the callback may run on this worker (memory) or later
 	c.srv.broker.Position(ch, func(pos broker.Position, err error) {
+		switch {
+		case err != nil:
+			c.endRecovery(ch, nil)
+			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()), !done.Load())
+		case !resume:
+			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}), !done.Load())
+		default:
+			// The subscription is live (held back): read what was missed.
+			c.srv.broker.History(ch, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {
+				c.finishRecovery(id, ch, since, epoch, res, err)
+			})
+		}
+	})
+	done.Store(true)
+}
+
+// finishRecovery answers a subscribe with a resume position: the reply
+// (recovered or not, and why), the missed publications if recovered, then
+// the live ones held back meanwhile that history did not already cover, in
+// one go under the connection lock, so there is neither a gap nor a
+// duplicate at the seam.
+func (c *conn) finishRecovery(id uint32, ch string, since uint64, epoch string, res broker.HistoryResult, err error) {
+	enc := c.sess.enc
+	if err != nil {
+		c.endRecovery(ch, nil)
+		if c.Enqueue(&codec.Publication{}, c.frame(codec.AppendError(nil, enc, id, codec.CodeInternal, err.Error()))) {
+			c.Flush()
+		}
+		return
+	}
+	recovered, reason := recoverable(since, epoch, res)
+	frames := [][]byte{c.frame(codec.AppendReply(nil, enc, codec.Reply{
+		ID: id, Cmd: codec.CmdSubscribe, Offset: res.Position.Offset, Epoch: res.Position.Epoch,
+		Resumed: true, Recovered: recovered, Reason: reason,
+	}))}
+	if recovered {
+		for _, p := range res.Publications {
+			frames = append(frames, c.frame(codec.AppendMessage(nil, enc, ch, p.Offset, p.Data)))
+		}
+	}
+	c.endRecovery(ch, func(r *recovery) {
+		for _, h := range r.held {
+			if h.offset > res.Position.Offset {
+				frames = append(frames, h.frame)
+			}
+		}
+		for _, f := range frames {
+			c.queueLocked(f)
+		}
+	})
+	c.Flush()
+}
+
+// recoverable decides whether history covers (since, top] of the epoch the
+// client knew.
+func recoverable(since uint64, epoch string, res broker.HistoryResult) (bool, string) {
+	top := res.Position.Offset
+	pubs := res.Publications
+	switch {
+	case epoch != res.Position.Epoch:
+		return false, "epoch changed"
+	case since > top:
+		return false, "position ahead of the stream"
+	case since == top:
+		return true, ""
+	case len(pubs) == 0 || pubs[0].Offset != since+1 || pubs[len(pubs)-1].Offset != top:
+		return false, "too old: history no longer has it"
+	}
+	return true, ""
+}
+
+// endRecovery stops holding live frames for ch; with fn (under c.mu) the
+// caller queues what the resume produced, else held frames are just queued.
+func (c *conn) endRecovery(ch string, fn func(*recovery)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.recovering[ch]
+	if r == nil {
+		return
+	}
+	delete(c.recovering, ch)
+	if fn != nil {
+		fn(r)
+		return
+	}
+	for _, h := range r.held {
+		c.queueLocked(h.frame)
+	}
+}
+
+// frame wraps an encoded payload in a WebSocket frame of the session's type.
+func (c *conn) frame(payload []byte) []byte {
+	op := wsframe.OpBinary
+	if c.sess.enc == codec.JSON {
+		op = wsframe.OpText
+	}
+	return wsframe.Frame(op, payload)
+}
+
+// maxHistoryLimit bounds one history reply.
+const maxHistoryLimit = 1000
+
+func (c *conn) history(cmd *codec.Command) {
+	if !c.checkChannel(cmd) {
+		return
+	}
+	s := c.sess
+	id := cmd.ID
+	q := broker.HistoryQuery{Since: cmd.Offset, Limit: cmd.Limit, Reverse: cmd.Reverse}
+	if q.Limit <= 0 || q.Limit > maxHistoryLimit {
+		q.Limit = maxHistoryLimit
+	}
+	var done atomic.Bool
+	c.srv.broker.History(string(cmd.Channel), q, func(res broker.HistoryResult, err error) {
 		if err != nil {
 			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()), !done.Load())
 			return
 		}
-		c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}), !done.Load())
+		pubs := make([]codec.HistoryPublication, len(res.Publications))
+		for i, p := range res.Publications {
+			pubs[i] = codec.HistoryPublication{Offset: p.Offset, Data: p.Data}
+		}
+		c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{
+			ID: id, Cmd: codec.CmdHistory, Offset: res.Position.Offset, Epoch: res.Position.Epoch, Publications: pubs,
+		}), !done.Load())
 	})
 	done.Store(true)
 }

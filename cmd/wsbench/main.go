@@ -52,6 +52,10 @@ func run(e env, args []string) int {
 		return pubsubCmd(e, rest)
 	case "naive":
 		return naiveCmd(e, rest)
+	case "idle":
+		return idleCmd(e, rest)
+	case "floor":
+		return floorCmd(e, rest)
 	case "help", "-h", "--help":
 		usage(e.stdout)
 		return 0
@@ -73,5 +77,8 @@ commands:
          order; prints one JSON line, exit 1 when not; "wsbench pubsub -h"
   naive  run the naive reference server (gorilla, two goroutines per
          connection) until SIGINT/SIGTERM; "wsbench naive -h" lists flags
+  idle   idle connections: RSS, heap, goroutines, threads, fds, kernel
+         memory per connection (slopes), connect rate, idle CPU
+  floor  the fan-out floor (a bare write loop), driven by "fanout"
 `)
 }

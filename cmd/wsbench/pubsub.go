@@ -57,6 +57,7 @@ func parsePubsubFlags(e env, args []string) (pubsub.Config, bool) {
 	fs.IntVar(&cfg.Size, "size", pubsub.DefaultSize, fmt.Sprintf("payload bytes (at least %d)", pubsub.PayloadHeader))
 	fs.StringVar(&mode, "mode", string(pubsub.Lockstep), "lockstep (wait for each publish reply) or burst (pipeline up to --window)")
 	fs.IntVar(&cfg.Window, "window", pubsub.DefaultWindow, "burst: unacknowledged publishes per publisher")
+	fs.IntVar(&cfg.MaxLag, "max-lag", 0, "hold publishers while a channel is this many publications ahead of its slowest reader (0: off)")
 	fs.IntVar(&cfg.NonReaders, "non-readers", 0, "extra subscribers on check:0 that do not read until --resume-after past the last publication")
 	fs.DurationVar(&cfg.ResumeAfter, "resume-after", pubsub.DefaultResumeAfter, "when non-readers start reading, after publishing ends")
 	fs.IntVar(&cfg.DialsInFlight, "dials-in-flight", pubsub.DefaultDialsInFlight, "concurrent connects+handshakes per pool")

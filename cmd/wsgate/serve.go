@@ -66,6 +66,9 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.IntVar(&f.redis.Partitions, "redis-partitions", 64, "hash-tagged channel partitions (every instance and backend must agree)")
 	fs.StringVar(&f.redis.Prefix, "redis-prefix", "wsgate", "prefix of every Redis key and channel")
 	fs.StringVar(&c.NodeID, "node-id", defaultNodeID(), "this instance's name in publications")
+	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "publications kept per channel for resume and the history command (0: none)")
+	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a publication stays in history")
+	fs.BoolVar(&c.Recovery, "recovery", c.Recovery, "let a subscribe with a resume position replay what the client missed")
 	fs.IntVar(&c.Loops, "loops", 0, "epoll instances (0: one per core)")
 	fs.IntVar(&c.WorkersPerLoop, "workers-per-loop", 0, "workers per epoll instance (0: default)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -121,7 +124,7 @@ func serve(args []string) int {
 func runServer(f *serveFlags, log *slog.Logger) error {
 	nofile := raiseNofile(log)
 	if f.broker == "redis" {
-		f.redis.Node, f.redis.Log = f.cfg.NodeID, log
+		f.redis.Node, f.redis.Log, f.redis.History = f.cfg.NodeID, log, f.cfg.HistoryPolicy()
 		b, err := redisbroker.New(f.redis)
 		if err != nil {
 			return err

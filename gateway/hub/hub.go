@@ -26,10 +26,11 @@ import (
 type Subscriber interface {
 	// Encoding is the subscriber's wire format.
 	Encoding() codec.Encoding
-	// Enqueue queues a shared, immutable frame. It must not block or write;
-	// it returns true when the caller must call Flush (the queue was empty,
-	// so nobody else will).
-	Enqueue(frame []byte) (flush bool)
+	// Enqueue queues p's shared, immutable frame. It must not block or
+	// write; it returns true when the caller must call Flush (the queue was
+	// empty, so nobody else will). p is passed for subscribers that hold
+	// live publications back while they recover history.
+	Enqueue(p *codec.Publication, frame []byte) (flush bool)
 	// Flush writes what the socket takes now, without blocking.
 	Flush()
 }
@@ -56,9 +57,13 @@ func (c Config) withDefaults() Config {
 
 // Stats are the hub's counters.
 type Stats struct {
-	Delivered atomic.Int64 // frames queued to subscribers
-	Dropped   atomic.Int64 // publications dropped: shard queue full
-	Channels  atomic.Int64 // gauge: channels with local subscribers
+	Delivered  atomic.Int64 // frames queued to subscribers
+	Dropped    atomic.Int64 // publications dropped: shard queue full
+	Channels   atomic.Int64 // gauge: channels with local subscribers
+	Gaps       atomic.Int64 // offset jumps seen on live delivery
+	GapsFilled atomic.Int64 // publications recovered from history for them
+	GapsLost   atomic.Int64 // publications history could no longer provide
+	Duplicates atomic.Int64 // publications at or below the last delivered offset
 }
 
 // Hub is the channel → subscribers table and its write workers.
@@ -74,11 +79,27 @@ type Hub struct {
 type shard struct {
 	hub *Hub
 
-	mu       sync.Mutex // guards channels
-	channels map[string]map[Subscriber]struct{}
+	mu       sync.Mutex // guards channels and their state
+	channels map[string]*chanState
 
 	queue queue
 }
+
+// chanState is one channel's local subscribers and its delivery position:
+// the last offset delivered in its epoch, used to drop duplicates and to
+// notice gaps. It is created fresh when the first local subscriber arrives.
+type chanState struct {
+	subs  map[Subscriber]struct{}
+	epoch string
+	last  uint64
+	// While a gap is being filled from history, later publications wait
+	// in held, in order.
+	filling bool
+	held    []*codec.Publication
+}
+
+// maxHeld bounds the publications held back while one gap is filled.
+const maxHeld = 4096
 
 // ErrAlreadySubscribed is returned by Subscribe on a duplicate.
 var ErrAlreadySubscribed = errors.New("hub: already subscribed")
@@ -89,7 +110,7 @@ func New(cfg Config, b broker.Broker) *Hub {
 	cfg = cfg.withDefaults()
 	h := &Hub{cfg: cfg, seed: maphash.MakeSeed(), broker: b}
 	for range cfg.Shards {
-		s := &shard{hub: h, channels: map[string]map[Subscriber]struct{}{}}
+		s := &shard{hub: h, channels: map[string]*chanState{}}
 		s.queue.init(cfg.QueueDepth)
 		h.shards = append(h.shards, s)
 	}
@@ -131,17 +152,17 @@ func (h *Hub) Subscribe(channel string, sub Subscriber) error {
 	s := h.shard(channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	subs := s.channels[channel]
-	if subs == nil {
-		subs = map[Subscriber]struct{}{}
-		s.channels[channel] = subs
+	ch := s.channels[channel]
+	if ch == nil {
+		ch = &chanState{subs: map[Subscriber]struct{}{}}
+		s.channels[channel] = ch
 		h.stats.Channels.Add(1)
 		h.broker.Subscribe(channel)
 	}
-	if _, ok := subs[sub]; ok {
+	if _, ok := ch.subs[sub]; ok {
 		return ErrAlreadySubscribed
 	}
-	subs[sub] = struct{}{}
+	ch.subs[sub] = struct{}{}
 	return nil
 }
 
@@ -151,12 +172,15 @@ func (h *Hub) Unsubscribe(channel string, sub Subscriber) bool {
 	s := h.shard(channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	subs := s.channels[channel]
-	if _, ok := subs[sub]; !ok {
+	ch := s.channels[channel]
+	if ch == nil {
 		return false
 	}
-	delete(subs, sub)
-	if len(subs) == 0 {
+	if _, ok := ch.subs[sub]; !ok {
+		return false
+	}
+	delete(ch.subs, sub)
+	if len(ch.subs) == 0 {
 		delete(s.channels, channel)
 		h.stats.Channels.Add(-1)
 		h.broker.Unsubscribe(channel)
@@ -169,7 +193,10 @@ func (h *Hub) Subscribers(channel string) int {
 	s := h.shard(channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.channels[channel])
+	if ch := s.channels[channel]; ch != nil {
+		return len(ch.subs)
+	}
+	return 0
 }
 
 // Deliver implements broker.Sink: it queues p on its channel's shard
@@ -189,11 +216,17 @@ func (s *shard) run() {
 	defer s.hub.wg.Done()
 	w := worker{shard: s}
 	batch := make([]*codec.Publication, s.hub.cfg.BatchSize)
+	var ctrl []func()
 	for {
-		n := s.queue.popBatch(batch)
-		if n == 0 {
+		n := s.queue.popBatch(batch, &ctrl)
+		if n == 0 && len(ctrl) == 0 {
 			return
 		}
+		for i, fn := range ctrl {
+			fn()
+			ctrl[i] = nil
+		}
+		ctrl = ctrl[:0]
 		for i, p := range batch[:n] {
 			w.deliver(p)
 			batch[i] = nil
@@ -212,22 +245,34 @@ type worker struct {
 
 // deliver frames p once per encoding in use and queues it to every
 // subscriber. The subscriber set is copied under the lock and written to
-// outside it, so subscribing never waits for a fan-out and no connection
-// lock is ever taken under the shard lock.
+// outside it, so subscribing never waits for a fan-out. (Gap fills, rare,
+// fan out under the shard lock; that is safe because no connection calls
+// into the hub while holding its own lock.)
 func (w *worker) deliver(p *codec.Publication) {
 	s := w.shard
 	s.mu.Lock()
-	for sub := range s.channels[string(p.Channel)] {
+	ch := s.channels[string(p.Channel)]
+	if ch == nil || !w.admit(ch, p) {
+		s.mu.Unlock()
+		return
+	}
+	for sub := range ch.subs {
 		w.snapshot = append(w.snapshot, sub)
 	}
 	s.mu.Unlock()
+	w.fanOut(p)
+}
+
+// fanOut queues p to the snapshot of subscribers.
+func (w *worker) fanOut(p *codec.Publication) {
+	s := w.shard
 	var frames [2][]byte // by encoding
 	for i, sub := range w.snapshot {
 		enc := sub.Encoding()
 		if frames[enc] == nil {
 			frames[enc] = messageFrame(enc, p)
 		}
-		if sub.Enqueue(frames[enc]) {
+		if sub.Enqueue(p, frames[enc]) {
 			w.dirty = append(w.dirty, sub)
 		}
 		w.snapshot[i] = nil

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"go.uber.org/goleak"
 
@@ -35,7 +38,7 @@ func (b *nopBroker) Unsubscribe(ch string) {
 func (b *nopBroker) Position(string, func(broker.Position, error)) {}
 func (b *nopBroker) History(string, broker.HistoryQuery, func(broker.HistoryResult, error)) {
 }
-func (b *nopBroker) Close() error                                  { return nil }
+func (b *nopBroker) Close() error { return nil }
 
 // fakeSub records frames; it reports "flush needed" on the first frame after
 // each flush, like a connection does.
@@ -48,7 +51,7 @@ type fakeSub struct {
 }
 
 func (s *fakeSub) Encoding() codec.Encoding { return s.enc }
-func (s *fakeSub) Enqueue(f []byte) bool {
+func (s *fakeSub) Enqueue(_ *codec.Publication, f []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames = append(s.frames, f)
@@ -158,9 +161,9 @@ func TestDeliverAllocations(t *testing.T) {
 // countSub is an allocation-free subscriber.
 type countSub struct{ n int }
 
-func (s *countSub) Encoding() codec.Encoding { return codec.Msgpack }
-func (s *countSub) Enqueue([]byte) bool      { s.n++; return s.n%2 == 1 }
-func (s *countSub) Flush()                   {}
+func (s *countSub) Encoding() codec.Encoding                { return codec.Msgpack }
+func (s *countSub) Enqueue(*codec.Publication, []byte) bool { s.n++; return s.n%2 == 1 }
+func (s *countSub) Flush()                                  {}
 
 // BenchmarkDeliver10k measures publish → frame → enqueue to 10,000 local
 // subscribers (b.N publications; allocs/op is per publication).
@@ -182,5 +185,69 @@ func BenchmarkDeliver10k(b *testing.B) {
 func must2(b *testing.B, err error) {
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// historyBroker serves History from a fixed map (asynchronously, like Redis).
+type historyBroker struct {
+	nopBroker
+	entries map[uint64]string
+	epoch   string
+}
+
+func (b *historyBroker) History(_ string, q broker.HistoryQuery, done func(broker.HistoryResult, error)) {
+	go func() {
+		var res broker.HistoryResult
+		res.Position.Epoch = b.epoch
+		for off := q.Since + 1; off <= q.Since+uint64(q.Limit); off++ {
+			if d, ok := b.entries[off]; ok {
+				res.Publications = append(res.Publications, broker.HistoryEntry{Offset: off, Data: []byte(d)})
+			}
+		}
+		done(res, nil)
+	}()
+}
+
+// TestGapsAreFilledFromHistory: an offset jump on live delivery is filled
+// from history before delivery goes on, in order; duplicates are dropped;
+// what history no longer has is counted as lost.
+func TestGapsAreFilledFromHistory(t *testing.T) {
+	b := &historyBroker{epoch: "e1", entries: map[uint64]string{3: "3", 4: "4", 8: "8"}}
+	h := New(Config{}, b)
+	h.Start()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	pub := func(off uint64) {
+		for !h.Deliver(&codec.Publication{Channel: []byte("c"), Offset: off, Epoch: []byte("e1"), Data: []byte(fmt.Sprint(off))}) {
+		}
+	}
+	for _, off := range []uint64{1, 2, 5, 6, 6, 2, 9, 10} { // 3,4 missing (in history); 7 lost; 8 in history
+		pub(off)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sub.mu.Lock()
+		n := len(sub.frames)
+		sub.mu.Unlock()
+		if n >= 9 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.Close()
+	var got []string
+	for _, f := range sub.frames {
+		var m map[string]any
+		if err := msgpack.Unmarshal(f[2:], &m); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(m["offset"]))
+	}
+	if want := "[1 2 3 4 5 6 8 9 10]"; fmt.Sprint(got) != want {
+		t.Fatalf("delivered offsets %v, want %s", got, want)
+	}
+	st := h.Stats()
+	if st.Gaps.Load() != 2 || st.GapsFilled.Load() != 3 || st.GapsLost.Load() != 1 || st.Duplicates.Load() != 2 {
+		t.Fatalf("gaps %d filled %d lost %d duplicates %d", st.Gaps.Load(), st.GapsFilled.Load(), st.GapsLost.Load(), st.Duplicates.Load())
 	}
 }

@@ -16,6 +16,7 @@ type queue struct {
 	head   int
 	n      int
 	closed bool
+	ctrl   []func() // work for the shard worker (gap fills); not bounded by depth
 }
 
 func (q *queue) init(depth int) {
@@ -36,14 +37,31 @@ func (q *queue) push(p *codec.Publication) bool {
 	return true
 }
 
-// popBatch waits for publications and moves up to len(dst) of them into
-// dst. It returns 0 once the queue is closed and empty.
-func (q *queue) popBatch(dst []*codec.Publication) int {
+// pushCtrl queues fn for the shard worker. Control work is rare (one per
+// detected gap) and must not be refused, so it bypasses the depth bound.
+func (q *queue) pushCtrl(fn func()) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.ctrl = append(q.ctrl, fn)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// popBatch waits for publications or control work and moves up to len(dst)
+// publications into dst and the control work into ctrl. It returns 0 and no
+// control work once the queue is closed and empty.
+func (q *queue) popBatch(dst []*codec.Publication, ctrl *[]func()) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.n == 0 && !q.closed {
+	for q.n == 0 && len(q.ctrl) == 0 && !q.closed {
 		q.cond.Wait()
 	}
+	*ctrl = append(*ctrl, q.ctrl...)
+	clear(q.ctrl)
+	q.ctrl = q.ctrl[:0]
 	k := 0
 	for k < len(dst) && q.n > 0 {
 		dst[k] = q.buf[q.head]

@@ -1,0 +1,105 @@
+package hub
+
+import (
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/broker"
+)
+
+// admit decides, under the shard lock, whether p is delivered now: it
+// drops duplicates (an offset already delivered, e.g. after a pub/sub
+// reconnect), holds p back while a gap is being filled, and starts a fill
+// when p's offset jumps past the next one expected (the broker dropped a
+// message or the pub/sub connection was re-established). A new epoch
+// restarts the count.
+func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
+	hub := w.shard.hub
+	if ch.filling {
+		if len(ch.held) < maxHeld {
+			ch.held = append(ch.held, p)
+			return false
+		}
+		// The fill takes too long: give up on it and deliver on.
+		hub.stats.GapsLost.Add(1)
+		w.releaseHeldLocked(ch)
+	}
+	epoch := string(p.Epoch)
+	if ch.epoch == epoch && ch.last != 0 {
+		switch {
+		case p.Offset <= ch.last:
+			hub.stats.Duplicates.Add(1)
+			return false
+		case p.Offset > ch.last+1:
+			hub.stats.Gaps.Add(1)
+			ch.filling, ch.held = true, append(ch.held, p)
+			w.fill(ch, string(p.Channel), ch.last, p.Offset-1)
+			return false
+		}
+	}
+	ch.epoch, ch.last = epoch, p.Offset
+	return true
+}
+
+// fill asks the broker for offsets (from, to] and, when they arrive, hands
+// them to the shard worker, which delivers them and then what was held.
+func (w *worker) fill(ch *chanState, name string, from, to uint64) {
+	s := w.shard
+	s.hub.broker.History(name, broker.HistoryQuery{Since: from, Limit: int(to - from)}, func(res broker.HistoryResult, err error) {
+		s.queue.pushCtrl(func() { w.completeFill(ch, name, from, to, res, err) })
+	})
+}
+
+// completeFill runs on the shard worker: deliver the recovered
+// publications in order (counting what history could not provide), then the
+// held ones.
+func (w *worker) completeFill(ch *chanState, name string, from, to uint64, res broker.HistoryResult, err error) {
+	s := w.shard
+	s.mu.Lock()
+	if s.channels[name] != ch { // the channel lost its subscribers meanwhile
+		s.mu.Unlock()
+		return
+	}
+	next := from + 1
+	if err == nil && res.Position.Epoch == ch.epoch {
+		for _, e := range res.Publications {
+			if e.Offset < next || e.Offset > to {
+				continue
+			}
+			s.hub.stats.GapsLost.Add(int64(e.Offset - next))
+			s.hub.stats.GapsFilled.Add(1)
+			p := &codec.Publication{Channel: []byte(name), Data: e.Data, Offset: e.Offset, Epoch: []byte(ch.epoch)}
+			w.deliverLocked(ch, p)
+			next = e.Offset + 1
+		}
+	}
+	s.hub.stats.GapsLost.Add(int64(to + 1 - next))
+	ch.last = to
+	w.releaseHeldLocked(ch)
+	s.mu.Unlock()
+	w.flush()
+}
+
+// releaseHeldLocked ends a fill and delivers the held publications through
+// admit again (one of them may start the next fill).
+func (w *worker) releaseHeldLocked(ch *chanState) {
+	held := ch.held
+	ch.filling, ch.held = false, nil
+	for i, p := range held {
+		if ch.filling { // a new gap: keep the rest held, in order
+			ch.held = append(ch.held, held[i:]...)
+			return
+		}
+		if w.admit(ch, p) {
+			w.deliverLocked(ch, p)
+		}
+	}
+}
+
+// deliverLocked fans p out while the shard lock is held (gap paths only;
+// the live path snapshots and unlocks first).
+func (w *worker) deliverLocked(ch *chanState, p *codec.Publication) {
+	ch.epoch, ch.last = string(p.Epoch), p.Offset
+	for sub := range ch.subs {
+		w.snapshot = append(w.snapshot, sub)
+	}
+	w.fanOut(p)
+}

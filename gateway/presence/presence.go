@@ -1,0 +1,114 @@
+// Package presence tracks who is subscribed to a channel across every
+// gateway instance: its members (connections, with their user and a small
+// opaque info) and O(1) counts of clients and distinct users.
+//
+// Two stores share one set of semantics (and one behaviour test): Memory
+// for a single instance, Redis for several instances sharing a Redis or a
+// Redis Cluster. Writes never block the caller: the Redis store queues them
+// and applies them in the background; reads answer through a callback, like
+// the broker API.
+package presence
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// MaxInfo bounds Member.Info: presence is for "who is here", not payloads,
+// and every byte is stored per member per channel.
+const MaxInfo = 256
+
+// Member is one connection subscribed to a channel.
+type Member struct {
+	Client string // connection id, unique per connection (e.g. node id + counter)
+	User   string // authenticated user id, "" for anonymous
+	Info   []byte // opaque, at most MaxInfo bytes
+}
+
+// Stats counts a channel's members. Users counts distinct non-empty user
+// ids: anonymous clients count as clients only.
+type Stats struct {
+	Clients, Users int
+}
+
+// Store is a channel → members table.
+//
+// Join and Leave never block: they are applied in the background (a full
+// queue drops the call and counts it). Members and Stats call done exactly
+// once, possibly before they return (Memory) or later on another goroutine
+// (Redis); done must not block. Calls made on one Store are applied in
+// order, so an instance reads its own writes.
+type Store interface {
+	// Join adds m to channel, or replaces the member with the same Client.
+	Join(channel string, m Member)
+	// Leave removes client from channel.
+	Leave(channel string, client string)
+	// Members lists channel's live members, in no particular order.
+	Members(channel string, done func([]Member, error))
+	// Stats counts channel's live members; its cost does not depend on
+	// how many there are.
+	Stats(channel string, done func(Stats, error))
+	// Close stops the store. Members it joined are not removed: other
+	// instances see them until they expire (Redis) or never again (Memory).
+	Close() error
+}
+
+// Counters are a store's health counters.
+type Counters struct {
+	Dropped  atomic.Int64 // Join/Leave refused by a full queue (Redis) — repaired by the refresh or by expiry
+	Rejected atomic.Int64 // Join with an empty Client or an Info over MaxInfo
+	Errors   atomic.Int64 // Redis calls that failed
+}
+
+// WriteMetrics writes the counters in the Prometheus text format.
+func (c *Counters) WriteMetrics(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "# TYPE wsgate_presence_dropped_total counter\nwsgate_presence_dropped_total %d\n"+
+		"# TYPE wsgate_presence_rejected_total counter\nwsgate_presence_rejected_total %d\n"+
+		"# TYPE wsgate_presence_errors_total counter\nwsgate_presence_errors_total %d\n",
+		c.Dropped.Load(), c.Rejected.Load(), c.Errors.Load())
+	if err != nil {
+		return fmt.Errorf("write presence metrics: %w", err)
+	}
+	return nil
+}
+
+var (
+	// ErrClosed answers reads made after Close.
+	ErrClosed = errors.New("presence: store closed")
+	// ErrOverloaded answers reads refused by a full queue.
+	ErrOverloaded = errors.New("presence: queue full")
+)
+
+// valid reports whether m may join; the caller counts refusals.
+func valid(m Member) bool { return m.Client != "" && len(m.Info) <= MaxInfo }
+
+// encode packs a member's user and info into one string (the Redis hash
+// value): "<len(user)>:<user><info>". The length prefix makes any byte legal
+// in both, and Lua finds the user with one string.find.
+func encode(user string, info []byte) string {
+	var b strings.Builder
+	b.Grow(len(user) + len(info) + 4)
+	b.WriteString(strconv.Itoa(len(user)))
+	b.WriteByte(':')
+	b.WriteString(user)
+	b.Write(info)
+	return b.String()
+}
+
+// decode reverses encode.
+func decode(client, v string) (Member, error) {
+	head, rest, ok := strings.Cut(v, ":")
+	n, err := strconv.Atoi(head)
+	if !ok || err != nil || n < 0 || n > len(rest) {
+		return Member{}, fmt.Errorf("presence: bad member value for %q", client)
+	}
+	m := Member{Client: client, User: rest[:n]}
+	if len(rest) > n {
+		m.Info = []byte(rest[n:])
+	}
+	return m, nil
+}
