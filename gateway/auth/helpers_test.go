@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -180,3 +182,17 @@ func writeJWKS(t *testing.T, path string, keys ...map[string]string) string {
 	}
 	return path
 }
+
+func b64json(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func pemDER(p []byte) ([]byte, error) {
+	b, _ := pem.Decode(p)
+	if b == nil {
+		return nil, errors.New("no PEM")
+	}
+	return b.Bytes, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func errorsIsDeadline(err error) bool { return errors.Is(err, context.DeadlineExceeded) }
