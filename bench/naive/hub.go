@@ -42,10 +42,12 @@ func (h *hub) subscribe(channel string, c *client) {
 	if first {
 		subs = map[*client]struct{}{}
 		h.channels[channel] = subs
-		h.broker.Subscribe(channel)
 	}
 	subs[c] = struct{}{}
 	h.mu.Unlock()
+	if first {
+		h.broker.Subscribe(channel)
+	}
 }
 
 // unsubscribe removes c from channel; the last one out unsubscribes this
@@ -59,9 +61,11 @@ func (h *hub) unsubscribe(channel string, c *client) {
 	last := subs != nil && len(subs) == 0
 	if last {
 		delete(h.channels, channel)
-		h.broker.Unsubscribe(channel)
 	}
 	h.mu.Unlock()
+	if last {
+		h.broker.Unsubscribe(channel)
+	}
 }
 
 // subscribers returns how many local clients channel has (tests, metrics).

@@ -179,7 +179,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			_ = s.debugSrv.Serve(s.debugLn)
 		}
 	}()
-	s.log.Info("naive server listening", "addr", s.Addr().String(), "debug", s.cfg.DebugListen)
+	if a := s.DebugAddr(); a != nil {
+		s.log.Info("naive server listening", "addr", s.Addr().String(), "debug", a.String())
+	} else {
+		s.log.Info("naive server listening", "addr", s.Addr().String())
+	}
 
 	var err error
 	select {

@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
 )
 
 // TestNaiveRunsUntilSIGTERM runs "wsbench naive" in-process: it prints its
@@ -80,11 +85,90 @@ func TestNaiveUsageErrors(t *testing.T) {
 	if c := run(e, []string{"naive", "-h"}); c != 0 || !strings.Contains(stderr.String(), "-pong-wait") {
 		t.Errorf("help: exit %d, %s", c, stderr.String())
 	}
+	if c := run(e, []string{"naive", "--broker", "kafka"}); c != 2 {
+		t.Errorf("unknown broker: exit %d", c)
+	}
 	if c := run(e, []string{"naive", "--listen", "256.0.0.1:1"}); c != 1 {
 		t.Errorf("bad listen address: exit %d", c)
 	}
 	if c := run(e, []string{"naive", "--listen", "127.0.0.1:0", "--ping-interval", "1m", "--pong-wait", "30s"}); c != 1 {
 		t.Errorf("pong wait shorter than ping interval: exit %d", c)
+	}
+}
+
+// TestNaiveRedisBroker: with --broker redis a publication travels through
+// Redis to a subscriber of the naive server.
+func TestNaiveRedisBroker(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not on PATH (make deps)")
+	}
+	rs := redistest.StartStandalone(t)
+	outR, outW := io.Pipe()
+	var stderr naiveLogBuffer
+	e := env{stdout: outW, stderr: &stderr, log: slog.New(slog.NewTextHandler(&stderr, nil))}
+	ctx, cancel := context.WithCancel(t.Context())
+	code := make(chan int, 1)
+	go func() {
+		opts, _, _ := naiveFlags(e, []string{"--listen", "127.0.0.1:0", "--broker", "redis", "--redis-url", rs.URL()})
+		code <- serveNaive(ctx, e, opts)
+		outW.Close()
+	}()
+	lines := bufio.NewScanner(outR)
+	var ready naiveReady
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &ready) != nil {
+		t.Fatalf("no ready line; stderr: %s", stderr.String())
+	}
+
+	sub := dialNaive(t, ready.Listen)
+	pub := dialNaive(t, ready.Listen)
+	writeCmd(t, sub, codec.Command{ID: 1, Cmd: codec.CmdSubscribe, Channel: []byte("r")})
+	if _, _, err := sub.ReadMessage(); err != nil { // the subscribe reply
+		t.Fatal(err)
+	}
+	// Redis subscribes asynchronously: publish until one gets through.
+	got := make(chan []byte, 1)
+	go func() {
+		_, msg, _ := sub.ReadMessage()
+		got <- msg
+	}()
+	deadline := time.After(10 * time.Second)
+	for id := uint32(1); ; id++ {
+		writeCmd(t, pub, codec.Command{ID: id, Cmd: codec.CmdPublish, Channel: []byte("r"), Data: []byte("via-redis")})
+		select {
+		case msg := <-got:
+			if !bytes.Contains(msg, []byte("via-redis")) {
+				t.Fatalf("subscriber got %q", msg)
+			}
+			cancel()
+			if c := <-code; c != 0 {
+				t.Fatalf("exit %d; stderr: %s", c, stderr.String())
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("no publication through Redis; stderr: %s", stderr.String())
+		}
+	}
+}
+
+func dialNaive(t *testing.T, addr string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func writeCmd(t *testing.T, c *websocket.Conn, cmd codec.Command) {
+	t.Helper()
+	b, err := codec.AppendCommand(nil, codec.Msgpack, &cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		t.Fatal(err)
 	}
 }
 
