@@ -16,8 +16,13 @@ package presence
 // Expiries use the server's clock so instances with skewed clocks agree.
 //
 // wsgate_presence_join  ARGV: ttl ms, key ttl ms, then client, value pairs.
-// Adds or refreshes members (the refresher re-joins live members, which
-// also restores them after Redis lost its data). Returns the member count.
+// Adds members or replaces their user and info. Returns the member count.
+//
+// wsgate_presence_refresh ARGV: as join. What the refresher sends: one
+// ZADD pushes every named member's expiry and, when it added none (they
+// were all there, the usual case), nothing else is needed — a refresh
+// costs a few commands per FCALL rather than per member. Members it had to
+// add (swept, flushed) get their values and counts as in a join.
 //
 // wsgate_presence_leave ARGV: clients. Returns the member count.
 //
@@ -71,20 +76,43 @@ local function reset(keys)
   return false
 end
 
+-- set makes client's value v, keeping the user counts right.
+local function set(keys, c, v)
+  local old = redis.call('HGET', keys[2], c)
+  if old ~= v then
+    if old then count(keys[3], old, -1) end
+    redis.call('HSET', keys[2], c, v)
+    count(keys[3], v, 1)
+  end
+end
+
+local function keep(keys, ttl)
+  for k = 1, 3 do redis.call('PEXPIRE', keys[k], ttl) end
+end
+
 redis.register_function('wsgate_presence_join', function(keys, args)
   reset(keys)
   local exp = sweep(keys) + tonumber(args[1])
   for i = 3, #args, 2 do
-    local c, v = args[i], args[i + 1]
-    local old = redis.call('HGET', keys[2], c)
-    if old ~= v then
-      if old then count(keys[3], old, -1) end
-      redis.call('HSET', keys[2], c, v)
-      count(keys[3], v, 1)
-    end
-    redis.call('ZADD', keys[1], exp, c)
+    set(keys, args[i], args[i + 1])
+    redis.call('ZADD', keys[1], exp, args[i])
   end
-  for k = 1, 3 do redis.call('PEXPIRE', keys[k], args[2]) end
+  keep(keys, args[2])
+  return redis.call('ZCARD', keys[1])
+end)
+
+redis.register_function('wsgate_presence_refresh', function(keys, args)
+  reset(keys)
+  local exp = sweep(keys) + tonumber(args[1])
+  local za = {}
+  for i = 3, #args, 2 do
+    za[#za + 1] = exp
+    za[#za + 1] = args[i]
+  end
+  if redis.call('ZADD', keys[1], unpack(za)) > 0 then
+    for i = 3, #args, 2 do set(keys, args[i], args[i + 1]) end
+  end
+  keep(keys, args[2])
   return redis.call('ZCARD', keys[1])
 end)
 

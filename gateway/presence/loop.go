@@ -113,7 +113,7 @@ func (r *Redis) opCalls(ops []op, calls []call) []call {
 
 // full reports whether c names maxArgs members already.
 func full(c *call) bool {
-	if c.kind == opJoin {
+	if c.kind == opJoin || c.kind == opRefresh {
 		return len(c.args) >= 2+2*maxArgs
 	}
 	return len(c.args) >= maxArgs
@@ -137,6 +137,7 @@ var functionName = [...]string{
 	opLeave:   "wsgate_presence_leave",
 	opMembers: "wsgate_presence_members",
 	opStats:   "wsgate_presence_stats",
+	opRefresh: "wsgate_presence_refresh",
 }
 
 // send runs calls as one pipeline and answers the reads among them. It

@@ -52,7 +52,11 @@ func (s *Memory) Join(channel string, m Member) {
 		s.counters.Rejected.Add(1)
 		return
 	}
-	m.Info = slices.Clone(m.Info)
+	if len(m.Info) == 0 {
+		m.Info = nil // as Redis returns it
+	} else {
+		m.Info = slices.Clone(m.Info)
+	}
 	sh := s.shard(channel)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

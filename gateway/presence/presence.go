@@ -40,12 +40,14 @@ type Stats struct {
 // Join and Leave never block: they are applied in the background (a full
 // queue drops the call and counts it). Members and Stats call done exactly
 // once, possibly before they return (Memory) or later on another goroutine
-// (Redis); done must not block. Calls made on one Store are applied in
-// order, so an instance reads its own writes.
+// (Redis); done must not block, nor call Close. Calls made on one Store
+// are applied in order, so an instance reads its own writes.
 type Store interface {
 	// Join adds m to channel, or replaces the member with the same Client.
 	Join(channel string, m Member)
-	// Leave removes client from channel.
+	// Leave removes client from channel. It is called on the instance
+	// that joined the client: that instance keeps refreshing its members
+	// until they leave there.
 	Leave(channel string, client string)
 	// Members lists channel's live members, in no particular order.
 	Members(channel string, done func([]Member, error))
@@ -112,3 +114,8 @@ func decode(client, v string) (Member, error) {
 	}
 	return m, nil
 }
+
+var (
+	_ Store = (*Memory)(nil)
+	_ Store = (*Redis)(nil)
+)

@@ -79,6 +79,11 @@ type Redis struct {
 	queue  []op
 	closed bool
 	live   map[string]map[string]string // channel → client → encoded value: what this instance refreshes
+	// dirty marks channels where a Join was dropped: the next refresh of
+	// the channel writes values too, since the refresh's fast path only
+	// extends expiries of members Redis already has (possibly with the
+	// user and info from before the dropped Join).
+	dirty map[string]bool
 }
 
 // opKind says what a queued call does.
@@ -89,6 +94,7 @@ const (
 	opLeave
 	opMembers
 	opStats
+	opRefresh // not queued: made by the refresher
 )
 
 // op is one queued call.
@@ -115,6 +121,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		kick:   make(chan struct{}, 1),
 		exited: make(chan struct{}),
 		live:   map[string]map[string]string{},
+		dirty:  map[string]bool{},
 	}
 	go r.run()
 	return r, nil
@@ -152,6 +159,7 @@ func (r *Redis) Leave(channel string, client string) {
 		delete(chm, client)
 		if len(chm) == 0 {
 			delete(r.live, channel)
+			delete(r.dirty, channel)
 		}
 	}
 	r.enqueueLocked(op{kind: opLeave, channel: channel, client: client})
@@ -187,6 +195,9 @@ func (r *Redis) Stats(channel string, done func(Stats, error)) {
 // the loop. A refused Join or Leave is counted here.
 func (r *Redis) enqueueLocked(o op) bool {
 	if len(r.queue) >= r.cfg.QueueDepth {
+		if o.kind == opJoin {
+			r.dirty[o.channel] = true
+		}
 		r.mu.Unlock()
 		if o.kind == opJoin || o.kind == opLeave {
 			r.counters.Dropped.Add(1)

@@ -6,6 +6,7 @@ package presence
 type refresher struct {
 	channels []string // still to visit in this pass
 	channel  string   // being visited
+	kind     opKind   // opRefresh, or opJoin where a Join was dropped
 	clients  []string // its clients still to refresh
 }
 
@@ -37,13 +38,18 @@ func (p *refresher) next(r *Redis, calls []call) []call {
 			}
 			p.channel = p.channels[len(p.channels)-1]
 			p.channels = p.channels[:len(p.channels)-1]
+			p.kind = opRefresh
+			if r.dirty[p.channel] {
+				p.kind = opJoin
+				delete(r.dirty, p.channel)
+			}
 			for c := range r.live[p.channel] {
 				p.clients = append(p.clients, c)
 			}
 			continue
 		}
 		live := r.live[p.channel]
-		c := call{kind: opJoin, channel: p.channel, keys: r.names.keys(p.channel), args: r.joinArgs()}
+		c := call{kind: p.kind, channel: p.channel, keys: r.names.keys(p.channel), args: r.joinArgs()}
 		for len(p.clients) > 0 && budget > 0 && !full(&c) {
 			client := p.clients[len(p.clients)-1]
 			p.clients = p.clients[:len(p.clients)-1]
