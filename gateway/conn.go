@@ -336,6 +336,17 @@ func (c *conn) queueLocked(frame []byte) {
 		c.startCloseLocked(CloseSlowConsumer, "slow consumer", true)
 		return
 	}
+	c.pushLocked(frame)
+}
+
+// pushLocked appends a frame without the queue limit check.
+func (c *conn) pushLocked(frame []byte) {
+	if c.state >= stateClosing {
+		return
+	}
+	if c.out == nil {
+		c.out = outQueuePool.Get().(*outQueue)
+	}
 	c.out.push(frame)
 	c.srv.metrics.FramesOut.Add(1)
 }
@@ -353,12 +364,17 @@ func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
 	if c.out == nil {
 		c.out = outQueuePool.Get().(*outQueue)
 	}
+	linger := closeLinger
 	if dropQueued {
 		c.out.dropUnstarted()
+		// A slow consumer can only see its close code once it reads again;
+		// give it as long as any silent connection gets before it is
+		// declared dead.
+		linger = c.srv.cfg.PingInterval + c.srv.cfg.PongTimeout
 	}
 	c.out.push(wsframe.CloseFrame(code, reason))
 	c.state = stateClosing
-	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(closeLinger)))
+	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(linger)))
 }
 
 // flushLocked writes as much of the queue as the socket takes, in one

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"slices"
-	"sync/atomic"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
@@ -121,13 +120,12 @@ func (c *conn) replyError(id uint32, code codec.ErrorCode, msg string) {
 // reply frames an encoded reply and queues it (flushed after the read batch).
 func (c *conn) reply(payload []byte) { c.send(c.frame(payload)) }
 
-// replyAsync is reply for callbacks that may run on another goroutine: it
-// flushes itself when nobody else will.
-func (c *conn) replyAsync(payload []byte, onWorker bool) {
-	if onWorker {
-		c.reply(payload)
-		return
-	}
+// replyAsync is reply for broker callbacks, which may run on this
+// connection's worker (memory broker) or on another goroutine (Redis): it
+// flushes itself whenever it made the queue non-empty, since nobody else
+// may be about to. (Trying to tell "still on the worker, which flushes
+// later" from "after the worker's last flush" is a race that loses replies.)
+func (c *conn) replyAsync(payload []byte) {
 	c.mu.Lock()
 	wasEmpty := c.out == nil
 	c.queueLocked(c.frame(payload))
@@ -177,14 +175,13 @@ func (c *conn) subscribe(cmd *codec.Command) {
 	}
 	s.subs = append(s.subs, ch)
 	id, since, epoch := cmd.ID, cmd.Offset, string(cmd.Epoch)
-	var done atomic.Bool // the callback may run on this worker (memory) or later
 	c.srv.broker.Position(ch, func(pos broker.Position, err error) {
 		switch {
 		case err != nil:
 			c.endRecovery(ch, nil)
-			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()), !done.Load())
+			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
 		case !resume:
-			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}), !done.Load())
+			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}))
 		default:
 			// The subscription is live (held back): read what was missed.
 			c.srv.broker.History(ch, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {
@@ -192,7 +189,6 @@ func (c *conn) subscribe(cmd *codec.Command) {
 			})
 		}
 	})
-	done.Store(true)
 }
 
 // finishRecovery answers a subscribe with a resume position: the reply
@@ -225,8 +221,11 @@ func (c *conn) finishRecovery(id uint32, ch string, since uint64, epoch string, 
 				frames = append(frames, h.frame)
 			}
 		}
+		// Recovered frames may exceed MaxQueueBytes at once: they are
+		// bounded by the channel's history size instead, and the limit
+		// applies again to what follows.
 		for _, f := range frames {
-			c.queueLocked(f)
+			c.pushLocked(f)
 		}
 	})
 	c.Flush()
@@ -291,10 +290,9 @@ func (c *conn) history(cmd *codec.Command) {
 	if q.Limit <= 0 || q.Limit > maxHistoryLimit {
 		q.Limit = maxHistoryLimit
 	}
-	var done atomic.Bool
 	c.srv.broker.History(string(cmd.Channel), q, func(res broker.HistoryResult, err error) {
 		if err != nil {
-			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()), !done.Load())
+			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
 			return
 		}
 		pubs := make([]codec.HistoryPublication, len(res.Publications))
@@ -303,9 +301,8 @@ func (c *conn) history(cmd *codec.Command) {
 		}
 		c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{
 			ID: id, Cmd: codec.CmdHistory, Offset: res.Position.Offset, Epoch: res.Position.Epoch, Publications: pubs,
-		}), !done.Load())
+		}))
 	})
-	done.Store(true)
 }
 
 func (c *conn) unsubscribe(cmd *codec.Command) {
@@ -327,7 +324,6 @@ func (c *conn) publish(cmd *codec.Command) {
 	s := c.sess
 	id := cmd.ID
 	data := append([]byte(nil), cmd.Data...) // own copy: it outlives the read buffer
-	var done atomic.Bool
 	c.srv.broker.Publish(string(cmd.Channel), data, func(pos broker.Position, err error) {
 		var out []byte
 		switch {
@@ -338,9 +334,8 @@ func (c *conn) publish(cmd *codec.Command) {
 		default:
 			out = codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdPublish, Offset: pos.Offset, Epoch: pos.Epoch})
 		}
-		c.replyAsync(out, !done.Load())
+		c.replyAsync(out)
 	})
-	done.Store(true)
 }
 
 // leaveAll unsubscribes a closed connection from every channel. Called

@@ -116,15 +116,7 @@ func (p *publisher) send(batch []job) {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
 	res := b.client.DoMulti(ctx, p.cmds...)
 	cancel()
-	if needsLibrary(res) && b.loadLibrary() { // Redis restarted or flushed
-		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
-		p.cmds = p.cmds[:0]
-		for _, j := range batch {
-			p.cmds = append(p.cmds, p.command(j))
-		}
-		res = b.client.DoMulti(ctx, p.cmds...)
-		cancel()
-	}
+	p.retryReads(batch, res)
 	for i, j := range batch {
 		if j.history {
 			hr, err := historyResult(res[i])
@@ -140,6 +132,52 @@ func (p *publisher) send(batch []job) {
 			err = fmt.Errorf("redis publish: %w", err)
 		}
 		j.done(pos, err)
+	}
+}
+
+// retryReads runs jobs again, once, that certainly did not execute: any
+// job Redis refused because the functions library is missing (a restarted
+// or flushed Redis: the library is loaded first), and reads that failed on
+// the connection rather than in Redis (a pooled connection found dead after
+// a restart; reads are idempotent). A publication that failed on the
+// connection is not retried: it may have executed before the connection
+// broke.
+func (p *publisher) retryReads(batch []job, res []rueidis.RedisResult) {
+	var idx []int
+	p.cmds = p.cmds[:0]
+	for i, j := range batch {
+		err := res[i].Error()
+		if err == nil {
+			continue
+		}
+		_, inRedis := rueidis.IsRedisErr(err)
+		if functionMissing(err) || (!inRedis && (j.position || j.history)) {
+			idx = append(idx, i)
+			p.cmds = append(p.cmds, p.command(j))
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	// Missing functions, or a dead connection (maybe a restarted Redis):
+	// (re)load the library first; it is idempotent. Dead pooled
+	// connections are replaced lazily, so try a few times.
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		p.b.loadLibrary()
+		ctx, cancel := context.WithTimeout(p.b.ctx, p.b.cfg.Timeout)
+		out := p.b.client.DoMulti(ctx, p.cmds...)
+		cancel()
+		failed := false
+		for k, r := range out {
+			res[idx[k]] = r
+			failed = failed || retryable(r.Error())
+		}
+		if !failed {
+			return
+		}
 	}
 }
 
@@ -168,15 +206,6 @@ func (p *publisher) command(j job) rueidis.Completed {
 	return c.Fcall().Function("wsgate_publish").Numkeys(2).Key(meta, hist).
 		Arg(b.names.pubsubChannel(j.channel), j.channel, rueidis.BinaryString(j.data), b.cfg.Node,
 			strconv.FormatInt(time.Now().UnixMilli(), 10), ttl, cmd, strconv.Itoa(size), histTTLms).Build()
-}
-
-func needsLibrary(res []rueidis.RedisResult) bool {
-	for _, r := range res {
-		if err := r.Error(); err != nil && strings.Contains(err.Error(), "Function not found") {
-			return true
-		}
-	}
-	return false
 }
 
 // position reads a function's {offset, epoch} reply.
@@ -230,4 +259,19 @@ func historyResult(r rueidis.RedisResult) (broker.HistoryResult, error) {
 		res.Publications = append(res.Publications, broker.HistoryEntry{Offset: uint64(o), Data: []byte(d)})
 	}
 	return res, nil
+}
+
+func functionMissing(err error) bool {
+	e, ok := rueidis.IsRedisErr(err)
+	return ok && strings.Contains(e.Error(), "Function not found")
+}
+
+// retryable: the command certainly did not run (no library yet) or failed
+// on the connection.
+func retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	_, inRedis := rueidis.IsRedisErr(err)
+	return !inRedis || functionMissing(err)
 }
