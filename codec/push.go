@@ -4,6 +4,7 @@ package codec
 const (
 	TypeReply   = "reply"
 	TypeMessage = "message"
+	TypeRefresh = "refresh" // the server asks for a new token (refresh command)
 	TypeJoin    = "join"
 	TypeLeave   = "leave"
 )
@@ -53,5 +54,14 @@ func appendPresenceEvent(dst []byte, enc Encoding, typ, channel, client, user st
 	w.str("channel", channel)
 	w.str("client", client)
 	w.str("user", user)
+	return w.end()
+}
+
+// AppendRefresh appends {"type":"refresh"}: the connection's token expired;
+// the client should send a refresh command with a new token before the
+// server's grace period ends (then it is closed with 4004).
+func AppendRefresh(dst []byte, enc Encoding) []byte {
+	w := newObj(dst, enc, 1)
+	w.str("type", TypeRefresh)
 	return w.end()
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wsgate/wsgate/gateway/auth"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/presence"
 )
 
 // Config holds every server setting. DefaultConfig returns the defaults the
@@ -76,6 +78,35 @@ type Config struct {
 	HistoryTTL  time.Duration
 	Recovery    bool
 
+	// Namespaces gives channels their options and rules (nil: every
+	// channel uses the history flags above, anyone may subscribe and
+	// publish, no presence).
+	Namespaces *Namespaces
+
+	// Auth verifies tokens at the handshake, in refresh commands and in
+	// subscription tokens (nil: every connection is anonymous). When set,
+	// anonymous connections need AllowAnonymous in its config.
+	Auth *auth.Authenticator
+
+	// Presence tracks who is subscribed where (nil: in-process store).
+	Presence presence.Store
+
+	// Limits: connections in total, per client IP and per user (0: no
+	// limit); handshakes per second (0: no limit), answered 503 with
+	// Retry-After beyond it; commands per second per connection with a
+	// burst (0: no limit): over → error 107, still over after CommandBurst
+	// more → close 4029.
+	MaxConns        int
+	MaxConnsPerIP   int
+	MaxConnsPerUser int
+	AcceptRate      float64
+	CommandRate     float64
+	CommandBurst    int
+
+	// RefreshGrace is how long a connection whose token expired may take to
+	// send a refresh before it is closed with 4004.
+	RefreshGrace time.Duration
+
 	// Broker carries publications between instances (nil: the embedded
 	// in-process broker). NodeID names this instance in publications.
 	Broker broker.Broker
@@ -101,6 +132,8 @@ func DefaultConfig() Config {
 		HistorySize:        100,
 		HistoryTTL:         5 * time.Minute,
 		Recovery:           true,
+		CommandBurst:       50,
+		RefreshGrace:       10 * time.Second,
 	}
 }
 
@@ -126,8 +159,23 @@ func (c Config) validate() error {
 	return nil
 }
 
+// DefaultNamespace is the namespace the flags describe.
+func (c Config) DefaultNamespace() Namespace {
+	return Namespace{
+		HistorySize: c.HistorySize, HistoryTTL: Duration(c.HistoryTTL), Recovery: c.Recovery,
+		Subscribe: RuleAnyone, Publish: RuleAnyone,
+	}
+}
+
+// namespaces returns the configured namespaces or the flags' default.
+func (c *Config) namespaces() *Namespaces {
+	if c.Namespaces == nil {
+		c.Namespaces, _ = NewNamespaces(c.DefaultNamespace(), nil)
+	}
+	return c.Namespaces
+}
+
 // HistoryPolicy is the history each channel keeps under this configuration.
 func (c Config) HistoryPolicy() func(string) (int, time.Duration) {
-	size, ttl := c.HistorySize, c.HistoryTTL
-	return func(string) (int, time.Duration) { return size, ttl }
+	return c.namespaces().HistoryPolicy()
 }

@@ -120,7 +120,7 @@ func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
 // neither may we.
 func (c *conn) leaveChannels() {
 	if c.sess != nil {
-		c.sess.leaveAll(c.srv.hub, c)
+		c.sess.leaveAll(c)
 	}
 }
 
@@ -201,7 +201,13 @@ func (c *conn) handshake(data []byte) {
 	c.srv.metrics.HandshakesActive.Add(-1)
 	c.srv.metrics.ConnsUpgraded.Add(1)
 	if res.endpoint == EndpointWS {
-		c.sess = newSession(res.protocol, res.identity)
+		if !c.srv.limits.admitUser(res.identity.UserID) {
+			c.srv.metrics.HandshakesFailed.Add(1)
+			c.rejectHandshake([]byte(httpError(429, "too many connections for this user")))
+			return
+		}
+		c.sess = newSession(res.protocol, c.srv.newClientID(), res.identity)
+		c.sess.limiter = newLimiter(c.srv.cfg.CommandRate, c.srv.cfg.CommandBurst, c.srv.now())
 	}
 	c.mu.Lock()
 	c.state, c.endpoint = stateOpen, res.endpoint
@@ -447,6 +453,7 @@ func (c *conn) closeNowLocked() {
 		c.srv.metrics.HandshakesActive.Add(-1)
 	}
 	c.state = stateClosed
+	c.srv.limits.release(c)
 	if c.out != nil {
 		c.out.release()
 		c.out = nil
@@ -497,6 +504,16 @@ func (c *conn) onTimer(now int64) {
 // and closes it if nothing at all arrives within PongTimeout of the ping.
 func (c *conn) heartbeatLocked(now int64) {
 	cfg := c.srv.cfg
+	expiry, open := c.checkExpiryLocked(c.srv.at(now))
+	if !open {
+		return
+	}
+	// Whatever timer the heartbeat sets, come back by the expiry check.
+	defer func() {
+		if !expiry.IsZero() && c.state == stateOpen && c.desc.TimerAfter(expiry) {
+			c.desc.SetTimer(expiry)
+		}
+	}()
 	if c.pingSentAt != 0 {
 		if c.lastRead < c.pingSentAt {
 			if now-c.pingSentAt >= int64(cfg.PongTimeout) {

@@ -95,14 +95,16 @@ const (
 	slowSize       = 1024
 	// maxQueueBytes is the gateway's default --max-queue-bytes.
 	maxQueueBytes = 1 << 20
-	// rssAllowance is what the server may use besides the slow consumers'
-	// queues. Measured: ~28 MiB right after start with 1,100 idle
-	// connections (runtime, 4 × 64 KiB worker scratch, conn slab sized by
-	// RLIMIT_NOFILE), plus in flight during the burst: the hub's shard
-	// queue (≤ 4,096 publications ≈ 4 MiB) and its frames, and the GC's
-	// headroom (GOGC=100 lets the heap reach twice the live data). 64 MiB
-	// covers that with room; a leak of one frame per delivery (10 GiB)
-	// or per-subscriber frame copies would not fit.
+	// rssAllowance is what the server may use besides the non-readers'
+	// queues (each may hold up to maxQueueBytes of frames; frames are
+	// shared between subscribers, so in practice it is far less): the
+	// process at start (~10 MiB measured: runtime, binary, the conn slab
+	// sized by RLIMIT_NOFILE), 1,110 connections (~1 KiB each), 4 × 64 KiB
+	// worker scratch, the hub's shard queue (≤ 4,096 publications ≈ 4 MiB
+	// of frames per encoding), and the GC's headroom (GOGC=100 lets the
+	// heap reach twice the live data). Measured peak: 26–30 MiB in all, so
+	// 64 MiB leaves 2× room; a copy of each frame per subscriber instead
+	// of one shared frame (1.1 MiB per publication here) would not fit.
 	rssAllowance = 64 << 20
 )
 

@@ -23,6 +23,9 @@ type Metrics struct {
 	FramesOut         atomic.Int64 // frames queued for writing
 	Writevs           atomic.Int64 // writev(2) calls that wrote something
 	AcceptErrors      atomic.Int64 // accept4 failures (EMFILE, ...)
+	ConnsRefused      atomic.Int64 // over --max-conns, per-IP limit or --accept-rate
+	RateLimited       atomic.Int64 // commands refused: over the command rate
+	TokenExpired      atomic.Int64 // closed with 4004: no refresh in time
 }
 
 // WriteText writes the metrics in the Prometheus text format.
@@ -46,6 +49,9 @@ func (m *Metrics) WriteText(w io.Writer) error {
 		{"wsgate_frames_out_total", "counter", &m.FramesOut},
 		{"wsgate_writev_total", "counter", &m.Writevs},
 		{"wsgate_accept_errors_total", "counter", &m.AcceptErrors},
+		{"wsgate_conns_refused_total", "counter", &m.ConnsRefused},
+		{"wsgate_rate_limited_total", "counter", &m.RateLimited},
+		{"wsgate_token_expired_total", "counter", &m.TokenExpired},
 	} {
 		if _, err := fmt.Fprintf(w, "# TYPE %s %s\n%s %d\n", v.name, v.kind, v.name, v.val.Load()); err != nil {
 			return fmt.Errorf("write metrics: %w", err)

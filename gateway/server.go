@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/broker"
 	"github.com/wsgate/wsgate/gateway/broker/memory"
 	"github.com/wsgate/wsgate/gateway/hub"
+	"github.com/wsgate/wsgate/gateway/presence"
 	"github.com/wsgate/wsgate/netpoll"
 )
 
@@ -29,8 +31,12 @@ type Server struct {
 	upgrader upgrader
 	metrics  Metrics
 
-	broker broker.Broker
-	hub    *hub.Hub
+	broker    broker.Broker
+	hub       *hub.Hub
+	ns        *Namespaces
+	presence  presence.Store
+	limits    *limits
+	clientSeq atomic.Uint64
 
 	ln     *net.TCPListener
 	rawLn  syscall.RawConn
@@ -62,9 +68,18 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		conns:    make([]atomic.Pointer[conn], lim.Cur),
 	}
 	s.upgrader.cfg = &s.cfg
+	s.ns = s.cfg.namespaces()
+	s.limits = newLimits(&s.cfg)
+	if s.cfg.Hook == nil && s.cfg.Auth != nil {
+		s.cfg.Hook = authHook{s.cfg.Auth}
+	}
+	s.presence = cfg.Presence
+	if s.presence == nil {
+		s.presence = presence.NewMemory()
+	}
 	s.broker = cfg.Broker
 	if s.broker == nil {
-		s.broker = memory.NewWithHistory(cfg.NodeID, cfg.HistoryPolicy())
+		s.broker = memory.NewWithHistory(cfg.NodeID, s.ns.HistoryPolicy())
 	}
 	s.hub = hub.New(hub.Config{}, s.broker)
 	if err := s.broker.Start(s.hub); err != nil {
@@ -207,8 +222,24 @@ func (s *Server) stopAccepting() error {
 	return errors.Join(err, s.ln.Close())
 }
 
-// busyResponse answers connections beyond MaxHandshakes.
+// busyResponse answers connections beyond MaxHandshakes, MaxConns or the
+// accept rate: a quick, explicit "come back later" instead of a timeout.
 var busyResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+// tooManyFromIP answers connections beyond MaxConnsPerIP.
+var tooManyFromIP = []byte("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+// refuse answers a fresh connection with a canned response (best effort:
+// one non-blocking write) and closes it.
+func (s *Server) refuse(fd int, resp []byte) {
+	_, _ = unix.Write(fd, resp)
+	unix.Close(fd)
+}
+
+// newClientID names a connection uniquely: node id and a counter.
+func (s *Server) newClientID() string {
+	return s.cfg.NodeID + "-" + strconv.FormatUint(s.clientSeq.Add(1), 36)
+}
 
 // admit registers a freshly accepted fd with the event loop.
 func (s *Server) admit(fd int) {
@@ -217,15 +248,25 @@ func (s *Server) admit(fd int) {
 		unix.Close(fd)
 		return
 	}
-	if s.metrics.HandshakesActive.Load() >= int64(s.cfg.MaxHandshakes) {
+	switch {
+	case s.metrics.HandshakesActive.Load() >= int64(s.cfg.MaxHandshakes):
 		s.metrics.HandshakesBusy.Add(1)
-		_, _ = unix.Write(fd, busyResponse) // best effort, non-blocking
-		unix.Close(fd)
+		s.refuse(fd, busyResponse)
+		return
+	case s.cfg.MaxConns > 0 && s.metrics.ConnsOpen.Load() >= int64(s.cfg.MaxConns),
+		!s.limits.admitHandshake(time.Now()):
+		s.metrics.ConnsRefused.Add(1)
+		s.refuse(fd, busyResponse)
 		return
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	now := s.now()
 	c := &conn{srv: s, lastRead: now}
+	if !s.limits.admitIP(c, fd) {
+		s.metrics.ConnsRefused.Add(1)
+		s.refuse(fd, tooManyFromIP)
+		return
+	}
 	s.metrics.HandshakesActive.Add(1)
 	s.metrics.ConnsOpen.Add(1)
 	s.conns[fd].Store(c)
@@ -305,7 +346,7 @@ func (s *Server) shutdown() error {
 		}
 	}
 	s.hub.Close()
-	err = errors.Join(err, s.broker.Close())
+	err = errors.Join(err, s.broker.Close(), s.presence.Close())
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
-	"github.com/wsgate/wsgate/gateway/hub"
+	"github.com/wsgate/wsgate/gateway/presence"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
@@ -15,16 +15,19 @@ import (
 // connection's worker, except subs at close (after the worker is done).
 type session struct {
 	enc      codec.Encoding
+	id       string // client id, unique per connection: node-counter
 	identity Identity
 	subs     []string // channels, ≤ MaxChannelsPerConn
+	limiter  limiter  // command rate
+	asked    bool     // a refresh was requested (token expired)
 }
 
-func newSession(protocol string, id Identity) *session {
+func newSession(protocol, id string, identity Identity) *session {
 	enc := codec.Msgpack
 	if protocol == ProtocolJSON {
 		enc = codec.JSON
 	}
-	return &session{enc: enc, identity: id}
+	return &session{enc: enc, id: id, identity: identity}
 }
 
 // Encoding implements hub.Subscriber.
@@ -96,6 +99,9 @@ func (c *conn) onCommand(op wsframe.Opcode, payload []byte) error {
 		}
 		return &wsframe.Error{Code: wsframe.CloseInvalidPayload, Reason: "undecodable command"}
 	}
+	if !c.allowCommand(cmd.ID) {
+		return c.rateLimitError()
+	}
 	switch cmd.Cmd {
 	case codec.CmdPing:
 		c.reply(codec.AppendReply(nil, s.enc, codec.Reply{ID: cmd.ID, Cmd: codec.CmdPing}))
@@ -107,6 +113,10 @@ func (c *conn) onCommand(op wsframe.Opcode, payload []byte) error {
 		c.publish(&cmd)
 	case codec.CmdHistory:
 		c.history(&cmd)
+	case codec.CmdPresence, codec.CmdPresenceStats:
+		c.presence(&cmd)
+	case codec.CmdRefresh:
+		c.refresh(&cmd)
 	default:
 		c.replyError(cmd.ID, codec.CodeNotAvailable, "command not available")
 	}
@@ -159,7 +169,15 @@ func (c *conn) subscribe(cmd *codec.Command) {
 		return
 	}
 	ch := string(cmd.Channel) // own copy: cmd aliases the read buffer
-	resume := cmd.HasOffset && c.srv.cfg.Recovery
+	ns := c.srv.ns.For(ch)
+	if !c.maySubscribe(ns, ch, cmd.Token) {
+		c.replyError(cmd.ID, codec.CodePermission, "not allowed to subscribe to "+ch)
+		return
+	}
+	if ns.Presence {
+		c.srv.presence.Join(ch, presence.Member{Client: s.id, User: s.identity.UserID})
+	}
+	resume := cmd.HasOffset && ns.Recovery
 	if resume {
 		c.mu.Lock()
 		if c.recovering == nil {
@@ -284,6 +302,10 @@ func (c *conn) history(cmd *codec.Command) {
 	if !c.checkChannel(cmd) {
 		return
 	}
+	if ch := string(cmd.Channel); !c.maySubscribe(c.srv.ns.For(ch), ch, cmd.Token) {
+		c.replyError(cmd.ID, codec.CodePermission, "not allowed to read "+ch)
+		return
+	}
 	s := c.sess
 	id := cmd.ID
 	q := broker.HistoryQuery{Since: cmd.Offset, Limit: cmd.Limit, Reverse: cmd.Reverse}
@@ -312,7 +334,7 @@ func (c *conn) unsubscribe(cmd *codec.Command) {
 		c.replyError(cmd.ID, codec.CodeNotSubscribed, "not subscribed")
 		return
 	}
-	c.srv.hub.Unsubscribe(s.subs[i], c)
+	c.leave(s.subs[i])
 	s.subs = slices.Delete(s.subs, i, i+1)
 	c.reply(codec.AppendReply(nil, s.enc, codec.Reply{ID: cmd.ID, Cmd: codec.CmdUnsubscribe}))
 }
@@ -322,6 +344,10 @@ func (c *conn) publish(cmd *codec.Command) {
 		return
 	}
 	s := c.sess
+	if ch := string(cmd.Channel); !c.mayPublish(c.srv.ns.For(ch), ch) {
+		c.replyError(cmd.ID, codec.CodePermission, "not allowed to publish to "+ch)
+		return
+	}
 	id := cmd.ID
 	data := append([]byte(nil), cmd.Data...) // own copy: it outlives the read buffer
 	c.srv.broker.Publish(string(cmd.Channel), data, func(pos broker.Position, err error) {
@@ -338,11 +364,20 @@ func (c *conn) publish(cmd *codec.Command) {
 	})
 }
 
-// leaveAll unsubscribes a closed connection from every channel. Called
-// without c.mu: the hub never takes a connection lock under its own.
-func (s *session) leaveAll(h *hub.Hub, c *conn) {
+// leave drops c from channel in the hub and, where presence is on, in
+// presence. Called without c.mu: the hub never takes a connection lock
+// under its own.
+func (c *conn) leave(channel string) {
+	c.srv.hub.Unsubscribe(channel, c)
+	if c.srv.ns.For(channel).Presence {
+		c.srv.presence.Leave(channel, c.sess.id)
+	}
+}
+
+// leaveAll unsubscribes a closed connection from every channel.
+func (s *session) leaveAll(c *conn) {
 	for _, ch := range s.subs {
-		h.Unsubscribe(ch, c)
+		c.leave(ch)
 	}
 	s.subs = nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -36,9 +37,11 @@ type HandshakeRequest struct {
 }
 
 // Identity is what a HandshakeHook learned about the client; the gateway
-// keeps it for the connection's lifetime.
+// keeps it for the connection's lifetime (a refresh may replace it).
 type Identity struct {
-	UserID string
+	UserID    string    // "" for an anonymous connection
+	Channels  []string  // channels the token grants (namespace rule "claim")
+	ExpiresAt time.Time // zero: never; else the connection must refresh before
 }
 
 // HandshakeHook authorizes upgrades. It runs on a netpoll worker before the

@@ -95,5 +95,14 @@ func (w *wheel) advance(now time.Time) {
 // poller's tick).
 func (d *Desc) SetTimer(at time.Time) { d.loop.wheel.set(d, at) }
 
+// TimerAfter reports whether the descriptor's timer is unset or due after
+// at (so a caller with an earlier deadline should reschedule it).
+func (d *Desc) TimerAfter(at time.Time) bool {
+	w := d.loop.wheel
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return d.tick == 0 || d.tick > w.tickOf(at)
+}
+
 // StopTimer cancels the descriptor's timer, if any.
 func (d *Desc) StopTimer() { d.loop.wheel.stop(d) }
