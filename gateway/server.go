@@ -346,7 +346,7 @@ func (s *Server) shutdown() error {
 		}
 	}
 	s.hub.Close()
-	err = errors.Join(err, s.broker.Close(), s.presence.Close())
+	err = errors.Join(err, s.presence.Close(), s.broker.Close()) // presence first: it may use the broker's Redis client
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}

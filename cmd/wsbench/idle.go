@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/harness/drive"
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
@@ -143,23 +144,9 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 // grow dials n-held more connections, showing progress from the server's
 // fd count (the client pool reports only when done).
 func (b *bench) grow(ctx context.Context, p *server.Process, baseFDs, held, n, inFlight int) (*loadclient.Pool, loadclient.Summary, error) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if fds, err := b.proc.CountFDs(p.Pid()); err == nil {
-					b.bar.Set(fds - baseFDs)
-				}
-			}
-		}
-	}()
-	pool, err := loadclient.Dial(ctx, loadclient.Config{Addr: p.Addr, Path: "/ws", Conns: n - held, DialsInFlight: inFlight})
-	close(done)
+	stop := b.watchFDs(p, baseFDs)
+	pool, err := loadclient.Dial(ctx, loadclient.Config{Addr: p.Addr, Path: drive.Path, Conns: n - held, DialsInFlight: inFlight})
+	stop()
 	if err != nil {
 		return nil, loadclient.Summary{}, err
 	}

@@ -54,6 +54,18 @@ func run(e env, args []string) int {
 		return naiveCmd(e, rest)
 	case "idle":
 		return idleCmd(e, rest)
+	case "fanout":
+		return fanoutCmd(e, rest)
+	case "churn":
+		return churnCmd(e, rest)
+	case "slow":
+		return slowCmd(e, rest)
+	case "project":
+		return projectCmd(e, rest)
+	case "all":
+		return allCmd(e, rest)
+	case "report":
+		return reportCmd(e, rest)
 	case "floor":
 		return floorCmd(e, rest)
 	case "help", "-h", "--help":
@@ -79,6 +91,16 @@ commands:
          connection) until SIGINT/SIGTERM; "wsbench naive -h" lists flags
   idle   idle connections: RSS, heap, goroutines, threads, fds, kernel
          memory per connection (slopes), connect rate, idle CPU
+  fanout fan-out to many subscribers at a fixed rate and in bursts: CPU
+         and write syscalls per delivery, latency, against the floor
+  churn  connect/disconnect storms: accepted conn/s, failures, overflows
+  slow   readers' latency with and without non-reading subscribers, RSS
+  project memory and fd budget for a million connections from the
+         measured slopes (--json of an earlier run)
+  all    the standard comparison (idle, fanout, churn, slow) in under 10
+         minutes; --report DIR rewrites DIR/README.md's results section
+  report render a saved run (--json) again: tables, and with --report DIR
+         the README section and charts
   floor  the fan-out floor (a bare write loop), driven by "fanout"
 `)
 }

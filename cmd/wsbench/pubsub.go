@@ -63,6 +63,7 @@ func parsePubsubFlags(e env, args []string) (pubsub.Config, bool) {
 	fs.IntVar(&cfg.DialsInFlight, "dials-in-flight", pubsub.DefaultDialsInFlight, "concurrent connects+handshakes per pool")
 	fs.StringVar(&sources, "source-ips", "", "comma-separated source IPv4 addresses for subscribers (default 127.0.0.1-127.0.0.8)")
 	fs.DurationVar(&cfg.Timeout, "timeout", pubsub.DefaultTimeout, "bound on the whole run")
+	fs.DurationVar(&cfg.Stall, "stall", pubsub.DefaultStall, "stop waiting when no delivery arrived for this long")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false
 	}

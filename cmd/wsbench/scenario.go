@@ -20,6 +20,7 @@ import (
 	"github.com/wsgate/wsgate/bench/harness/progress"
 	"github.com/wsgate/wsgate/bench/harness/report"
 	"github.com/wsgate/wsgate/bench/harness/results"
+	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
 )
 
@@ -185,6 +186,20 @@ func (b *bench) stopServer(p *server.Process) {
 		return
 	}
 	crashed := p.ExitError()
+	if crashed == nil && p.DebugAddr != "" {
+		// The clients have just closed: let the server see it first.
+		// wsgate's shutdown otherwise spends its whole drain window (10 s)
+		// on connections that are already gone.
+		sc := scrape.New(p.DebugAddr)
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			m, err := sc.Metrics(context.Background())
+			if err != nil || m["wsgate_conns_open"] == 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	if err := p.Stop(); err != nil {
 		if crashed != nil {
 			b.run.Problem("%s exited during the run: %v", p.Name, err)
@@ -199,6 +214,7 @@ func (b *bench) stopServer(p *server.Process) {
 func (b *bench) finish() int {
 	b.bar.Done()
 	b.run.Seconds = time.Since(b.start).Round(time.Millisecond).Seconds()
+	b.run.LoadAvgEnd, _ = b.proc.ReadLoadAvg()
 	b.run.Projection = nil
 	for _, d := range b.run.Designs {
 		if p, ok := results.Project(d, b.flags.projectConns); ok {

@@ -17,18 +17,26 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/gateway/auth"
 	redisbroker "github.com/wsgate/wsgate/gateway/broker/redis"
+	"github.com/wsgate/wsgate/gateway/presence"
 )
 
 // serveFlags binds every serve flag to cfg; each flag also reads the
 // environment variable WSGATE_<FLAG> (dashes become underscores).
 type serveFlags struct {
-	cfg         gateway.Config
-	debugListen string
-	origins     string
-	logLevel    string
-	broker      string
-	redis       redisbroker.Config
+	cfg          gateway.Config
+	debugListen  string
+	origins      string
+	logLevel     string
+	broker       string
+	redis        redisbroker.Config
+	configFile   string
+	auth         auth.Config
+	jwtSecret    string
+	jwtPublicKey string
+	apiListen    string
+	apiKey       string
 }
 
 // defaultNodeID is host-pid: unique per running instance.
@@ -69,6 +77,24 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "publications kept per channel for resume and the history command (0: none)")
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a publication stays in history")
 	fs.BoolVar(&c.Recovery, "recovery", c.Recovery, "let a subscribe with a resume position replay what the client missed")
+	fs.StringVar(&f.configFile, "config", "", "JSON config file with channel namespaces (see README)")
+	fs.IntVar(&c.MaxConns, "max-conns", 0, "connections in total (0: no limit); more get 503")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "connections per client IP (0: no limit); more get 429")
+	fs.IntVar(&c.MaxConnsPerUser, "max-conns-per-user", 0, "connections per user (0: no limit); more get 429")
+	fs.Float64Var(&c.AcceptRate, "accept-rate", 0, "handshakes per second (0: no limit); more get 503 with Retry-After")
+	fs.Float64Var(&c.CommandRate, "command-rate", 0, "commands per second per connection (0: no limit); over: error 107, then close 4029")
+	fs.IntVar(&c.CommandBurst, "command-burst", c.CommandBurst, "command burst per connection")
+	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "time to send a refresh after the token expired before close 4004")
+	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret for connection tokens (or WSGATE_JWT_SECRET)")
+	fs.StringVar(&f.jwtPublicKey, "jwt-public-key", "", "PEM file with the RS256/ES256 public key for connection tokens")
+	fs.StringVar(&f.auth.JWKSFile, "jwks-file", "", "JWKS file with token verification keys")
+	fs.StringVar(&f.auth.Issuer, "jwt-issuer", "", "required iss claim")
+	fs.StringVar(&f.auth.Audience, "jwt-audience", "", "required aud claim")
+	fs.StringVar(&f.auth.Cookie, "token-cookie", "", "cookie carrying the token (off when empty)")
+	fs.StringVar(&f.auth.HookURL, "auth-hook-url", "", "connect hook: POST the handshake's cookies/headers here for a user id")
+	fs.BoolVar(&f.auth.AllowAnonymous, "allow-anonymous", false, "with authentication configured, accept connections without a token")
+	fs.StringVar(&f.apiListen, "api-listen", "", "address of the server HTTP API (off when empty)")
+	fs.StringVar(&f.apiKey, "api-key", "", "API key for --api-listen (or WSGATE_API_KEY)")
 	fs.IntVar(&c.Loops, "loops", 0, "epoll instances (0: one per core)")
 	fs.IntVar(&c.WorkersPerLoop, "workers-per-loop", 0, "workers per epoll instance (0: default)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -123,6 +149,9 @@ func serve(args []string) int {
 
 func runServer(f *serveFlags, log *slog.Logger) error {
 	nofile := raiseNofile(log)
+	if err := f.configure(); err != nil {
+		return err
+	}
 	if f.broker == "redis" {
 		f.redis.Node, f.redis.Log, f.redis.History = f.cfg.NodeID, log, f.cfg.HistoryPolicy()
 		b, err := redisbroker.New(f.redis)
@@ -130,6 +159,13 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 			return err
 		}
 		f.cfg.Broker = b
+		f.cfg.Presence, err = presence.NewRedis(presence.RedisConfig{
+			Client: b.Client(), Prefix: f.redis.Prefix, Partitions: b.Partitions(), Node: f.cfg.NodeID, Log: log,
+		})
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("presence: %w", err)
+		}
 	}
 	srv, err := gateway.New(f.cfg, log)
 	if err != nil {
@@ -193,4 +229,32 @@ func debugServer(addr string, srv *gateway.Server) *http.Server {
 		_ = srv.WriteMetrics(w)
 	})
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// configure loads the config file and builds the authenticator.
+func (f *serveFlags) configure() error {
+	if f.configFile != "" {
+		ns, err := gateway.LoadNamespaces(f.configFile, f.cfg.DefaultNamespace())
+		if err != nil {
+			return err
+		}
+		f.cfg.Namespaces = ns
+	}
+	if f.jwtSecret == "" && f.jwtPublicKey == "" && f.auth.JWKSFile == "" && f.auth.HookURL == "" {
+		return nil // no authentication: every connection is anonymous
+	}
+	f.auth.HMACSecret = []byte(f.jwtSecret)
+	if f.jwtPublicKey != "" {
+		pem, err := os.ReadFile(f.jwtPublicKey)
+		if err != nil {
+			return fmt.Errorf("--jwt-public-key: %w", err)
+		}
+		f.auth.PublicKeyPEM = pem
+	}
+	a, err := auth.New(f.auth)
+	if err != nil {
+		return fmt.Errorf("authentication: %w", err)
+	}
+	f.cfg.Auth = a
+	return nil
 }

@@ -245,6 +245,13 @@ func (b *Broker) WriteMetrics(w io.Writer) error {
 	return nil
 }
 
+// Client is the broker's Redis client, for other stores (presence) to
+// share; the broker closes it.
+func (b *Broker) Client() rueidis.Client { return b.client }
+
+// Partitions is the number of channel partitions (key hash tags).
+func (b *Broker) Partitions() int { return b.cfg.Partitions }
+
 // Stats returns the broker's counters.
 func (b *Broker) Stats() *Stats { return &b.stats }
 

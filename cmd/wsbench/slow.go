@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/harness/drive"
+	"github.com/wsgate/wsgate/bench/harness/results"
+	"github.com/wsgate/wsgate/bench/harness/scrape"
+	"github.com/wsgate/wsgate/bench/harness/server"
+	"github.com/wsgate/wsgate/bench/harness/sleepers"
+	"github.com/wsgate/wsgate/bench/harness/wire"
+)
+
+// slowChannel is the one channel of the slow-consumer scenario.
+const slowChannel = "slow"
+
+// slowOpts are the slow scenario's flags.
+type slowOpts struct {
+	subs          int
+	share         float64
+	payload       int
+	rate          float64
+	phase         time.Duration
+	rcvBuf        int
+	dialsInFlight int
+	stall         time.Duration
+}
+
+func (o *slowOpts) register(fs *flag.FlagSet) {
+	fs.IntVar(&o.subs, "subs", 1000, "subscribers in all, readers and non-readers")
+	fs.Float64Var(&o.share, "slow-share", 0.1, "share of the subscribers that never read")
+	fs.IntVar(&o.payload, "payload", 16384, "bytes per publication (big enough for a non-reader to reach the servers' queue limits within the phase)")
+	fs.Float64Var(&o.rate, "rate", 25, "publications per second")
+	fs.DurationVar(&o.phase, "phase", 15*time.Second, "length of each phase: readers alone, then with the non-readers")
+	fs.IntVar(&o.rcvBuf, "slow-rcvbuf", 4096, "SO_RCVBUF of a non-reader (small: a stalled mobile client)")
+	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes")
+	fs.DurationVar(&o.stall, "stall", 5*time.Second, "give up waiting for deliveries after this long without one")
+}
+
+func (o *slowOpts) split() (readers, slow int, err error) {
+	if o.subs < 2 || o.share <= 0 || o.share >= 1 || o.rate <= 0 || o.phase <= 0 {
+		return 0, 0, errors.New("need --subs ≥ 2, 0 < --slow-share < 1, --rate > 0, --phase > 0")
+	}
+	slow = max(1, int(math.Round(float64(o.subs)*o.share)))
+	return o.subs - slow, slow, nil
+}
+
+// slowCmd measures what non-reading subscribers do to the readers and to
+// the server's memory.
+func slowCmd(e env, args []string) int {
+	fs := flag.NewFlagSet("slow", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var c commonFlags
+	var o slowOpts
+	c.register(fs)
+	o.register(fs)
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	if _, _, err := o.split(); err != nil {
+		fmt.Fprintln(e.stderr, "wsbench slow:", err)
+		return 2
+	}
+	b, err := newBench(e, "slow", args, c)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "wsbench slow:", err)
+		return 2
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	for _, d := range b.designs {
+		if ctx.Err() == nil {
+			b.runSlow(ctx, d, o)
+		}
+	}
+	return b.finish()
+}
+
+// runSlow: readers alone for one phase, then readers plus non-readers for
+// another, publishing at the same rate throughout while RSS is sampled.
+func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
+	readers, slowN, _ := o.split()
+	tag := "slow " + design
+	p, err := b.startServer(ctx, design)
+	if err != nil {
+		return
+	}
+	defer b.stopServer(p)
+	b.bar.Phase(fmt.Sprintf("%s: connecting %d readers", tag, readers), 0)
+	subs, err := drive.DialSubscribers(ctx, p.Addr, readers, o.dialsInFlight)
+	if err != nil {
+		b.run.Problem("%s: %v", tag, err)
+		return
+	}
+	defer subs.Close()
+	if st := subs.Stats(); st.Failed > 0 {
+		b.run.Problem("%s: %d of %d reader dials failed: %s", tag, st.Failed, st.Conns, st.FirstError)
+	}
+	if err := subs.Subscribe(ctx, []string{slowChannel}, 60*time.Second); err != nil {
+		b.run.Problem("%s: %v", tag, err)
+		return
+	}
+	pub, err := drive.DialPublisher(ctx, p.Addr, o.payload)
+	if err != nil {
+		b.run.Problem("%s: publisher: %v", tag, err)
+		return
+	}
+	defer pub.Close()
+
+	s := &results.Slow{Readers: subs.Subscribed(), Slow: slowN, PayloadBytes: o.payload, Rate: o.rate, PhaseS: o.phase.Seconds()}
+	b.run.Design(design).Slow = s
+	rss := newRSSSampler(b, p)
+	defer func() {
+		s.RSS, s.PeakRSSBytes = rss.stop()
+	}()
+
+	rss.setPhase("baseline")
+	if st, err := b.proc.ReadStatus(p.Pid()); err == nil {
+		s.BaseRSSBytes = st.RSSBytes
+	}
+	s.Baseline = b.slowPhase(ctx, tag+": readers alone", subs, pub, o)
+
+	b.bar.Phase(fmt.Sprintf("%s: connecting %d non-readers", tag, slowN), 0)
+	sc := scrape.New(p.DebugAddr)
+	before, _ := sc.Metrics(ctx)
+	sl, err := sleepers.Dial(ctx, sleepers.Config{Addr: p.Addr, Path: drive.Path, Conns: slowN,
+		Hello: wire.Subscribe(1, slowChannel), RcvBuf: o.rcvBuf})
+	if err != nil {
+		b.run.Problem("%s: non-readers: %v", tag, err)
+		return
+	}
+	defer sl.Close()
+	rss.setPhase("with slow")
+	s.WithSlow = b.slowPhase(ctx, tag+": with non-readers", subs, pub, o)
+	after, err := sc.Metrics(ctx)
+	if err == nil && before != nil {
+		s.SlowClosed = int64(after["wsgate_slow_consumers_total"] - before["wsgate_slow_consumers_total"] +
+			after["wsgate_pong_timeouts_total"] - before["wsgate_pong_timeouts_total"])
+	}
+	for _, ph := range []*results.SlowPhase{&s.Baseline, &s.WithSlow} {
+		if ph.Delivered < ph.ExpectedDeliveries {
+			b.run.Problem("%s: readers got %d of %d deliveries", tag, ph.Delivered, ph.ExpectedDeliveries)
+		}
+	}
+	if c := pub.Closed(); c != nil {
+		b.run.Problem("%s: the server closed the publisher: %v", tag, c)
+	}
+	if p.Exited() {
+		b.run.Problem("%s: %v", tag, p.ExitError())
+	}
+}
+
+// slowPhase publishes at o.rate for o.phase and waits for the readers.
+func (b *bench) slowPhase(ctx context.Context, label string, subs *drive.Subscribers, pub *drive.Publisher, o slowOpts) results.SlowPhase {
+	n := subs.Subscribed()
+	closedBefore := subs.Stats().Closed
+	ph := subs.Begin(pub.Seq())
+	published := b.publishAtRate(ctx, label, pub, []string{slowChannel}, fanoutOpts{rate: o.rate, duration: o.phase})
+	want := int64(published) * int64(n)
+	drive.WaitDeliveries(ctx, ph, func() int64 { return want }, o.stall)
+	return results.SlowPhase{
+		Published: published, ExpectedDeliveries: want, Delivered: ph.Delivered(),
+		ReaderCloses: subs.Stats().Closed - closedBefore,
+		LatencyMs:    results.LatencyOf(&ph.Latency, 60),
+	}
+}
+
+// rssSampler records the server's RSS every 250 ms, labelled with the
+// current phase.
+type rssSampler struct {
+	mu      sync.Mutex
+	phase   string
+	samples []results.RSSSample
+	peak    int64
+	done    chan struct{}
+	exited  chan struct{}
+}
+
+func newRSSSampler(b *bench, p *server.Process) *rssSampler {
+	r := &rssSampler{done: make(chan struct{}), exited: make(chan struct{})}
+	start := time.Now()
+	go func() {
+		defer close(r.exited)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			st, err := b.proc.ReadStatus(p.Pid())
+			if err == nil {
+				r.mu.Lock()
+				r.samples = append(r.samples, results.RSSSample{T: round3(time.Since(start).Seconds()), Bytes: st.RSSBytes, Phase: r.phase})
+				r.peak = max(r.peak, st.RSSBytes)
+				r.mu.Unlock()
+			}
+			select {
+			case <-r.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return r
+}
+
+func (r *rssSampler) setPhase(s string) {
+	r.mu.Lock()
+	r.phase = s
+	r.mu.Unlock()
+}
+
+// stop ends sampling and returns the samples and the peak.
+func (r *rssSampler) stop() ([]results.RSSSample, int64) {
+	close(r.done)
+	<-r.exited
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.samples, r.peak
+}
