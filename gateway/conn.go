@@ -22,6 +22,9 @@ const (
 	stateClosed                     // fd closed, unregistered
 )
 
+// netpollNotify wakes a connection's worker for requests.
+const netpollNotify = netpoll.EventNotify
+
 // Close codes wsgate sends besides the RFC ones (see DESIGN.md).
 const (
 	CloseSlowConsumer uint16 = 4008
@@ -57,9 +60,10 @@ type conn struct {
 	mu       sync.Mutex
 	state    connState
 	endpoint Endpoint
-	closeIn  bool  // peer's close frame received
-	shutWr   bool  // our side shut down after the close frame was flushed
-	requests uint8 // requestDrain | requestKill
+	closeIn  bool     // peer's close frame received
+	shutWr   bool     // our side shut down after the close frame was flushed
+	requests uint8    // requestDrain | requestKill
+	pending  []func() // work for the worker (server API), see runOnWorker
 	out      *outQueue
 
 	in   *inbound // worker-only
@@ -89,6 +93,7 @@ func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
 	now := c.srv.now()
 	if ev&netpoll.EventNotify != 0 {
 		c.onRequests()
+		c.runPending()
 	}
 	if ev&netpoll.EventTimer != 0 {
 		c.onTimer(now)
@@ -206,11 +211,14 @@ func (c *conn) handshake(data []byte) {
 			c.rejectHandshake([]byte(httpError(429, "too many connections for this user")))
 			return
 		}
-		c.sess = newSession(res.protocol, c.srv.newClientID(), res.identity)
-		c.sess.limiter = newLimiter(c.srv.cfg.CommandRate, c.srv.cfg.CommandBurst, c.srv.now())
+	}
+	var sess *session
+	if res.endpoint == EndpointWS {
+		sess = newSession(res.protocol, c.srv.newClientID(), res.identity)
+		sess.limiter = newLimiter(c.srv.cfg.CommandRate, c.srv.cfg.CommandBurst, c.srv.now())
 	}
 	c.mu.Lock()
-	c.state, c.endpoint = stateOpen, res.endpoint
+	c.state, c.endpoint, c.sess = stateOpen, res.endpoint, sess
 	c.queueLocked(res.response)
 	c.flushLocked(true)
 	c.mu.Unlock()

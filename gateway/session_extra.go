@@ -72,7 +72,9 @@ func (c *conn) refresh(cmd *codec.Command) {
 		c.replyError(cmd.ID, codec.CodePermission, "a refresh token must be for the same user")
 		return
 	}
+	c.mu.Lock() // the server API reads identities under mu
 	s.identity = identityFromAuth(id)
+	c.mu.Unlock()
 	s.asked = false
 	c.reply(codec.AppendReply(nil, s.enc, codec.Reply{ID: cmd.ID, Cmd: codec.CmdRefresh}))
 	c.desc.SetTimer(c.srv.at(c.srv.now())) // re-plan the timer (heartbeat, expiry)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/gateway/api"
 	"github.com/wsgate/wsgate/gateway/auth"
 	redisbroker "github.com/wsgate/wsgate/gateway/broker/redis"
 	"github.com/wsgate/wsgate/gateway/presence"
@@ -175,6 +176,18 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		"max_connections_by_rlimit", nofile, "echo", f.cfg.Echo)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if f.apiListen != "" {
+		if f.apiKey == "" {
+			return fmt.Errorf("--api-listen needs --api-key (or WSGATE_API_KEY)")
+		}
+		apiSrv := &http.Server{Addr: f.apiListen, Handler: api.New(f.apiKey, srv.APIBackend(), log), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := apiSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("api listener", "err", err)
+			}
+		}()
+		defer apiSrv.Close()
+	}
 	if f.debugListen != "" {
 		dbg := debugServer(f.debugListen, srv)
 		go func() {

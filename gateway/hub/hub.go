@@ -307,3 +307,16 @@ func messageFrame(enc codec.Encoding, p *codec.Publication) []byte {
 	wsframe.AppendHeader(buf[start:start], true, op, n)
 	return buf[start:]
 }
+
+// Channels lists the channels with local subscribers.
+func (h *Hub) Channels() []string {
+	var out []string
+	for _, s := range h.shards {
+		s.mu.Lock()
+		for name := range s.channels {
+			out = append(out, name)
+		}
+		s.mu.Unlock()
+	}
+	return out
+}

@@ -1,0 +1,62 @@
+package api
+
+import (
+	"context"
+	"errors"
+)
+
+// Backend is what the gateway provides to the API. Calls run on net/http
+// goroutines and may block; each gets a context that ends when the request
+// does or after a timeout.
+type Backend interface {
+	// Publish publishes data to channel and returns its history position.
+	Publish(ctx context.Context, channel string, data []byte) (offset uint64, epoch string, err error)
+	// Disconnect closes the matching connections with code and reason
+	// (code 0: the gateway's default) and returns how many there were. At
+	// least one of user and client is set; when both are, a connection
+	// must match both.
+	Disconnect(ctx context.Context, user, client string, code uint16, reason string) (int, error)
+	// Unsubscribe removes channel from the matching connections (matched
+	// as for Disconnect) and returns how many were subscribed.
+	Unsubscribe(ctx context.Context, user, client, channel string) (int, error)
+	// Presence lists the connections in the channel's presence.
+	Presence(ctx context.Context, channel string) ([]Member, error)
+	// PresenceStats counts the connections and distinct users in it.
+	PresenceStats(ctx context.Context, channel string) (clients, users int, err error)
+	// History returns up to limit (1..maxHistoryLimit) publications with
+	// an offset above since, oldest first unless reverse, and the
+	// channel's top offset and epoch.
+	History(ctx context.Context, channel string, since uint64, limit int, reverse bool) ([]Publication, uint64, string, error)
+	// Channels lists this instance's channels that have subscribers.
+	Channels(ctx context.Context) ([]string, error)
+	// Info describes the instance; it is returned as a JSON object.
+	Info(ctx context.Context) (map[string]any, error)
+	// ValidChannel reports whether name is a channel name under the
+	// gateway's configuration (codec.ValidChannel with its length limit).
+	ValidChannel(name string) bool
+}
+
+// Member is one connection in a channel's presence.
+type Member struct {
+	Client string `json:"client"`
+	User   string `json:"user"`
+}
+
+// Publication is one entry of a channel's history.
+type Publication struct {
+	Offset uint64
+	Data   []byte
+}
+
+// Errors a Backend wraps (fmt.Errorf("...: %w", api.ErrUnavailable)) to
+// choose the status; any other error is a 500. The error's text is the
+// reason the caller sees.
+var (
+	// ErrInvalid: the request is wrong and retrying it will not help
+	// (payload over the gateway's limit, feature disabled for the
+	// channel): 400.
+	ErrInvalid = errors.New("invalid request")
+	// ErrUnavailable: the gateway cannot serve the request now (broker
+	// down, delivery queue full, draining): 503, retry later.
+	ErrUnavailable = errors.New("unavailable")
+)

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+const (
+	// maxBroadcastChannels bounds one broadcast, so that one request
+	// cannot hold the API for minutes or flush the idempotency memory.
+	maxBroadcastChannels = 10000
+	// broadcastParallelism overlaps broker round trips (a Redis publish
+	// is one each) without letting one broadcast take every connection.
+	broadcastParallelism = 8
+)
+
+type publishRequest struct {
+	Channel string `json:"channel"`
+	payload
+	IdempotencyKey *string `json:"idempotency_key"`
+}
+
+type broadcastRequest struct {
+	Channels []string `json:"channels"`
+	payload
+	IdempotencyKey *string `json:"idempotency_key"`
+}
+
+// pubResult is where a publication landed.
+type pubResult struct {
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+}
+
+// channelResult is one channel of a broadcast: the embedded result on
+// success (a nil pointer adds no fields), error otherwise.
+type channelResult struct {
+	Channel string `json:"channel"`
+	*pubResult
+	Error string `json:"error,omitempty"`
+}
+
+func (h *handler) publish(ctx context.Context, w http.ResponseWriter, body []byte) (any, error) {
+	req, err := decode[publishRequest](body)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkChannel("channel", req.Channel); err != nil {
+		return nil, err
+	}
+	data, err := req.bytes()
+	if err != nil {
+		return nil, err
+	}
+	key, err := idempotencyKey(req.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	res, replayed, err := h.publishOnce(ctx, key, req.Channel, data)
+	if err != nil {
+		return nil, err
+	}
+	if replayed {
+		// As Stripe does: lets a caller tell a repeat from a first run.
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	return res, nil
+}
+
+func (h *handler) broadcast(ctx context.Context, _ http.ResponseWriter, body []byte) (any, error) {
+	req, err := decode[broadcastRequest](body)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkChannels(req.Channels); err != nil {
+		return nil, err
+	}
+	data, err := req.bytes()
+	if err != nil {
+		return nil, err
+	}
+	key, err := idempotencyKey(req.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]channelResult, len(req.Channels))
+	sem := make(chan struct{}, broadcastParallelism)
+	var wg sync.WaitGroup
+	for i, ch := range req.Channels {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i] = h.publishChannel(ctx, key, ch, data)
+		})
+	}
+	wg.Wait()
+	// A partial failure is still a 200: the caller must look at every
+	// result anyway, and retrying with the same idempotency_key
+	// publishes only to the channels that failed.
+	return struct {
+		Results []channelResult `json:"results"`
+	}{results}, nil
+}
+
+func (h *handler) publishChannel(ctx context.Context, key, channel string, data []byte) channelResult {
+	if err := ctx.Err(); err != nil { // timed out: skip the rest quickly
+		return channelResult{Channel: channel, Error: err.Error()}
+	}
+	res, _, err := h.publishOnce(ctx, key, channel, data)
+	if err != nil {
+		_, reason := classify(err)
+		return channelResult{Channel: channel, Error: reason}
+	}
+	return channelResult{Channel: channel, pubResult: &res}
+}
+
+// publishOnce publishes, through the idempotency memory when key is set.
+// replayed reports a stored result.
+func (h *handler) publishOnce(ctx context.Context, key, channel string, data []byte) (res pubResult, replayed bool, err error) {
+	publish := func() (pubResult, error) {
+		off, epoch, err := h.b.Publish(ctx, channel, data)
+		return pubResult{off, epoch}, err
+	}
+	if key == "" {
+		res, err = publish()
+		return res, false, err
+	}
+	return h.idem.do(ctx, key, channel, data, publish)
+}
+
+// checkChannels validates a broadcast's channel list as a whole, before
+// anything is published: a typo must not leave half a broadcast sent.
+func (h *handler) checkChannels(chs []string) error {
+	switch {
+	case len(chs) == 0:
+		return badRequest(`missing "channels"`)
+	case len(chs) > maxBroadcastChannels:
+		return badRequest(`"channels" has %d entries, at most %d are allowed`, len(chs), maxBroadcastChannels)
+	}
+	seen := make(map[string]struct{}, len(chs))
+	for i, ch := range chs {
+		field := "channels[" + strconv.Itoa(i) + "]"
+		if err := h.checkChannel(field, ch); err != nil {
+			return err
+		}
+		if _, dup := seen[ch]; dup {
+			return badRequest("%s: channel %q is listed twice", field, ch)
+		}
+		seen[ch] = struct{}{}
+	}
+	return nil
+}

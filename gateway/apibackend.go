@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/api"
+	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/presence"
+)
+
+// APIBackend is the server as the HTTP API (gateway/api) sees it.
+func (s *Server) APIBackend() api.Backend { return apiBackend{s} }
+
+type apiBackend struct{ s *Server }
+
+// wait turns a callback API into a call bounded by ctx.
+func wait[T any](ctx context.Context, start func(done func(T, error))) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	start(func(v T, err error) { ch <- result{v, err} })
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("%w: %v", api.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (b apiBackend) Publish(ctx context.Context, channel string, data []byte) (uint64, string, error) {
+	pos, err := wait(ctx, func(done func(broker.Position, error)) { b.s.broker.Publish(channel, data, done) })
+	if errors.Is(err, broker.ErrOverloaded) {
+		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	return pos.Offset, pos.Epoch, err
+}
+
+// forEach runs fn on the worker of every /ws connection matching user
+// and/or client, and returns how many matched.
+func (b apiBackend) forEach(user, client string, fn func(c *conn)) int {
+	n := 0
+	for fd := range b.s.conns {
+		c := b.s.conns[fd].Load()
+		if c == nil {
+			continue
+		}
+		c.mu.Lock()
+		sess := c.sess
+		match := sess != nil && c.state == stateOpen &&
+			(user == "" || sess.identity.UserID == user) && (client == "" || sess.id == client)
+		c.mu.Unlock()
+		if match {
+			c.runOnWorker(func() { fn(c) })
+			n++
+		}
+	}
+	return n
+}
+
+func (b apiBackend) Disconnect(_ context.Context, user, client string, code uint16, reason string) (int, error) {
+	if code == 0 {
+		code, reason = 4000, "disconnected by the server"
+	}
+	return b.forEach(user, client, func(c *conn) {
+		c.mu.Lock()
+		c.startCloseLocked(code, reason, false)
+		c.flushLocked(true)
+		c.mu.Unlock()
+	}), nil
+}
+
+func (b apiBackend) Unsubscribe(_ context.Context, user, client, channel string) (int, error) {
+	return b.forEach(user, client, func(c *conn) { c.dropSubscription(channel) }), nil
+}
+
+func (b apiBackend) Presence(ctx context.Context, channel string) ([]api.Member, error) {
+	ms, err := wait(ctx, func(done func([]presence.Member, error)) { b.s.presence.Members(channel, done) })
+	out := make([]api.Member, len(ms))
+	for i, m := range ms {
+		out[i] = api.Member{Client: m.Client, User: m.User}
+	}
+	return out, err
+}
+
+func (b apiBackend) PresenceStats(ctx context.Context, channel string) (int, int, error) {
+	st, err := wait(ctx, func(done func(presence.Stats, error)) { b.s.presence.Stats(channel, done) })
+	return st.Clients, st.Users, err
+}
+
+func (b apiBackend) History(ctx context.Context, channel string, since uint64, limit int, reverse bool) ([]api.Publication, uint64, string, error) {
+	res, err := wait(ctx, func(done func(broker.HistoryResult, error)) {
+		b.s.broker.History(channel, broker.HistoryQuery{Since: since, Limit: limit, Reverse: reverse}, done)
+	})
+	out := make([]api.Publication, len(res.Publications))
+	for i, p := range res.Publications {
+		out[i] = api.Publication{Offset: p.Offset, Data: p.Data}
+	}
+	return out, res.Position.Offset, res.Position.Epoch, err
+}
+
+func (b apiBackend) Channels(context.Context) ([]string, error) { return b.s.hub.Channels(), nil }
+
+func (b apiBackend) Info(context.Context) (map[string]any, error) {
+	return map[string]any{
+		"node":           b.s.cfg.NodeID,
+		"connections":    b.s.metrics.ConnsOpen.Load(),
+		"channels":       b.s.hub.Stats().Channels.Load(),
+		"uptime_seconds": int64(time.Since(b.s.start).Seconds()),
+		"ready":          b.s.Ready(),
+	}, nil
+}
+
+func (b apiBackend) ValidChannel(name string) bool {
+	return codec.ValidChannel([]byte(name), b.s.cfg.MaxChannelBytes)
+}
+
+// dropSubscription unsubscribes the connection from channel on the
+// server's behalf (worker only) and tells the client with an unsubscribe
+// reply of id 0.
+func (c *conn) dropSubscription(channel string) {
+	s := c.sess
+	for i, ch := range s.subs {
+		if ch == channel {
+			c.leave(ch)
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{Cmd: codec.CmdUnsubscribe}))
+			return
+		}
+	}
+}
+
+// runOnWorker queues fn to run on the connection's worker, where session
+// state may be touched.
+func (c *conn) runOnWorker(fn func()) {
+	c.mu.Lock()
+	c.pending = append(c.pending, fn)
+	c.mu.Unlock()
+	c.desc.Notify(netpollNotify)
+}
+
+// runPending runs what other goroutines queued (worker only).
+func (c *conn) runPending() {
+	c.mu.Lock()
+	fns := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, fn := range fns {
+		if c.stateIs(stateOpen) {
+			fn()
+		}
+	}
+}
