@@ -222,7 +222,11 @@ func (c *conn) handshake(data []byte) {
 	c.queueLocked(res.response)
 	c.flushLocked(true)
 	c.mu.Unlock()
-	c.desc.SetTimer(c.srv.at(c.lastRead + int64(c.srv.cfg.PingInterval)))
+	next := c.srv.at(c.lastRead + int64(c.srv.cfg.PingInterval))
+	if sess != nil && !sess.identity.ExpiresAt.IsZero() && sess.identity.ExpiresAt.Before(next) {
+		next = sess.identity.ExpiresAt // the token expires before the first ping
+	}
+	c.desc.SetTimer(next)
 	if len(rest) > 0 {
 		c.frames(rest)
 	}

@@ -204,13 +204,23 @@ func (p *gatewayProc) signal(sig syscall.Signal) {
 
 // dialIdle opens an upgraded connection with as little client state as
 // possible (thousands of them are held by one test).
-func dialIdle(addr, path string) (net.Conn, error) {
+func dialIdle(addr, path string) (net.Conn, error) { return dialIdleWith(addr, path) }
+
+// newBufReader is the raw client's reader.
+func newBufReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 64<<10) }
+
+// dialIdleWith is dialIdle with extra request header lines.
+func dialIdleWith(addr, path string, extra ...string) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	for _, h := range extra {
+		req += h + "\r\n"
+	}
+	req += "\r\n"
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	defer c.SetDeadline(time.Time{})
 	if _, err := io.WriteString(c, req); err != nil {

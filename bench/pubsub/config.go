@@ -35,6 +35,10 @@ type Config struct {
 	Size       int  // payload bytes (default 64, at least PayloadHeader)
 	Mode       Mode // default Lockstep
 	Window     int  // Burst: unacknowledged publishes per publisher (default 256)
+	// MaxLag, when positive, holds publishers back while a channel's
+	// publications are MaxLag or more ahead of its slowest open reader
+	// (see pacer). Non-readers do not count.
+	MaxLag int
 
 	// NonReaders subscribe to channel 0 with a small receive buffer and do
 	// not read until ResumeAfter past the end of publishing; then they read
@@ -48,6 +52,9 @@ type Config struct {
 	SourceIPs []string
 	// Timeout bounds the whole run (default 120 s).
 	Timeout time.Duration
+	// Stall ends the wait for deliveries when none arrived for this long
+	// (default 10 s: a healthy gateway never pauses that long).
+	Stall time.Duration
 	// Log receives progress lines (default: discarded).
 	Log *slog.Logger
 }
@@ -63,6 +70,7 @@ const (
 	DefaultResumeAfter    = 500 * time.Millisecond
 	DefaultDialsInFlight  = 1000
 	DefaultTimeout        = 120 * time.Second
+	DefaultStall          = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -77,6 +85,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.ResumeAfter, DefaultResumeAfter)
 	setDefault(&c.DialsInFlight, DefaultDialsInFlight)
 	setDefault(&c.Timeout, DefaultTimeout)
+	setDefault(&c.Stall, DefaultStall)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -103,8 +112,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("at most %d publishers", maxPublishers)
 	case c.JSONSubscribers < 0 || c.JSONSubscribers > c.Subscribers():
 		return fmt.Errorf("json subscribers must be between 0 and %d", c.Subscribers())
-	case c.NonReaders < 0:
-		return errors.New("non-readers must not be negative")
+	case c.NonReaders < 0 || c.MaxLag < 0:
+		return errors.New("non-readers and max lag must not be negative")
 	case c.Size < PayloadHeader:
 		return fmt.Errorf("size must be at least %d bytes (the payload header)", PayloadHeader)
 	case c.Mode != Lockstep && c.Mode != Burst:

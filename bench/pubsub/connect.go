@@ -147,7 +147,7 @@ func (r *run) dialPublishers(ctx context.Context) error {
 		if j < cfg.Messages%cfg.Publishers {
 			quota++
 		}
-		r.pubs[j] = newPublisher(j, quota, cfg, r.sh.names)
+		r.pubs[j] = newPublisher(j, quota, cfg, r.sh.names, r.pace)
 	}
 	for a, addr := range cfg.Addrs {
 		var members []*publisher

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -11,11 +12,21 @@ import (
 // publish runs every publisher to the end and sums up what the gateways
 // accepted, per channel.
 func (r *run) publish(ctx context.Context) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var pacing sync.WaitGroup
+	pacing.Go(func() {
+		r.pace.run(ctx, r.subs, r.cfg.Stall, func(why string) {
+			r.sh.problems.add(why)
+			cancel(errors.New("readers stopped receiving"))
+		})
+	})
 	var wg sync.WaitGroup
 	for _, p := range r.pubs {
 		wg.Go(func() { p.run(ctx) })
 	}
 	wg.Wait()
+	cancel(nil)
+	pacing.Wait()
 	r.expected = make([]tally, r.cfg.Channels)
 	for _, p := range r.pubs {
 		if p.err != nil {
@@ -31,7 +42,8 @@ func (r *run) publish(ctx context.Context) {
 }
 
 // resumeNonReaders lets the non-readers read again ResumeAfter from now
-// and delivers how each one ended.
+// and delivers how each one ended. It runs after publish: r.expected is
+// final.
 func (r *run) resumeNonReaders(ctx context.Context) <-chan map[string]int {
 	out := make(chan map[string]int, 1)
 	conns := r.nonReaders
@@ -47,9 +59,10 @@ func (r *run) resumeNonReaders(ctx context.Context) <-chan map[string]int {
 		case <-ctx.Done():
 		}
 		outcomes := make([]string, len(conns))
+		want := r.expected[0].count
 		var wg sync.WaitGroup
 		for i, c := range conns {
-			wg.Go(func() { outcomes[i] = drain(c) })
+			wg.Go(func() { outcomes[i] = drain(c, r.sh.names[0], want) })
 		}
 		wg.Wait()
 		for _, o := range outcomes {
@@ -76,8 +89,8 @@ func (r *run) waitDeliveries(ctx context.Context) time.Time {
 		}
 		if received != last {
 			last, lastProgress = received, time.Now()
-		} else if time.Since(lastProgress) > stallTimeout {
-			r.sh.problems.add(fmt.Sprintf("deliveries stalled for %v at %d received", stallTimeout, received))
+		} else if time.Since(lastProgress) > r.cfg.Stall {
+			r.sh.problems.add(fmt.Sprintf("no delivery for %v, gave up at %d received", r.cfg.Stall, received))
 			return time.Now()
 		}
 		select {

@@ -110,5 +110,6 @@ func (h *histogram) summary() LatencyMs {
 }
 
 // roundUs rounds milliseconds to whole microseconds.
-func roundUs(ms float64) float64 { return math.Round(ms*1000) / 1000
+func roundUs(ms float64) float64 {
+	return math.Round(ms*1000) / 1000
 }

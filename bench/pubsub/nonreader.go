@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,18 +22,18 @@ import (
 // none while they hold still.
 
 // nonReaderRcvbuf is the receive buffer set before connect (the kernel
-// doubles it), so the gateway's socket buffer fills after a few KiB and
-// its per-connection queue takes the rest.
+// doubles it): the advertised window stays a few KiB, so what the gateway
+// sends piles up on its side — first in its socket's send buffer (which
+// autotunes up to net.ipv4.tcp_wmem's maximum, a few MiB), then in its
+// per-connection queue, which is what --max-queue-bytes bounds.
 const nonReaderRcvbuf = 4096
 
 // nonReaderDrainTimeout bounds the read to the end after resuming.
 const nonReaderDrainTimeout = 15 * time.Second
 
-// Outcomes of a non-reader besides a close code.
-const (
-	outcomeOpen  = "open"  // still open when the drain timed out
-	outcomeError = "error" // dial or subscribe failed
-)
+// outcomeOpen is a non-reader's outcome when it was not closed: it got
+// every publication once it read again, or the drain timed out.
+const outcomeOpen = "open"
 
 // dialNonReader connects with a small SO_RCVBUF, subscribes to channel and
 // waits for the reply.
@@ -88,26 +89,37 @@ func subscribeNonReader(conn *websocket.Conn, channel string) error {
 	}
 }
 
-// drain reads everything the gateway still sends and returns the outcome:
-// the close code as a string, "1006" when TCP ended without a close frame,
-// or outcomeOpen.
-func drain(conn *websocket.Conn) string {
+// drain reads what the gateway sends until it closes the connection or
+// every one of the want publications of channel arrived (then the
+// non-reader was never cut off: outcomeOpen), and returns the outcome: the
+// close code as a string, "1006" when TCP ended without a close frame, or
+// outcomeOpen.
+func drain(conn *websocket.Conn, channel []byte, want uint64) string {
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(nonReaderDrainTimeout))
-	for {
-		_, _, err := conn.ReadMessage()
-		if err == nil {
-			continue
+	var got uint64
+	for got < want {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			return outcomeOf(err)
 		}
-		var ce *websocket.CloseError
-		var ne net.Error
-		switch {
-		case errors.As(err, &ce):
-			return strconv.Itoa(ce.Code)
-		case errors.As(err, &ne) && ne.Timeout():
-			return outcomeOpen
-		default: // EOF, reset: no close frame
-			return strconv.Itoa(websocket.CloseAbnormalClosure)
+		var f serverFrame
+		if decodeMsgpack(msg, &f) == nil && f.kind == kindMessage && bytes.Equal(f.channel, channel) {
+			got++
 		}
+	}
+	return outcomeOpen
+}
+
+func outcomeOf(err error) string {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return strconv.Itoa(ce.Code)
+	case errors.As(err, &ne) && ne.Timeout():
+		return outcomeOpen
+	default: // EOF, reset: no close frame
+		return strconv.Itoa(websocket.CloseAbnormalClosure)
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // Backoff after a publish answered with 107 (the gateway's delivery queue
 // was full): it starts short, doubles with each new overload episode and
-// halves with each accepted publish, so a publisher settles near the rate
-// the gateway drains at instead of hammering it with retries.
+// halves with each accepted publish; with the window halved on overload
+// and regrown slowly (see grow), a publisher settles near the rate the
+// gateway drains at instead of hammering it with publishes it must refuse.
 const (
 	minBackoff = time.Millisecond
 	maxBackoff = 50 * time.Millisecond
@@ -63,22 +64,24 @@ type publisher struct {
 	err      error
 
 	// run's working state.
-	seq      uint64
-	nextID   uint32
-	inflight map[uint32]attempt
-	retry    []int // logical publications to send again, oldest first
-	next     int   // next logical publication never sent
-	backoff  time.Duration
-	resumeAt time.Time
-	cwnd     int // publishes allowed in flight now, ≤ window
-	acked    int // accepted since cwnd last grew
-	payload  []byte
-	cmd      []byte
+	seq        uint64
+	nextID     uint32
+	inflight   map[uint32]attempt
+	retry      []int // logical publications to send again, oldest first
+	next       int   // next logical publication never sent
+	backoff    time.Duration
+	resumeAt   time.Time
+	cwnd       int    // publishes allowed in flight now, ≤ window
+	acked      int    // accepted since cwnd last grew
+	pace       *pacer // nil: no flow control
+	pacedUntil time.Time
+	payload    []byte
+	cmd        []byte
 }
 
-func newPublisher(id, quota int, cfg *Config, names [][]byte) *publisher {
+func newPublisher(id, quota int, cfg *Config, names [][]byte, pace *pacer) *publisher {
 	w := cfg.window()
-	return &publisher{id: id, quota: quota, window: w, cwnd: w, channels: cfg.Channels, names: names,
+	return &publisher{id: id, quota: quota, window: w, cwnd: w, pace: pace, channels: cfg.Channels, names: names,
 		size: cfg.Size, replies: make(chan pubReply, w+8), stop: make(chan struct{}),
 		tallies: make([]tally, cfg.Channels), inflight: make(map[uint32]attempt, w)}
 }
@@ -120,13 +123,14 @@ func (p *publisher) run(ctx context.Context) {
 	timer.Stop()
 	defer timer.Stop()
 	for p.accepted < p.quota {
-		if err := p.fill(); err != nil {
+		hold, err := p.fill()
+		if err != nil {
 			p.err = err
 			return
 		}
 		var wake <-chan time.Time
-		if p.waitingForBackoff() {
-			timer.Reset(time.Until(p.resumeAt))
+		if !hold.IsZero() {
+			timer.Reset(time.Until(hold)) // fires at once if hold has passed
 			wake = timer.C
 		}
 		select {
@@ -140,7 +144,7 @@ func (p *publisher) run(ctx context.Context) {
 			p.err = p.stopCause
 			return
 		case <-ctx.Done():
-			p.err = fmt.Errorf("publisher %d: %d of %d accepted: %w", p.id, p.accepted, p.quota, ctx.Err())
+			p.err = fmt.Errorf("publisher %d: %d of %d accepted: %w", p.id, p.accepted, p.quota, context.Cause(ctx))
 			return
 		}
 		timer.Stop()
@@ -150,32 +154,53 @@ func (p *publisher) run(ctx context.Context) {
 // hasWork reports whether a publication waits to be sent.
 func (p *publisher) hasWork() bool { return len(p.retry) > 0 || p.next < p.quota }
 
-// waitingForBackoff: something could be sent but the backoff holds it.
-func (p *publisher) waitingForBackoff() bool {
-	return p.hasWork() && len(p.inflight) < p.cwnd && time.Now().Before(p.resumeAt)
+// holdUntil is when the backoff or the pacer lets the publisher send again.
+func (p *publisher) holdUntil() time.Time {
+	if p.pacedUntil.After(p.resumeAt) {
+		return p.pacedUntil
+	}
+	return p.resumeAt
 }
 
-// fill sends until the window is full, the work is done or a backoff holds.
-func (p *publisher) fill() error {
-	for len(p.inflight) < p.cwnd && p.hasWork() && !time.Now().Before(p.resumeAt) {
-		var k int
+// fill sends until the window is full, the work is done, a backoff holds
+// or the pacer says the readers are too far behind. In the last two cases
+// it returns when to try again; the caller must wake up then even if no
+// reply arrives (nothing may be in flight), so the decision is made here,
+// once, and not re-derived from the clock later.
+func (p *publisher) fill() (hold time.Time, err error) {
+	for len(p.inflight) < p.cwnd && p.hasWork() {
+		if h := p.holdUntil(); time.Now().Before(h) {
+			return h, nil
+		}
+		k, fromRetry := p.next, false
 		if len(p.retry) > 0 {
-			k, p.retry = p.retry[0], p.retry[1:]
+			k, fromRetry = p.retry[0], true
+		}
+		if !p.pace.allow(p.channelOf(k)) {
+			p.pacedUntil = time.Now().Add(paceEvery)
+			return p.pacedUntil, nil
+		}
+		if fromRetry {
+			p.retry = p.retry[1:]
 		} else {
-			k, p.next = p.next, p.next+1
+			p.next++
 		}
 		if err := p.send(k); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
-	return nil
+	return time.Time{}, nil
 }
+
+// channelOf is logical publication k's channel: round-robin, so every
+// publisher covers every channel and every channel hears every publisher.
+func (p *publisher) channelOf(k int) int { return (p.id + k) % p.channels }
 
 // send publishes logical publication k as a new attempt: a fresh sequence
 // number, so sequences grow in the order attempts are sent even when a
 // retried publication follows ones sent after its first attempt.
 func (p *publisher) send(k int) error {
-	ch := (p.id + k) % p.channels // round-robin, every publisher over every channel
+	ch := p.channelOf(k)
 	p.seq++
 	p.nextID++
 	header{publisher: uint32(p.id), channel: uint32(ch), seq: p.seq, sentNanos: time.Now().UnixNano()}.put(p.payload)
@@ -188,6 +213,7 @@ func (p *publisher) send(k int) error {
 		return fmt.Errorf("publisher %d: send: %w", p.id, err)
 	}
 	p.inflight[p.nextID] = attempt{k: k, channel: ch, seq: p.seq}
+	p.pace.sentOne(ch)
 	return nil
 }
 
@@ -222,6 +248,7 @@ func (p *publisher) onReply(r pubReply) error {
 	case errRateLimited:
 		p.retries++
 		p.retry = append(p.retry, a.k)
+		p.pace.refused(a.channel)
 		// Replies to the rest of an overloaded window arrive together:
 		// only the first of them extends the pause.
 		if now := time.Now(); !now.Before(p.resumeAt) {

@@ -15,6 +15,7 @@ type Result struct {
 	JSONSubscribers int    `json:"json_subscribers"`
 	Publishers      int    `json:"publishers"`
 	Size            int    `json:"size"`
+	MaxLag          int    `json:"max_lag,omitempty"`
 	Publications    uint64 `json:"publications"` // accepted by the gateways
 
 	ExpectedDeliveries uint64 `json:"expected_deliveries"`
@@ -34,8 +35,8 @@ type Result struct {
 	// ReaderCloses: reading subscribers the gateway closed during the run,
 	// by close code (should be empty).
 	ReaderCloses map[string]int `json:"reader_closes,omitempty"`
-	// NonReaderCloses: how each non-reader ended once it read again (a
-	// close code, "1006" for no close frame, "open" or "error").
+	// NonReaderCloses: how each non-reader ended once it read again: a
+	// close code, "1006" for no close frame, or "open" (not closed).
 	NonReaderCloses map[string]int `json:"non_reader_closes"`
 
 	Latency LatencyMs `json:"latency_ms"`

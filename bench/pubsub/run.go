@@ -12,14 +12,12 @@ import (
 	"github.com/wsgate/wsgate/bench/loadclient"
 )
 
-// Waiting for deliveries: how often progress is checked, how long it may
-// stand still after publishing before the run gives up (deliveries of a
-// healthy gateway never pause that long), and how long to keep listening
-// after everything arrived, so late duplicates are still counted.
+// Waiting for deliveries: how often progress is checked, and how long to
+// keep listening after everything arrived, so late duplicates are still
+// counted.
 const (
-	pollEvery    = 10 * time.Millisecond
-	stallTimeout = 10 * time.Second
-	settleTime   = 100 * time.Millisecond
+	pollEvery  = 10 * time.Millisecond
+	settleTime = 100 * time.Millisecond
 )
 
 // fdReserve is what the process needs besides its connections: epoll
@@ -67,6 +65,7 @@ type run struct {
 	subPools   []subPool
 	pubPools   []*loadclient.Pool
 	nonReaders []*websocket.Conn
+	pace       *pacer  // nil without MaxLag
 	expected   []tally // accepted publications by channel
 	res        Result
 }
@@ -78,12 +77,12 @@ func newRun(cfg Config) *run {
 	}
 	n := cfg.Subscribers()
 	sh := &shared{size: cfg.Size, publishers: cfg.Publishers, names: names, subscribes: newCountdown(n)}
-	r := &run{cfg: cfg, sh: sh, subs: make([]*subscriber, n)}
+	r := &run{cfg: cfg, sh: sh, subs: make([]*subscriber, n), pace: newPacer(cfg.MaxLag, cfg.Channels)}
 	for i := range r.subs {
 		r.subs[i] = newSubscriber(i, i%cfg.Channels, isJSON(i, n, cfg.JSONSubscribers), sh)
 	}
 	r.res = Result{Mode: cfg.Mode, Channels: cfg.Channels, Subscribers: n, JSONSubscribers: cfg.JSONSubscribers,
-		Publishers: cfg.Publishers, Size: cfg.Size, NonReaderCloses: map[string]int{}}
+		Publishers: cfg.Publishers, Size: cfg.Size, MaxLag: cfg.MaxLag, NonReaderCloses: map[string]int{}}
 	return r
 }
 
@@ -127,4 +126,3 @@ func (r *run) finish() {
 }
 
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
-

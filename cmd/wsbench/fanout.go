@@ -357,6 +357,9 @@ func (b *bench) runFloor(ctx context.Context, o fanoutOpts, modes []string) {
 		return
 	}
 	n := ready.Conns
+	if n < subs.Stats().Connected {
+		b.run.Problem("%s: accepted %d of %d connections", tag, n, subs.Stats().Connected)
+	}
 	f := &results.Fanout{Variant: "floor (every message to every socket)", Subs: n, Channels: 1}
 	b.run.Design(results.Floor).Fanout = append(b.run.Design(results.Floor).Fanout, f)
 	var seq uint64 // the floor numbers its messages from 0, like the publisher

@@ -2,6 +2,7 @@ package procfs
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"runtime"
 	"strconv"
@@ -22,6 +23,9 @@ type Machine struct {
 	// connections one process can hold.
 	NofileLimit uint64 `json:"nofile_limit"`
 	Somaxconn   int    `json:"somaxconn"`
+	// LoadAvg is the 1-minute load average when the run started: other
+	// work on the host is noise in every number.
+	LoadAvg float64 `json:"load_avg_1m"`
 }
 
 // ReadMachine gathers Machine; fields it cannot read stay empty.
@@ -44,7 +48,26 @@ func (r Root) ReadMachine() Machine {
 	if b, err := os.ReadFile(r.path("sys", "net", "core", "somaxconn")); err == nil {
 		m.Somaxconn, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
+	m.LoadAvg, _ = r.ReadLoadAvg()
 	return m
+}
+
+// ReadLoadAvg returns the 1-minute load average from /proc/loadavg.
+func (r Root) ReadLoadAvg() (float64, error) {
+	b, err := os.ReadFile(r.path("loadavg"))
+	if err != nil {
+		return 0, err
+	}
+	return ParseLoadAvg(b)
+}
+
+// ParseLoadAvg returns the first field of a /proc/loadavg text.
+func ParseLoadAvg(b []byte) (float64, error) {
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, errors.New("procfs: empty loadavg")
+	}
+	return strconv.ParseFloat(f[0], 64)
 }
 
 // ParseCPUModel returns the first "model name" of a /proc/cpuinfo text.

@@ -120,6 +120,12 @@ func TestMachineParsers(t *testing.T) {
 	if b := ParseMemTotal([]byte("MemTotal:       24576000 kB\nMemFree: 1 kB\n")); b != 24576000<<10 {
 		t.Errorf("mem %d", b)
 	}
+	if l, err := ParseLoadAvg([]byte("2.80 3.75 3.27 5/300 1234\n")); err != nil || l != 2.8 {
+		t.Errorf("loadavg %v %v", l, err)
+	}
+	if _, err := ParseLoadAvg(nil); err == nil {
+		t.Error("empty loadavg parsed")
+	}
 }
 
 // TestRootReadsFiles checks the Read functions against a fake /proc and

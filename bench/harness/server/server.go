@@ -52,7 +52,7 @@ type Process struct {
 	logs    *tail
 	reaping bool          // reap runs (set before it starts, by Start's goroutine)
 	exited  chan struct{} // closed when the process has been reaped
-	err    error         // Wait's result, valid after exited
+	err     error         // Wait's result, valid after exited
 }
 
 // ReadyTimeout bounds how long a server may take to answer after start.

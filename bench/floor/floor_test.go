@@ -1,0 +1,154 @@
+package floor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/harness/wire"
+	"github.com/wsgate/wsgate/bench/loadclient"
+)
+
+// TestFloorDelivers runs the floor in-process and receives its frames with
+// the benchmark's own client.
+func TestFloorDelivers(t *testing.T) {
+	const conns = 20
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(Config{Listen: "127.0.0.1:0", Conns: conns}, inR, outW)
+		outW.Close()
+	}()
+	lines := bufio.NewScanner(outR)
+	next := func() Event {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("floor ended early: %v", <-errc)
+		}
+		var ev Event
+		if err := json.Unmarshal(lines.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	ev := next()
+	if ev.Event != "listening" {
+		t.Fatalf("first event %+v", ev)
+	}
+
+	var got, bad atomic.Int64
+	var lastSeq atomic.Uint64
+	pool, err := loadclient.Dial(context.Background(), loadclient.Config{
+		Addr: ev.Listen, Path: "/ws", Conns: conns,
+		OnMessage: func(_ *loadclient.Conn, _ byte, p []byte) {
+			push, err := wire.ParsePush(p)
+			if err != nil || !push.IsMessage() || len(p) < wire.PushBytes {
+				bad.Add(1)
+				return
+			}
+			seq, sent, ok := wire.ParseStamp(push.Data)
+			if !ok || time.Since(sent) > time.Minute {
+				bad.Add(1)
+			}
+			lastSeq.Store(max(lastSeq.Load(), seq))
+			got.Add(1)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if st := pool.Stats(); st.Connected != conns {
+		t.Fatalf("connected %d: %s", st.Connected, st.FirstError)
+	}
+	if ev := next(); ev.Event != "ready" || ev.Conns != conns {
+		t.Fatalf("ready event %+v", ev)
+	}
+
+	send := func(c Command) Event {
+		t.Helper()
+		b, _ := json.Marshal(c)
+		if _, err := inW.Write(append(b, '\n')); err != nil {
+			t.Fatal(err)
+		}
+		return next()
+	}
+	wait := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for got.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got.Load() != want || bad.Load() != 0 {
+			t.Fatalf("received %d (want %d), %d bad", got.Load(), want, bad.Load())
+		}
+	}
+
+	ev = send(Command{Cmd: "rate", Rate: 200, Messages: 5})
+	if ev.Event != "done" || ev.Messages != 5 || ev.Writes != 5*conns {
+		t.Fatalf("rate: %+v", ev)
+	}
+	wait(5 * conns)
+
+	ev = send(Command{Cmd: "burst", Burst: 4, Bursts: 2, PauseMs: 1, Coalesce: true})
+	if ev.Event != "done" || ev.Messages != 8 || ev.Writes != 2*conns {
+		t.Fatalf("coalesced burst: %+v", ev)
+	}
+	wait(13 * conns)
+
+	ev = send(Command{Cmd: "burst", Burst: 3, Bursts: 1})
+	if ev.Event != "done" || ev.Writes != 3*conns {
+		t.Fatalf("burst: %+v", ev)
+	}
+	wait(16 * conns)
+	if lastSeq.Load() != 15 {
+		t.Fatalf("last seq %d", lastSeq.Load())
+	}
+
+	if ev := send(Command{Cmd: "dance"}); ev.Event != "error" {
+		t.Fatalf("unknown command: %+v", ev)
+	}
+	inW.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFloorAcceptIdle: with fewer clients than expected, the floor reports
+// ready with what it has instead of waiting forever.
+func TestFloorAcceptIdle(t *testing.T) {
+	outR, outW := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Run(Config{Listen: "127.0.0.1:0", Conns: 5, AcceptIdle: 300 * time.Millisecond}, strings.NewReader(""), outW)
+		outW.Close()
+	}()
+	lines := bufio.NewScanner(outR)
+	var evs []Event
+	for lines.Scan() {
+		var ev Event
+		if err := json.Unmarshal(lines.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+		if ev.Event == "listening" {
+			pool, err := loadclient.Dial(context.Background(), loadclient.Config{Addr: ev.Listen, Path: "/", Conns: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[1].Event != "ready" || evs[1].Conns != 2 {
+		t.Fatalf("events %+v", evs)
+	}
+}

@@ -1,0 +1,195 @@
+// Package sleepers opens WebSocket subscribers that never read: the slow
+// consumers of the slow-consumer scenario. Each is a plain blocking socket
+// with a small receive buffer (set before connect, so the advertised
+// window stays small), upgraded and subscribed, then left alone. Without
+// an event loop nothing ever drains them, so the server's bytes pile up in
+// the kernel and then in the server's own queue for that connection.
+package sleepers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/gateway/wsframe"
+)
+
+// Config describes the sleepers to open.
+type Config struct {
+	Addr  string // server IPv4 host:port
+	Path  string // upgrade path
+	Conns int
+	// Hello is the payload of one binary message sent right after the
+	// upgrade (a subscribe command).
+	Hello []byte
+	// RcvBuf is SO_RCVBUF in bytes (the kernel doubles it); default 4096.
+	RcvBuf int
+	// Timeout bounds each connect+upgrade; default 5 s.
+	Timeout time.Duration
+}
+
+// Sleepers holds the open sockets.
+type Sleepers struct {
+	fds []int
+}
+
+// Dial opens cfg.Conns sleepers one after another (each takes well under
+// a millisecond on loopback). On error the ones already open are closed.
+func Dial(ctx context.Context, cfg Config) (*Sleepers, error) {
+	if cfg.RcvBuf <= 0 {
+		cfg.RcvBuf = 4096
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	ap, err := netip.ParseAddrPort(cfg.Addr)
+	if err != nil || !ap.Addr().Unmap().Is4() {
+		return nil, fmt.Errorf("sleepers: address %q: want IPv4 host:port", cfg.Addr)
+	}
+	dst := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}
+	s := &Sleepers{}
+	for i := range cfg.Conns {
+		if err := ctx.Err(); err != nil {
+			s.Close()
+			return nil, err
+		}
+		// Spread over 127.0.0.1–8 like the load client, for the same reason:
+		// ephemeral ports per source address.
+		src := [4]byte{127, 0, 0, byte(1 + i%8)}
+		fd, err := dialOne(src, dst, cfg)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sleepers: connection %d: %w", i, err)
+		}
+		s.fds = append(s.fds, fd)
+	}
+	return s, nil
+}
+
+func dialOne(src [4]byte, dst *unix.SockaddrInet4, cfg Config) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := setup(fd, src, dst, cfg); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func setup(fd int, src [4]byte, dst *unix.SockaddrInet4, cfg Config) error {
+	tv := unix.NsecToTimeval(cfg.Timeout.Nanoseconds())
+	for _, o := range []struct{ level, opt, v int }{
+		{unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RcvBuf},
+		{unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1},
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return fmt.Errorf("setsockopt: %w", err)
+		}
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		return err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.Connect(fd, dst); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %d.%d.%d.%d:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n",
+		cfg.Path, dst.Addr[0], dst.Addr[1], dst.Addr[2], dst.Addr[3], dst.Port, base64.StdEncoding.EncodeToString(key))
+	if err := writeAll(fd, []byte(req)); err != nil {
+		return fmt.Errorf("send upgrade: %w", err)
+	}
+	if err := readHead(fd); err != nil {
+		return err
+	}
+	if cfg.Hello != nil {
+		if err := writeAll(fd, MaskedFrame(wsframe.OpBinary, cfg.Hello)); err != nil {
+			return fmt.Errorf("send hello: %w", err)
+		}
+	}
+	return nil
+}
+
+// readHead reads the upgrade response head and checks it is a 101. Bytes
+// after the head (early frames) are read and dropped with it.
+func readHead(fd int) error {
+	var buf []byte
+	chunk := make([]byte, 1024)
+	for !bytes.Contains(buf, []byte("\r\n\r\n")) {
+		if len(buf) > 8<<10 {
+			return errors.New("upgrade response head too large")
+		}
+		n, err := unix.Read(fd, chunk)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read upgrade response: %w", err)
+		}
+		if n == 0 {
+			return errors.New("server closed during the upgrade")
+		}
+		buf = append(buf, chunk[:n]...)
+	}
+	if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101")) {
+		line, _, _ := bytes.Cut(buf, []byte("\r\n"))
+		return fmt.Errorf("upgrade refused: %q", line)
+	}
+	return nil
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// MaskedFrame builds one masked client frame.
+func MaskedFrame(op wsframe.Opcode, payload []byte) []byte {
+	b := wsframe.AppendHeader(nil, true, op, len(payload))
+	b[1] |= 0x80
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	b = binary.BigEndian.AppendUint32(b, binary.BigEndian.Uint32(key[:]))
+	start := len(b)
+	b = append(b, payload...)
+	wsframe.Mask(key, 0, b[start:])
+	return b
+}
+
+// Count returns how many sleepers are open.
+func (s *Sleepers) Count() int { return len(s.fds) }
+
+// Close closes every socket.
+func (s *Sleepers) Close() {
+	for _, fd := range s.fds {
+		unix.Close(fd)
+	}
+	s.fds = nil
+}
