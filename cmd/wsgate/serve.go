@@ -37,6 +37,7 @@ type serveFlags struct {
 	jwtSecret    string
 	jwtPublicKey string
 	apiListen    string
+	presenceTTL  time.Duration
 	apiKey       string
 }
 
@@ -79,6 +80,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a publication stays in history")
 	fs.BoolVar(&c.Recovery, "recovery", c.Recovery, "let a subscribe with a resume position replay what the client missed")
 	fs.StringVar(&f.configFile, "config", "", "JSON config file with channel namespaces (see README)")
+	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "with --broker redis: members of a crashed instance expire after this long")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "connections in total (0: no limit); more get 503")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "connections per client IP (0: no limit); more get 429")
 	fs.IntVar(&c.MaxConnsPerUser, "max-conns-per-user", 0, "connections per user (0: no limit); more get 429")
@@ -161,7 +163,7 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		}
 		f.cfg.Broker = b
 		f.cfg.Presence, err = presence.NewRedis(presence.RedisConfig{
-			Client: b.Client(), Prefix: f.redis.Prefix, Partitions: b.Partitions(), Node: f.cfg.NodeID, Log: log,
+			Client: b.Client(), Prefix: f.redis.Prefix, Partitions: b.Partitions(), Node: f.cfg.NodeID, Log: log, TTL: f.presenceTTL,
 		})
 		if err != nil {
 			b.Close()
