@@ -66,8 +66,10 @@ type conn struct {
 	pending  []func() // work for the worker (server API), see runOnWorker
 	out      *outQueue
 
-	in   *inbound // worker-only
-	sess *session // client protocol state (EndpointWS only)
+	in       *inbound     // worker-only
+	sess     *session     // client protocol state (EndpointWS only)
+	hookWait bool         // worker-only: a connect hook is running for us
+	hookDone *hookOutcome // its outcome, set by the hook goroutine under mu
 
 	// recovering holds live frames of channels whose history is being
 	// delivered (subscribe with a resume position); nil otherwise. Guarded
@@ -94,6 +96,7 @@ func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
 	if ev&netpoll.EventNotify != 0 {
 		c.onRequests()
 		c.runPending()
+		c.finishHook()
 	}
 	if ev&netpoll.EventTimer != 0 {
 		c.onTimer(now)
@@ -167,10 +170,17 @@ func (c *conn) consume(data []byte) {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
-	switch st {
-	case stateHandshake:
+	switch {
+	case st == stateHandshake && c.hookWait:
+		// More bytes while the connect hook runs: keep them, bounded.
+		if len(data) > c.srv.cfg.MaxHandshakeBytes+c.srv.cfg.MaxMessageBytes {
+			c.protocolError(&wsframe.Error{Code: wsframe.ClosePolicyViolation, Reason: "too much data before the upgrade"})
+			return
+		}
+		c.setLeftover(data)
+	case st == stateHandshake:
 		c.handshake(data)
-	case stateOpen:
+	case st == stateOpen:
 		c.frames(data)
 	default:
 		c.setLeftover(nil) // closing: input is no longer interesting
@@ -179,7 +189,10 @@ func (c *conn) consume(data []byte) {
 
 // handshake waits for a complete request head, upgrades, and hands bytes
 // that followed the request to the frame decoder.
-func (c *conn) handshake(data []byte) {
+func (c *conn) handshake(data []byte) { c.handshakeWith(data, nil) }
+
+// handshakeWith is handshake with a connect hook's outcome, if one ran.
+func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 	end := bytes.Index(data, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(data) > c.srv.cfg.MaxHandshakeBytes {
@@ -195,7 +208,14 @@ func (c *conn) handshake(data []byte) {
 		c.rejectHandshake([]byte(httpError(431, "request header too large")))
 		return
 	}
-	res := c.srv.upgrader.upgrade(data[:end+4])
+	res := c.srv.upgrader.upgradeWith(data[:end+4], hook)
+	if res.deferred != nil {
+		if !c.startHook(res.deferred, data) {
+			c.srv.metrics.HandshakesBusy.Add(1)
+			c.rejectHandshake(busyResponse)
+		}
+		return
+	}
 	rest := data[end+4:]
 	c.setLeftover(nil)
 	if !res.ok {

@@ -37,6 +37,8 @@ type Server struct {
 	presence  presence.Store
 	limits    *limits
 	clientSeq atomic.Uint64
+	hookSem   chan struct{}  // bounds connect-hook calls in flight
+	hookWG    sync.WaitGroup // connect-hook goroutines, waited for at shutdown
 
 	ln     *net.TCPListener
 	rawLn  syscall.RawConn
@@ -70,6 +72,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.upgrader.cfg = &s.cfg
 	s.ns = s.cfg.namespaces()
 	s.limits = newLimits(&s.cfg)
+	s.hookSem = make(chan struct{}, maxHooksInFlight)
 	if s.cfg.Hook == nil && s.cfg.Auth != nil {
 		s.cfg.Hook = authHook{s.cfg.Auth}
 	}
@@ -320,6 +323,9 @@ func (s *Server) shutdown() error {
 	batch := max(1, (len(open)+drainSteps-1)/drainSteps)
 	for i := 0; i < len(open); i += batch {
 		if i > 0 {
+			if s.metrics.ConnsOpen.Load() == 0 {
+				break // everyone already left: no reason to wait out the window
+			}
 			time.Sleep(s.cfg.DrainWindow / drainSteps)
 		}
 		for _, c := range open[i:min(i+batch, len(open))] {
@@ -335,6 +341,7 @@ func (s *Server) shutdown() error {
 		}
 	}
 	s.waitConns(time.Now().Add(time.Second))
+	s.hookWG.Wait() // hook calls are bounded by the handshake timeout
 	err := s.poller.Close()
 	// Workers are gone: whatever is left can be closed directly.
 	for fd := range s.conns {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -66,6 +67,22 @@ type upgradeResult struct {
 	endpoint Endpoint
 	protocol string // negotiated subprotocol, "" for none
 	identity Identity
+	deferred *deferredHook // the connect hook must run first (not ok, no response)
+}
+
+// deferredHook is returned by a HandshakeHook that must call a backend:
+// the gateway runs Call on a bounded goroutine pool, never on a worker,
+// then upgrades (or rejects) with its outcome.
+type deferredHook struct {
+	Call func(ctx context.Context) (Identity, error)
+}
+
+func (d *deferredHook) Error() string { return "handshake deferred to the connect hook" }
+
+// hookOutcome is what a deferred hook returned.
+type hookOutcome struct {
+	identity Identity
+	err      error
 }
 
 // upgrader holds what the server's handshake callbacks need.
@@ -78,7 +95,11 @@ type upgrader struct {
 // gobwas/ws, which does it without copying header values. It never reads
 // past req, so bytes that followed the request in the same read stay with
 // the caller.
-func (u *upgrader) upgrade(req []byte) upgradeResult {
+func (u *upgrader) upgrade(req []byte) upgradeResult { return u.upgradeWith(req, nil) }
+
+// upgradeWith is upgrade with the outcome of a connect hook that already
+// ran off the worker (nil: run the handshake hook inline).
+func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 	var (
 		res               upgradeResult
 		uri, host, origin string
@@ -124,9 +145,20 @@ func (u *upgrader) upgrade(req []byte) upgradeResult {
 			if u.cfg.Hook == nil {
 				return nil, nil
 			}
-			id, err := u.cfg.Hook.Handshake(&HandshakeRequest{
-				Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
-			})
+			var id Identity
+			var err error
+			if done != nil {
+				id, err = done.identity, done.err
+			} else {
+				id, err = u.cfg.Hook.Handshake(&HandshakeRequest{
+					Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
+				})
+			}
+			var deferred *deferredHook
+			if errors.As(err, &deferred) {
+				res.deferred = deferred
+				return nil, err // nothing is sent: the hook runs off the worker
+			}
 			if err != nil {
 				var rej *RejectError
 				if !errors.As(err, &rej) {
