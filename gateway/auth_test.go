@@ -47,6 +47,29 @@ func authServer(t *testing.T, mutate func(*gateway.Config, *auth.Config)) *gatew
 	})
 }
 
+// handshakeStatusNoT is handshakeStatus for goroutines (0 on error).
+func handshakeStatusNoT(addr string, extra ...string) int {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	for _, h := range extra {
+		req += h + "\r\n"
+	}
+	io.WriteString(c, req+"\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line := make([]byte, 12)
+	if _, err := io.ReadFull(c, line); err != nil {
+		return 0
+	}
+	var code int
+	fmt.Sscanf(string(line), "HTTP/1.1 %d", &code)
+	return code
+}
+
 // handshakeStatus sends an upgrade request with extra header lines and
 // returns the HTTP status line's code.
 func handshakeStatus(t *testing.T, addr, target string, extra ...string) int {

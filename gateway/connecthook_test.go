@@ -1,0 +1,69 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/gateway/auth"
+)
+
+// TestConnectHook: a handshake without a token is decided by the backend's
+// connect hook, which sees the forwarded cookies: allow → 101, deny → its
+// status, timeout → 503. A slow hook runs off the event loop: other
+// clients are served meanwhile.
+func TestConnectHook(t *testing.T) {
+	release := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Headers map[string]string `json:"headers"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		switch cookie := req.Headers["Cookie"]; {
+		case strings.Contains(cookie, "sid=good"):
+			w.Write([]byte(`{"user":"42"}`))
+		case strings.Contains(cookie, "sid=slow"):
+			<-release
+			w.Write([]byte(`{"user":"43"}`))
+		default:
+			http.Error(w, "no session", http.StatusForbidden)
+		}
+	}))
+	defer hook.Close()
+	defer close(release)
+	srv := authServer(t, func(c *gateway.Config, a *auth.Config) {
+		a.HookURL, a.HookTimeout = hook.URL, time.Second
+	})
+	addr := srv.Addr().String()
+	if got := handshakeStatus(t, addr, "/ws", "Cookie: sid=good"); got != 101 {
+		t.Fatalf("allowed session: %d", got)
+	}
+	if got := handshakeStatus(t, addr, "/ws", "Cookie: sid=bad"); got != 403 {
+		t.Fatalf("denied session: %d", got)
+	}
+	slowDone := make(chan int, 1)
+	go func() { slowDone <- handshakeStatusNoT(addr, "Cookie: sid=slow") }()
+	time.Sleep(100 * time.Millisecond) // the slow hook is in flight
+	start := time.Now()
+	nc, err := dialIdleWith(addr, "/ws", "Cookie: sid=good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &resumeClient{&wsConn{t: t, conn: nc, br: newBufReader(nc), rng: rand.New(rand.NewPCG(5, 6)), readTimeout: ioTimeout}, t}
+	defer nc.Close()
+	other.cmd(map[string]any{"id": 1, "cmd": "ping"})
+	if m := other.frameMap(); m["error"] != nil {
+		t.Fatalf("ping: %v", m)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("another client took %v while a hook was pending", d)
+	}
+	if got := <-slowDone; got != 503 {
+		t.Fatalf("hook timeout: %d, want 503", got)
+	}
+}
