@@ -144,40 +144,35 @@ func (p *publisher) send(batch []job) {
 // broke.
 func (p *publisher) retryReads(batch []job, res []rueidis.RedisResult) {
 	var idx []int
-	p.cmds = p.cmds[:0]
 	for i, j := range batch {
-		err := res[i].Error()
-		if err == nil {
-			continue
-		}
-		_, inRedis := rueidis.IsRedisErr(err)
-		if functionMissing(err) || (!inRedis && (j.position || j.history)) {
+		if safeToRetry(j, res[i].Error()) {
 			idx = append(idx, i)
-			p.cmds = append(p.cmds, p.command(j))
 		}
-	}
-	if len(idx) == 0 {
-		return
 	}
 	// Missing functions, or a dead connection (maybe a restarted Redis):
 	// (re)load the library first; it is idempotent. Dead pooled
-	// connections are replaced lazily, so try a few times.
-	for attempt := range 3 {
+	// connections are replaced lazily, so try a few times. Commands are
+	// built anew for every attempt: rueidis recycles a command once sent.
+	for attempt := 0; attempt < 3 && len(idx) > 0; attempt++ {
 		if attempt > 0 {
 			time.Sleep(50 * time.Millisecond)
 		}
 		p.b.loadLibrary()
+		p.cmds = p.cmds[:0]
+		for _, i := range idx {
+			p.cmds = append(p.cmds, p.command(batch[i]))
+		}
 		ctx, cancel := context.WithTimeout(p.b.ctx, p.b.cfg.Timeout)
 		out := p.b.client.DoMulti(ctx, p.cmds...)
 		cancel()
-		failed := false
+		var again []int
 		for k, r := range out {
 			res[idx[k]] = r
-			failed = failed || retryable(r.Error())
+			if safeToRetry(batch[idx[k]], r.Error()) {
+				again = append(again, idx[k])
+			}
 		}
-		if !failed {
-			return
-		}
+		idx = again
 	}
 }
 
@@ -266,12 +261,12 @@ func functionMissing(err error) bool {
 	return ok && strings.Contains(e.Error(), "Function not found")
 }
 
-// retryable: the command certainly did not run (no library yet) or failed
-// on the connection.
-func retryable(err error) bool {
+// safeToRetry: the job certainly did not run (no library yet), or it is a
+// read that failed on the connection.
+func safeToRetry(j job, err error) bool {
 	if err == nil {
 		return false
 	}
 	_, inRedis := rueidis.IsRedisErr(err)
-	return !inRedis || functionMissing(err)
+	return functionMissing(err) || (!inRedis && (j.position || j.history))
 }
