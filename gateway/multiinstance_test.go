@@ -298,11 +298,14 @@ func TestThreeInstancesOneRedis(t *testing.T) {
 		payloads[i] = fmt.Sprintf("ext-%02d", i+1)
 	}
 
-	// The backend starts once wsbench's 3,009 connections are up, so its
-	// publications interleave with the load rather than precede it; if
+	// The backend starts once wsbench's 3,000 subscribers are connected, so
+	// its publications interleave with the load rather than precede it; if
 	// wsbench ends first (a failure), it publishes anyway so the ext:feed
 	// check still has something to say.
 	buildBinary(t, "wsbench") // now, so the timeline below is wsbench's own
+	// t.Context ends when the test does, also through a t.Fatal in
+	// runPubsub: the goroutine then stops waiting and kills publish.py.
+	ctx := t.Context()
 	benchDone := make(chan struct{})
 	type extRun struct {
 		res        []extPublished
@@ -323,11 +326,13 @@ func TestThreeInstancesOneRedis(t *testing.T) {
 			select {
 			case <-benchDone:
 				break wait
+			case <-ctx.Done():
+				break wait
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
 		start := time.Now()
-		res := publishExternally(context.Background(), rs.URL(), extChannel, payloads)
+		res := publishExternally(ctx, rs.URL(), extChannel, payloads)
 		extDone <- extRun{res, start, time.Now()}
 	}()
 
@@ -376,8 +381,8 @@ func TestThreeInstancesOneRedis(t *testing.T) {
 			}
 		}
 	}
-	// Every subscriber read its 20 before this; a duplicate would have been
-	// delivered with them, so a short silence proves there is none.
+	// Every publication was out long before this point, so a duplicate
+	// would be queued right behind the 20: a short silence rules it out.
 	for _, c := range ext {
 		c.expectNothing(300 * time.Millisecond)
 	}

@@ -57,11 +57,10 @@ func (b *Broker) readTopology() (*topology, error) {
 
 // clusterState is the subscriptions' view of the cluster.
 type clusterState struct {
-	mu       sync.Mutex
-	topo     *topology
-	index    map[string]int // master address → connection index
-	refresh  chan struct{}
-	lastRead time.Time
+	mu      sync.Mutex
+	topo    *topology
+	index   map[string]int // master address → connection index
+	refresh chan struct{}
 }
 
 // initCluster reads the slot map and returns how many connections to run

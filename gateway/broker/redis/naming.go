@@ -39,24 +39,6 @@ func (n naming) metaKey(channel string) string { return n.tag(channel) + "m:" + 
 // historyKey is the stream holding a channel's retained publications.
 func (n naming) historyKey(channel string) string { return n.tag(channel) + "h:" + channel }
 
-// channelOf maps a Pub/Sub channel back to the wsgate channel ("" if it is
-// not one of ours).
-func (n naming) channelOf(pubsub string) string {
-	p := len(n.prefix)
-	if len(pubsub) < p+2 || pubsub[:p] != n.prefix || pubsub[p:p+2] != ":{" {
-		return ""
-	}
-	for i := p + 2; i+3 <= len(pubsub); i++ {
-		if pubsub[i] == '}' {
-			if pubsub[i+1:i+4] != ":c:" {
-				return ""
-			}
-			return pubsub[i+4:]
-		}
-	}
-	return ""
-}
-
 // slot is Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, mod 16384.
 func slot(key string) uint16 {
 	if i := indexByte(key, '{'); i >= 0 {
