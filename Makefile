@@ -19,8 +19,7 @@ run:
 	$(GO) run ./cmd/wsgate serve --echo
 
 ## test: vet, lint, then every test with the race detector (fuzz seeds included).
-test: deps
-	$(GO) vet ./...
+test: deps lint
 	$(GO) test -race -count=1 -timeout 14m ./...
 
 ## deps: install what the tests need when it is missing (CI starts bare).
