@@ -2,12 +2,12 @@ package presence
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/wsgate/wsgate/gateway/broker/redis"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
 )
 
@@ -192,7 +192,7 @@ func TestRedisClusterMasters(t *testing.T) {
 	byMaster := map[int]string{}
 	for i := 0; len(byMaster) < 3; i++ {
 		ch := fmt.Sprint("room", i)
-		owner := cl.SlotOwner(int(slotOf(names.keys(ch)[0])))
+		owner := cl.SlotOwner(int(redis.Slot(names.keys(ch)[0])))
 		if _, ok := byMaster[owner]; !ok {
 			byMaster[owner] = ch
 		}
@@ -219,25 +219,4 @@ func TestRedisClusterMasters(t *testing.T) {
 			}
 		}
 	}
-}
-
-// slotOf is Redis Cluster's key slot (CRC16/XMODEM of the hash tag).
-func slotOf(key string) uint16 {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for k := 0; k < len(key); k++ {
-		crc ^= uint16(key[k]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc % 16384
 }

@@ -322,7 +322,7 @@ func TestClusterShardedPubSub(t *testing.T) {
 		ch := fmt.Sprint("room", i)
 		a.Subscribe(ch)
 		b.Subscribe(ch)
-		owners[cl.SlotOwner(int(slotOf(pubsubChannel(ch))))]++
+		owners[cl.SlotOwner(int(redis.Slot(pubsubChannel(ch))))]++
 	}
 	if len(owners) != 3 {
 		t.Fatalf("channels cover %d masters, want 3: %v", len(owners), owners)
@@ -358,7 +358,7 @@ func TestClusterShardedPubSub(t *testing.T) {
 		})
 	}
 	// Move room0's slot to another master: delivery continues.
-	s := int(slotOf(pubsubChannel("room0")))
+	s := int(redis.Slot(pubsubChannel("room0")))
 	to := (cl.SlotOwner(s) + 1) % 3
 	if err := cl.MigrateSlot(s, to); err != nil {
 		t.Fatalf("migrate slot %d: %v", s, err)
@@ -367,27 +367,6 @@ func TestClusterShardedPubSub(t *testing.T) {
 		publish(a, "room0", "after move")
 		return recA.count("room0") > 3 && recB.count("room0") > 3
 	})
-}
-
-// slotOf is Redis Cluster's key slot (CRC16/XMODEM of the hash tag).
-func slotOf(key string) uint16 {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for k := 0; k < len(key); k++ {
-		crc ^= uint16(key[k]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc % 16384
 }
 
 // TestPythonPublisher runs the README's Python example (python3-redis).

@@ -90,7 +90,7 @@ func (s *subscriptions) initCluster() int {
 	s.route = func(pubsub string) int {
 		cs.mu.Lock()
 		defer cs.mu.Unlock()
-		return cs.index[cs.topo.owner[slot(pubsub)]]
+		return cs.index[cs.topo.owner[Slot(pubsub)]]
 	}
 	b.wg.Add(1)
 	go s.followTopology()
@@ -118,7 +118,7 @@ func (s *subscriptions) probeChannel(i int, base string) string {
 	defer s.cluster.mu.Unlock()
 	for n := 0; ; n++ {
 		ch := s.b.cfg.Prefix + ":{probe" + strconv.Itoa(n) + "}:c:" + base
-		if s.cluster.topo.owner[slot(ch)] == node {
+		if s.cluster.topo.owner[Slot(ch)] == node {
 			return ch
 		}
 	}

@@ -39,8 +39,9 @@ func (n naming) metaKey(channel string) string { return n.tag(channel) + "m:" + 
 // historyKey is the stream holding a channel's retained publications.
 func (n naming) historyKey(channel string) string { return n.tag(channel) + "h:" + channel }
 
-// slot is Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, mod 16384.
-func slot(key string) uint16 {
+// Slot is Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, mod
+// 16384. Exported for tests and tools that check where a channel lives.
+func Slot(key string) uint16 {
 	if i := indexByte(key, '{'); i >= 0 {
 		if j := indexByte(key[i+1:], '}'); j > 0 {
 			key = key[i+1 : i+1+j]

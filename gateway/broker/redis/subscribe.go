@@ -236,7 +236,7 @@ func (c *pubsubConn) batches(chs []string) [][]string {
 	for _, ch := range chs {
 		k := uint16(0)
 		if c.node != "" {
-			k = slot(ch)
+			k = Slot(ch)
 		}
 		groups[k] = append(groups[k], ch)
 	}
