@@ -64,7 +64,7 @@ type conn struct {
 	shutWr   bool     // our side shut down after the close frame was flushed
 	requests uint8    // requestDrain | requestKill
 	pending  []func() // work for the worker (server API), see runOnWorker
-	out      *outQueue
+	out      *netpoll.WriteQueue
 
 	in       *inbound     // worker-only
 	sess     *session     // client protocol state (EndpointWS only)
@@ -367,9 +367,9 @@ func (c *conn) queueLocked(frame []byte) {
 		return // the close frame is the last one
 	}
 	if c.out == nil {
-		c.out = outQueuePool.Get().(*outQueue)
+		c.out = getOutQueue()
 	}
-	if c.out.bytes+len(frame) > c.srv.cfg.MaxQueueBytes {
+	if c.out.Len()+len(frame) > c.srv.cfg.MaxQueueBytes {
 		c.srv.metrics.SlowConsumers.Add(1)
 		c.startCloseLocked(CloseSlowConsumer, "slow consumer", true)
 		return
@@ -383,9 +383,9 @@ func (c *conn) pushLocked(frame []byte) {
 		return
 	}
 	if c.out == nil {
-		c.out = outQueuePool.Get().(*outQueue)
+		c.out = getOutQueue()
 	}
-	c.out.push(frame)
+	c.out.Push(frame)
 	c.srv.metrics.FramesOut.Add(1)
 }
 
@@ -400,17 +400,17 @@ func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
 		c.srv.metrics.HandshakesActive.Add(-1)
 	}
 	if c.out == nil {
-		c.out = outQueuePool.Get().(*outQueue)
+		c.out = getOutQueue()
 	}
 	linger := closeLinger
 	if dropQueued {
-		c.out.dropUnstarted()
+		c.out.DropUnstarted()
 		// A slow consumer can only see its close code once it reads again;
 		// give it as long as any silent connection gets before it is
 		// declared dead.
 		linger = c.srv.cfg.PingInterval + c.srv.cfg.PongTimeout
 	}
-	c.out.push(wsframe.CloseFrame(code, reason))
+	c.out.Push(wsframe.CloseFrame(code, reason))
 	c.state = stateClosing
 	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(linger)))
 }
@@ -422,32 +422,15 @@ func (c *conn) flushLocked(onWorker bool) {
 	if c.state == stateClosed || c.out == nil {
 		return
 	}
-	var vec [netpoll.MaxIovecs][]byte
-	for !c.out.empty() {
-		v := c.out.vector(&vec)
-		want := 0
-		for _, b := range v {
-			want += len(b)
-		}
-		n, err := netpoll.Writev(c.desc.Fd(), v)
-		if err == unix.EAGAIN {
-			break
-		}
-		if err != nil { // peer reset: nothing more can be sent
-			c.out.dropUnstarted()
-			c.out.advance(c.out.bytes)
-			c.closeIn = true
-			c.state = max(c.state, stateClosing)
-			break
-		}
-		c.srv.metrics.Writevs.Add(1)
-		c.out.advance(n)
-		if n < want {
-			break // the socket buffer is full
-		}
+	writes, err := c.out.Flush(c.desc.Fd())
+	c.srv.metrics.Writevs.Add(int64(writes))
+	if err != nil { // peer reset: nothing more can be sent
+		c.out.Reset()
+		c.closeIn = true
+		c.state = max(c.state, stateClosing)
 	}
-	if c.out.empty() {
-		c.out.release()
+	if c.out.Empty() {
+		putOutQueue(c.out)
 		c.out = nil
 	} else if !onWorker {
 		if err := c.desc.ArmIfIdle(true); err != nil {
@@ -487,7 +470,7 @@ func (c *conn) closeNowLocked() {
 	c.state = stateClosed
 	c.srv.limits.release(c)
 	if c.out != nil {
-		c.out.release()
+		putOutQueue(c.out)
 		c.out = nil
 	}
 	c.releaseInbound()

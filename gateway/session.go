@@ -58,7 +58,7 @@ func (c *conn) queuedBytesLocked() int {
 	if c.out == nil {
 		return 0
 	}
-	return c.out.bytes
+	return c.out.Len()
 }
 
 // recovery is a channel's resume in progress: the live frames that

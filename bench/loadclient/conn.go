@@ -78,7 +78,7 @@ type Conn struct {
 	requests    uint8
 	dispatching bool // a worker is in HandleEvent: it flushes before re-arming
 	closeSent   bool
-	out         outQueue
+	out         netpoll.WriteQueue
 
 	// Worker-only.
 	started  time.Time // connect start
@@ -115,11 +115,11 @@ func (c *Conn) Send(op byte, payload []byte) error {
 	case c.state != stateOpen || c.pool.closing.Load():
 		c.mu.Unlock()
 		return ErrNotOpen
-	case c.out.bytes+len(frame) > c.pool.cfg.MaxQueueBytes:
+	case c.out.Len()+len(frame) > c.pool.cfg.MaxQueueBytes:
 		c.mu.Unlock()
 		return ErrQueueFull
 	}
-	c.out.push(frame)
+	c.out.Push(frame)
 	notify := !c.dispatching
 	c.mu.Unlock()
 	c.pool.messagesOut.Add(1)
@@ -201,7 +201,7 @@ func (c *Conn) finish() {
 	if st != stateClosed {
 		err = c.flushLocked()
 		if err == nil {
-			err = c.desc.Rearm(st == stateDialing || !c.out.empty())
+			err = c.desc.Rearm(st == stateDialing || !c.out.Empty())
 		}
 	}
 	c.dispatching = false
@@ -237,7 +237,7 @@ func (c *Conn) onConnected() {
 	c.key = newKey()
 	c.mu.Lock()
 	c.state = stateHandshake
-	c.out.push(c.pool.target.request.build(c.key))
+	c.out.Push(c.pool.target.request.build(c.key))
 	c.mu.Unlock()
 }
 
@@ -334,7 +334,7 @@ func (c *Conn) onPing(payload []byte) {
 	frame := clientFrame(wsframe.OpPong, payload)
 	c.mu.Lock()
 	if !c.closeSent {
-		c.out.push(frame)
+		c.out.Push(frame)
 	}
 	c.mu.Unlock()
 }
@@ -362,7 +362,7 @@ func (c *Conn) startCloseAny(code uint16) {
 	}
 	if !c.closeSent {
 		c.closeSent = true
-		c.out.push(clientCloseFrame(code))
+		c.out.Push(clientCloseFrame(code))
 	}
 	c.state = stateClosing
 	c.desc.SetTimer(time.Now().Add(closeLinger))
@@ -437,7 +437,7 @@ func (c *Conn) closeLocked() {
 	}
 	registered := c.state != stateNew
 	c.state = stateClosed
-	c.out.reset()
+	c.out = netpoll.WriteQueue{}
 	if registered {
 		// The fd is gone whatever Close says; there is nobody to tell.
 		_ = c.desc.Close()
@@ -447,25 +447,9 @@ func (c *Conn) closeLocked() {
 // flushLocked writes as much of the queue as the socket takes, up to
 // MaxIovecs frames per writev.
 func (c *Conn) flushLocked() error {
-	var vec [netpoll.MaxIovecs][]byte
-	for !c.out.empty() {
-		v := c.out.vector(&vec)
-		want := 0
-		for _, b := range v {
-			want += len(b)
-		}
-		n, err := netpoll.Writev(c.desc.Fd(), v)
-		if err == unix.EAGAIN {
-			return nil
-		}
-		if err != nil {
-			c.out.reset()
-			return fmt.Errorf("write: %w", err)
-		}
-		c.out.advance(n)
-		if n < want {
-			return nil // the socket buffer is full: wait for EPOLLOUT
-		}
+	if _, err := c.out.Flush(c.desc.Fd()); err != nil {
+		c.out = netpoll.WriteQueue{}
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wsgate/wsgate/netpoll"
 )
 
 func TestAcceptForRFCExample(t *testing.T) {
@@ -48,26 +47,5 @@ func TestCheckResponse(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-func TestOutQueuePartialWrites(t *testing.T) {
-	var q outQueue
-	q.push([]byte("abc"))
-	q.push([]byte("de"))
-	q.push([]byte("fghi"))
-	var vec [netpoll.MaxIovecs][]byte
-	var got []byte
-	for _, n := range []int{1, 3, 1, 4} {
-		v := q.vector(&vec)
-		flat := []byte{}
-		for _, b := range v {
-			flat = append(flat, b...)
-		}
-		got = append(got, flat[:n]...)
-		q.advance(n)
-	}
-	if string(got) != "abcdefghi" || !q.empty() || q.bytes != 0 || q.bufs != nil {
-		t.Fatalf("got %q, queue %+v", got, q)
 	}
 }

@@ -138,10 +138,10 @@ func (b *bench) serverSpec(design string, extra ...string) (server.Spec, error) 
 		// The naive server drops a connection whose pong is later than
 		// --pong-wait after its last one, so it must exceed the interval.
 		args := []string{"naive", "--ping-interval", ping, "--pong-wait", (b.flags.pingInterval + 10*time.Second).String()}
-		if b.flags.broker != "memory" {
-			// Only if the naive server grows these flags will this work;
-			// until then it fails to start and says why.
-			args = append(args, "--broker", b.flags.broker, "--redis-url", b.flags.redisURL)
+		args = append(args, "--broker", b.flags.broker)
+		if b.flags.redisURL != "" {
+			// As for wsgate: without --redis-url both use their default.
+			args = append(args, "--redis-url", b.flags.redisURL)
 		}
 		return server.Spec{Name: design, Bin: b.self, Args: append(args, extra...), Debug: true}, nil
 	}

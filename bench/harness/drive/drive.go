@@ -99,17 +99,29 @@ func (s *Subscribers) onMessage(_ *loadclient.Conn, _ byte, payload []byte) {
 	}
 }
 
+// SubscribeWindow bounds the subscribes awaiting a reply. With the Redis
+// broker every subscribe reads the channel's position through a bounded
+// queue per channel (4,096 deep in wsgate): ten thousand subscribes at
+// once to one channel are partly refused with 111 (retry), which would
+// measure that bound instead of fan-out.
+const SubscribeWindow = 1024
+
 // Subscribe subscribes connection i to channels[i % len(channels)] and
 // waits until every upgraded connection's reply arrived (or timeout).
 func (s *Subscribers) Subscribe(ctx context.Context, channels []string, timeout time.Duration) error {
 	conns := s.pool.Conns()
+	start := time.Now()
+	answered := func() int64 { return s.acks.Load() + s.ackErrs.Load() }
 	for i, c := range conns {
+		if !waitUntil(ctx, timeout-time.Since(start), func() bool { return int64(i)-answered() < SubscribeWindow }) {
+			break // the wait below reports what is missing
+		}
 		if err := c.Send(loadclient.OpBinary, wire.Subscribe(uint32(i+1), channels[i%len(channels)])); err != nil {
 			return fmt.Errorf("subscribe conn %d: %w", c.Index(), err)
 		}
 	}
 	want := int64(len(conns))
-	ok := waitUntil(ctx, timeout, func() bool { return s.acks.Load()+s.ackErrs.Load() >= want })
+	ok := waitUntil(ctx, timeout-time.Since(start), func() bool { return answered() >= want })
 	switch {
 	case s.ackErrs.Load() > 0:
 		return fmt.Errorf("%d of %d subscribes failed", s.ackErrs.Load(), want)

@@ -31,6 +31,9 @@ type Spec struct {
 	// Debug gives the server a debug listener (pprof + /metrics); the
 	// server is ready when /metrics answers.
 	Debug bool
+	// Listen, when set, is the --listen address instead of a free port (a
+	// server restarted where its clients will look for it).
+	Listen string
 	// Control connects the child's stdin and stdout to the harness; the
 	// server is ready when it prints its first stdout line (the floor:
 	// a probe connection would count as one of its clients).
@@ -63,9 +66,12 @@ const stopGrace = 20 * time.Second
 
 // Start starts the server and waits until it is ready.
 func Start(ctx context.Context, spec Spec) (*Process, error) {
-	addr, err := FreePort()
-	if err != nil {
-		return nil, err
+	var err error
+	addr := spec.Listen
+	if addr == "" {
+		if addr, err = FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	args := append(append([]string(nil), spec.Args...), "--listen", addr)
 	p := &Process{Name: spec.Name, Addr: addr, logs: newTail(64 << 10), exited: make(chan struct{})}

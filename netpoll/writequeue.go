@@ -1,0 +1,106 @@
+package netpoll
+
+import "golang.org/x/sys/unix"
+
+// WriteQueue holds the buffers waiting to be written to one non-blocking
+// fd. Buffers may be shared with other queues (a fan-out frame is built
+// once), so they are never modified: a partial write only advances an
+// offset. Flush writes with writev, MaxIovecs buffers at a time.
+//
+// A WriteQueue is not safe for concurrent use; its owner locks.
+type WriteQueue struct {
+	bufs  [][]byte
+	off   int // bytes of bufs[0] already written
+	bytes int // unwritten bytes in total
+}
+
+// Push appends b.
+func (q *WriteQueue) Push(b []byte) {
+	q.bufs = append(q.bufs, b)
+	q.bytes += len(b)
+}
+
+// Empty reports whether nothing waits.
+func (q *WriteQueue) Empty() bool { return len(q.bufs) == 0 }
+
+// Len is the number of unwritten bytes.
+func (q *WriteQueue) Len() int { return q.bytes }
+
+// Flush writes as much as fd takes now. It returns how many writev calls
+// wrote something; an error means the fd is broken (EAGAIN is not an
+// error: the rest waits for writability).
+func (q *WriteQueue) Flush(fd int) (writes int, err error) {
+	var vec [MaxIovecs][]byte
+	for !q.Empty() {
+		v := q.vector(&vec)
+		want := 0
+		for _, b := range v {
+			want += len(b)
+		}
+		n, err := Writev(fd, v)
+		if err == unix.EAGAIN {
+			return writes, nil
+		}
+		if err != nil {
+			return writes, err
+		}
+		writes++
+		q.advance(n)
+		if n < want {
+			return writes, nil // the socket buffer is full
+		}
+	}
+	return writes, nil
+}
+
+// vector fills vec with the unwritten parts of up to len(vec) buffers.
+func (q *WriteQueue) vector(vec *[MaxIovecs][]byte) [][]byte {
+	n := copy(vec[:], q.bufs)
+	if n > 0 {
+		vec[0] = vec[0][q.off:]
+	}
+	return vec[:n]
+}
+
+// advance drops n written bytes from the front.
+func (q *WriteQueue) advance(n int) {
+	q.bytes -= n
+	i := 0
+	for i < len(q.bufs) && n > 0 {
+		rest := len(q.bufs[i]) - q.off
+		if n < rest {
+			q.off += n
+			break
+		}
+		n -= rest
+		q.bufs[i] = nil
+		q.off = 0
+		i++
+	}
+	q.bufs = q.bufs[:copy(q.bufs, q.bufs[i:])]
+}
+
+// DropUnstarted discards every buffer not yet partly written (a partly
+// written frame must be finished or the stream would be corrupt).
+func (q *WriteQueue) DropUnstarted() {
+	keep := 0
+	if q.off > 0 {
+		keep = 1
+	}
+	clear(q.bufs[keep:])
+	q.bufs = q.bufs[:keep]
+	q.bytes = 0
+	if keep == 1 {
+		q.bytes = len(q.bufs[0]) - q.off
+	}
+}
+
+// Reset empties the queue, keeping a small array for reuse (a queue kept
+// in a pool) and dropping a large one.
+func (q *WriteQueue) Reset() {
+	clear(q.bufs)
+	if cap(q.bufs) > 64 {
+		q.bufs = nil
+	}
+	q.bufs, q.off, q.bytes = q.bufs[:0], 0, 0
+}
