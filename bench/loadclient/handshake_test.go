@@ -3,7 +3,6 @@ package loadclient
 import (
 	"strings"
 	"testing"
-
 )
 
 func TestAcceptForRFCExample(t *testing.T) {
