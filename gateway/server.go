@@ -278,6 +278,7 @@ func (s *Server) admit(fd int) {
 		s.conns[fd].Store(nil)
 		s.metrics.HandshakesActive.Add(-1)
 		s.metrics.ConnsOpen.Add(-1)
+		s.limits.release(c)
 		unix.Close(fd)
 	}
 }
