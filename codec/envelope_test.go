@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"math"
 	"strings"
@@ -12,7 +13,8 @@ import (
 
 func samePublication(a, b *Publication) bool {
 	return bytes.Equal(a.Channel, b.Channel) && bytes.Equal(a.Data, b.Data) && a.Offset == b.Offset &&
-		bytes.Equal(a.Epoch, b.Epoch) && bytes.Equal(a.Node, b.Node) && a.Time == b.Time
+		bytes.Equal(a.Epoch, b.Epoch) && bytes.Equal(a.Node, b.Node) && a.Time == b.Time &&
+		a.Kind == b.Kind && bytes.Equal(a.Client, b.Client) && bytes.Equal(a.User, b.User)
 }
 
 var publications = []Publication{
@@ -20,6 +22,9 @@ var publications = []Publication{
 	{Channel: bs("c"), Data: nil},
 	{Channel: bs("c"), Data: bytes.Repeat([]byte{0xff}, 70000), Offset: math.MaxUint64, Time: -1},
 	{Channel: bs(strings.Repeat("x", 300)), Data: []byte{}, Epoch: bs(strings.Repeat("e", 40)), Time: math.MinInt64},
+	// Presence events: no data, no offset.
+	{Channel: bs("chat:room1"), Kind: KindJoin, Client: bs("gw-1-7"), User: bs("42"), Node: bs("gw-1"), Time: 1732640000123},
+	{Channel: bs("chat:room1"), Kind: KindLeave, Client: bs("gw-1-7")}, // anonymous
 }
 
 func TestPublicationRoundTrip(t *testing.T) {
@@ -35,13 +40,22 @@ func TestPublicationRoundTrip(t *testing.T) {
 		if !samePublication(&got, &p) {
 			t.Fatalf("got %+v, want %+v", got, p)
 		}
-		for _, s := range [][]byte{got.Channel, got.Data, got.Epoch, got.Node} {
+		for _, s := range [][]byte{got.Channel, got.Data, got.Epoch, got.Node, got.Client, got.User} {
 			if !within(s, b) {
 				t.Fatal("decoded slice does not alias the input")
 			}
 		}
 		// An independent decoder reads the same envelope.
-		want := tree{"v": uint64(1), "ch": string(p.Channel), "data": binVal(p.Data)}
+		want := tree{"v": uint64(1), "ch": string(p.Channel)}
+		if p.Kind == KindPublication {
+			want["data"] = binVal(p.Data)
+		} else {
+			want["t"] = p.Kind.String()
+			want["cl"] = string(p.Client)
+			if len(p.User) > 0 {
+				want["u"] = string(p.User)
+			}
+		}
 		if p.Offset != 0 {
 			want["off"] = p.Offset
 		}
@@ -81,8 +95,43 @@ func TestDecodePublicationForeign(t *testing.T) {
 	}
 	// Minimal: only v and ch.
 	b = mpMarshal(t, map[string]any{"v": 1, "ch": "c", "data": nil})
-	if err := DecodePublication(b, &p); err != nil || p.Data != nil || string(p.Channel) != "c" {
+	if err := DecodePublication(b, &p); err != nil || p.Data != nil || string(p.Channel) != "c" || p.Kind != KindPublication {
 		t.Fatalf("minimal envelope: %+v, %v", p, err)
+	}
+	// "t": nil is a publication, like an absent "t".
+	b = mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": nil, "data": "x"})
+	if err := DecodePublication(b, &p); err != nil || p.Kind != KindPublication || string(p.Data) != "x" {
+		t.Fatalf("t nil: %+v, %v", p, err)
+	}
+	// A backend's leave event, with extra keys and data it need not send.
+	b = mpMarshal(t, map[string]any{"u": "7", "t": "leave", "cl": "c-1", "ch": "room", "v": uint8(1), "trace": 1})
+	if err := DecodePublication(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	want = Publication{Channel: bs("room"), Kind: KindLeave, Client: bs("c-1"), User: bs("7")}
+	if !samePublication(&p, &want) {
+		t.Fatalf("event: got %+v", p)
+	}
+}
+
+// joinEnvelopeHex is the example in codec/README.md §11:
+// {"v":1,"ch":"chat:room1","t":"join","cl":"c-81f2","u":"42"}.
+const joinEnvelopeHex = "85a17601a26368aa636861743a726f6f6d31a174a46a6f696ea2636ca6632d38316632a175a23432"
+
+// TestEncodeEventBytes pins the bytes of a join event (codec/README.md §11).
+func TestEncodeEventBytes(t *testing.T) {
+	b, err := EncodePublication(Publication{Channel: bs("chat:room1"), Kind: KindJoin, Client: bs("c-81f2"), User: bs("42")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != joinEnvelopeHex {
+		t.Fatalf("join envelope\n got  %s\n want %s", got, joinEnvelopeHex)
+	}
+}
+
+func TestEncodeUnknownKind(t *testing.T) {
+	if _, err := EncodePublication(Publication{Channel: bs("c"), Kind: 9, Client: bs("x")}); !errors.Is(err, ErrKind) {
+		t.Fatalf("err = %v, want ErrKind", err)
 	}
 }
 
@@ -113,6 +162,13 @@ func TestDecodePublicationErrors(t *testing.T) {
 		{"ts str", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "ts": "now"}), ErrType},
 		{"ts over int64", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "ts": uint64(math.MaxUint64)}), ErrRange},
 		{"ts ext", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "ts": msgpack.RawMessage{0xd6, 0xff, 0, 0, 0, 1}}), ErrType},
+		{"t unknown", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": "typing", "cl": "x"}), ErrKind},
+		{"t empty", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": "", "cl": "x"}), ErrKind},
+		{"t int", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": 1, "cl": "x"}), ErrType},
+		{"event without cl", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": "join", "u": "42"}), ErrMissing},
+		{"event empty cl", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": "leave", "cl": ""}), ErrMissing},
+		{"cl bin", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": "join", "cl": []byte("x")}), ErrType},
+		{"u int", mpMarshal(t, map[string]any{"v": 1, "ch": "c", "t": "join", "cl": "x", "u": 42}), ErrType},
 		{"trailing", append(mpMarshal(t, map[string]any{"v": 1, "ch": "c"}), 0), ErrTrailing},
 		{"too many keys", manyKeys(40), ErrTooManyKeys},
 		{"int key", []byte{0x81, 0x01, 0x01}, ErrKeyType},
@@ -150,13 +206,15 @@ func TestDecodePublicationTruncated(t *testing.T) {
 }
 
 func TestDecodePublicationDoesNotAllocate(t *testing.T) {
-	b, _ := EncodePublication(publications[0])
-	var p Publication
-	if a := testing.AllocsPerRun(100, func() {
-		if err := DecodePublication(b, &p); err != nil {
-			t.Fatal(err)
+	for _, i := range []int{0, 4} { // a publication, an event
+		b, _ := EncodePublication(publications[i])
+		var p Publication
+		if a := testing.AllocsPerRun(100, func() {
+			if err := DecodePublication(b, &p); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Fatalf("envelope %d: %.0f allocations per decode", i, a)
 		}
-	}); a != 0 {
-		t.Fatalf("%.0f allocations per decode", a)
 	}
 }

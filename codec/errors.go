@@ -78,6 +78,7 @@ var (
 	ErrRange          = errors.New("integer out of range")
 	ErrMissing        = errors.New("required field missing")
 	ErrUnknownCommand = errors.New("unknown command")
+	ErrKind           = errors.New("unknown envelope kind")
 	ErrBadChannel     = errors.New("bad channel name")
 	ErrTooLarge       = errors.New("payload too large")
 	ErrVersion        = errors.New("unsupported envelope version")

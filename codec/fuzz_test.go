@@ -133,11 +133,13 @@ func FuzzDecodeCommandJSON(f *testing.F) {
 }
 
 func FuzzDecodePublication(f *testing.F) {
-	for _, p := range publications[:2] {
+	for _, p := range append(publications[:2:2], publications[4:]...) { // two publications, two events
 		b, _ := EncodePublication(p)
 		f.Add(b)
 	}
 	f.Add(mpMarshal(f, map[string]any{"v": 1, "ch": "c", "data": "s", "off": -1}))
+	f.Add(mpMarshal(f, map[string]any{"v": 1, "ch": "c", "t": "join", "cl": "x", "u": "", "data": "d", "off": 3}))
+	f.Add(mpMarshal(f, map[string]any{"v": 1, "ch": "c", "t": "typing", "cl": "x"}))
 	f.Add(mpMarshal(f, map[string]any{"v": 1, "ch": "c", "x": []any{[]any{map[string]any{}}}}))
 	for _, h := range hugeHeaders {
 		f.Add(cat([]byte{0x82, 0xa1, 'v', 1, 0xa4, 'd', 'a', 't', 'a'}, h))
@@ -147,7 +149,7 @@ func FuzzDecodePublication(f *testing.F) {
 		if err := DecodePublication(b, &p); err != nil {
 			return
 		}
-		for _, s := range [][]byte{p.Channel, p.Data, p.Epoch, p.Node} {
+		for _, s := range [][]byte{p.Channel, p.Data, p.Epoch, p.Node, p.Client, p.User} {
 			if !within(s, b) {
 				t.Fatalf("decoded slice %q lies outside the input", s)
 			}

@@ -27,7 +27,7 @@ type Namespace struct {
 	HistoryTTL  Duration `json:"history_ttl"`
 	Recovery    bool     `json:"recovery"`
 	Presence    bool     `json:"presence"`
-	JoinLeave   bool     `json:"join_leave"`
+	JoinLeave   bool     `json:"join_leave"` // push join/leave of subscribers to the channel, on every instance
 	Subscribe   Rule     `json:"subscribe"`
 	Publish     Rule     `json:"publish"`
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -70,6 +71,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		conns:    make([]atomic.Pointer[conn], lim.Cur),
 	}
 	s.upgrader.cfg = &s.cfg
+	if s.cfg.NodeID == "" {
+		// Client ids and presence members must be unique across instances.
+		s.cfg.NodeID = "node-" + strconv.FormatUint(rand.Uint64(), 36)
+	}
 	s.ns = s.cfg.namespaces()
 	s.limits = newLimits(&s.cfg)
 	s.hookSem = make(chan struct{}, maxHooksInFlight)
@@ -122,8 +127,14 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 	hs := s.hub.Stats()
 	if _, err := fmt.Fprintf(w, "# TYPE wsgate_hub_delivered_total counter\nwsgate_hub_delivered_total %d\n"+
 		"# TYPE wsgate_hub_dropped_total counter\nwsgate_hub_dropped_total %d\n"+
-		"# TYPE wsgate_hub_channels gauge\nwsgate_hub_channels %d\n",
-		hs.Delivered.Load(), hs.Dropped.Load(), hs.Channels.Load()); err != nil {
+		"# TYPE wsgate_hub_channels gauge\nwsgate_hub_channels %d\n"+
+		"# TYPE wsgate_hub_events_total counter\nwsgate_hub_events_total %d\n"+
+		"# TYPE wsgate_hub_gaps_total counter\nwsgate_hub_gaps_total %d\n"+
+		"# TYPE wsgate_hub_gaps_filled_total counter\nwsgate_hub_gaps_filled_total %d\n"+
+		"# TYPE wsgate_hub_gaps_lost_total counter\nwsgate_hub_gaps_lost_total %d\n"+
+		"# TYPE wsgate_hub_duplicates_total counter\nwsgate_hub_duplicates_total %d\n",
+		hs.Delivered.Load(), hs.Dropped.Load(), hs.Channels.Load(), hs.Events.Load(),
+		hs.Gaps.Load(), hs.GapsFilled.Load(), hs.GapsLost.Load(), hs.Duplicates.Load()); err != nil {
 		return fmt.Errorf("write metrics: %w", err)
 	}
 	if m, ok := s.broker.(interface{ WriteMetrics(io.Writer) error }); ok {

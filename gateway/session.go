@@ -35,12 +35,17 @@ func (c *conn) Encoding() codec.Encoding { return c.sess.enc }
 
 // Enqueue implements hub.Subscriber. Live frames of a channel being
 // recovered are held back (counted against the queue limit) until its
-// history has been queued.
+// history has been queued. A connection is not sent its own join/leave
+// events (it has its subscribe/unsubscribe reply instead).
 func (c *conn) Enqueue(p *codec.Publication, frame []byte) bool {
+	event := p.Kind != codec.KindPublication
+	if event && string(p.Client) == c.sess.id { // sess and its id never change once subscribed
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r := c.recovering[string(p.Channel)]; r != nil {
-		r.held = append(r.held, heldFrame{offset: p.Offset, frame: frame})
+		r.held = append(r.held, heldFrame{offset: p.Offset, event: event, frame: frame})
 		r.bytes += len(frame)
 		if c.queuedBytesLocked()+r.bytes > c.srv.cfg.MaxQueueBytes {
 			c.srv.metrics.SlowConsumers.Add(1)
@@ -70,6 +75,7 @@ type recovery struct {
 
 type heldFrame struct {
 	offset uint64
+	event  bool // a join/leave push: no offset, always released
 	frame  []byte
 }
 
@@ -192,6 +198,11 @@ func (c *conn) subscribe(cmd *codec.Command) {
 		return
 	}
 	s.subs = append(s.subs, ch)
+	if ns.JoinLeave {
+		// On the worker, like the leave in c.leave: one connection's join
+		// and leave of a channel go to the broker in that order.
+		c.srv.broker.PublishEvent(ch, codec.KindJoin, s.id, s.identity.UserID)
+	}
 	id, since, epoch := cmd.ID, cmd.Offset, string(cmd.Epoch)
 	c.srv.broker.Position(ch, func(pos broker.Position, err error) {
 		switch {
@@ -235,7 +246,7 @@ func (c *conn) finishRecovery(id uint32, ch string, since uint64, epoch string, 
 	}
 	c.endRecovery(ch, func(r *recovery) {
 		for _, h := range r.held {
-			if h.offset > res.Position.Offset {
+			if h.event || h.offset > res.Position.Offset {
 				frames = append(frames, h.frame)
 			}
 		}
@@ -365,12 +376,17 @@ func (c *conn) publish(cmd *codec.Command) {
 }
 
 // leave drops c from channel in the hub and, where presence is on, in
-// presence. Called without c.mu: the hub never takes a connection lock
-// under its own.
+// presence; where join_leave is on, it tells the channel's subscribers on
+// every instance (a leave push). Called without c.mu: the hub never takes a
+// connection lock under its own.
 func (c *conn) leave(channel string) {
 	c.srv.hub.Unsubscribe(channel, c)
-	if c.srv.ns.For(channel).Presence {
+	ns := c.srv.ns.For(channel)
+	if ns.Presence {
 		c.srv.presence.Leave(channel, c.sess.id)
+	}
+	if ns.JoinLeave {
+		c.srv.broker.PublishEvent(channel, codec.KindLeave, c.sess.id, c.sess.identity.UserID)
 	}
 }
 

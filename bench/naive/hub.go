@@ -101,9 +101,21 @@ func (h *hub) Deliver(p *codec.Publication) bool {
 	return true
 }
 
-// preparePush encodes and frames p's message push for one encoding.
+// preparePush encodes and frames p's push for one encoding: a message, or
+// a join/leave push for a presence event (published by wsgate instances
+// sharing the broker; the naive server publishes none itself).
 func preparePush(enc codec.Encoding, p *codec.Publication) *outbound {
-	payload := codec.AppendMessage(nil, enc, string(p.Channel), p.Offset, p.Data)
+	var payload []byte
+	switch p.Kind {
+	case codec.KindPublication:
+		payload = codec.AppendMessage(nil, enc, string(p.Channel), p.Offset, p.Data)
+	case codec.KindJoin:
+		payload = codec.AppendJoin(nil, enc, string(p.Channel), string(p.Client), string(p.User))
+	case codec.KindLeave:
+		payload = codec.AppendLeave(nil, enc, string(p.Channel), string(p.Client), string(p.User))
+	default:
+		return nil
+	}
 	pm, err := websocket.NewPreparedMessage(messageType(enc), payload)
 	if err != nil { // only for control frames or compression failures: not here
 		return nil

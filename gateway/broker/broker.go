@@ -20,7 +20,9 @@ type Position struct {
 
 // Sink receives the publications of channels this instance subscribed to,
 // in broker order per channel. Deliver must not block: it returns false when
-// it had to drop the publication (its queue is full).
+// it had to drop the publication (its queue is full). Join / leave events
+// come through Deliver too, with p.Kind set (see codec.Kind): they have no
+// offset and must not be treated as publications.
 type Sink interface {
 	Deliver(p *codec.Publication) bool
 }
@@ -38,6 +40,14 @@ type Broker interface {
 	// Publish appends data to channel's stream and delivers it to every
 	// subscribed instance; done receives the publication's position.
 	Publish(channel string, data []byte, done func(Position, error))
+	// PublishEvent delivers a presence event (kind codec.KindJoin or
+	// codec.KindLeave of client, with its user id) to every instance
+	// subscribed to channel, through the sink like a publication but
+	// without an offset or history. It is fire-and-forget: it never blocks,
+	// and an event that cannot be sent (queue full, broker down) is dropped.
+	// Events of one channel reach the sink in the order they were published
+	// (per instance), so a join is never overtaken by the matching leave.
+	PublishEvent(channel string, kind codec.Kind, client, user string)
 	Subscribe(channel string)
 	Unsubscribe(channel string)
 	// Position reports channel's current position.

@@ -8,6 +8,11 @@
 // subscriber gets a reference to the same bytes. Queued frames are flushed
 // once per subscriber per batch, so a burst to one socket leaves in one
 // writev.
+//
+// Join / leave events (codec.KindJoin, codec.KindLeave) travel the same
+// queue, so they keep their place among a channel's publications, but
+// they have no offset: they bypass duplicate dropping and gap detection,
+// are framed as join / leave pushes and are never held back by a fill.
 package hub
 
 import (
@@ -64,6 +69,7 @@ type Stats struct {
 	GapsFilled atomic.Int64 // publications recovered from history for them
 	GapsLost   atomic.Int64 // publications history could no longer provide
 	Duplicates atomic.Int64 // publications at or below the last delivered offset
+	Events     atomic.Int64 // join/leave frames queued to subscribers
 }
 
 // Hub is the channel → subscribers table and its write workers.
@@ -249,6 +255,10 @@ type worker struct {
 // fan out under the shard lock; that is safe because no connection calls
 // into the hub while holding its own lock.)
 func (w *worker) deliver(p *codec.Publication) {
+	if p.Kind != codec.KindPublication {
+		w.deliverEvent(p)
+		return
+	}
 	s := w.shard
 	s.mu.Lock()
 	ch := s.channels[string(p.Channel)]
@@ -281,6 +291,39 @@ func (w *worker) fanOut(p *codec.Publication) {
 	w.snapshot = w.snapshot[:0]
 }
 
+// deliverEvent fans a join/leave event out to the channel's subscribers.
+// It bypasses admit: an event has no offset, so it neither moves the
+// channel's position nor waits for a gap fill.
+func (w *worker) deliverEvent(p *codec.Publication) {
+	if !p.Kind.IsEvent() {
+		return // a kind this hub does not know (the decoder refuses them)
+	}
+	s := w.shard
+	s.mu.Lock()
+	ch := s.channels[string(p.Channel)]
+	if ch == nil {
+		s.mu.Unlock()
+		return
+	}
+	for sub := range ch.subs {
+		w.snapshot = append(w.snapshot, sub)
+	}
+	s.mu.Unlock()
+	var frames [2][]byte // by encoding
+	for i, sub := range w.snapshot {
+		enc := sub.Encoding()
+		if frames[enc] == nil {
+			frames[enc] = eventFrame(enc, p)
+		}
+		if sub.Enqueue(p, frames[enc]) {
+			w.dirty = append(w.dirty, sub)
+		}
+		w.snapshot[i] = nil
+	}
+	s.hub.stats.Events.Add(int64(len(w.snapshot)))
+	w.snapshot = w.snapshot[:0]
+}
+
 func (w *worker) flush() {
 	for i, sub := range w.dirty {
 		sub.Flush()
@@ -298,6 +341,28 @@ func messageFrame(enc codec.Encoding, p *codec.Publication) []byte {
 	// in place is safe and saves an allocation per publication.
 	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
 	buf = codec.AppendMessage(buf, enc, channel, p.Offset, p.Data)
+	return frameIn(buf, enc)
+}
+
+// eventFrame builds the WebSocket frame of a join/leave push for p.
+func eventFrame(enc codec.Encoding, p *codec.Publication) []byte {
+	buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(p.Channel)+len(p.Client)+len(p.User)+64)
+	// Only copied into buf: string views in place are safe.
+	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
+	client := unsafe.String(unsafe.SliceData(p.Client), len(p.Client))
+	user := unsafe.String(unsafe.SliceData(p.User), len(p.User))
+	if p.Kind == codec.KindJoin {
+		buf = codec.AppendJoin(buf, enc, channel, client, user)
+	} else {
+		buf = codec.AppendLeave(buf, enc, channel, client, user)
+	}
+	return frameIn(buf, enc)
+}
+
+// frameIn writes the WebSocket header into the room reserved at the start
+// of buf (wsframe.MaxServerHeader bytes, payload after it) and returns the
+// frame.
+func frameIn(buf []byte, enc codec.Encoding) []byte {
 	n := len(buf) - wsframe.MaxServerHeader
 	op := wsframe.OpBinary
 	if enc == codec.JSON {

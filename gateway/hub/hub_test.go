@@ -35,7 +35,8 @@ func (b *nopBroker) Unsubscribe(ch string) {
 	b.events = append(b.events, "unsub "+ch)
 	b.mu.Unlock()
 }
-func (b *nopBroker) Position(string, func(broker.Position, error)) {}
+func (b *nopBroker) PublishEvent(string, codec.Kind, string, string) {}
+func (b *nopBroker) Position(string, func(broker.Position, error))   {}
 func (b *nopBroker) History(string, broker.HistoryQuery, func(broker.HistoryResult, error)) {
 }
 func (b *nopBroker) Close() error { return nil }
@@ -250,4 +251,150 @@ func TestGapsAreFilledFromHistory(t *testing.T) {
 	if st.Gaps.Load() != 2 || st.GapsFilled.Load() != 3 || st.GapsLost.Load() != 1 || st.Duplicates.Load() != 2 {
 		t.Fatalf("gaps %d filled %d lost %d duplicates %d", st.Gaps.Load(), st.GapsFilled.Load(), st.GapsLost.Load(), st.Duplicates.Load())
 	}
+}
+
+// decodeFrames decodes msgpack frames (server frames: 2-byte header for
+// these small payloads) into maps.
+func decodeFrames(t *testing.T, frames [][]byte) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, f := range frames {
+		var m map[string]any
+		if err := msgpack.Unmarshal(f[2:], &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// waitFrames waits until sub has n frames (or 5 s pass).
+func waitFrames(sub *fakeSub, n int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sub.mu.Lock()
+		got := len(sub.frames)
+		sub.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestEventsReachSubscribers: join/leave events are framed as pushes once
+// per encoding, shared by the subscribers of that encoding, reach only the
+// channel's subscribers, and keep their place among the publications.
+func TestEventsReachSubscribers(t *testing.T) {
+	h := New(Config{}, &nopBroker{})
+	h.Start()
+	a, b, j := &fakeSub{enc: codec.Msgpack}, &fakeSub{enc: codec.Msgpack}, &fakeSub{enc: codec.JSON}
+	other := &fakeSub{enc: codec.Msgpack}
+	for _, s := range []*fakeSub{a, b, j} {
+		must(t, h.Subscribe("room", s))
+	}
+	must(t, h.Subscribe("other", other))
+	deliver := func(p *codec.Publication) {
+		for !h.Deliver(p) {
+		}
+	}
+	deliver(&codec.Publication{Channel: []byte("room"), Offset: 1, Epoch: []byte("e"), Data: []byte("1")})
+	deliver(&codec.Publication{Channel: []byte("room"), Kind: codec.KindJoin, Client: []byte("c-9"), User: []byte("42")})
+	deliver(&codec.Publication{Channel: []byte("room"), Offset: 2, Epoch: []byte("e"), Data: []byte("2")})
+	deliver(&codec.Publication{Channel: []byte("room"), Kind: codec.KindLeave, Client: []byte("c-9")})
+	h.Close()
+	for _, s := range []*fakeSub{a, b, j} {
+		if len(s.frames) != 4 {
+			t.Fatalf("subscriber got %d frames, want 4", len(s.frames))
+		}
+	}
+	if &a.frames[1][0] != &b.frames[1][0] || &a.frames[3][0] != &b.frames[3][0] {
+		t.Fatal("event frames not shared between msgpack subscribers")
+	}
+	got := fmt.Sprint(decodeFrames(t, a.frames))
+	want := "[map[channel:room data:[49] offset:1 type:message] map[channel:room client:c-9 type:join user:42] " +
+		"map[channel:room data:[50] offset:2 type:message] map[channel:room client:c-9 type:leave user:]]"
+	if got != want {
+		t.Fatalf("msgpack frames\n got  %s\n want %s", got, want)
+	}
+	if got, want := string(j.frames[1][2:]), `{"type":"join","channel":"room","client":"c-9","user":"42"}`; got != want {
+		t.Fatalf("JSON join frame %s, want %s", got, want)
+	}
+	if got, want := string(j.frames[3][2:]), `{"type":"leave","channel":"room","client":"c-9","user":""}`; got != want {
+		t.Fatalf("JSON leave frame %s, want %s", got, want)
+	}
+	if len(other.frames) != 0 {
+		t.Fatalf("other channel's subscriber got %d frames", len(other.frames))
+	}
+	st := h.Stats()
+	if st.Events.Load() != 6 || st.Delivered.Load() != 6 || st.Gaps.Load() != 0 || st.Duplicates.Load() != 0 {
+		t.Fatalf("events %d delivered %d gaps %d duplicates %d", st.Events.Load(), st.Delivered.Load(), st.Gaps.Load(), st.Duplicates.Load())
+	}
+}
+
+// TestEventsBypassOffsets: events carry no offset (or a stray one), so
+// they must not count as duplicates, start or end a gap fill, move the
+// channel's last offset, or wait behind a fill in progress.
+func TestEventsBypassOffsets(t *testing.T) {
+	b := &slowHistoryBroker{historyBroker: historyBroker{epoch: "e1", entries: map[uint64]string{3: "3"}}, release: make(chan struct{})}
+	h := New(Config{}, b)
+	h.Start()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	pub := func(off uint64) {
+		for !h.Deliver(&codec.Publication{Channel: []byte("c"), Offset: off, Epoch: []byte("e1"), Data: []byte(fmt.Sprint(off))}) {
+		}
+	}
+	event := func(kind codec.Kind, off uint64, epoch string) {
+		for !h.Deliver(&codec.Publication{Channel: []byte("c"), Kind: kind, Client: []byte("x"), Offset: off, Epoch: []byte(epoch)}) {
+		}
+	}
+	pub(1)
+	pub(2)
+	event(codec.KindJoin, 0, "")     // would be a duplicate (0 ≤ 2) if admitted
+	event(codec.KindLeave, 1, "e1")  // would be a duplicate
+	event(codec.KindJoin, 50, "e1")  // would be a gap (50 > 3)
+	event(codec.KindLeave, 7, "new") // would restart the count in a new epoch
+	pub(4)                           // a real gap: 3 is filled from history
+	event(codec.KindJoin, 0, "")     // delivered at once, not held behind the fill
+	waitFrames(sub, 7)
+	sub.mu.Lock()
+	n := len(sub.frames)
+	sub.mu.Unlock()
+	if n != 7 {
+		t.Fatalf("%d frames before the fill completed, want 7 (2 publications, 5 events)", n)
+	}
+	close(b.release) // the fill completes: 3, then the held 4
+	pub(5)
+	waitFrames(sub, 10)
+	h.Close()
+	var got []string
+	for _, m := range decodeFrames(t, sub.frames) {
+		if m["type"] == "message" {
+			got = append(got, fmt.Sprint(m["offset"]))
+		} else {
+			got = append(got, fmt.Sprint(m["type"]))
+		}
+	}
+	if want := "[1 2 join leave join leave join 3 4 5]"; fmt.Sprint(got) != want {
+		t.Fatalf("delivered %v, want %s", got, want)
+	}
+	st := h.Stats()
+	if st.Gaps.Load() != 1 || st.GapsFilled.Load() != 1 || st.GapsLost.Load() != 0 || st.Duplicates.Load() != 0 || st.Events.Load() != 5 {
+		t.Fatalf("gaps %d filled %d lost %d duplicates %d events %d",
+			st.Gaps.Load(), st.GapsFilled.Load(), st.GapsLost.Load(), st.Duplicates.Load(), st.Events.Load())
+	}
+}
+
+// slowHistoryBroker answers History only once release is closed.
+type slowHistoryBroker struct {
+	historyBroker
+	release chan struct{}
+}
+
+func (b *slowHistoryBroker) History(ch string, q broker.HistoryQuery, done func(broker.HistoryResult, error)) {
+	go func() {
+		<-b.release
+		b.historyBroker.History(ch, q, done)
+	}()
 }

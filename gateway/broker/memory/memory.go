@@ -134,6 +134,23 @@ func (b *Broker) Publish(channel string, data []byte, done func(broker.Position,
 	done(pos, nil)
 }
 
+// PublishEvent implements broker.Broker: the event goes to the sink when
+// this instance subscribed to channel, under the shard lock so it keeps its
+// place among the channel's publications. It creates no stream, uses no
+// offset and enters no history; a full sink drops it.
+func (b *Broker) PublishEvent(channel string, kind codec.Kind, client, user string) {
+	s := b.shard(channel)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.channels[channel]; st == nil || !st.subscribed {
+		return
+	}
+	b.sink.Deliver(&codec.Publication{
+		Channel: []byte(channel), Kind: kind, Client: []byte(client), User: []byte(user),
+		Node: b.node, Time: b.now().UnixMilli(),
+	})
+}
+
 // remember appends e to the history ring.
 func (st *stream) remember(e entry) {
 	if st.size <= 0 {

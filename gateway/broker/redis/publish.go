@@ -13,12 +13,14 @@ import (
 	"github.com/wsgate/wsgate/gateway/broker"
 )
 
-// job is one publish or position request.
+// job is one publish, event, position or history request.
 type job struct {
 	channel  string
-	data     []byte
+	data     []byte // a publication's payload; an event's encoded envelope
 	position bool
 	done     func(broker.Position, error)
+
+	event bool // a join/leave envelope in data: plain (S)PUBLISH, nobody to answer
 
 	history     bool // a history read (then query and doneHistory are used)
 	query       broker.HistoryQuery
@@ -27,6 +29,9 @@ type job struct {
 
 // fail answers j with err.
 func (j job) fail(err error) {
+	if j.event {
+		return // fire-and-forget: the caller counted the drop
+	}
 	if j.history {
 		j.doneHistory(broker.HistoryResult{}, err)
 		return
@@ -47,7 +52,6 @@ type publisher struct {
 	queue  []job
 	closed bool
 	batch  []job
-	cmds   rueidis.Commands
 }
 
 const maxBatch = 128
@@ -58,21 +62,24 @@ func newPublisher(b *Broker, _ int) *publisher {
 	return p
 }
 
-func (p *publisher) enqueue(j job) {
+// enqueue queues j, or answers it with an error when the pipeline is
+// closed or full. It reports whether j was queued.
+func (p *publisher) enqueue(j job) bool {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		j.fail(errClosed)
-		return
+		return false
 	}
 	if len(p.queue) >= p.b.cfg.QueueDepth {
 		p.mu.Unlock()
 		j.fail(broker.ErrOverloaded)
-		return
+		return false
 	}
 	p.queue = append(p.queue, j)
 	p.mu.Unlock()
 	p.cond.Signal()
+	return true
 }
 
 func (p *publisher) close() {
@@ -109,15 +116,23 @@ func (p *publisher) run() {
 // send runs a batch as one pipeline and answers every job.
 func (p *publisher) send(batch []job) {
 	b := p.b
-	p.cmds = p.cmds[:0]
+	// A fresh slice for every call: rueidis's reader may still look at a
+	// pipeline's commands after DoMulti returned on a timeout.
+	cmds := make(rueidis.Commands, 0, len(batch))
 	for _, j := range batch {
-		p.cmds = append(p.cmds, p.command(j))
+		cmds = append(cmds, p.command(j))
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
-	res := b.client.DoMulti(ctx, p.cmds...)
+	res := b.client.DoMulti(ctx, cmds...)
 	cancel()
 	p.retryReads(batch, res)
 	for i, j := range batch {
+		if j.event {
+			if res[i].Error() != nil {
+				b.stats.EventsDropped.Add(1)
+			}
+			continue
+		}
 		if j.history {
 			hr, err := historyResult(res[i])
 			if err != nil {
@@ -158,12 +173,12 @@ func (p *publisher) retryReads(batch []job, res []rueidis.RedisResult) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		p.b.loadLibrary()
-		p.cmds = p.cmds[:0]
+		cmds := make(rueidis.Commands, 0, len(idx))
 		for _, i := range idx {
-			p.cmds = append(p.cmds, p.command(batch[i]))
+			cmds = append(cmds, p.command(batch[i]))
 		}
 		ctx, cancel := context.WithTimeout(p.b.ctx, p.b.cfg.Timeout)
-		out := p.b.client.DoMulti(ctx, p.cmds...)
+		out := p.b.client.DoMulti(ctx, cmds...)
 		cancel()
 		var again []int
 		for k, r := range out {
@@ -193,6 +208,14 @@ func (p *publisher) command(j job) rueidis.Completed {
 		}
 		return c.Fcall().Function("wsgate_history").Numkeys(2).Key(meta, hist).
 			Arg(strconv.FormatUint(j.query.Since, 10), strconv.Itoa(j.query.Limit), reverse, histTTLms, ttl).Build()
+	}
+	if j.event {
+		// An event takes no offset and enters no history: no function,
+		// just the envelope on the channel's Pub/Sub channel.
+		if b.cluster {
+			return c.Spublish().Channel(b.names.pubsubChannel(j.channel)).Message(rueidis.BinaryString(j.data)).Build()
+		}
+		return c.Publish().Channel(b.names.pubsubChannel(j.channel)).Message(rueidis.BinaryString(j.data)).Build()
 	}
 	cmd := "PUBLISH"
 	if b.cluster {

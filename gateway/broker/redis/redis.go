@@ -22,6 +22,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
 )
 
@@ -106,6 +107,9 @@ type Stats struct {
 	Reconnects   atomic.Int64 // pub/sub connections re-established
 	DeafDetected atomic.Int64 // probes that did not come back
 	PublishErrs  atomic.Int64
+	// EventsDropped counts join/leave events not sent: pipeline full or
+	// closed, encoding or Redis error (they are fire-and-forget).
+	EventsDropped atomic.Int64
 }
 
 // Broker is the Redis broker.
@@ -236,9 +240,11 @@ func (b *Broker) WriteMetrics(w io.Writer) error {
 		"# TYPE wsgate_redis_undecodable_total counter\nwsgate_redis_undecodable_total %d\n"+
 		"# TYPE wsgate_redis_reconnects_total counter\nwsgate_redis_reconnects_total %d\n"+
 		"# TYPE wsgate_redis_deaf_total counter\nwsgate_redis_deaf_total %d\n"+
-		"# TYPE wsgate_redis_publish_errors_total counter\nwsgate_redis_publish_errors_total %d\n",
+		"# TYPE wsgate_redis_publish_errors_total counter\nwsgate_redis_publish_errors_total %d\n"+
+		"# TYPE wsgate_redis_events_dropped_total counter\nwsgate_redis_events_dropped_total %d\n",
 		ready, b.stats.Received.Load(), b.stats.Dropped.Load(), b.stats.Undecodable.Load(),
-		b.stats.Reconnects.Load(), b.stats.DeafDetected.Load(), b.stats.PublishErrs.Load())
+		b.stats.Reconnects.Load(), b.stats.DeafDetected.Load(), b.stats.PublishErrs.Load(),
+		b.stats.EventsDropped.Load())
 	if err != nil {
 		return fmt.Errorf("write redis metrics: %w", err)
 	}
@@ -279,6 +285,21 @@ func (b *Broker) Unsubscribe(channel string) { b.subs.set(channel, false) }
 // Publish implements broker.Broker.
 func (b *Broker) Publish(channel string, data []byte, done func(broker.Position, error)) {
 	b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, data: data, done: done})
+}
+
+// PublishEvent implements broker.Broker: the event's envelope is PUBLISHed
+// (SPUBLISH on a cluster) to the channel's Pub/Sub channel through the
+// channel's publishing pipeline — queued without blocking, sent in the next
+// batch, after the channel's publications accepted before it. A full or
+// closed pipeline drops it (counted in EventsDropped).
+func (b *Broker) PublishEvent(channel string, kind codec.Kind, client, user string) {
+	env, err := codec.EncodePublication(codec.Publication{
+		Channel: []byte(channel), Kind: kind, Client: []byte(client), User: []byte(user),
+		Node: []byte(b.cfg.Node), Time: time.Now().UnixMilli(),
+	})
+	if err != nil || !b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, data: env, event: true}) {
+		b.stats.EventsDropped.Add(1)
+	}
 }
 
 // Position implements broker.Broker. When the channel is wanted by this
