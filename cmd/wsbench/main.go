@@ -60,6 +60,12 @@ func run(e env, args []string) int {
 		return churnCmd(e, rest)
 	case "slow":
 		return slowCmd(e, rest)
+	case "resume":
+		return resumeCmd(e, rest)
+	case "abuse":
+		return abuseCmd(e, rest)
+	case "abuser":
+		return abuserCmd(e, rest)
 	case "project":
 		return projectCmd(e, rest)
 	case "all":
@@ -95,6 +101,11 @@ commands:
          and write syscalls per delivery, latency, against the floor
   churn  connect/disconnect storms: accepted conn/s, failures, overflows
   slow   readers' latency with and without non-reading subscribers, RSS
+  resume clients of a gateway on Redis reconnect at once after it is
+         restarted and resume from their last offset: time until all
+         recovered, how many, Redis calls per client (wsgate only)
+  abuse  well-behaved clients' ping latency alone and while one client
+         floods publishes or a connection storm hits the limits (wsgate)
   project memory and fd budget for a million connections from the
          measured slopes (--json of an earlier run)
   all    the standard comparison (idle, fanout, churn, slow) in under 10
@@ -102,5 +113,7 @@ commands:
   report render a saved run (--json) again: tables, and with --report DIR
          the README section and charts
   floor  the fan-out floor (a bare write loop), driven by "fanout"
+  abuser the abuse scenario's flooder or connection storm in a process of
+         its own, driven by "abuse"; it stops when stdin closes
 `)
 }

@@ -49,10 +49,10 @@ func (o *resumeOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.clients, "clients", 1000, "clients, spread evenly over the channels")
 	fs.IntVar(&o.channels, "channels", 10, "channels")
 	fs.IntVar(&o.messages, "messages", 20, "publications per channel while the clients are connected, before the restart")
-	fs.Float64Var(&o.rate, "rate", 10, "publications per second on every channel, from before the restart until everyone recovered")
+	fs.Float64Var(&o.rate, "rate", 20, "publications per second on every channel, from before the restart until everyone recovered")
 	fs.IntVar(&o.historySize, "history-size", 1000, "the gateways' --history-size")
 	fs.DurationVar(&o.drainWindow, "drain-window", 2*time.Second, "the restarted gateway's --drain-window: its clients are closed (1001) over this long")
-	fs.DurationVar(&o.outage, "outage", 2*time.Second, "from the old gateway's exit to the new one's start")
+	fs.DurationVar(&o.outage, "outage", 3*time.Second, "from the old gateway's exit to the new one's start")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up waiting for the reconnected clients after this long")
 	fs.BoolVar(&o.publishDuringStorm, "publish-during-storm", true, "keep publishing while the clients reconnect (replay and live delivery meet at a seam)")
 }
@@ -90,19 +90,22 @@ type resumeResult struct {
 	RepliedMs      float64 `json:"all_replied_ms"`
 	AllRecoveredMs float64 `json:"all_recovered_ms"` // 0 when not all recovered
 	// Per-client time from the storm's start to recovered.
-	RecoveryMs       results.Percentiles `json:"recovery_ms"`
-	Recovered        int                 `json:"recovered"`
-	NotRecovered     map[string]int      `json:"not_recovered,omitempty"` // by reason
-	Incomplete       int                 `json:"incomplete"`              // recovered:true but offsets missing at the timeout
-	MissedMean       float64             `json:"missed_mean"`
-	MissedMax        uint64              `json:"missed_max"`
-	MissedTotal      uint64              `json:"missed_total"`
-	Gaps             int                 `json:"gaps"`
-	Duplicates       int                 `json:"duplicates"`
-	EarlyMessages    int                 `json:"messages_before_reply"`
-	TailComplete     int                 `json:"tail_complete"` // clients with every publication up to the last
-	PublishedInStorm int64               `json:"published_during_storm"`
-	Redis            *redisOps           `json:"redis,omitempty"`
+	RecoveryMs    results.Percentiles `json:"recovery_ms"`
+	Recovered     int                 `json:"recovered"`
+	NotRecovered  map[string]int      `json:"not_recovered,omitempty"` // by reason
+	Incomplete    int                 `json:"incomplete"`              // recovered:true but offsets missing at the timeout
+	MissedMean    float64             `json:"missed_mean"`
+	MissedMax     uint64              `json:"missed_max"`
+	MissedTotal   uint64              `json:"missed_total"`
+	GapsBefore    int                 `json:"gaps_before_restart"` // and duplicates
+	Gaps          int                 `json:"gaps"`
+	Duplicates    int                 `json:"duplicates"`
+	EarlyMessages int                 `json:"messages_before_reply"`
+	TailComplete  int                 `json:"tail_complete"` // clients with every publication up to the last
+	// Anomalies describes some gaps and duplicates: channel, offset, when.
+	Anomalies        []string  `json:"anomalies,omitempty"`
+	PublishedInStorm int64     `json:"published_during_storm"`
+	Redis            *redisOps `json:"redis,omitempty"`
 }
 
 // redisOps is the Redis work during the reconnect storm.
@@ -118,9 +121,11 @@ type redisOps struct {
 	Publisher  map[string]float64 `json:"publisher"`
 	Net        map[string]float64 `json:"net"`
 	// TotalProcessed is the total_commands_processed delta (INFO excluded).
-	TotalProcessed  int64   `json:"total_commands_processed"`
-	NetPerClient    float64 `json:"net_calls_per_recovered_client"`
-	TopLevelPerClnt float64 `json:"net_top_level_per_recovered_client"`
+	TotalProcessed int64   `json:"total_commands_processed"`
+	NetPerClient   float64 `json:"net_calls_per_recovered_client"`
+	// FcallPerClient: FCALLs (the gateway's round trips to Redis functions)
+	// per recovered client, net of the publisher's.
+	FcallPerClient float64 `json:"net_fcalls_per_recovered_client"`
 }
 
 // resumeCmd runs the resume storm against wsgate on the Redis broker.
@@ -312,6 +317,9 @@ func (b *bench) runResume(ctx context.Context, o resumeOpts) *resumeResult {
 	case res.TailComplete < res.Recovered:
 		b.run.Problem("resume: %d of %d recovered clients did not reach the last publication", res.Recovered-res.TailComplete, res.Recovered)
 	}
+	if res.GapsBefore > 0 {
+		b.run.Problem("resume: %d gaps or duplicates in live delivery before the restart", res.GapsBefore)
+	}
 	if gw2.Exited() {
 		b.run.Problem("resume: %v", gw2.ExitError())
 	}
@@ -350,13 +358,9 @@ func (b *bench) calibratePublish(ctx context.Context, info rueidis.Client, pub *
 			per[name] = float64(d) / float64(n)
 		}
 	}
-	per[totalKey] = float64(s1.total-s0.total-s1.infos+s0.infos) / float64(n)
 	pub.resetCounts()
 	return per, nil
 }
-
-// totalKey carries total_commands_processed in per-publication costs.
-const totalKey = "(total_commands_processed)"
 
 // redisWindow subtracts the publisher's share from the storm window's
 // calls.
@@ -378,10 +382,9 @@ func redisWindow(s0, s1 redisStats, perPublish map[string]float64, published int
 		net += float64(d) - share
 	}
 	r.TotalProcessed = s1.total - s0.total - (s1.infos - s0.infos)
-	top := math.Max(0, float64(r.TotalProcessed)-perPublish[totalKey]*float64(published))
 	if recovered > 0 {
 		r.NetPerClient = round3(net / float64(recovered))
-		r.TopLevelPerClnt = round3(top / float64(recovered))
+		r.FcallPerClient = round3(r.Net["fcall"] / float64(recovered))
 	}
 	return r
 }
@@ -401,6 +404,7 @@ type resumeClient struct {
 	top       uint64 // the channel's top offset in the resume reply
 	missed    uint64
 	early     int // messages before the resume reply
+	anomalies []string
 	replyAt   time.Time
 	doneAt    time.Time
 	failed    bool // error reply, recovered:false, or closed
@@ -488,8 +492,10 @@ func (cl *resumeClients) onMessage(conn *loadclient.Conn, _ byte, payload []byte
 			c.last = off
 		case off <= c.last:
 			c.dups[phase-1]++
+			c.note(phase, "duplicate", off, now)
 		default:
 			c.gaps[phase-1]++
+			c.note(phase, "gap", off, now)
 			c.last = off
 		}
 		if phase == 2 && c.replied && c.recovered && c.doneAt.IsZero() && !c.failed &&
@@ -498,6 +504,27 @@ func (cl *resumeClients) onMessage(conn *loadclient.Conn, _ byte, payload []byte
 			cl.finished.Add(1)
 		}
 	}
+}
+
+// maxAnomalies bounds the gaps and duplicates described per client.
+const maxAnomalies = 3
+
+// note describes a gap or duplicate (c.mu held).
+func (c *resumeClient) note(phase int, what string, off uint64, now time.Time) {
+	if len(c.anomalies) >= maxAnomalies {
+		return
+	}
+	state := "before the restart"
+	switch {
+	case phase == 1:
+	case !c.replied:
+		state = "before the resume reply"
+	case c.doneAt.IsZero():
+		state = fmt.Sprintf("during replay (reply top %d)", c.top)
+	default:
+		state = fmt.Sprintf("%v after recovery (reply top %d)", now.Sub(c.doneAt).Round(time.Millisecond), c.top)
+	}
+	c.anomalies = append(c.anomalies, fmt.Sprintf("%s: %s: offset %d after %d, %s", c.channel, what, off, c.last, state))
 }
 
 // onResumeReply handles the answer to the subscribe with a position.
@@ -631,6 +658,12 @@ func (cl *resumeClients) summarize(res *resumeResult, stormStart time.Time, tops
 	for i := range cl.c {
 		c := &cl.c[i]
 		c.mu.Lock()
+		res.GapsBefore += c.gaps[0] + c.dups[0]
+		if len(res.Anomalies) < 20 {
+			for _, a := range c.anomalies {
+				res.Anomalies = append(res.Anomalies, fmt.Sprintf("client %d: %s", i, a))
+			}
+		}
 		res.Gaps += c.gaps[1]
 		res.Duplicates += c.dups[1]
 		res.EarlyMessages += c.early
@@ -1039,26 +1072,32 @@ func fms(v float64) string {
 
 func resumeTables(r *resumeResult) string {
 	t := &mdTable{
-		title: fmt.Sprintf("Resume storm: %s clients on %s channels reconnect at once after a gateway restart (Redis broker, history %s)",
-			fnum(float64(r.Clients), 0), fnum(float64(r.Channels), 0), fnum(float64(r.HistorySize), 0)),
-		head: []string{"missed per client (mean / max)", "downtime (ms)", "all upgraded (ms)", "all recovered (ms)",
-			"recovery p50 / p99 (ms)", "recovered", "gaps / dups", "Redis calls per recovered client"},
+		title: fmt.Sprintf("Resume storm: %s clients on %s channels reconnect at once after a gateway restart (Redis broker, history %s, %g publications/s per channel)",
+			fnum(float64(r.Clients), 0), fnum(float64(r.Channels), 0), fnum(float64(r.HistorySize), 0), r.Rate),
+		head: []string{"", "value"},
 	}
-	allRec := "–"
-	if r.AllRecoveredMs > 0 {
-		allRec = fms(r.AllRecoveredMs)
+	of := func(n, m int) string { return fnum(float64(n), 0) + " of " + fnum(float64(m), 0) }
+	msOr := func(v float64) string {
+		if v <= 0 {
+			return "–"
+		}
+		return fms(v) + " ms"
 	}
-	perClient := "–"
+	t.add("subscribed, then closed with 1001 by the drain", of(r.Subscribed, r.Clients)+", "+fnum(float64(r.Closes1001), 0))
+	t.add("gateway down (SIGTERM → new process answering)", msOr(r.DowntimeMs))
+	t.add("publications missed per client: mean / max (total)", fnum(r.MissedMean, 1)+" / "+fnum(float64(r.MissedMax), 0)+" ("+fnum(float64(r.MissedTotal), 0)+")")
+	t.add("reconnect storm: all upgraded", msOr(r.UpgradedMs))
+	t.add("all resume replies", msOr(r.RepliedMs))
+	t.add("**all recovered**", "**"+msOr(r.AllRecoveredMs)+"**")
+	t.add("per client recovered after: p50 / p90 / p99", fms(r.RecoveryMs.P50)+" / "+fms(r.RecoveryMs.P90)+" / "+fms(r.RecoveryMs.P99)+" ms")
+	t.add("**recovered**", "**"+of(r.Recovered, r.Clients)+"**")
+	t.add("gaps / duplicates / messages before the reply", fnum(float64(r.Gaps), 0)+" / "+fnum(float64(r.Duplicates), 0)+" / "+fnum(float64(r.EarlyMessages), 0))
+	t.add("published during the storm; then followed live to the last one", fnum(float64(r.PublishedInStorm), 0)+"; "+of(r.TailComplete, r.Recovered))
 	if r.Redis != nil {
-		perClient = fnum(r.Redis.NetPerClient, 2)
+		t.add("**Redis calls per recovered client** (of which FCALL)", "**"+fnum(r.Redis.NetPerClient, 2)+"** ("+fnum(r.Redis.FcallPerClient, 2)+")")
 	}
-	t.add(fnum(r.MissedMean, 1)+" / "+fnum(float64(r.MissedMax), 0), fms(r.DowntimeMs), fms(r.UpgradedMs), allRec,
-		fms(r.RecoveryMs.P50)+" / "+fms(r.RecoveryMs.P99),
-		fnum(float64(r.Recovered), 0)+" of "+fnum(float64(r.Clients), 0),
-		fnum(float64(r.Gaps), 0)+" / "+fnum(float64(r.Duplicates), 0), perClient)
 	var notes []string
-	notes = append(notes, fmt.Sprintf("Times from the reconnect storm's first dial. Recovered: the reply said recovered:true and every offset after the client's last one, up to the channel's top in the reply, arrived in order. %s publications at %g/s per channel during the storm; %s of %s recovered clients then followed live delivery to the last publication without a gap.",
-		fnum(float64(r.PublishedInStorm), 0), r.Rate, fnum(float64(r.TailComplete), 0), fnum(float64(r.Recovered), 0)))
+	notes = append(notes, "Times from the reconnect storm's first dial. Recovered: the resume reply said recovered:true (same epoch) and every offset after the client's last one, up to the channel's top in the reply, arrived in order.")
 	if len(r.NotRecovered) > 0 || r.Incomplete > 0 {
 		var parts []string
 		for k, v := range r.NotRecovered {
@@ -1098,8 +1137,8 @@ func resumeTables(r *resumeResult) string {
 			pubSum += r.Redis.Publisher[n]
 		}
 		rt.add("**all**", fnum(sum, 0), fnum(pubSum, 0), fnum(sum-pubSum, 0), fnum(r.Redis.NetPerClient, 2))
-		rt.note = fmt.Sprintf("Calls include commands run inside functions (wsgate_history, wsgate_publish, …). The publisher's share is the window's %s publications × the calls one publication cost when measured alone. total_commands_processed grew by %s (%s per recovered client net of the publisher).",
-			fnum(float64(r.PublishedInStorm), 0), fnum(float64(r.Redis.TotalProcessed), 0), fnum(r.Redis.TopLevelPerClnt, 2))
+		rt.note = fmt.Sprintf("Calls include commands run inside functions (wsgate_history, wsgate_publish, …). The publisher's share is the window's %s publications × the calls one publication cost when measured alone. total_commands_processed grew by %s (it counts functions' inner commands too). FCALLs per recovered client: %s.",
+			fnum(float64(r.PublishedInStorm), 0), fnum(float64(r.Redis.TotalProcessed), 0), fnum(r.Redis.FcallPerClient, 2))
 		out += rt.String()
 	}
 	return out

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/harness/server"
+)
+
+func TestStormSource(t *testing.T) {
+	count := map[string]int{}
+	for i := range 500 {
+		count[stormSource(i, 4)]++
+	}
+	// Five shares: two for the first address, one for each other.
+	if count["127.0.1.1"] != 200 || count["127.0.1.2"] != 100 || count["127.0.1.4"] != 100 || len(count) != 4 {
+		t.Fatalf("%v", count)
+	}
+	if stormSource(7, 1) != "127.0.1.1" {
+		t.Fatal(stormSource(7, 1))
+	}
+}
+
+func TestAbuseFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"abuse", "--variants", "flood,ddos"},
+		{"abuse", "--clients", "0"},
+		{"abuse", "--storm-ips", "300"},
+		{"abuse", "--target", "naive"},
+		{"abuser", "--mode", "flood"},
+		{"abuser", "--addr", "127.0.0.1:1", "--mode", "nap"},
+	} {
+		e, _, errb := testEnv()
+		if code := run(e, args); code != 2 {
+			t.Errorf("%v: exit %d, want 2; stderr: %s", args, code, errb)
+		}
+	}
+}
+
+func TestFnum(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", -1234567: "-1,234,567"} {
+		if got := fnum(v, 0); got != want {
+			t.Errorf("fnum(%v) = %q, want %q", v, got, want)
+		}
+	}
+	if got := fms(0.123); got != "0.12" {
+		t.Error(got)
+	}
+}
+
+// TestSmokeAbuse runs both abuse variants at a toy size in process, then
+// the "abuser" command as the scenario drives it (stdin closes: it stops
+// and prints what it saw).
+func TestSmokeAbuse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wsgate and runs servers")
+	}
+	wsgate := buildWsgate(t)
+	jsonPath := filepath.Join(t.TempDir(), "abuse.json")
+	e, out, errb := testEnv()
+	code := run(e, []string{"abuse", "--wsgate-bin", wsgate, "--json", jsonPath, "--abuser-in-process",
+		"--clients", "10", "--phase", "1s", "--warmup", "200ms",
+		"--storm-conns", "200", "--storm-ips", "2", "--max-conns-per-ip", "60", "--max-conns", "120", "--storm-hold", "300ms"})
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Result abuseResult `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Result.Variants) != 2 {
+		t.Fatalf("%+v", doc.Result)
+	}
+	for _, v := range doc.Result.Variants {
+		if v.Unloaded.Answered == 0 || v.Loaded.Answered == 0 {
+			t.Errorf("%s: no pings: %+v", v.Variant, v)
+		}
+	}
+	f, s := doc.Result.Variants[0].Flood, doc.Result.Variants[1].Storm
+	if f == nil || f.Closes[CloseRateLimitedCode] == 0 || f.RateLimited == 0 {
+		t.Errorf("flood: %+v", f)
+	}
+	if s == nil || s.Accepted == 0 || s.Refused["429"] == 0 || s.Refused["503"] == 0 || s.MaxPerIP > 60 {
+		t.Errorf("storm: %+v", s)
+	}
+	if mx := doc.Result.Variants[1].MaxConnsOpen; mx > 120 || mx == 0 {
+		t.Errorf("storm: max conns open %v", mx)
+	}
+
+	// "wsbench abuser", as a child of the scenario would run it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	gw, err := server.Start(ctx, server.Spec{Name: "wsgate", Bin: wsgate, Debug: true,
+		Args: []string{"serve", "--log-level", "warn", "--command-rate", "100", "--command-burst", "50"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Stop()
+	stdinR, stdinW := io.Pipe()
+	e, out, errb = testEnv()
+	e.stdin = stdinR
+	done := make(chan int, 1)
+	go func() { done <- run(e, []string{"abuser", "--mode", "flood", "--addr", gw.Addr}) }()
+	time.Sleep(300 * time.Millisecond)
+	stdinW.Close()
+	if code := <-done; code != 0 {
+		t.Fatalf("abuser: exit %d; stderr: %s", code, errb)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var fs floodStats
+	if len(lines) != 2 || !strings.Contains(lines[0], "started") || json.Unmarshal([]byte(lines[1]), &fs) != nil || fs.Connections == 0 {
+		t.Fatalf("abuser output:\n%s", out)
+	}
+}
