@@ -34,6 +34,9 @@ const (
 // to flush and for the peer to close its side.
 const closeLinger = 2 * time.Second
 
+// maxDiscard bounds the input read and dropped from a closing connection.
+const maxDiscard = 64 << 10
+
 // maxReadsPerEvent bounds the reads one dispatch makes, so one busy client
 // cannot monopolize a worker; level triggering brings us back for the rest.
 const maxReadsPerEvent = 4
@@ -75,6 +78,13 @@ type conn struct {
 	// delivered (subscribe with a resume position); nil otherwise. Guarded
 	// by mu.
 	recovering map[string]*recovery
+	// resumedTop: per channel just resumed, the last replayed offset, until
+	// a newer live publication arrives. Guarded by mu.
+	resumedTop map[string]uint64
+	// closedForError: we are closing because the client broke the
+	// protocol or a limit; discarded counts what it sent since (worker-only).
+	closedForError bool
+	discarded      int32
 
 	// Worker-only heartbeat bookkeeping, nanoseconds since server start.
 	lastRead   int64
@@ -183,7 +193,19 @@ func (c *conn) consume(data []byte) {
 	case st == stateOpen:
 		c.frames(data)
 	default:
-		c.setLeftover(nil) // closing: input is no longer interesting
+		// Closing: input is no longer interesting. A client that keeps
+		// sending (a flooder we just closed) is not read for the whole
+		// linger: past maxDiscard bytes it is closed at once.
+		c.setLeftover(nil)
+		if !c.closedForError {
+			return
+		}
+		c.discarded = int32(min(int(c.discarded)+len(data), maxDiscard+1))
+		if c.discarded > maxDiscard {
+			c.mu.Lock()
+			c.closeNowLocked()
+			c.mu.Unlock()
+		}
 	}
 }
 
@@ -287,7 +309,10 @@ func (c *conn) protocolError(err error) {
 	if !errors.As(err, &ferr) {
 		ferr = &wsframe.Error{Code: wsframe.CloseInternalError, Reason: "internal error"}
 	}
-	c.srv.metrics.ProtocolErrors.Add(1)
+	if ferr.Code != CloseRateLimited { // counted as rate limited already
+		c.srv.metrics.ProtocolErrors.Add(1)
+	}
+	c.closedForError = true
 	c.mu.Lock()
 	c.startCloseLocked(ferr.Code, ferr.Reason, false)
 	c.mu.Unlock()

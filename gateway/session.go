@@ -44,6 +44,14 @@ func (c *conn) Enqueue(p *codec.Publication, frame []byte) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if top, ok := c.resumedTop[string(p.Channel)]; ok {
+		// Right after a resume, Pub/Sub may still bring publications the
+		// history read already replayed: drop those, once.
+		if p.Offset <= top && p.Kind == codec.KindPublication {
+			return false
+		}
+		delete(c.resumedTop, string(p.Channel))
+	}
 	if r := c.recovering[string(p.Channel)]; r != nil {
 		r.held = append(r.held, heldFrame{offset: p.Offset, event: event, frame: frame})
 		r.bytes += len(frame)
@@ -255,6 +263,12 @@ func (c *conn) finishRecovery(id uint32, ch string, since uint64, epoch string, 
 		// applies again to what follows.
 		for _, f := range frames {
 			c.pushLocked(f)
+		}
+		if recovered && len(res.Publications) > 0 {
+			if c.resumedTop == nil {
+				c.resumedTop = map[string]uint64{}
+			}
+			c.resumedTop[ch] = res.Position.Offset
 		}
 	})
 	c.Flush()

@@ -71,7 +71,7 @@ func (p *publisher) enqueue(j job) bool {
 		j.fail(errClosed)
 		return false
 	}
-	if len(p.queue) >= p.b.cfg.QueueDepth {
+	if len(p.queue) >= p.depth(j) {
 		p.mu.Unlock()
 		j.fail(broker.ErrOverloaded)
 		return false
@@ -80,6 +80,17 @@ func (p *publisher) enqueue(j job) bool {
 	p.mu.Unlock()
 	p.cond.Signal()
 	return true
+}
+
+// depth bounds the queue for j: publications are refused (error 107, no
+// offset used) past QueueDepth; reads (a subscribe's position, a resume's
+// history) get more room, since a reconnect storm subscribes thousands at
+// once and each must be answered rather than refused.
+func (p *publisher) depth(j job) int {
+	if j.position || j.history {
+		return 16 * p.b.cfg.QueueDepth
+	}
+	return p.b.cfg.QueueDepth
 }
 
 func (p *publisher) close() {
