@@ -101,5 +101,5 @@ func (w *worker) deliverLocked(ch *chanState, p *codec.Publication) {
 	for sub := range ch.subs {
 		w.snapshot = append(w.snapshot, sub)
 	}
-	w.fanOut(p)
+	w.fanOut(p, messageFrame, &w.shard.hub.stats.Delivered)
 }

@@ -270,24 +270,24 @@ func (w *worker) deliver(p *codec.Publication) {
 		w.snapshot = append(w.snapshot, sub)
 	}
 	s.mu.Unlock()
-	w.fanOut(p)
+	w.fanOut(p, messageFrame, &s.hub.stats.Delivered)
 }
 
-// fanOut queues p to the snapshot of subscribers.
-func (w *worker) fanOut(p *codec.Publication) {
-	s := w.shard
+// fanOut queues p, framed by frame once per encoding in use, to the
+// snapshot of subscribers, and counts the frames queued.
+func (w *worker) fanOut(p *codec.Publication, frame func(codec.Encoding, *codec.Publication) []byte, count *atomic.Int64) {
 	var frames [2][]byte // by encoding
 	for i, sub := range w.snapshot {
 		enc := sub.Encoding()
 		if frames[enc] == nil {
-			frames[enc] = messageFrame(enc, p)
+			frames[enc] = frame(enc, p)
 		}
 		if sub.Enqueue(p, frames[enc]) {
 			w.dirty = append(w.dirty, sub)
 		}
 		w.snapshot[i] = nil
 	}
-	s.hub.stats.Delivered.Add(int64(len(w.snapshot)))
+	count.Add(int64(len(w.snapshot)))
 	w.snapshot = w.snapshot[:0]
 }
 
@@ -309,19 +309,7 @@ func (w *worker) deliverEvent(p *codec.Publication) {
 		w.snapshot = append(w.snapshot, sub)
 	}
 	s.mu.Unlock()
-	var frames [2][]byte // by encoding
-	for i, sub := range w.snapshot {
-		enc := sub.Encoding()
-		if frames[enc] == nil {
-			frames[enc] = eventFrame(enc, p)
-		}
-		if sub.Enqueue(p, frames[enc]) {
-			w.dirty = append(w.dirty, sub)
-		}
-		w.snapshot[i] = nil
-	}
-	s.hub.stats.Events.Add(int64(len(w.snapshot)))
-	w.snapshot = w.snapshot[:0]
+	w.fanOut(p, eventFrame, &s.hub.stats.Events)
 }
 
 func (w *worker) flush() {
