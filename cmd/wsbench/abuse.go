@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wsgate/wsgate/bench/harness/report"
 	"io"
 	"net"
 	"net/textproto"
@@ -1038,17 +1039,17 @@ func readStatus(br *bufio.Reader) (string, error) {
 func abuseTables(r *abuseResult, o abuseOpts) string {
 	t := &mdTable{
 		title: fmt.Sprintf("Abuse: %s well-behaved clients, %g protocol pings/s each, latency over %v unloaded then %v under abuse",
-			fnum(float64(r.Clients), 0), r.PingRate, o.phase, o.phase),
+			report.Num(float64(r.Clients), 0), r.PingRate, o.phase, o.phase),
 		head: []string{"abuse", "gateway flags", "unloaded p50 / p99 / max (ms)", "under abuse p50 / p99 / max (ms)", "p99 loaded / unloaded", "pings sent / answered (unloaded; loaded)", "gateway CPU unloaded → loaded", "abuser CPU"},
 	}
 	for _, v := range r.Variants {
-		what := map[string]string{variantFlood: "one client floods publishes", variantStorm: fmt.Sprintf("storms of %s connections", fnum(float64(o.stormConns), 0))}[v.Variant]
+		what := map[string]string{variantFlood: "one client floods publishes", variantStorm: fmt.Sprintf("storms of %s connections", report.Num(float64(o.stormConns), 0))}[v.Variant]
 		t.add(what, "`"+strings.Join(v.Flags, " ")+"`",
 			fms(v.Unloaded.LatencyMs.P50)+" / "+fms(v.Unloaded.LatencyMs.P99)+" / "+fms(v.Unloaded.LatencyMs.Max),
 			fms(v.Loaded.LatencyMs.P50)+" / "+fms(v.Loaded.LatencyMs.P99)+" / "+fms(v.Loaded.LatencyMs.Max),
-			fnum(v.P99Ratio, 2)+"×",
-			fnum(float64(v.Unloaded.Sent), 0)+" / "+fnum(float64(v.Unloaded.Answered), 0)+"; "+fnum(float64(v.Loaded.Sent), 0)+" / "+fnum(float64(v.Loaded.Answered), 0),
-			fnum(v.GatewayCPUUnloaded, 0)+"% → "+fnum(v.GatewayCPULoaded, 0)+"%", fnum(v.AbuserCPU, 0)+"%")
+			report.Num(v.P99Ratio, 2)+"×",
+			report.Num(float64(v.Unloaded.Sent), 0)+" / "+report.Num(float64(v.Unloaded.Answered), 0)+"; "+report.Num(float64(v.Loaded.Sent), 0)+" / "+report.Num(float64(v.Loaded.Answered), 0),
+			report.Num(v.GatewayCPUUnloaded, 0)+"% → "+report.Num(v.GatewayCPULoaded, 0)+"%", report.Num(v.AbuserCPU, 0)+"%")
 	}
 	t.note = "Latency: a `ping` command's send to its reply, at the client. The client, the abuser (its own process) and the gateway share 2 cores. Answered: replies that arrived within the phase. CPU: utime+stime over the phase, % of one core (the abuser's: its process). Target: p99 under abuse within 2× of unloaded."
 	out := t.String()
@@ -1063,22 +1064,22 @@ func abuseTables(r *abuseResult, o abuseOpts) string {
 				closes = append(closes, fmt.Sprintf("%d × %d", n, code))
 			}
 			sort.Strings(closes)
-			ft.add(fnum(float64(f.Connections), 0), fnum(float64(f.Sent), 0), fnum(float64(f.Accepted), 0), fnum(float64(f.RateLimited), 0),
-				strings.Join(closes, ", "), fms(f.FirstClosedMs)+"; "+fms(f.ClosedAfterMs.P50)+" / "+fms(f.ClosedAfterMs.P99), fnum(f.SentPerConn, 0))
+			ft.add(report.Num(float64(f.Connections), 0), report.Num(float64(f.Sent), 0), report.Num(float64(f.Accepted), 0), report.Num(float64(f.RateLimited), 0),
+				strings.Join(closes, ", "), fms(f.FirstClosedMs)+"; "+fms(f.ClosedAfterMs.P50)+" / "+fms(f.ClosedAfterMs.P99), report.Num(f.SentPerConn, 0))
 			ft.note = fmt.Sprintf("Closed after: from a connection's first write to the close frame it received. Written: whole frames the kernel took (the socket buffers on both ends); the gateway acts on about %d commands per connection (%d accepted, %d refused with 107, the next refusal closes with 4029) and reads and discards the rest while it closes.",
 				2*o.commandBurst+1, o.commandBurst, o.commandBurst)
 			out += ft.String()
 		}
 		if s := v.Storm; s != nil {
 			st := &mdTable{
-				title: fmt.Sprintf("Storm: %s connections at once from %d addresses, held %v, again, for %v", fnum(float64(o.stormConns), 0), o.stormIPs, o.stormHold, o.phase),
+				title: fmt.Sprintf("Storm: %s connections at once from %d addresses, held %v, again, for %v", report.Num(float64(o.stormConns), 0), o.stormIPs, o.stormHold, o.phase),
 				head:  []string{"rounds", "dialed", "accepted (101)", "429 (per IP)", "503 (total)", "other failures", "most held from one address", "max wsgate_conns_open (samples)", "caps held"},
 			}
 			held := v.MaxConnsOpen <= float64(o.maxConns) && s.MaxPerIP <= o.maxConnsPerIP && v.Samples > 0
-			st.add(fnum(float64(s.Rounds), 0), fnum(float64(s.Dialed), 0), fnum(float64(s.Accepted), 0), fnum(float64(s.Refused["429"]), 0),
-				fnum(float64(s.Refused["503"]), 0), fnum(float64(s.Refused["other"]), 0),
-				fnum(float64(s.MaxPerIP), 0)+" (cap "+fnum(float64(o.maxConnsPerIP), 0)+")",
-				fnum(v.MaxConnsOpen, 0)+" (cap "+fnum(float64(o.maxConns), 0)+"; "+fnum(float64(v.Samples), 0)+")",
+			st.add(report.Num(float64(s.Rounds), 0), report.Num(float64(s.Dialed), 0), report.Num(float64(s.Accepted), 0), report.Num(float64(s.Refused["429"]), 0),
+				report.Num(float64(s.Refused["503"]), 0), report.Num(float64(s.Refused["other"]), 0),
+				report.Num(float64(s.MaxPerIP), 0)+" (cap "+report.Num(float64(o.maxConnsPerIP), 0)+")",
+				report.Num(v.MaxConnsOpen, 0)+" (cap "+report.Num(float64(o.maxConns), 0)+"; "+report.Num(float64(v.Samples), 0)+")",
 				map[bool]string{true: "yes", false: "**no**"}[held])
 			var per []string
 			for _, r := range s.PerRound {

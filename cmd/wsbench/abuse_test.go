@@ -43,12 +43,7 @@ func TestAbuseFlagErrors(t *testing.T) {
 	}
 }
 
-func TestFnum(t *testing.T) {
-	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", -1234567: "-1,234,567"} {
-		if got := fnum(v, 0); got != want {
-			t.Errorf("fnum(%v) = %q, want %q", v, got, want)
-		}
-	}
+func TestFms(t *testing.T) {
 	if got := fms(0.123); got != "0.12" {
 		t.Error(got)
 	}

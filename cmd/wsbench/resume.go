@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wsgate/wsgate/bench/harness/report"
 	"math"
 	"net"
 	"os"
@@ -1036,65 +1037,42 @@ func (t *mdTable) String() string {
 	return b.String() + "\n"
 }
 
-// fnum renders v with d decimals and thousands separators.
-func fnum(v float64, d int) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "–"
-	}
-	s := strconv.FormatFloat(math.Abs(v), 'f', d, 64)
-	intPart, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	if v < 0 && strings.Trim(s, "0.") != "" {
-		b.WriteByte('-')
-	}
-	for i, c := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if frac != "" {
-		b.WriteString("." + frac)
-	}
-	return b.String()
-}
-
 // fms renders a latency in ms with a precision fitting its size.
 func fms(v float64) string {
 	switch {
 	case v >= 100:
-		return fnum(v, 0)
+		return report.Num(v, 0)
 	case v >= 10:
-		return fnum(v, 1)
+		return report.Num(v, 1)
 	}
-	return fnum(v, 2)
+	return report.Num(v, 2)
 }
 
 func resumeTables(r *resumeResult) string {
 	t := &mdTable{
 		title: fmt.Sprintf("Resume storm: %s clients on %s channels reconnect at once after a gateway restart (Redis broker, history %s, %g publications/s per channel)",
-			fnum(float64(r.Clients), 0), fnum(float64(r.Channels), 0), fnum(float64(r.HistorySize), 0), r.Rate),
+			report.Num(float64(r.Clients), 0), report.Num(float64(r.Channels), 0), report.Num(float64(r.HistorySize), 0), r.Rate),
 		head: []string{"", "value"},
 	}
-	of := func(n, m int) string { return fnum(float64(n), 0) + " of " + fnum(float64(m), 0) }
+	of := func(n, m int) string { return report.Num(float64(n), 0) + " of " + report.Num(float64(m), 0) }
 	msOr := func(v float64) string {
 		if v <= 0 {
 			return "–"
 		}
 		return fms(v) + " ms"
 	}
-	t.add("subscribed, then closed with 1001 by the drain", of(r.Subscribed, r.Clients)+", "+fnum(float64(r.Closes1001), 0))
+	t.add("subscribed, then closed with 1001 by the drain", of(r.Subscribed, r.Clients)+", "+report.Num(float64(r.Closes1001), 0))
 	t.add("gateway down (SIGTERM → new process answering)", msOr(r.DowntimeMs))
-	t.add("publications missed per client: mean / max (total)", fnum(r.MissedMean, 1)+" / "+fnum(float64(r.MissedMax), 0)+" ("+fnum(float64(r.MissedTotal), 0)+")")
+	t.add("publications missed per client: mean / max (total)", report.Num(r.MissedMean, 1)+" / "+report.Num(float64(r.MissedMax), 0)+" ("+report.Num(float64(r.MissedTotal), 0)+")")
 	t.add("reconnect storm: all upgraded", msOr(r.UpgradedMs))
 	t.add("all resume replies", msOr(r.RepliedMs))
 	t.add("**all recovered**", "**"+msOr(r.AllRecoveredMs)+"**")
 	t.add("per client recovered after: p50 / p90 / p99", fms(r.RecoveryMs.P50)+" / "+fms(r.RecoveryMs.P90)+" / "+fms(r.RecoveryMs.P99)+" ms")
 	t.add("**recovered**", "**"+of(r.Recovered, r.Clients)+"**")
-	t.add("gaps / duplicates / messages before the reply", fnum(float64(r.Gaps), 0)+" / "+fnum(float64(r.Duplicates), 0)+" / "+fnum(float64(r.EarlyMessages), 0))
-	t.add("published during the storm; then followed live to the last one", fnum(float64(r.PublishedInStorm), 0)+"; "+of(r.TailComplete, r.Recovered))
+	t.add("gaps / duplicates / messages before the reply", report.Num(float64(r.Gaps), 0)+" / "+report.Num(float64(r.Duplicates), 0)+" / "+report.Num(float64(r.EarlyMessages), 0))
+	t.add("published during the storm; then followed live to the last one", report.Num(float64(r.PublishedInStorm), 0)+"; "+of(r.TailComplete, r.Recovered))
 	if r.Redis != nil {
-		t.add("**Redis calls per recovered client** (of which FCALL)", "**"+fnum(r.Redis.NetPerClient, 2)+"** ("+fnum(r.Redis.FcallPerClient, 2)+")")
+		t.add("**Redis calls per recovered client** (of which FCALL)", "**"+report.Num(r.Redis.NetPerClient, 2)+"** ("+report.Num(r.Redis.FcallPerClient, 2)+")")
 	}
 	var notes []string
 	notes = append(notes, "Times from the reconnect storm's first dial. Recovered: the resume reply said recovered:true (same epoch) and every offset after the client's last one, up to the channel's top in the reply, arrived in order.")
@@ -1132,13 +1110,13 @@ func resumeTables(r *resumeResult) string {
 			if r.Recovered > 0 {
 				per = r.Redis.Net[n] / float64(r.Recovered)
 			}
-			rt.add(n, fnum(float64(r.Redis.Calls[n]), 0), fnum(r.Redis.Publisher[n], 0), fnum(r.Redis.Net[n], 0), fnum(per, 3))
+			rt.add(n, report.Num(float64(r.Redis.Calls[n]), 0), report.Num(r.Redis.Publisher[n], 0), report.Num(r.Redis.Net[n], 0), report.Num(per, 3))
 			sum += float64(r.Redis.Calls[n])
 			pubSum += r.Redis.Publisher[n]
 		}
-		rt.add("**all**", fnum(sum, 0), fnum(pubSum, 0), fnum(sum-pubSum, 0), fnum(r.Redis.NetPerClient, 2))
+		rt.add("**all**", report.Num(sum, 0), report.Num(pubSum, 0), report.Num(sum-pubSum, 0), report.Num(r.Redis.NetPerClient, 2))
 		rt.note = fmt.Sprintf("Calls include commands run inside functions (wsgate_history, wsgate_publish, …). The publisher's share is the window's %s publications × the calls one publication cost when measured alone. total_commands_processed grew by %s (it counts functions' inner commands too). FCALLs per recovered client: %s.",
-			fnum(float64(r.PublishedInStorm), 0), fnum(float64(r.Redis.TotalProcessed), 0), fnum(r.Redis.FcallPerClient, 2))
+			report.Num(float64(r.PublishedInStorm), 0), report.Num(float64(r.Redis.TotalProcessed), 0), report.Num(r.Redis.FcallPerClient, 2))
 		out += rt.String()
 	}
 	return out

@@ -144,7 +144,7 @@ func TestSpliceWithoutMarkers(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
-		{num(1234567.891, 2), "1,234,567.89"}, {num(-1234, 0), "-1,234"}, {num(0.4, 0), "0"}, {num(999, 0), "999"},
+		{Num(1234567.891, 2), "1,234,567.89"}, {Num(-1234, 0), "-1,234"}, {Num(0.4, 0), "0"}, {Num(999, 0), "999"},
 		{bytesIEC(812), "812 B"}, {bytesIEC(20 << 10), "20.0 KiB"}, {bytesIEC(3 << 30), "3.00 GiB"}, {bytesIEC(5 << 20), "5.0 MiB"},
 		{ratio(1, 4), "0.25×"}, {ratio(40, 2), "20.0×"}, {ratio(1, 0), dash},
 		{msv(0.123), "0.12"}, {msv(12.34), "12.3"}, {msv(123.4), "123"},

@@ -92,7 +92,8 @@ func (t *table) markdown() string {
 const dash = "–" // a value that was not measured
 
 // num renders v with d decimals, thousands separated by commas.
-func num(v float64, d int) string {
+// Num renders v with d decimals and thousands separators (– for NaN/Inf).
+func Num(v float64, d int) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return dash
 	}
@@ -122,13 +123,13 @@ func bytesIEC(v float64) string {
 	a := math.Abs(v)
 	switch {
 	case a >= 1<<30:
-		return num(v/(1<<30), 2) + " GiB"
+		return Num(v/(1<<30), 2) + " GiB"
 	case a >= 1<<20:
-		return num(v/(1<<20), 1) + " MiB"
+		return Num(v/(1<<20), 1) + " MiB"
 	case a >= 10<<10:
-		return num(v/(1<<10), 1) + " KiB"
+		return Num(v/(1<<10), 1) + " KiB"
 	}
-	return num(v, 0) + " B"
+	return Num(v, 0) + " B"
 }
 
 // ratio renders a/b as "0.04×", or a dash when b is 0.
@@ -141,7 +142,7 @@ func ratio(a, b float64) string {
 	if math.Abs(r) >= 10 {
 		d = 1
 	}
-	return num(r, d) + "×"
+	return Num(r, d) + "×"
 }
 
 // msPair renders two latencies in ms as "p50 / p99".
@@ -151,9 +152,9 @@ func msPair(a, b float64) string { return msv(a) + " / " + msv(b) }
 func msv(v float64) string {
 	switch {
 	case v >= 100:
-		return num(v, 0)
+		return Num(v, 0)
 	case v >= 10:
-		return num(v, 1)
+		return Num(v, 1)
 	}
-	return num(v, 2)
+	return Num(v, 2)
 }

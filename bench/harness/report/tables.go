@@ -73,9 +73,9 @@ func idleTable(run *results.Run) *table {
 		}
 		t.add(cells...)
 	}
-	b0 := func(v float64) string { return num(v, 0) }
-	f2 := func(v float64) string { return num(v, 2) }
-	f3 := func(v float64) string { return num(v, 3) }
+	b0 := func(v float64) string { return Num(v, 0) }
+	f2 := func(v float64) string { return Num(v, 2) }
+	f3 := func(v float64) string { return Num(v, 3) }
 	row("RSS (bytes)", func(i *results.Idle) float64 { return i.RSSBytesPerConn }, b0, true)
 	row("Go heap in use (bytes)", func(i *results.Idle) float64 { return i.HeapBytesPerConn }, b0, true)
 	row("goroutines", func(i *results.Idle) float64 { return i.GoroutinesPerConn }, f2, true)
@@ -96,7 +96,7 @@ func idleTable(run *results.Run) *table {
 	var sizes []string
 	for _, p := range ds[0].Idle.Points {
 		if p.Conns > 0 {
-			sizes = append(sizes, num(float64(p.Conns), 0))
+			sizes = append(sizes, Num(float64(p.Conns), 0))
 		}
 	}
 	t.title = "Idle connections: least-squares slopes over " + strings.Join(sizes, ", ") + " connections"
@@ -108,7 +108,7 @@ func idleTable(run *results.Run) *table {
 		". Kernel slab is the host-wide slab growth halved: the client's socket mirrors the server's.")
 	if cpu := ds[0].Idle.IdleCPU; cpu != nil {
 		t.notes = append(t.notes, fmt.Sprintf("Idle CPU: server utime+stime over %.0f s at %s connections, ping interval %s.",
-			cpu.WindowS, num(float64(cpu.Conns), 0), cpu.PingInterval))
+			cpu.WindowS, Num(float64(cpu.Conns), 0), cpu.PingInterval))
 	}
 	return t
 }
@@ -118,8 +118,8 @@ func idlePointsTable(run *results.Run) *table {
 		header: []string{"design", "conns", "RSS", "Go heap", "goroutines", "threads", "fds", "kernel slab (host)"}}
 	for _, d := range present(run, func(d *results.Design) bool { return d.Idle != nil }) {
 		for _, p := range d.Idle.Points {
-			t.add(d.Design, num(float64(p.Conns), 0), bytesIEC(float64(p.RSSBytes)), bytesIEC(float64(p.HeapInuseBytes)),
-				num(float64(p.Goroutines), 0), num(float64(p.Threads), 0), num(float64(p.FDs), 0), bytesIEC(float64(p.KernelSlabBytes)))
+			t.add(d.Design, Num(float64(p.Conns), 0), bytesIEC(float64(p.RSSBytes)), bytesIEC(float64(p.HeapInuseBytes)),
+				Num(float64(p.Goroutines), 0), Num(float64(p.Threads), 0), Num(float64(p.FDs), 0), bytesIEC(float64(p.KernelSlabBytes)))
 		}
 	}
 	return t
@@ -166,7 +166,7 @@ func fanoutTables(run *results.Run) []*table {
 			}
 			if t.title == "" {
 				t.title = fmt.Sprintf("Fan-out, %s: %s subscribers on %s, %.0f-byte pushes", v,
-					num(float64(f.Subs), 0), plural(f.Channels, "channel"), f.PushBytes)
+					Num(float64(f.Subs), 0), plural(f.Channels, "channel"), f.PushBytes)
 			}
 			for _, m := range f.Modes {
 				if !slices.Contains(modes, m.Mode) {
@@ -183,11 +183,11 @@ func fanoutTables(run *results.Run) []*table {
 				m := f.Mode(mode)
 				vs := dash
 				if m.CPUVsFloor > 0 {
-					vs = num(m.CPUVsFloor, 2) + "×"
+					vs = Num(m.CPUVsFloor, 2) + "×"
 				}
-				t.add(modeLabel(m), name, num(m.DeliveredPerSec, 0), num(m.CPUUsPerDelivery, 2), vs,
-					num(m.WritesPerDelivery, 3), msv(m.LatencyMs.P50)+" / "+msv(m.LatencyMs.P99)+" / "+msv(m.LatencyMs.P999),
-					num(float64(m.Delivered), 0)+" of "+num(float64(m.ExpectedDeliveries), 0))
+				t.add(modeLabel(m), name, Num(m.DeliveredPerSec, 0), Num(m.CPUUsPerDelivery, 2), vs,
+					Num(m.WritesPerDelivery, 3), msv(m.LatencyMs.P50)+" / "+msv(m.LatencyMs.P99)+" / "+msv(m.LatencyMs.P999),
+					Num(float64(m.Delivered), 0)+" of "+Num(float64(m.ExpectedDeliveries), 0))
 			}
 		}
 		t.notes = append(t.notes, "CPU: the server process's utime+stime from first publish to last delivery, over deliveries; "+
@@ -225,7 +225,7 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	return num(float64(n), 0) + " " + word + "s"
+	return Num(float64(n), 0) + " " + word + "s"
 }
 
 func churnTable(run *results.Run) *table {
@@ -235,7 +235,7 @@ func churnTable(run *results.Run) *table {
 	}
 	c0 := ds[0].Churn
 	t := &table{
-		title: fmt.Sprintf("Connection storm: %s clients dialing at once, %s", num(float64(c0.Conns), 0), plural(len(c0.Rounds), "round")),
+		title: fmt.Sprintf("Connection storm: %s clients dialing at once, %s", Num(float64(c0.Conns), 0), plural(len(c0.Rounds), "round")),
 		header: []string{"design", "accepted conn/s (mean)", "per round", "failed dials", "listen overflows",
 			"handshake p50 / p99 (ms, worst round)"},
 	}
@@ -244,13 +244,13 @@ func churnTable(run *results.Run) *table {
 		var rates []string
 		worst := results.Percentiles{}
 		for _, r := range c.Rounds {
-			rates = append(rates, num(r.ConnPerSec, 0))
+			rates = append(rates, Num(r.ConnPerSec, 0))
 			if r.HandshakeMs.P99 > worst.P99 {
 				worst = r.HandshakeMs
 			}
 		}
-		t.add(d.Design, num(c.AcceptedPerSec, 0), strings.Join(rates, ", "), num(float64(c.Errors), 0),
-			num(float64(c.ListenOverflows), 0), msPair(worst.P50, worst.P99))
+		t.add(d.Design, Num(c.AcceptedPerSec, 0), strings.Join(rates, ", "), Num(float64(c.Errors), 0),
+			Num(float64(c.ListenOverflows), 0), msPair(worst.P50, worst.P99))
 	}
 	t.notes = append(t.notes, "Listen overflows: host-wide TcpExt ListenOverflows during the storms (accept queue full; the client's SYN is retried).")
 	return t
@@ -264,7 +264,7 @@ func slowTable(run *results.Run) *table {
 	s0 := ds[0].Slow
 	t := &table{
 		title: fmt.Sprintf("Slow consumers: %s readers + %s non-reading subscribers, %d-byte messages at %s/s for %.0f s per phase",
-			num(float64(s0.Readers), 0), num(float64(s0.Slow), 0), s0.PayloadBytes, trimFloat(s0.Rate), s0.PhaseS),
+			Num(float64(s0.Readers), 0), Num(float64(s0.Slow), 0), s0.PayloadBytes, trimFloat(s0.Rate), s0.PhaseS),
 		header: []string{"design", "readers p50 / p99 (ms), alone", "readers p50 / p99 (ms), with slow",
 			"readers delivered, with slow", "RSS start → peak", "slow closed by server"},
 		chart: ChartSlowRSS, chartAlt: "server RSS during the slow-consumer scenario",
@@ -273,8 +273,8 @@ func slowTable(run *results.Run) *table {
 		s := d.Slow
 		t.add(d.Design, msPair(s.Baseline.LatencyMs.P50, s.Baseline.LatencyMs.P99),
 			msPair(s.WithSlow.LatencyMs.P50, s.WithSlow.LatencyMs.P99),
-			num(float64(s.WithSlow.Delivered), 0)+" of "+num(float64(s.WithSlow.ExpectedDeliveries), 0),
-			bytesIEC(float64(s.BaseRSSBytes))+" → "+bytesIEC(float64(s.PeakRSSBytes)), num(float64(s.SlowClosed), 0))
+			Num(float64(s.WithSlow.Delivered), 0)+" of "+Num(float64(s.WithSlow.ExpectedDeliveries), 0),
+			bytesIEC(float64(s.BaseRSSBytes))+" → "+bytesIEC(float64(s.PeakRSSBytes)), Num(float64(s.SlowClosed), 0))
 	}
 	return t
 }
@@ -286,12 +286,12 @@ func projectionTable(run *results.Run) *table {
 	p0 := run.Projection[0]
 	t := &table{
 		title: fmt.Sprintf("Projected to %s idle connections (straight-line extrapolation from ≤ %s measured)",
-			num(float64(p0.Conns), 0), num(float64(p0.MeasuredUpTo), 0)),
+			Num(float64(p0.Conns), 0), Num(float64(p0.MeasuredUpTo), 0)),
 		header: []string{"design", "process RSS", "Go heap", "kernel (sockets)", "total memory", "fds", "goroutines"},
 	}
 	for _, p := range run.Projection {
 		t.add(p.Design, bytesIEC(p.RSSBytes), bytesIEC(p.HeapBytes), bytesIEC(p.KernelBytes), bytesIEC(p.TotalBytes),
-			num(p.FDs, 0), num(p.Goroutines, 0))
+			Num(p.FDs, 0), Num(p.Goroutines, 0))
 	}
 	t.notes = append(t.notes, "Kernel: slab bytes per server socket × connections (idle sockets hold no buffer pages). "+
 		"fds: a million connections need RLIMIT_NOFILE above this, and fs.nr_open / fs.file-max to match.")
