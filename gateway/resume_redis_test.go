@@ -71,11 +71,18 @@ func TestResumeAfterRedisRestart(t *testing.T) {
 // TestSlowConsumerResumes: a subscriber closed with 4008 resumes and
 // misses nothing.
 func TestSlowConsumerResumes(t *testing.T) {
-	rs := redistest.StartStandalone(t)
-	a := startRedisGateway(t, rs.URL(), func(c *gateway.Config) {
+	slowLimits := func(c *gateway.Config) {
 		c.MaxQueueBytes = 256 << 10
 		c.HistorySize = 5000
+	}
+	t.Run("redis", func(t *testing.T) {
+		rs := redistest.StartStandalone(t)
+		testSlowConsumerResumes(t, startRedisGateway(t, rs.URL(), slowLimits))
 	})
+	t.Run("memory", func(t *testing.T) { testSlowConsumerResumes(t, startServer(t, slowLimits)) })
+}
+
+func testSlowConsumerResumes(t *testing.T, a *gateway.Server) {
 	addr := a.Addr().String()
 	slow, err := dialIdle(addr, "/ws")
 	if err != nil {
