@@ -22,6 +22,9 @@ const (
 	KindPublication Kind = iota
 	KindJoin             // a client joined the channel ("t":"join")
 	KindLeave            // a client left the channel ("t":"leave")
+	// KindGap is internal to a gateway (never in an envelope): a notice
+	// that publications were lost, queued to subscribers like an event.
+	KindGap
 )
 
 // String returns the kind's "t" value ("" for a publication).

@@ -5,6 +5,7 @@ const (
 	TypeReply   = "reply"
 	TypeMessage = "message"
 	TypeRefresh = "refresh" // the server asks for a new token (refresh command)
+	TypeGap     = "gap"     // publications from..to of a channel are lost for this client
 	TypeJoin    = "join"
 	TypeLeave   = "leave"
 )
@@ -63,5 +64,19 @@ func appendPresenceEvent(dst []byte, enc Encoding, typ, channel, client, user st
 func AppendRefresh(dst []byte, enc Encoding) []byte {
 	w := newObj(dst, enc, 1)
 	w.str("type", TypeRefresh)
+	return w.end()
+}
+
+// AppendGap appends {"type":"gap","channel":c,"from":f,"to":t}: the
+// publications with offsets f..t of the channel were lost on the way to
+// this gateway and its history no longer has them; the client should
+// reload the channel's state (or resubscribe with its position, which will
+// answer recovered:false).
+func AppendGap(dst []byte, enc Encoding, channel string, from, to uint64) []byte {
+	w := newObj(dst, enc, 4)
+	w.str("type", TypeGap)
+	w.str("channel", channel)
+	w.uint("from", from)
+	w.uint("to", to)
 	return w.end()
 }

@@ -132,9 +132,10 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 		"# TYPE wsgate_hub_gaps_total counter\nwsgate_hub_gaps_total %d\n"+
 		"# TYPE wsgate_hub_gaps_filled_total counter\nwsgate_hub_gaps_filled_total %d\n"+
 		"# TYPE wsgate_hub_gaps_lost_total counter\nwsgate_hub_gaps_lost_total %d\n"+
-		"# TYPE wsgate_hub_duplicates_total counter\nwsgate_hub_duplicates_total %d\n",
+		"# TYPE wsgate_hub_duplicates_total counter\nwsgate_hub_duplicates_total %d\n"+
+		"# TYPE wsgate_hub_gap_notices_total counter\nwsgate_hub_gap_notices_total %d\n",
 		hs.Delivered.Load(), hs.Dropped.Load(), hs.Channels.Load(), hs.Events.Load(),
-		hs.Gaps.Load(), hs.GapsFilled.Load(), hs.GapsLost.Load(), hs.Duplicates.Load()); err != nil {
+		hs.Gaps.Load(), hs.GapsFilled.Load(), hs.GapsLost.Load(), hs.Duplicates.Load(), hs.GapNotices.Load()); err != nil {
 		return fmt.Errorf("write metrics: %w", err)
 	}
 	if m, ok := s.broker.(interface{ WriteMetrics(io.Writer) error }); ok {

@@ -3,6 +3,7 @@ package hub
 import (
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
 // admit decides, under the shard lock, whether p is delivered now: it
@@ -64,14 +65,14 @@ func (w *worker) completeFill(ch *chanState, name string, from, to uint64, res b
 			if e.Offset < next || e.Offset > to {
 				continue
 			}
-			s.hub.stats.GapsLost.Add(int64(e.Offset - next))
+			w.lostLocked(ch, name, next, e.Offset-1)
 			s.hub.stats.GapsFilled.Add(1)
 			p := &codec.Publication{Channel: []byte(name), Data: e.Data, Offset: e.Offset, Epoch: []byte(ch.epoch)}
 			w.deliverLocked(ch, p)
 			next = e.Offset + 1
 		}
 	}
-	s.hub.stats.GapsLost.Add(int64(to + 1 - next))
+	w.lostLocked(ch, name, next, to)
 	ch.last = to
 	w.releaseHeldLocked(ch)
 	s.mu.Unlock()
@@ -102,4 +103,22 @@ func (w *worker) deliverLocked(ch *chanState, p *codec.Publication) {
 		w.snapshot = append(w.snapshot, sub)
 	}
 	w.fanOut(p, messageFrame, &w.shard.hub.stats.Delivered)
+}
+
+// lostLocked counts publications from..to that history could not provide
+// and tells the channel's subscribers (a "gap" push), so they know to
+// reload instead of silently missing them.
+func (w *worker) lostLocked(ch *chanState, name string, from, to uint64) {
+	if from > to {
+		return
+	}
+	s := w.shard
+	s.hub.stats.GapsLost.Add(int64(to - from + 1))
+	for sub := range ch.subs {
+		w.snapshot = append(w.snapshot, sub)
+	}
+	notice := &codec.Publication{Channel: []byte(name), Kind: codec.KindGap}
+	w.fanOut(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
+		return frameIn(codec.AppendGap(make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(name)+48), enc, name, from, to), enc)
+	}, &s.hub.stats.GapNotices)
 }

@@ -68,6 +68,7 @@ type Stats struct {
 	Gaps       atomic.Int64 // offset jumps seen on live delivery
 	GapsFilled atomic.Int64 // publications recovered from history for them
 	GapsLost   atomic.Int64 // publications history could no longer provide
+	GapNotices atomic.Int64 // "gap" pushes queued to subscribers for them
 	Duplicates atomic.Int64 // publications at or below the last delivered offset
 	Events     atomic.Int64 // join/leave frames queued to subscribers
 }

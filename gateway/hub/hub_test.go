@@ -236,7 +236,7 @@ func TestGapsAreFilledFromHistory(t *testing.T) {
 		sub.mu.Lock()
 		n := len(sub.frames)
 		sub.mu.Unlock()
-		if n >= 9 || time.Now().After(deadline) {
+		if n >= 10 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -248,13 +248,18 @@ func TestGapsAreFilledFromHistory(t *testing.T) {
 		if err := msgpack.Unmarshal(f[2:], &m); err != nil {
 			t.Fatal(err)
 		}
+		if m["type"] == "gap" {
+			got = append(got, fmt.Sprintf("gap %v-%v", m["from"], m["to"]))
+			continue
+		}
 		got = append(got, fmt.Sprint(m["offset"]))
 	}
-	if want := "[1 2 3 4 5 6 8 9 10]"; fmt.Sprint(got) != want {
+	// 7 is gone from history: subscribers are told, in its place.
+	if want := "[1 2 3 4 5 6 gap 7-7 8 9 10]"; fmt.Sprint(got) != want {
 		t.Fatalf("delivered offsets %v, want %s", got, want)
 	}
 	st := h.Stats()
-	if st.Gaps.Load() != 2 || st.GapsFilled.Load() != 3 || st.GapsLost.Load() != 1 || st.Duplicates.Load() != 2 {
+	if st.Gaps.Load() != 2 || st.GapsFilled.Load() != 3 || st.GapsLost.Load() != 1 || st.Duplicates.Load() != 2 || st.GapNotices.Load() != 1 {
 		t.Fatalf("gaps %d filled %d lost %d duplicates %d", st.Gaps.Load(), st.GapsFilled.Load(), st.GapsLost.Load(), st.Duplicates.Load())
 	}
 }
