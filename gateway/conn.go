@@ -116,7 +116,9 @@ func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
 		c.flushLocked(true)
 		c.mu.Unlock()
 	}
-	if ev&(netpoll.EventRead|netpoll.EventHup) != 0 {
+	// A timer or request above may have closed the fd; its number may
+	// already belong to a new connection, so never read it again.
+	if ev&(netpoll.EventRead|netpoll.EventHup) != 0 && !c.stateIs(stateClosed) {
 		c.onReadable(w, now)
 	}
 	c.mu.Lock()
@@ -245,15 +247,13 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 		c.rejectHandshake(res.response)
 		return
 	}
+	if res.endpoint == EndpointWS && !c.srv.limits.admitUser(res.identity.UserID) {
+		c.srv.metrics.HandshakesFailed.Add(1)
+		c.rejectHandshake([]byte(httpError(429, "too many connections for this user")))
+		return
+	}
 	c.srv.metrics.HandshakesActive.Add(-1)
 	c.srv.metrics.ConnsUpgraded.Add(1)
-	if res.endpoint == EndpointWS {
-		if !c.srv.limits.admitUser(res.identity.UserID) {
-			c.srv.metrics.HandshakesFailed.Add(1)
-			c.rejectHandshake([]byte(httpError(429, "too many connections for this user")))
-			return
-		}
-	}
 	var sess *session
 	if res.endpoint == EndpointWS {
 		sess = newSession(res.protocol, c.srv.newClientID(), res.identity)

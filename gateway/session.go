@@ -151,13 +151,9 @@ func (c *conn) reply(payload []byte) { c.send(c.frame(payload)) }
 // later" from "after the worker's last flush" is a race that loses replies.)
 func (c *conn) replyAsync(payload []byte) {
 	c.mu.Lock()
-	wasEmpty := c.out == nil
 	c.queueLocked(c.frame(payload))
-	flush := wasEmpty && c.out != nil
+	c.flushLocked(false) // even if others queued first: they may be waiting on us
 	c.mu.Unlock()
-	if flush {
-		c.Flush()
-	}
 }
 
 // checkChannel validates a channel name, replying with an error if bad.
@@ -192,16 +188,18 @@ func (c *conn) subscribe(cmd *codec.Command) {
 		c.srv.presence.Join(ch, presence.Member{Client: s.id, User: s.identity.UserID})
 	}
 	resume := cmd.HasOffset && ns.Recovery
+	var rec *recovery // this subscribe's resume; an unsubscribe cancels it
 	if resume {
+		rec = &recovery{}
 		c.mu.Lock()
 		if c.recovering == nil {
 			c.recovering = map[string]*recovery{}
 		}
-		c.recovering[ch] = &recovery{}
+		c.recovering[ch] = rec
 		c.mu.Unlock()
 	}
 	if err := c.srv.hub.Subscribe(ch, c); err != nil {
-		c.endRecovery(ch, nil)
+		c.endRecovery(ch, rec, nil)
 		c.replyError(cmd.ID, codec.CodeInternal, err.Error())
 		return
 	}
@@ -215,14 +213,14 @@ func (c *conn) subscribe(cmd *codec.Command) {
 	c.srv.broker.Position(ch, func(pos broker.Position, err error) {
 		switch {
 		case err != nil:
-			c.endRecovery(ch, nil)
+			c.endRecovery(ch, rec, nil)
 			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
 		case !resume:
 			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}))
 		default:
 			// The subscription is live (held back): read what was missed.
 			c.srv.broker.History(ch, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {
-				c.finishRecovery(id, ch, since, epoch, res, err)
+				c.finishRecovery(id, ch, rec, since, epoch, res, err)
 			})
 		}
 	})
@@ -233,13 +231,11 @@ func (c *conn) subscribe(cmd *codec.Command) {
 // the live ones held back meanwhile that history did not already cover, in
 // one go under the connection lock, so there is neither a gap nor a
 // duplicate at the seam.
-func (c *conn) finishRecovery(id uint32, ch string, since uint64, epoch string, res broker.HistoryResult, err error) {
+func (c *conn) finishRecovery(id uint32, ch string, rec *recovery, since uint64, epoch string, res broker.HistoryResult, err error) {
 	enc := c.sess.enc
 	if err != nil {
-		c.endRecovery(ch, nil)
-		if c.Enqueue(&codec.Publication{}, c.frame(codec.AppendError(nil, enc, id, codec.CodeInternal, err.Error()))) {
-			c.Flush()
-		}
+		c.endRecovery(ch, rec, nil)
+		c.replyAsync(codec.AppendError(nil, enc, id, codec.CodeInternal, err.Error()))
 		return
 	}
 	recovered, reason := recoverable(since, epoch, res)
@@ -252,7 +248,11 @@ func (c *conn) finishRecovery(id uint32, ch string, since uint64, epoch string, 
 			frames = append(frames, c.frame(codec.AppendMessage(nil, enc, ch, p.Offset, p.Data)))
 		}
 	}
-	c.endRecovery(ch, func(r *recovery) {
+	c.endRecovery(ch, rec, func(r *recovery) {
+		if r == nil { // unsubscribed meanwhile: just answer the subscribe
+			c.pushLocked(frames[0])
+			return
+		}
 		for _, h := range r.held {
 			if h.event || h.offset > res.Position.Offset {
 				frames = append(frames, h.frame)
@@ -271,7 +271,6 @@ func (c *conn) finishRecovery(id uint32, ch string, since uint64, epoch string, 
 			c.resumedTop[ch] = res.Position.Offset
 		}
 	})
-	c.Flush()
 }
 
 // recoverable decides whether history covers (since, top] of the epoch the
@@ -292,23 +291,28 @@ func recoverable(since uint64, epoch string, res broker.HistoryResult) (bool, st
 	return true, ""
 }
 
-// endRecovery stops holding live frames for ch; with fn (under c.mu) the
-// caller queues what the resume produced, else held frames are just queued.
-func (c *conn) endRecovery(ch string, fn func(*recovery)) {
+// endRecovery ends the resume rec of ch. With fn (under c.mu) the caller
+// queues what the resume produced — fn gets nil when rec was cancelled
+// (unsubscribed meanwhile) — else held frames are just queued. Either way
+// it flushes: it may run off the worker, with nobody else to.
+func (c *conn) endRecovery(ch string, rec *recovery, fn func(*recovery)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.recovering[ch]
-	if r == nil {
-		return
+	if r != rec || r == nil {
+		r = nil // cancelled, or superseded by a later subscribe's own resume
+	} else {
+		delete(c.recovering, ch)
 	}
-	delete(c.recovering, ch)
-	if fn != nil {
+	switch {
+	case fn != nil:
 		fn(r)
-		return
+	case r != nil:
+		for _, h := range r.held {
+			c.queueLocked(h.frame)
+		}
 	}
-	for _, h := range r.held {
-		c.queueLocked(h.frame)
-	}
+	c.flushLocked(false)
 }
 
 // frame wraps an encoded payload in a WebSocket frame of the session's type.
@@ -395,6 +399,10 @@ func (c *conn) publish(cmd *codec.Command) {
 // connection lock under its own.
 func (c *conn) leave(channel string) {
 	c.srv.hub.Unsubscribe(channel, c)
+	c.mu.Lock() // a resume in flight for channel is cancelled
+	delete(c.recovering, channel)
+	delete(c.resumedTop, channel)
+	c.mu.Unlock()
 	ns := c.srv.ns.For(channel)
 	if ns.Presence {
 		c.srv.presence.Leave(channel, c.sess.id)

@@ -19,9 +19,16 @@ func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 			ch.held = append(ch.held, p)
 			return false
 		}
-		// The fill takes too long: give up on it and deliver on.
-		hub.stats.GapsLost.Add(1)
+		// The fill takes too long: give up on it (its answer will be
+		// ignored), declare the gap lost and deliver on from what is held.
+		ch.fillID++
+		w.lostLocked(ch, string(p.Channel), ch.last+1, ch.held[0].Offset-1)
+		ch.last = ch.held[0].Offset - 1
 		w.releaseHeldLocked(ch)
+		if ch.filling { // what was held had a gap of its own
+			ch.held = append(ch.held, p)
+			return false
+		}
 	}
 	epoch := string(p.Epoch)
 	if ch.epoch == epoch && ch.last != 0 {
@@ -32,7 +39,8 @@ func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 		case p.Offset > ch.last+1:
 			hub.stats.Gaps.Add(1)
 			ch.filling, ch.held = true, append(ch.held, p)
-			w.fill(ch, string(p.Channel), ch.last, p.Offset-1)
+			ch.fillID++
+			w.fill(ch, ch.fillID, string(p.Channel), ch.last, p.Offset-1)
 			return false
 		}
 	}
@@ -42,20 +50,22 @@ func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 
 // fill asks the broker for offsets (from, to] and, when they arrive, hands
 // them to the shard worker, which delivers them and then what was held.
-func (w *worker) fill(ch *chanState, name string, from, to uint64) {
+func (w *worker) fill(ch *chanState, id uint64, name string, from, to uint64) {
 	s := w.shard
 	s.hub.broker.History(name, broker.HistoryQuery{Since: from, Limit: int(to - from)}, func(res broker.HistoryResult, err error) {
-		s.queue.pushCtrl(func() { w.completeFill(ch, name, from, to, res, err) })
+		s.queue.pushCtrl(func() { w.completeFill(ch, id, name, from, to, res, err) })
 	})
 }
 
 // completeFill runs on the shard worker: deliver the recovered
 // publications in order (counting what history could not provide), then the
 // held ones.
-func (w *worker) completeFill(ch *chanState, name string, from, to uint64, res broker.HistoryResult, err error) {
+func (w *worker) completeFill(ch *chanState, id uint64, name string, from, to uint64, res broker.HistoryResult, err error) {
 	s := w.shard
 	s.mu.Lock()
-	if s.channels[name] != ch { // the channel lost its subscribers meanwhile
+	// Ignore the answer when the channel lost its subscribers meanwhile or
+	// this fill was given up (a later one may be running).
+	if s.channels[name] != ch || !ch.filling || ch.fillID != id {
 		s.mu.Unlock()
 		return
 	}

@@ -102,6 +102,7 @@ type chanState struct {
 	// While a gap is being filled from history, later publications wait
 	// in held, in order.
 	filling bool
+	fillID  uint64 // the fill in flight; a given-up fill's answer is ignored
 	held    []*codec.Publication
 }
 

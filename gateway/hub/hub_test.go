@@ -409,3 +409,64 @@ func (b *slowHistoryBroker) History(ch string, q broker.HistoryQuery, done func(
 		b.historyBroker.History(ch, q, done)
 	}()
 }
+
+// TestGapFillGivenUp: when a fill takes longer than maxHeld publications,
+// the gap is declared lost (one gap push), held publications are delivered
+// in order, and the fill's late answer changes nothing.
+func TestGapFillGivenUp(t *testing.T) {
+	b := &slowHistoryBroker{historyBroker: historyBroker{epoch: "e1", entries: map[uint64]string{2: "late"}}, release: make(chan struct{})}
+	h := New(Config{}, b)
+	h.Start()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	pub := func(off uint64) {
+		for !h.Deliver(&codec.Publication{Channel: []byte("c"), Offset: off, Epoch: []byte("e1")}) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	pub(1)
+	last := uint64(3 + maxHeld) // 2 is missing; 3.. are held until the give-up
+	for off := uint64(3); off <= last; off++ {
+		pub(off)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sub.mu.Lock()
+		n := len(sub.frames)
+		sub.mu.Unlock()
+		if n >= int(last) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(b.release) // the late answer must be ignored
+	time.Sleep(50 * time.Millisecond)
+	h.Close()
+	var offsets []uint64
+	gaps := 0
+	for _, f := range sub.frames {
+		hdr := 2
+		if f[1]&0x7F == 126 {
+			hdr = 4
+		}
+		var m map[string]any
+		if err := msgpack.Unmarshal(f[hdr:], &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["type"] == "gap" {
+			gaps++
+			continue
+		}
+		var off uint64
+		fmt.Sscan(fmt.Sprint(m["offset"]), &off)
+		offsets = append(offsets, off)
+	}
+	if gaps != 1 || len(offsets) != int(last)-1 {
+		t.Fatalf("%d gap pushes, %d messages (want 1 and %d)", gaps, len(offsets), last-1)
+	}
+	for i, off := range offsets[1:] {
+		if off != uint64(i)+3 {
+			t.Fatalf("message %d has offset %d, want %d", i+1, off, i+3)
+		}
+	}
+}
