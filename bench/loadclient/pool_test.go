@@ -199,7 +199,12 @@ func TestServerCloseCodeReported(t *testing.T) {
 	p := dial(t, Config{Addr: srv.addr(), Path: "/close", Conns: n, OnClose: func(c *Conn, code int) {
 		codes.Store(c.Index(), code)
 	}})
-	waitFor(t, "close frames", func() bool { return p.Stats().Closes[4008] == n })
+	// Stats count a close just before its OnClose runs: wait for both.
+	waitFor(t, "close frames", func() bool {
+		seen := 0
+		codes.Range(func(any, any) bool { seen++; return true })
+		return p.Stats().Closes[4008] == n && seen == n
+	})
 	st := p.Stats()
 	if st.Connected != n || st.Closed != n || st.Open != 0 || len(st.Closes) != 1 {
 		t.Fatalf("stats: %+v", st)
