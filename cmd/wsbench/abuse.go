@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/wsgate/wsgate/bench/harness/report"
 	"io"
 	"net"
 	"net/textproto"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/wsgate/wsgate/bench/harness/drive"
 	"github.com/wsgate/wsgate/bench/harness/hist"
+	"github.com/wsgate/wsgate/bench/harness/report"
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"

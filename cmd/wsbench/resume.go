@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/wsgate/wsgate/bench/harness/report"
 	"math"
 	"net"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wsgate/wsgate/bench/harness/drive"
+	"github.com/wsgate/wsgate/bench/harness/report"
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/bench/harness/wire"
