@@ -12,7 +12,7 @@ func BenchmarkAppendMessageMsgpack(b *testing.B) {
 	dst := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		dst = AppendMessage(dst[:0], Msgpack, "chat:room#42", 123456789, benchPayload)
+		dst = AppendMessage(dst[:0], Msgpack, "chat:room#42", 123456789, "1a2b3c4d", benchPayload)
 	}
 }
 
@@ -25,7 +25,7 @@ func BenchmarkAppendMessageJSON(b *testing.B) {
 			dst := make([]byte, 0, 512)
 			b.ReportAllocs()
 			for b.Loop() {
-				dst = AppendMessage(dst[:0], JSON, "chat:room#42", 123456789, bc.data)
+				dst = AppendMessage(dst[:0], JSON, "chat:room#42", 123456789, "1a2b3c4d", bc.data)
 			}
 		})
 	}

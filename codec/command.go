@@ -29,7 +29,15 @@ type Command struct {
 	Reverse bool // history: newest first
 
 	Token []byte // refresh (required), subscribe (optional subscription token)
+
+	// IdempotencyKey: publish (optional). A repeat of the key on the same
+	// channel is answered with the first publication's position instead of
+	// publishing again (see MaxIdempotencyKeyBytes).
+	IdempotencyKey []byte
 }
+
+// MaxIdempotencyKeyBytes bounds a publish's idempotency_key (1 to this).
+const MaxIdempotencyKeyBytes = 256
 
 // Limits are the bounds DecodeCommand applies beyond the protocol's fixed
 // ones (nesting, key count, integer ranges).
@@ -82,7 +90,7 @@ func (l Limits) DecodeCommand(enc Encoding, frame []byte, c *Command) error {
 type cmdState struct {
 	cmdName                     []byte
 	hasCmd, hasChannel, hasData bool
-	hasToken                    bool
+	hasToken, hasKey            bool
 	idErr                       error // the id was present but invalid
 	cmdErr                      error // the cmd was present but not a string
 	fieldErr                    error // first field of the wrong type or range
@@ -133,6 +141,9 @@ func (l Limits) check(c *Command, st *cmdState) error {
 		}
 		if l.MaxDataBytes > 0 && len(c.Data) > l.MaxDataBytes {
 			return bad(CodePayloadTooLarge, "data", ErrTooLarge)
+		}
+		if st.hasKey && (len(c.IdempotencyKey) == 0 || len(c.IdempotencyKey) > MaxIdempotencyKeyBytes) {
+			return bad(CodeBadRequest, "idempotency_key", fmt.Errorf("%w: 1 to %d bytes", ErrRange, MaxIdempotencyKeyBytes))
 		}
 	case CmdRefresh:
 		if !st.hasToken {
@@ -231,5 +242,11 @@ func setMsgpackField(c *Command, st *cmdState, key []byte, v mpHead) {
 			st.fail("token", err)
 		}
 		c.Token, st.hasToken = s, ok
+	case "idempotency_key":
+		s, ok, err := mpStrVal(v)
+		if err != nil {
+			st.fail("idempotency_key", err)
+		}
+		c.IdempotencyKey, st.hasKey = s, ok
 	}
 }

@@ -13,7 +13,8 @@ var ErrDataNotJSON = errors.New("codec: data is not JSON text in valid UTF-8")
 // for SDKs, load generators and tests. It writes "id", "cmd", and each
 // other field that is set: Channel and Token when not nil (Channel always
 // for channel commands), Data when not nil or for publish, Offset/Epoch
-// when HasOffset/HasEpoch, Limit when not 0, Reverse when true.
+// when HasOffset/HasEpoch, Limit when not 0, Reverse when true,
+// IdempotencyKey when not nil.
 func AppendCommand(dst []byte, enc Encoding, c *Command) ([]byte, error) {
 	hasChannel := c.Channel != nil || c.Cmd.needsChannel()
 	hasData := c.Data != nil || c.Cmd == CmdPublish
@@ -24,7 +25,7 @@ func AppendCommand(dst []byte, enc Encoding, c *Command) ([]byte, error) {
 		return dst, fmt.Errorf("%w (%d bytes)", ErrDataNotJSON, len(c.Data))
 	}
 	fields := 2 + count(hasChannel, hasData, c.HasOffset, c.HasEpoch,
-		c.Limit != 0, c.Reverse, c.Token != nil)
+		c.Limit != 0, c.Reverse, c.Token != nil, c.IdempotencyKey != nil)
 	w := newObj(dst, enc, fields)
 	w.uint("id", uint64(c.ID))
 	w.str("cmd", c.Cmd.String())
@@ -53,6 +54,9 @@ func AppendCommand(dst []byte, enc Encoding, c *Command) ([]byte, error) {
 	}
 	if c.Token != nil {
 		w.strBytes("token", c.Token)
+	}
+	if c.IdempotencyKey != nil {
+		w.strBytes("idempotency_key", c.IdempotencyKey)
 	}
 	return w.end(), nil
 }

@@ -140,5 +140,11 @@ func setJSONField(c *Command, st *cmdState, key, v []byte) {
 			st.fail("token", err)
 		}
 		c.Token, st.hasToken = s, ok
+	case "idempotency_key":
+		s, ok, err := jsonStrVal(v)
+		if err != nil {
+			st.fail("idempotency_key", err)
+		}
+		c.IdempotencyKey, st.hasKey = s, ok
 	}
 }

@@ -332,3 +332,28 @@ func TestEncodingFor(t *testing.T) {
 		}
 	}
 }
+
+func TestIdempotencyKey(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		code ErrorCode // 0: accepted
+	}{
+		{`"order-7"`, 0},
+		{`"` + strings.Repeat("k", MaxIdempotencyKeyBytes) + `"`, 0},
+		{`"` + strings.Repeat("k", MaxIdempotencyKeyBytes+1) + `"`, CodeBadRequest},
+		{`""`, CodeBadRequest},
+		{`7`, CodeBadRequest},
+		{`null`, 0}, // null is absent
+	} {
+		frame := `{"id":1,"cmd":"publish","channel":"c","data":1,"idempotency_key":` + tc.key + `}`
+		var c Command
+		err := DecodeCommand(JSON, []byte(frame), &c)
+		var de *DecodeError
+		switch {
+		case tc.code == 0 && err != nil:
+			t.Errorf("%s: %v", tc.key, err)
+		case tc.code != 0 && (!errors.As(err, &de) || de.Code != tc.code || !de.IDKnown || de.Field != "idempotency_key"):
+			t.Errorf("%s: got %v, want code %d on idempotency_key", tc.key, err, tc.code)
+		}
+	}
+}

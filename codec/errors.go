@@ -22,8 +22,13 @@ const (
 	CodePermission        ErrorCode = 108 // permission denied for this channel or command
 	CodeUnauthorized      ErrorCode = 109 // no valid credentials, or the token expired
 	CodeNotAvailable      ErrorCode = 110 // feature off on this server (e.g. history disabled)
-	CodeInternal          ErrorCode = 111 // server-side failure; the command may be retried
+	CodeInternal          ErrorCode = 111 // server-side failure before anything was done; retry as is
 	CodeUnrecoverable     ErrorCode = 112 // resume position too old or from another epoch
+	// CodeOutcomeUnknown: a publish's result was lost (broker timeout,
+	// broker connection lost mid-call, shutdown): it may have been
+	// published. Retry with the same idempotency_key.
+	CodeOutcomeUnknown ErrorCode = 113
+	CodeKeyReused      ErrorCode = 114 // idempotency_key already published other data here
 )
 
 // String returns the code's short default message, used when an error
@@ -56,6 +61,10 @@ func (c ErrorCode) String() string {
 		return "internal error"
 	case CodeUnrecoverable:
 		return "unrecoverable position"
+	case CodeOutcomeUnknown:
+		return "outcome unknown: it may have been published; retry with the same idempotency_key"
+	case CodeKeyReused:
+		return "idempotency key reused"
 	}
 	return "error " + strconv.FormatUint(uint64(c), 10)
 }

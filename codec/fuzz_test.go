@@ -177,7 +177,7 @@ func FuzzAppendMessageJSON(f *testing.F) {
 	f.Add("\xff\"\\", []byte(`{"a":"\ud800"}`))
 	f.Add("0", []byte("2"+strings.Repeat("0", 400))) // valid JSON, too big for a float64
 	f.Fuzz(func(t *testing.T, channel string, data []byte) {
-		out := AppendMessage(nil, JSON, channel, 7, data)
+		out := AppendMessage(nil, JSON, channel, 7, "", data)
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(out, &m); err != nil || !json.Valid(out) {
 			t.Fatalf("invalid JSON %q: %v", out, err)
@@ -195,7 +195,7 @@ func FuzzAppendMessageJSON(f *testing.F) {
 		if got, err := base64.StdEncoding.DecodeString(s); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("b64 %q does not give back %q", s, data)
 		}
-		mp := AppendMessage(nil, Msgpack, channel, 7, data)
+		mp := AppendMessage(nil, Msgpack, channel, 7, "", data)
 		var back struct {
 			Data []byte `msgpack:"data"`
 		}

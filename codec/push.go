@@ -8,32 +8,47 @@ const (
 	TypeGap     = "gap"     // publications from..to of a channel are lost for this client
 	TypeJoin    = "join"
 	TypeLeave   = "leave"
+	TypeEpoch   = "epoch" // the channel's history was lost: a new epoch starts
 )
 
 // AppendMessage appends the push for one publication:
 //
-//	{"type":"message","channel":channel,"offset":offset,"data":data}
+//	{"type":"message","channel":channel,"offset":offset,"epoch":epoch,"data":data}
 //
+// "epoch" is left out when empty (a channel without history).
 // In MessagePack data is bin. In JSON data is embedded raw when it is JSON
 // text in valid UTF-8, else sent as "b64" (standard base64) instead of
 // "data". The gateway builds this once per publication and encoding and
 // shares the bytes with every subscriber; it allocates nothing when dst
 // has room.
-func AppendMessage(dst []byte, enc Encoding, channel string, offset uint64, data []byte) []byte {
+func AppendMessage(dst []byte, enc Encoding, channel string, offset uint64, epoch string, data []byte) []byte {
 	if enc == JSON {
 		dst = append(dst, `{"type":"message","channel":`...)
 		dst = jsonAppendStr(dst, channel)
 		dst = append(dst, `,"offset":`...)
 		dst = jsonAppendUint(dst, offset)
+		if epoch != "" {
+			dst = append(dst, `,"epoch":`...)
+			dst = jsonAppendStr(dst, epoch)
+		}
 		dst = append(dst, ',')
 		dst = jsonAppendData(dst, data)
 		return append(dst, '}')
 	}
-	dst = append(dst, 0x84, 0xa4, 't', 'y', 'p', 'e', 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e')
+	if epoch == "" {
+		dst = append(dst, 0x84)
+	} else {
+		dst = append(dst, 0x85)
+	}
+	dst = append(dst, 0xa4, 't', 'y', 'p', 'e', 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e')
 	dst = append(dst, 0xa7, 'c', 'h', 'a', 'n', 'n', 'e', 'l')
 	dst = mpAppendStr(dst, channel)
 	dst = append(dst, 0xa6, 'o', 'f', 'f', 's', 'e', 't')
 	dst = mpAppendUint(dst, offset)
+	if epoch != "" {
+		dst = append(dst, 0xa5, 'e', 'p', 'o', 'c', 'h')
+		dst = mpAppendStr(dst, epoch)
+	}
 	dst = append(dst, 0xa4, 'd', 'a', 't', 'a')
 	return mpAppendBin(dst, data)
 }
@@ -78,5 +93,20 @@ func AppendGap(dst []byte, enc Encoding, channel string, from, to uint64) []byte
 	w.str("channel", channel)
 	w.uint("from", from)
 	w.uint("to", to)
+	return w.end()
+}
+
+// AppendEpoch appends
+// {"type":"epoch","channel":c,"epoch":e,"previous":p,"offset":o}: the
+// channel's history was lost and its epoch changed from previous to epoch;
+// publications of the previous epoch after offset (the last one sent to
+// this client) may never arrive. Messages of the new epoch follow.
+func AppendEpoch(dst []byte, enc Encoding, channel, epoch, previous string, offset uint64) []byte {
+	w := newObj(dst, enc, 5)
+	w.str("type", TypeEpoch)
+	w.str("channel", channel)
+	w.str("epoch", epoch)
+	w.str("previous", previous)
+	w.uint("offset", offset)
 	return w.end()
 }

@@ -34,7 +34,7 @@ func TestAppendMessage(t *testing.T) {
 	for _, p := range messagePayloads {
 		for _, enc := range []Encoding{Msgpack, JSON} {
 			t.Run(enc.String()+"/"+p.name, func(t *testing.T) {
-				out := AppendMessage([]byte("x"), enc, "chat:room#1", 1<<35+7, p.data)[1:]
+				out := AppendMessage([]byte("x"), enc, "chat:room#1", 1<<35+7, "", p.data)[1:]
 				got := decodeOut(t, enc, out)
 				want := tree{"type": "message", "channel": "chat:room#1", "offset": uint64(1<<35 + 7)}
 				want = merge(want, payloadFields(enc, p.data))
@@ -54,15 +54,15 @@ func TestAppendMessage(t *testing.T) {
 }
 
 func TestAppendMessageExactBytes(t *testing.T) {
-	got := string(AppendMessage(nil, JSON, "c", 5, bs(`{"a":1}`)))
+	got := string(AppendMessage(nil, JSON, "c", 5, "", bs(`{"a":1}`)))
 	if want := `{"type":"message","channel":"c","offset":5,"data":{"a":1}}`; got != want {
 		t.Errorf("JSON\n got  %s\n want %s", got, want)
 	}
-	got = string(AppendMessage(nil, JSON, "c", 0, []byte{0xff}))
+	got = string(AppendMessage(nil, JSON, "c", 0, "", []byte{0xff}))
 	if want := `{"type":"message","channel":"c","offset":0,"b64":"/w=="}`; got != want {
 		t.Errorf("JSON b64\n got  %s\n want %s", got, want)
 	}
-	mp := AppendMessage(nil, Msgpack, "c", 5, bs("hi"))
+	mp := AppendMessage(nil, Msgpack, "c", 5, "", bs("hi"))
 	want := []byte("\x84\xa4type\xa7message\xa7channel\xa1c\xa6offset\x05\xa4data\xc4\x02hi")
 	if !bytes.Equal(mp, want) {
 		t.Errorf("msgpack\n got  % x\n want % x", mp, want)
@@ -75,7 +75,7 @@ func TestAppendMessageZeroAlloc(t *testing.T) {
 	for _, p := range messagePayloads {
 		for _, enc := range []Encoding{Msgpack, JSON} {
 			allocs := testing.AllocsPerRun(200, func() {
-				dst = AppendMessage(dst[:0], enc, "chat:room#1", 123456789, p.data)
+				dst = AppendMessage(dst[:0], enc, "chat:room#1", 123456789, "", p.data)
 			})
 			if allocs != 0 {
 				t.Errorf("%v/%s: %.1f allocations per message", enc, p.name, allocs)

@@ -22,6 +22,9 @@ type Reply struct {
 	// not empty.
 	Offset uint64
 	Epoch  string
+	// publish: the idempotency key had already published it; Offset and
+	// Epoch are the first publication's.
+	Replayed bool
 	// subscribe with a resume position: Resumed writes "recovered" (were
 	// all missed publications delivered?) and "reason" (why not, or "").
 	Resumed   bool
@@ -73,6 +76,9 @@ func AppendReply(dst []byte, enc Encoding, r Reply) []byte {
 			w.uint("offset", r.Offset)
 			w.str("epoch", r.Epoch)
 		}
+		if r.Replayed {
+			w.bool("replayed", true)
+		}
 	case CmdHistory:
 		if r.Epoch != "" {
 			w.str("epoch", r.Epoch)
@@ -96,10 +102,14 @@ func (r *Reply) extraFields() int {
 		}
 		return 2
 	case CmdPublish:
+		n := 0
 		if r.Offset != 0 {
-			return 2
+			n = 2
 		}
-		return 0
+		if r.Replayed {
+			n++
+		}
+		return n
 	case CmdHistory:
 		if r.Epoch != "" {
 			return 2

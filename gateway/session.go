@@ -245,7 +245,7 @@ func (c *conn) finishRecovery(id uint32, ch string, rec *recovery, since uint64,
 	}))}
 	if recovered {
 		for _, p := range res.Publications {
-			frames = append(frames, c.frame(codec.AppendMessage(nil, enc, ch, p.Offset, p.Data)))
+			frames = append(frames, c.frame(codec.AppendMessage(nil, enc, ch, p.Offset, res.Position.Epoch, p.Data)))
 		}
 	}
 	c.endRecovery(ch, rec, func(r *recovery) {

@@ -72,7 +72,7 @@ type Config struct {
 	Conns   int    // connections to accept before reporting ready
 	Channel string // channel name written in the pushes (sizes the frame)
 	// DataBytes is the publication payload size (default: what makes a
-	// 64-byte push on Channel, see wire.DataBytes).
+	// 80-byte push on Channel, see wire.DataBytes).
 	DataBytes int
 	// HandshakeTimeout bounds reading one upgrade request (default 5 s).
 	HandshakeTimeout time.Duration
@@ -288,7 +288,7 @@ func writeAll(fd int, b []byte) error {
 func (s *session) frame(dst []byte) []byte {
 	wire.Stamp(s.data, s.seq, time.Now())
 	s.seq++
-	push := codec.AppendMessage(nil, codec.Msgpack, s.cfg.Channel, s.seq, s.data)
+	push := codec.AppendMessage(nil, codec.Msgpack, s.cfg.Channel, s.seq, wire.TypicalEpoch, s.data)
 	dst = wsframe.AppendHeader(dst, true, wsframe.OpBinary, len(push))
 	return append(dst, push...)
 }

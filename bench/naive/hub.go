@@ -108,7 +108,7 @@ func preparePush(enc codec.Encoding, p *codec.Publication) *outbound {
 	var payload []byte
 	switch p.Kind {
 	case codec.KindPublication:
-		payload = codec.AppendMessage(nil, enc, string(p.Channel), p.Offset, p.Data)
+		payload = codec.AppendMessage(nil, enc, string(p.Channel), p.Offset, string(p.Epoch), p.Data)
 	case codec.KindJoin:
 		payload = codec.AppendJoin(nil, enc, string(p.Channel), string(p.Client), string(p.User))
 	case codec.KindLeave:

@@ -75,7 +75,7 @@ func (f *feeder) pub(channel string, offset uint64, h header) {
 	p := newPayload(f.s.sh.size)
 	h.sentNanos = time.Now().UnixNano()
 	h.put(p)
-	f.frame(codec.AppendMessage(nil, f.enc, channel, offset, p))
+	f.frame(codec.AppendMessage(nil, f.enc, channel, offset, "", p))
 }
 
 // TestSubscriberChecks feeds one subscriber every kind of fault.

@@ -25,7 +25,7 @@ func TestDecodeServerFrames(t *testing.T) {
 			decode := decodeFor(enc)
 			var f serverFrame
 
-			if err := decode(codec.AppendMessage(nil, enc, "check:1", 99, payload), &f); err != nil {
+			if err := decode(codec.AppendMessage(nil, enc, "check:1", 99, "ep", payload), &f); err != nil {
 				t.Fatalf("message: %v", err)
 			}
 			s := &subscriber{json: enc == codec.JSON}
@@ -61,7 +61,7 @@ func TestDecodeServerFrames(t *testing.T) {
 // TestDecodeJSONRawData: a JSON publisher's value arrives raw in "data" and
 // is taken byte for byte.
 func TestDecodeJSONRawData(t *testing.T) {
-	frame := codec.AppendMessage(nil, codec.JSON, "c", 1, []byte(`{"x": [1, "a\"b"]}`))
+	frame := codec.AppendMessage(nil, codec.JSON, "c", 1, "", []byte(`{"x": [1, "a\"b"]}`))
 	var f serverFrame
 	if err := decodeJSON(frame, &f); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func floorCmd(e env, args []string) int {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "address to accept connections on")
 	fs.IntVar(&cfg.Conns, "conns", 1000, "connections to accept before taking commands")
 	fs.StringVar(&cfg.Channel, "channel", "fanout", "channel named in the pushes (sizes the frames like a server's)")
-	fs.IntVar(&cfg.DataBytes, "data-bytes", 0, "publication payload bytes (0: what makes a 64-byte push)")
+	fs.IntVar(&cfg.DataBytes, "data-bytes", 0, "publication payload bytes (0: what makes an 80-byte push)")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}

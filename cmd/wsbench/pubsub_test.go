@@ -216,7 +216,7 @@ func (g *fakeGateway) publish(c *fakeConn, cmd *codec.Command) {
 	g.offsets[ch]++
 	off := g.offsets[ch]
 	for _, s := range g.subs[ch] {
-		frame := codec.AppendMessage(nil, s.enc, ch, off, cmd.Data)
+		frame := codec.AppendMessage(nil, s.enc, ch, off, "", cmd.Data)
 		for range g.copies(g.order[s], off) {
 			s.send(frame)
 		}

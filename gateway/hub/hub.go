@@ -330,7 +330,7 @@ func messageFrame(enc codec.Encoding, p *codec.Publication) []byte {
 	// The channel is only copied into buf, so viewing its bytes as a string
 	// in place is safe and saves an allocation per publication.
 	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
-	buf = codec.AppendMessage(buf, enc, channel, p.Offset, p.Data)
+	buf = codec.AppendMessage(buf, enc, channel, p.Offset, unsafe.String(unsafe.SliceData(p.Epoch), len(p.Epoch)), p.Data)
 	return frameIn(buf, enc)
 }
 

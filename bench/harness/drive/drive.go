@@ -182,7 +182,7 @@ type Publisher struct {
 }
 
 // DialPublisher opens the publisher's connection. dataBytes is the
-// payload size (0: what makes a 64-byte push on the channel published to).
+// payload size (0: what makes an 80-byte push on the channel published to).
 func DialPublisher(ctx context.Context, addr string, dataBytes int) (*Publisher, error) {
 	p := &Publisher{}
 	if dataBytes > 0 {

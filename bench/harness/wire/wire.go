@@ -16,10 +16,18 @@ import (
 )
 
 // PushBytes is the size of the message push a fan-out delivers (before
-// the 2-byte WebSocket header): "64-byte messages" means the frame's
+// the 2-byte WebSocket header): "80-byte messages" means the frame's
 // payload, whatever the channel name, as long as the channel offset fits
 // a positive fixint (later offsets add 1–2 bytes).
-const PushBytes = 64
+//
+// It was 64 until message pushes carried their epoch (15 more bytes in
+// MessagePack): the payload stayed the same, the push grew.
+const PushBytes = 80
+
+// TypicalEpoch stands for a channel's epoch in pushes whose size matters
+// (the embedded broker's epochs are 8 hex digits), so that an "80-byte push"
+// is 80 bytes with the epoch every message push carries.
+const TypicalEpoch = "0a1b2c3d"
 
 // stampBytes is the stamp at the start of every published payload:
 // sequence number and send time.
@@ -29,7 +37,7 @@ const stampBytes = 16
 // channel exactly PushBytes long (at an offset below 128), and never less
 // than the stamp.
 func DataBytes(channel string) int {
-	overhead := len(codec.AppendMessage(nil, codec.Msgpack, channel, 1, []byte{}))
+	overhead := len(codec.AppendMessage(nil, codec.Msgpack, channel, 1, TypicalEpoch, []byte{}))
 	return max(PushBytes-overhead, stampBytes)
 }
 

@@ -11,7 +11,7 @@ import (
 func TestDataBytesMakesA64BytePush(t *testing.T) {
 	for _, ch := range []string{"fanout", "fanout.0", "fanout.99", "slow"} {
 		n := DataBytes(ch)
-		push := codec.AppendMessage(nil, codec.Msgpack, ch, 1, NewData(n))
+		push := codec.AppendMessage(nil, codec.Msgpack, ch, 1, TypicalEpoch, NewData(n))
 		if len(push) != PushBytes {
 			t.Errorf("%s: data %d → push %d bytes", ch, n, len(push))
 		}
@@ -40,7 +40,7 @@ func TestParsePushFromCodec(t *testing.T) {
 	data := NewData(40)
 	Stamp(data, 7, time.Unix(1, 2))
 	for _, off := range []uint64{0, 200, 1 << 40} {
-		p, err := ParsePush(codec.AppendMessage(nil, codec.Msgpack, "fanout", off, data))
+		p, err := ParsePush(codec.AppendMessage(nil, codec.Msgpack, "fanout", off, TypicalEpoch, data))
 		if err != nil || !p.IsMessage() || !bytes.Equal(p.Data, data) {
 			t.Fatalf("offset %d: %+v %v", off, p, err)
 		}
@@ -114,7 +114,7 @@ func TestParsePushRejects(t *testing.T) {
 }
 
 func FuzzParsePush(f *testing.F) {
-	f.Add(codec.AppendMessage(nil, codec.Msgpack, "fanout", 3, []byte("hello")))
+	f.Add(codec.AppendMessage(nil, codec.Msgpack, "fanout", 3, TypicalEpoch, []byte("hello")))
 	f.Add(codec.AppendError(nil, codec.Msgpack, 9, codec.CodeBadChannel, "bad"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ParsePush(b) // must not panic or hang
