@@ -25,6 +25,9 @@ const (
 	// KindGap is internal to a gateway (never in an envelope): a notice
 	// that publications were lost, queued to subscribers like an event.
 	KindGap
+	// KindEpoch is internal to a gateway too: a notice that a channel's
+	// epoch changed (its history was lost).
+	KindEpoch
 )
 
 // String returns the kind's "t" value ("" for a publication).

@@ -30,16 +30,28 @@ func wait[T any](ctx context.Context, start func(done func(T, error))) (T, error
 		return r.v, r.err
 	case <-ctx.Done():
 		var zero T
-		return zero, fmt.Errorf("%w: %v", api.ErrUnavailable, ctx.Err())
+		return zero, fmt.Errorf("%w: %w", api.ErrUnavailable, ctx.Err())
 	}
 }
 
-func (b apiBackend) Publish(ctx context.Context, channel string, data []byte) (uint64, string, error) {
-	pos, err := wait(ctx, func(done func(broker.Position, error)) { b.s.broker.Publish(channel, data, done) })
-	if errors.Is(err, broker.ErrOverloaded) {
+func (b apiBackend) Publish(ctx context.Context, channel string, data []byte, key string) (api.PublishResult, error) {
+	res, err := wait(ctx, func(done func(broker.PublishResult, error)) {
+		b.s.broker.Publish(channel, data, broker.PublishOptions{IdempotencyKey: key}, done)
+	})
+	switch {
+	case err == nil:
+		return api.PublishResult{Offset: res.Offset, Epoch: res.Epoch, Replayed: res.Replayed}, nil
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// Timed out waiting: the publish may still complete.
+		err = fmt.Errorf("%w: %v", api.ErrOutcomeUnknown, err)
+	case errors.Is(err, broker.ErrKeyReused):
+		err = fmt.Errorf("%w: %v", api.ErrKeyReused, err)
+	case errors.Is(err, broker.ErrOutcomeUnknown):
+		err = fmt.Errorf("%w: %v", api.ErrOutcomeUnknown, err)
+	case errors.Is(err, broker.ErrOverloaded), errors.Is(err, broker.ErrUnavailable):
 		err = fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}
-	return pos.Offset, pos.Epoch, err
+	return api.PublishResult{}, err
 }
 
 // forEach runs fn on the worker of every /ws connection matching user

@@ -78,6 +78,10 @@ type Config struct {
 	HistoryTTL  time.Duration
 	Recovery    bool
 
+	// IdempotencyTTL is how long a publish's idempotency key is remembered
+	// by the embedded broker (the Redis broker has its own setting).
+	IdempotencyTTL time.Duration
+
 	// Namespaces gives channels their options and rules (nil: every
 	// channel uses the history flags above, anyone may subscribe and
 	// publish, no presence).

@@ -87,7 +87,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.broker = cfg.Broker
 	if s.broker == nil {
-		s.broker = memory.NewWithHistory(cfg.NodeID, s.ns.HistoryPolicy())
+		s.broker = memory.NewWithConfig(memory.Config{Node: cfg.NodeID, History: s.ns.HistoryPolicy(), IdempotencyTTL: cfg.IdempotencyTTL})
 	}
 	s.hub = hub.New(hub.Config{}, s.broker)
 	if err := s.broker.Start(s.hub); err != nil {
@@ -133,9 +133,13 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 		"# TYPE wsgate_hub_gaps_filled_total counter\nwsgate_hub_gaps_filled_total %d\n"+
 		"# TYPE wsgate_hub_gaps_lost_total counter\nwsgate_hub_gaps_lost_total %d\n"+
 		"# TYPE wsgate_hub_duplicates_total counter\nwsgate_hub_duplicates_total %d\n"+
-		"# TYPE wsgate_hub_gap_notices_total counter\nwsgate_hub_gap_notices_total %d\n",
+		"# TYPE wsgate_hub_gap_notices_total counter\nwsgate_hub_gap_notices_total %d\n"+
+		"# TYPE wsgate_hub_epoch_changes_total counter\nwsgate_hub_epoch_changes_total %d\n"+
+		"# TYPE wsgate_hub_resyncs_total counter\nwsgate_hub_resyncs_total %d\n"+
+		"# TYPE wsgate_hub_resync_filled_total counter\nwsgate_hub_resync_filled_total %d\n",
 		hs.Delivered.Load(), hs.Dropped.Load(), hs.Channels.Load(), hs.Events.Load(),
-		hs.Gaps.Load(), hs.GapsFilled.Load(), hs.GapsLost.Load(), hs.Duplicates.Load(), hs.GapNotices.Load()); err != nil {
+		hs.Gaps.Load(), hs.GapsFilled.Load(), hs.GapsLost.Load(), hs.Duplicates.Load(), hs.GapNotices.Load(),
+		hs.EpochChanges.Load(), hs.Resyncs.Load(), hs.ResyncFilled.Load()); err != nil {
 		return fmt.Errorf("write metrics: %w", err)
 	}
 	if m, ok := s.broker.(interface{ WriteMetrics(io.Writer) error }); ok {

@@ -216,6 +216,7 @@ func (c *conn) subscribe(cmd *codec.Command) {
 			c.endRecovery(ch, rec, nil)
 			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
 		case !resume:
+			c.srv.hub.Observe(ch, pos)
 			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}))
 		default:
 			// The subscription is live (held back): read what was missed.
@@ -238,6 +239,7 @@ func (c *conn) finishRecovery(id uint32, ch string, rec *recovery, since uint64,
 		c.replyAsync(codec.AppendError(nil, enc, id, codec.CodeInternal, err.Error()))
 		return
 	}
+	c.srv.hub.Observe(ch, res.Position)
 	recovered, reason := recoverable(since, epoch, res)
 	frames := [][]byte{c.frame(codec.AppendReply(nil, enc, codec.Reply{
 		ID: id, Cmd: codec.CmdSubscribe, Offset: res.Position.Offset, Epoch: res.Position.Epoch,
@@ -379,18 +381,34 @@ func (c *conn) publish(cmd *codec.Command) {
 	}
 	id := cmd.ID
 	data := append([]byte(nil), cmd.Data...) // own copy: it outlives the read buffer
-	c.srv.broker.Publish(string(cmd.Channel), data, func(pos broker.Position, err error) {
-		var out []byte
-		switch {
-		case errors.Is(err, broker.ErrOverloaded):
-			out = codec.AppendError(nil, s.enc, id, codec.CodeRateLimited, "overloaded, retry")
-		case err != nil:
-			out = codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error())
-		default:
-			out = codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdPublish, Offset: pos.Offset, Epoch: pos.Epoch})
+	opts := broker.PublishOptions{IdempotencyKey: string(cmd.IdempotencyKey)}
+	c.srv.broker.Publish(string(cmd.Channel), data, opts, func(res broker.PublishResult, err error) {
+		if err != nil {
+			code, msg := publishErrorCode(err)
+			c.replyAsync(codec.AppendError(nil, s.enc, id, code, msg))
+			return
 		}
-		c.replyAsync(out)
+		c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{
+			ID: id, Cmd: codec.CmdPublish, Offset: res.Offset, Epoch: res.Epoch, Replayed: res.Replayed,
+		}))
 	})
+}
+
+// publishErrorCode turns a broker's publish error into the error reply
+// that says what happened to the publication (codec/README.md §6): never
+// "failed" for one that may have been published.
+func publishErrorCode(err error) (codec.ErrorCode, string) {
+	switch {
+	case errors.Is(err, broker.ErrOverloaded):
+		return codec.CodeRateLimited, "overloaded, not published: retry later"
+	case errors.Is(err, broker.ErrKeyReused):
+		return codec.CodeKeyReused, ""
+	case errors.Is(err, broker.ErrOutcomeUnknown):
+		return codec.CodeOutcomeUnknown, ""
+	case errors.Is(err, broker.ErrUnavailable):
+		return codec.CodeInternal, "broker unavailable, not published: retry later"
+	}
+	return codec.CodeInternal, "not published: " + err.Error()
 }
 
 // leave drops c from channel in the hub and, where presence is on, in

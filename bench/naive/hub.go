@@ -79,6 +79,11 @@ func (h *hub) subscribers(channel string) int {
 // encoding as a PreparedMessage and offers it to every subscriber without
 // blocking; a subscriber whose send channel is full is dropped, as in
 // gorilla's chat hub. It never refuses a publication as a whole.
+// Resync implements broker.Sink: the naive hub keeps no delivery
+// position, so it has nothing to repair (a lapse loses what it missed, as
+// gorilla's chat hub would).
+func (h *hub) Resync(string) {}
+
 func (h *hub) Deliver(p *codec.Publication) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()

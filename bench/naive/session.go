@@ -126,14 +126,17 @@ func (c *client) publish(cmd *codec.Command) {
 	// message, which gorilla's ReadMessage allocates afresh every time.
 	// With the memory broker, Publish fans out to every subscriber right
 	// here, on this client's read goroutine: the naive hub's defining trait.
-	c.srv.broker.Publish(string(cmd.Channel), cmd.Data, func(pos broker.Position, err error) {
+	opts := broker.PublishOptions{IdempotencyKey: string(cmd.IdempotencyKey)}
+	c.srv.broker.Publish(string(cmd.Channel), cmd.Data, opts, func(res broker.PublishResult, err error) {
 		switch {
 		case errors.Is(err, broker.ErrOverloaded):
 			c.replyError(id, codec.CodeRateLimited, "overloaded, retry")
+		case errors.Is(err, broker.ErrOutcomeUnknown):
+			c.replyError(id, codec.CodeOutcomeUnknown, err.Error())
 		case err != nil:
 			c.replyError(id, codec.CodeInternal, err.Error())
 		default:
-			c.reply(codec.AppendReply(nil, c.enc, codec.Reply{ID: id, Cmd: codec.CmdPublish, Offset: pos.Offset, Epoch: pos.Epoch}))
+			c.reply(codec.AppendReply(nil, c.enc, codec.Reply{ID: id, Cmd: codec.CmdPublish, Offset: res.Offset, Epoch: res.Epoch, Replayed: res.Replayed}))
 		}
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/wsgate/wsgate/gateway"
 	"github.com/wsgate/wsgate/gateway/api"
 	"github.com/wsgate/wsgate/gateway/auth"
+	"github.com/wsgate/wsgate/gateway/broker"
 	redisbroker "github.com/wsgate/wsgate/gateway/broker/redis"
 	"github.com/wsgate/wsgate/gateway/presence"
 )
@@ -76,6 +77,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.IntVar(&f.redis.Partitions, "redis-partitions", 64, "hash-tagged channel partitions (every instance and backend must agree)")
 	fs.StringVar(&f.redis.Prefix, "redis-prefix", "wsgate", "prefix of every Redis key and channel")
 	fs.StringVar(&c.NodeID, "node-id", defaultNodeID(), "this instance's name in publications")
+	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", broker.DefaultIdempotencyTTL, "how long a publish's idempotency_key is remembered (every instance, with --broker redis)")
 	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "publications kept per channel for resume and the history command (0: none)")
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a publication stays in history")
 	fs.BoolVar(&c.Recovery, "recovery", c.Recovery, "let a subscribe with a resume position replay what the client missed")
@@ -157,6 +159,7 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 	}
 	if f.broker == "redis" {
 		f.redis.Node, f.redis.Log, f.redis.History = f.cfg.NodeID, log, f.cfg.HistoryPolicy()
+		f.redis.IdempotencyTTL = f.cfg.IdempotencyTTL
 		b, err := redisbroker.New(f.redis)
 		if err != nil {
 			return err

@@ -10,7 +10,12 @@ import (
 // does or after a timeout.
 type Backend interface {
 	// Publish publishes data to channel and returns its history position.
-	Publish(ctx context.Context, channel string, data []byte) (offset uint64, epoch string, err error)
+	// With an idempotency key (not empty) it publishes at most once per
+	// (channel, key), on every instance, for the key's lifetime: a repeat
+	// returns the first publication's position with Replayed set. Its
+	// error wraps ErrUnavailable (not published), ErrOutcomeUnknown (may
+	// have been published), ErrKeyReused or ErrInvalid.
+	Publish(ctx context.Context, channel string, data []byte, key string) (PublishResult, error)
 	// Disconnect closes the matching connections with code and reason
 	// (code 0: the gateway's default) and returns how many there were. At
 	// least one of user and client is set; when both are, a connection
@@ -42,6 +47,13 @@ type Member struct {
 	User   string `json:"user"`
 }
 
+// PublishResult is where a publication landed.
+type PublishResult struct {
+	Offset   uint64
+	Epoch    string
+	Replayed bool // the idempotency key had already published it
+}
+
 // Publication is one entry of a channel's history.
 type Publication struct {
 	Offset uint64
@@ -57,6 +69,14 @@ var (
 	// channel): 400.
 	ErrInvalid = errors.New("invalid request")
 	// ErrUnavailable: the gateway cannot serve the request now (broker
-	// down, delivery queue full, draining): 503, retry later.
+	// down, delivery queue full, draining, timed out): 503, retry later.
+	// A publish that fails with it was not published.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrOutcomeUnknown: a publish whose answer was lost (broker timeout,
+	// broker connection lost mid-call): it may have been published. 503;
+	// retry with the same idempotency_key.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrKeyReused: the idempotency key already published other data on
+	// this channel: 409.
+	ErrKeyReused = errors.New("idempotency_key already used with different data on this channel")
 )

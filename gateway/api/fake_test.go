@@ -18,9 +18,11 @@ const testKey = "s3cret-key"
 // fakeBackend records calls and answers from its fields.
 type fakeBackend struct {
 	mu        sync.Mutex
-	published map[string][][]byte // channel → data, in call order
+	published map[string][][]byte // channel → data published, in call order
 	offsets   map[string]uint64
-	failOn    map[string]error // Publish to this channel fails
+	failOn    map[string]error         // Publish to this channel fails
+	keys      map[[2]string]keyedResult // (channel, key) → what it published
+	attempts  map[string]int            // Publish calls per channel
 	// gate, when set, makes Publish signal entered and wait for release,
 	// so a test can hold a publish in flight.
 	entered, release chan struct{}
@@ -36,35 +38,56 @@ type fakeBackend struct {
 	info     map[string]any
 }
 
-func newFake() *fakeBackend {
-	return &fakeBackend{published: map[string][][]byte{}, offsets: map[string]uint64{}, failOn: map[string]error{}}
+type keyedResult struct {
+	data string
+	res  PublishResult
 }
 
-func (f *fakeBackend) Publish(ctx context.Context, channel string, data []byte) (uint64, string, error) {
+func newFake() *fakeBackend {
+	return &fakeBackend{published: map[string][][]byte{}, offsets: map[string]uint64{}, failOn: map[string]error{},
+		keys: map[[2]string]keyedResult{}, attempts: map[string]int{}}
+}
+
+// Publish claims key as the brokers do: a repeat of the same data is
+// replayed, other data is ErrKeyReused.
+func (f *fakeBackend) Publish(ctx context.Context, channel string, data []byte, key string) (PublishResult, error) {
+	f.mu.Lock()
+	f.attempts[channel]++
+	f.mu.Unlock()
 	if f.entered != nil {
 		f.entered <- struct{}{}
 		<-f.release
 	}
-	f.mu.Lock()
-	f.published[channel] = append(f.published[channel], data)
-	f.mu.Unlock()
 	if f.delay > 0 {
 		select {
 		case <-time.After(f.delay):
 		case <-ctx.Done():
-			return 0, "", ctx.Err()
+			return PublishResult{}, ctx.Err()
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.failOn[channel]; err != nil {
-		return 0, "", err
+		return PublishResult{}, err
 	}
+	if prev, ok := f.keys[[2]string{channel, key}]; ok && key != "" {
+		if prev.data != string(data) {
+			return PublishResult{}, ErrKeyReused
+		}
+		r := prev.res
+		r.Replayed = true
+		return r, nil
+	}
+	f.published[channel] = append(f.published[channel], data)
 	f.offsets[channel]++
-	return f.offsets[channel], "ep-" + channel, nil
+	res := PublishResult{Offset: f.offsets[channel], Epoch: "ep-" + channel}
+	if key != "" {
+		f.keys[[2]string{channel, key}] = keyedResult{string(data), res}
+	}
+	return res, nil
 }
 
-// calls is how many times Publish was called for channel.
+// calls is how many publications were made on channel.
 func (f *fakeBackend) calls(channel string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

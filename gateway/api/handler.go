@@ -25,11 +25,11 @@ const (
 type method func(ctx context.Context, w http.ResponseWriter, body []byte) (any, error)
 
 type handler struct {
-	key     keyCheck
-	b       Backend
-	log     *slog.Logger
-	idem    *idemCache
-	methods map[string]method
+	key      keyCheck
+	b        Backend
+	log      *slog.Logger
+	failures *failureLog
+	methods  map[string]method
 }
 
 // New returns the API handler. Every request must carry
@@ -40,10 +40,10 @@ func New(key string, b Backend, log *slog.Logger) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{
-		key:  newKeyCheck(key),
-		b:    b,
-		log:  log,
-		idem: newIdemCache(idemCapacity, idemTTL, time.Now),
+		key:      newKeyCheck(key),
+		b:        b,
+		log:      log,
+		failures: newFailureLog(log, failureReportEvery, time.Now),
 	}
 	h.methods = map[string]method{
 		"publish":        h.publish,
@@ -91,6 +91,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, name, err)
 		return
 	}
+	h.failures.succeeded()
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -111,14 +112,22 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // fail answers err, logging what the operator should see: Backend
-// failures, not the caller's mistakes.
+// failures (once per outage, see failureLog), not the caller's mistakes.
 func (h *handler) fail(w http.ResponseWriter, name string, err error) {
 	status, reason := classify(err)
 	if status >= 500 {
-		h.log.Warn("api: backend call failed", "method", name, "status", status, "err", err)
+		h.failures.failed(name, err)
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	var pf *publishFailure
+	if errors.As(err, &pf) {
+		writeJSON(w, status, struct {
+			Error   string `json:"error"`
+			Outcome string `json:"outcome"`
+		}{reason, pf.outcome()})
+		return
 	}
 	writeError(w, status, reason)
 }

@@ -40,7 +40,7 @@ func TestBroadcastPartialFailure(t *testing.T) {
 	f, h := newTest(t)
 	f.failOn["b"] = errString("broker: delivery queue full")
 	expect(t, call(h, "broadcast", `{"channels":["a","b","c"],"data":1}`), 200,
-		`{"results":[{"channel":"a","offset":1,"epoch":"ep-a"},{"channel":"b","error":"broker: delivery queue full"},{"channel":"c","offset":1,"epoch":"ep-c"}]}`)
+		`{"results":[{"channel":"a","offset":1,"epoch":"ep-a"},{"channel":"b","error":"broker: delivery queue full","outcome":"not_published"},{"channel":"c","offset":1,"epoch":"ep-c"}]}`)
 }
 
 func TestBroadcastManyChannels(t *testing.T) {

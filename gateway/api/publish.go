@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -35,11 +36,12 @@ type pubResult struct {
 }
 
 // channelResult is one channel of a broadcast: the embedded result on
-// success (a nil pointer adds no fields), error otherwise.
+// success (a nil pointer adds no fields), error and outcome otherwise.
 type channelResult struct {
 	Channel string `json:"channel"`
 	*pubResult
-	Error string `json:"error,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
 }
 
 func (h *handler) publish(ctx context.Context, w http.ResponseWriter, body []byte) (any, error) {
@@ -58,15 +60,15 @@ func (h *handler) publish(ctx context.Context, w http.ResponseWriter, body []byt
 	if err != nil {
 		return nil, err
 	}
-	res, replayed, err := h.publishOnce(ctx, key, req.Channel, data)
+	res, err := h.b.Publish(ctx, req.Channel, data, key)
 	if err != nil {
-		return nil, err
+		return nil, &publishFailure{err}
 	}
-	if replayed {
+	if res.Replayed {
 		// As Stripe does: lets a caller tell a repeat from a first run.
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	return res, nil
+	return pubResult{res.Offset, res.Epoch}, nil
 }
 
 func (h *handler) broadcast(ctx context.Context, _ http.ResponseWriter, body []byte) (any, error) {
@@ -106,28 +108,42 @@ func (h *handler) broadcast(ctx context.Context, _ http.ResponseWriter, body []b
 
 func (h *handler) publishChannel(ctx context.Context, key, channel string, data []byte) channelResult {
 	if err := ctx.Err(); err != nil { // timed out: skip the rest quickly
-		return channelResult{Channel: channel, Error: err.Error()}
+		return channelResult{Channel: channel, Error: err.Error(), Outcome: outcomeNotPublished}
 	}
-	res, _, err := h.publishOnce(ctx, key, channel, data)
+	res, err := h.b.Publish(ctx, channel, data, key)
 	if err != nil {
-		_, reason := classify(err)
-		return channelResult{Channel: channel, Error: reason}
+		f := &publishFailure{err}
+		status, reason := classify(f)
+		if status >= 500 {
+			h.failures.failed("broadcast", err)
+		}
+		return channelResult{Channel: channel, Error: reason, Outcome: f.outcome()}
 	}
-	return channelResult{Channel: channel, pubResult: &res}
+	return channelResult{Channel: channel, pubResult: &pubResult{res.Offset, res.Epoch}}
 }
 
-// publishOnce publishes, through the idempotency memory when key is set.
-// replayed reports a stored result.
-func (h *handler) publishOnce(ctx context.Context, key, channel string, data []byte) (res pubResult, replayed bool, err error) {
-	publish := func() (pubResult, error) {
-		off, epoch, err := h.b.Publish(ctx, channel, data)
-		return pubResult{off, epoch}, err
+// Outcomes of a failed publish, in error responses: whether a retry
+// without the same idempotency_key could publish twice.
+const (
+	outcomeNotPublished = "not_published"
+	outcomeUnknown      = "unknown"
+)
+
+// publishFailure is a publish's error; the response says whether it was
+// published ("outcome").
+type publishFailure struct{ err error }
+
+func (f *publishFailure) Error() string { return f.err.Error() }
+func (f *publishFailure) Unwrap() error { return f.err }
+
+// outcome: a publish cut off by the deadline or by a lost answer may
+// still have been made; any other failure was not published.
+func (f *publishFailure) outcome() string {
+	if errors.Is(f.err, ErrOutcomeUnknown) || errors.Is(f.err, context.DeadlineExceeded) ||
+		errors.Is(f.err, context.Canceled) {
+		return outcomeUnknown
 	}
-	if key == "" {
-		res, err = publish()
-		return res, false, err
-	}
-	return h.idem.do(ctx, key, channel, data, publish)
+	return outcomeNotPublished
 }
 
 // checkChannels validates a broadcast's channel list as a whole, before

@@ -36,7 +36,9 @@ func TestBroadcastTimeout(t *testing.T) {
 				t.Errorf("result %d: %+v", i, res)
 			}
 		}
-		if f.calls("c8") != 1 || f.calls("c23") != 0 {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.attempts["c8"] != 1 || f.attempts["c23"] != 0 {
 			t.Error("a channel was published to after the deadline")
 		}
 	})

@@ -34,8 +34,10 @@ func classify(err error) (int, string) {
 		return se.status, se.reason
 	case errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrKeyReused):
+		return http.StatusConflict, ErrKeyReused.Error()
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrOutcomeUnknown),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, err.Error()
 	}
 	return http.StatusInternalServerError, err.Error()

@@ -1,11 +1,12 @@
 package api
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/codec"
+)
 
 const (
-	// maxKeyBytes bounds an idempotency_key; UUIDs and hashes fit with
-	// room to spare, and the memory holds up to idemCapacity of them.
-	maxKeyBytes = 256
 	// maxReasonBytes is what fits in a close frame after the code.
 	maxReasonBytes = 123
 	// maxQuoted bounds how much of a bad value an error reason repeats.
@@ -30,8 +31,8 @@ func idempotencyKey(k *string) (string, error) {
 	switch {
 	case k == nil:
 		return "", nil
-	case *k == "" || len(*k) > maxKeyBytes:
-		return "", badRequest(`"idempotency_key" must be 1 to %d bytes`, maxKeyBytes)
+	case *k == "" || len(*k) > codec.MaxIdempotencyKeyBytes:
+		return "", badRequest(`"idempotency_key" must be 1 to %d bytes`, codec.MaxIdempotencyKeyBytes)
 	}
 	return *k, nil
 }

@@ -5,6 +5,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wsgate/wsgate/codec"
@@ -23,8 +24,16 @@ type Position struct {
 // it had to drop the publication (its queue is full). Join / leave events
 // come through Deliver too, with p.Kind set (see codec.Kind): they have no
 // offset and must not be treated as publications.
+//
+// Resync tells the sink that the broker may have missed publications of
+// channel without seeing a later one (its subscription was re-established
+// after a lost connection or a broker restart): the sink reads the
+// channel's history from the last offset it delivered and fills what is
+// missing, or announces an epoch change. The broker calls it only once the
+// channel is subscribed again, so nothing published after the read is lost.
 type Sink interface {
 	Deliver(p *codec.Publication) bool
+	Resync(channel string)
 }
 
 // Broker carries publications to every instance with subscribers.
@@ -38,8 +47,11 @@ type Broker interface {
 	// Start begins delivering to sink. It is called once, before any other call.
 	Start(sink Sink) error
 	// Publish appends data to channel's stream and delivers it to every
-	// subscribed instance; done receives the publication's position.
-	Publish(channel string, data []byte, done func(Position, error))
+	// subscribed instance; done receives the publication's position. Its
+	// error says what happened (see ErrOverloaded, ErrUnavailable,
+	// ErrOutcomeUnknown, ErrKeyReused): only ErrOutcomeUnknown leaves open
+	// whether the publication was made.
+	Publish(channel string, data []byte, opts PublishOptions, done func(PublishResult, error))
 	// PublishEvent delivers a presence event (kind codec.KindJoin or
 	// codec.KindLeave of client, with its user id) to every instance
 	// subscribed to channel, through the sink like a publication but
@@ -84,6 +96,48 @@ type HistoryEntry struct {
 	Data   []byte
 }
 
-// ErrOverloaded means a publication was refused because the local delivery
-// queue was full; nothing was published and no offset was used.
-var ErrOverloaded = errors.New("broker: delivery queue full")
+// PublishOptions are a publication's optional parts.
+type PublishOptions struct {
+	// IdempotencyKey, when not empty, makes the publish happen at most once
+	// per (channel, key) for the broker's idempotency TTL, across every
+	// instance sharing the broker: a repeat is answered with the first
+	// publication's position and Replayed set, and publishes nothing.
+	IdempotencyKey string
+}
+
+// PublishResult is where a publication landed.
+type PublishResult struct {
+	Position
+	// Replayed: the idempotency key had already published it (Position is
+	// the first publication's).
+	Replayed bool
+}
+
+// DefaultIdempotencyTTL is how long an idempotency key is remembered
+// (the gateway's --idempotency-ttl default): long enough for a client's
+// retry loop with backoff, short enough to bound memory.
+const DefaultIdempotencyTTL = 5 * time.Minute
+
+// Publish errors. Each says whether the publication was made, so a caller
+// never reports failure for something that was published.
+var (
+	// ErrOverloaded: refused because a delivery queue was full; nothing
+	// was published and no offset was used. Retry later.
+	ErrOverloaded = errors.New("broker: delivery queue full")
+	// ErrUnavailable: the broker could not be reached (or is closed);
+	// nothing was published. Retry later.
+	ErrUnavailable = errors.New("broker unavailable")
+	// ErrOutcomeUnknown: the request may have reached the broker but its
+	// answer was lost (timeout, connection lost mid-call): the publication
+	// may or may not have been made. Retry with the same idempotency key.
+	ErrOutcomeUnknown = errors.New("broker: outcome unknown")
+	// ErrKeyReused: the idempotency key already published different data
+	// on this channel; nothing was published.
+	ErrKeyReused = errors.New("broker: idempotency key already used with different data")
+)
+
+// Unavailable wraps cause as ErrUnavailable.
+func Unavailable(cause error) error { return fmt.Errorf("%w: %w", ErrUnavailable, cause) }
+
+// OutcomeUnknown wraps cause as ErrOutcomeUnknown.
+func OutcomeUnknown(cause error) error { return fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause) }

@@ -6,12 +6,28 @@ import (
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
+// Repairs. A channel's delivery position (epoch, last offset) lets the
+// shard worker notice three ways in which live delivery can miss
+// publications, and repair each from the broker's history while holding
+// later publications back, in order:
+//
+//   - a gap: an offset jumps past the next one expected (a full queue
+//     dropped some, or a pub/sub connection was re-established): fill the
+//     missing offsets;
+//   - an epoch change: the history was lost (a broker restarted without
+//     persistence): announce it with an epoch push, then deliver the new
+//     epoch from its first offset;
+//   - a lapse: the broker's subscription was lost and is back (Resync),
+//     with possibly nothing newer arriving to reveal a gap: read history
+//     from the last offset delivered.
+//
+// What history no longer has is announced to the subscribers with a gap
+// push in its place, so nothing is missed without a word.
+
 // admit decides, under the shard lock, whether p is delivered now: it
 // drops duplicates (an offset already delivered, e.g. after a pub/sub
-// reconnect), holds p back while a gap is being filled, and starts a fill
-// when p's offset jumps past the next one expected (the broker dropped a
-// message or the pub/sub connection was re-established). A new epoch
-// restarts the count.
+// reconnect), holds p back while a repair runs, and starts one when p
+// reveals a gap or a new epoch.
 func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 	hub := w.shard.hub
 	if ch.filling {
@@ -19,74 +35,186 @@ func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 			ch.held = append(ch.held, p)
 			return false
 		}
-		// The fill takes too long: give up on it (its answer will be
+		// The repair takes too long: give up on it (its answer will be
 		// ignored), declare the gap lost and deliver on from what is held.
 		ch.fillID++
-		w.lostLocked(ch, string(p.Channel), ch.last+1, ch.held[0].Offset-1)
-		ch.last = ch.held[0].Offset - 1
+		if first := ch.held[0]; string(first.Epoch) == ch.epoch {
+			w.lostLocked(ch, string(p.Channel), ch.last+1, first.Offset-1)
+			ch.last = first.Offset - 1
+		}
 		w.releaseHeldLocked(ch)
 		if ch.filling { // what was held had a gap of its own
 			ch.held = append(ch.held, p)
 			return false
 		}
 	}
+	if p.Offset == 0 {
+		return true // no history position (a channel without history): nothing to check
+	}
 	epoch := string(p.Epoch)
-	if ch.epoch == epoch && ch.last != 0 {
+	if ch.epoch != "" && ch.epoch != epoch {
+		w.epochChangedLocked(ch, string(p.Channel), epoch)
+	}
+	if ch.epoch == epoch { // else nothing was delivered or observed yet
 		switch {
 		case p.Offset <= ch.last:
 			hub.stats.Duplicates.Add(1)
 			return false
 		case p.Offset > ch.last+1:
 			hub.stats.Gaps.Add(1)
-			ch.filling, ch.held = true, append(ch.held, p)
-			ch.fillID++
-			w.fill(ch, ch.fillID, string(p.Channel), ch.last, p.Offset-1)
+			w.startFillLocked(ch, string(p.Channel), ch.last, p.Offset-1)
+			ch.held = append(ch.held, p)
 			return false
 		}
 	}
-	ch.epoch, ch.last = epoch, p.Offset
+	ch.epoch, ch.last, ch.observed = epoch, p.Offset, false
 	return true
 }
 
-// fill asks the broker for offsets (from, to] and, when they arrive, hands
-// them to the shard worker, which delivers them and then what was held.
-func (w *worker) fill(ch *chanState, id uint64, name string, from, to uint64) {
+// epochChangedLocked tells the channel's subscribers that its history was
+// lost (an epoch push naming the last offset delivered of the old epoch)
+// and restarts the channel's position at the new epoch's beginning, so
+// that its first publications are filled from history rather than skipped.
+func (w *worker) epochChangedLocked(ch *chanState, name, epoch string) {
 	s := w.shard
+	s.hub.stats.EpochChanges.Add(1)
+	prev, last := ch.epoch, ch.last
+	w.snapshotLocked(ch)
+	notice := &codec.Publication{Channel: []byte(name), Kind: codec.KindEpoch}
+	w.fanOut(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
+		buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(name)+len(epoch)+len(prev)+64)
+		return frameIn(codec.AppendEpoch(buf, enc, name, epoch, prev, last), enc)
+	}, &s.hub.stats.GapNotices)
+	ch.epoch, ch.last, ch.observed = epoch, 0, false
+}
+
+// startFillLocked holds the channel's delivery and asks the broker for
+// offsets (from, to] of its epoch.
+func (w *worker) startFillLocked(ch *chanState, name string, from, to uint64) {
+	ch.filling = true
+	ch.fillID++
+	id, s := ch.fillID, w.shard
 	s.hub.broker.History(name, broker.HistoryQuery{Since: from, Limit: int(to - from)}, func(res broker.HistoryResult, err error) {
 		s.queue.pushCtrl(func() { w.completeFill(ch, id, name, from, to, res, err) })
 	})
 }
 
 // completeFill runs on the shard worker: deliver the recovered
-// publications in order (counting what history could not provide), then the
-// held ones.
+// publications in order (announcing what history could not provide), then
+// the held ones.
 func (w *worker) completeFill(ch *chanState, id uint64, name string, from, to uint64, res broker.HistoryResult, err error) {
 	s := w.shard
 	s.mu.Lock()
-	// Ignore the answer when the channel lost its subscribers meanwhile or
-	// this fill was given up (a later one may be running).
-	if s.channels[name] != ch || !ch.filling || ch.fillID != id {
+	if !w.current(ch, id, name) {
 		s.mu.Unlock()
 		return
 	}
 	next := from + 1
 	if err == nil && res.Position.Epoch == ch.epoch {
-		for _, e := range res.Publications {
-			if e.Offset < next || e.Offset > to {
-				continue
-			}
-			w.lostLocked(ch, name, next, e.Offset-1)
-			s.hub.stats.GapsFilled.Add(1)
-			p := &codec.Publication{Channel: []byte(name), Data: e.Data, Offset: e.Offset, Epoch: []byte(ch.epoch)}
-			w.deliverLocked(ch, p)
-			next = e.Offset + 1
-		}
+		next = w.deliverHistoryLocked(ch, name, res.Publications, next, to, &s.hub.stats.GapsFilled)
 	}
 	w.lostLocked(ch, name, next, to)
-	ch.last = to
-	w.releaseHeldLocked(ch)
+	ch.last = max(ch.last, to)
+	w.endRepairLocked(ch, name)
 	s.mu.Unlock()
 	w.flush()
+}
+
+// current reports whether the answer of repair id is still wanted: the
+// channel kept its subscribers and the repair was not given up (a later
+// one may be running).
+func (w *worker) current(ch *chanState, id uint64, name string) bool {
+	return w.shard.channels[name] == ch && ch.filling && ch.fillID == id
+}
+
+// deliverHistoryLocked delivers the entries of pubs with offsets in
+// [next, to] in order, announcing holes between them, and returns the
+// offset after the last one delivered.
+func (w *worker) deliverHistoryLocked(ch *chanState, name string, pubs []broker.HistoryEntry, next, to uint64, count interface{ Add(int64) int64 }) uint64 {
+	for _, e := range pubs {
+		if e.Offset < next || e.Offset > to {
+			continue
+		}
+		w.lostLocked(ch, name, next, e.Offset-1)
+		count.Add(1)
+		p := &codec.Publication{Channel: []byte(name), Data: e.Data, Offset: e.Offset, Epoch: []byte(ch.epoch)}
+		w.deliverLocked(ch, p)
+		next = e.Offset + 1
+	}
+	return next
+}
+
+// resync runs on the shard worker when the broker's subscription to
+// channel lapsed and is back: read history after the last offset
+// delivered, holding live publications meanwhile.
+func (w *worker) resync(name string) {
+	s := w.shard
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channels[name]
+	switch {
+	case ch == nil || ch.epoch == "":
+		return // nothing delivered or observed yet: nothing to compare with
+	case ch.filling:
+		ch.resync = true // after the running repair
+		return
+	}
+	w.startResyncLocked(ch, name)
+}
+
+func (w *worker) startResyncLocked(ch *chanState, name string) {
+	s := w.shard
+	s.hub.stats.Resyncs.Add(1)
+	ch.filling, ch.resync = true, false
+	ch.fillID++
+	id, epoch, since := ch.fillID, ch.epoch, ch.last
+	s.hub.broker.History(name, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {
+		s.queue.pushCtrl(func() { w.completeResync(ch, id, name, epoch, since, res, err) })
+	})
+}
+
+// completeResync delivers what a resync read: the publications after the
+// last one delivered, or — when the epoch changed meanwhile — an epoch
+// push and then the new epoch from its beginning (a second read).
+func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, since uint64, res broker.HistoryResult, err error) {
+	s := w.shard
+	s.mu.Lock()
+	if !w.current(ch, id, name) {
+		s.mu.Unlock()
+		return
+	}
+	switch {
+	case err != nil:
+		// History is unreachable: the held publications reveal any gap
+		// themselves, and the next lapse resyncs again.
+	case res.Position.Epoch != epoch:
+		w.epochChangedLocked(ch, name, res.Position.Epoch)
+		if res.Position.Offset > 0 {
+			ch.filling = false
+			w.startFillLocked(ch, name, 0, res.Position.Offset)
+			s.mu.Unlock()
+			w.flush()
+			return
+		}
+	default:
+		top := res.Position.Offset
+		next := w.deliverHistoryLocked(ch, name, res.Publications, since+1, top, &s.hub.stats.ResyncFilled)
+		w.lostLocked(ch, name, next, top)
+		ch.last = max(ch.last, top)
+	}
+	w.endRepairLocked(ch, name)
+	s.mu.Unlock()
+	w.flush()
+}
+
+// endRepairLocked ends a repair: the held publications go through admit
+// again (one may start the next repair), then a resync asked for meanwhile
+// runs.
+func (w *worker) endRepairLocked(ch *chanState, name string) {
+	w.releaseHeldLocked(ch)
+	if ch.resync && !ch.filling {
+		w.startResyncLocked(ch, name)
+	}
 }
 
 // releaseHeldLocked ends a fill and delivers the held publications through
@@ -105,14 +233,21 @@ func (w *worker) releaseHeldLocked(ch *chanState) {
 	}
 }
 
-// deliverLocked fans p out while the shard lock is held (gap paths only;
-// the live path snapshots and unlocks first).
+// deliverLocked fans p out while the shard lock is held (repair paths
+// only; the live path snapshots and unlocks first).
 func (w *worker) deliverLocked(ch *chanState, p *codec.Publication) {
-	ch.epoch, ch.last = string(p.Epoch), p.Offset
+	if p.Offset != 0 {
+		ch.epoch, ch.last, ch.observed = string(p.Epoch), p.Offset, false
+	}
+	w.snapshotLocked(ch)
+	w.fanOut(p, messageFrame, &w.shard.hub.stats.Delivered)
+}
+
+// snapshotLocked copies the channel's subscribers for a fan-out.
+func (w *worker) snapshotLocked(ch *chanState) {
 	for sub := range ch.subs {
 		w.snapshot = append(w.snapshot, sub)
 	}
-	w.fanOut(p, messageFrame, &w.shard.hub.stats.Delivered)
 }
 
 // lostLocked counts publications from..to that history could not provide
@@ -124,9 +259,7 @@ func (w *worker) lostLocked(ch *chanState, name string, from, to uint64) {
 	}
 	s := w.shard
 	s.hub.stats.GapsLost.Add(int64(to - from + 1))
-	for sub := range ch.subs {
-		w.snapshot = append(w.snapshot, sub)
-	}
+	w.snapshotLocked(ch)
 	notice := &codec.Publication{Channel: []byte(name), Kind: codec.KindGap}
 	w.fanOut(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
 		return frameIn(codec.AppendGap(make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(name)+48), enc, name, from, to), enc)

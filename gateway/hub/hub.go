@@ -71,6 +71,14 @@ type Stats struct {
 	GapNotices atomic.Int64 // "gap" pushes queued to subscribers for them
 	Duplicates atomic.Int64 // publications at or below the last delivered offset
 	Events     atomic.Int64 // join/leave frames queued to subscribers
+	// EpochChanges counts channels whose epoch changed under live
+	// subscribers (history lost: a broker restarted without persistence).
+	EpochChanges atomic.Int64
+	// Resyncs counts channels read back from history after the broker's
+	// subscription lapsed (a reconnect), and ResyncFilled the publications
+	// that delivered.
+	Resyncs      atomic.Int64
+	ResyncFilled atomic.Int64
 }
 
 // Hub is the channel → subscribers table and its write workers.
@@ -89,21 +97,28 @@ type shard struct {
 	mu       sync.Mutex // guards channels and their state
 	channels map[string]*chanState
 
-	queue queue
+	queue  queue
+	worker *worker // used only by the shard's goroutine (run and control work)
 }
 
 // chanState is one channel's local subscribers and its delivery position:
 // the last offset delivered in its epoch, used to drop duplicates and to
-// notice gaps. It is created fresh when the first local subscriber arrives.
+// notice gaps and epoch changes. It is created fresh when the first local
+// subscriber arrives; until something is delivered, the positions its
+// subscribers were told (Observe) stand in for it.
 type chanState struct {
-	subs  map[Subscriber]struct{}
-	epoch string
-	last  uint64
+	subs     map[Subscriber]struct{}
+	epoch    string
+	last     uint64
+	observed bool // epoch and last come from Observe, nothing delivered yet
 	// While a gap is being filled from history, later publications wait
 	// in held, in order.
 	filling bool
 	fillID  uint64 // the fill in flight; a given-up fill's answer is ignored
 	held    []*codec.Publication
+	// resync: the broker asked for a resync while a fill was running; it
+	// runs when the fill ends.
+	resync bool
 }
 
 // maxHeld bounds the publications held back while one gap is filled.
@@ -119,6 +134,7 @@ func New(cfg Config, b broker.Broker) *Hub {
 	h := &Hub{cfg: cfg, seed: maphash.MakeSeed(), broker: b}
 	for range cfg.Shards {
 		s := &shard{hub: h, channels: map[string]*chanState{}}
+		s.worker = &worker{shard: s}
 		s.queue.init(cfg.QueueDepth)
 		h.shards = append(h.shards, s)
 	}
@@ -196,6 +212,37 @@ func (h *Hub) Unsubscribe(channel string, sub Subscriber) bool {
 	return true
 }
 
+// Observe tells the hub the position a subscriber of channel was given
+// (its subscribe or resume reply), so that an epoch change or a gap is
+// noticed even before the channel's first delivery. Until something is
+// delivered the lowest observed offset of an epoch stands: a subscriber
+// told an earlier top must still get what came after it.
+func (h *Hub) Observe(channel string, pos broker.Position) {
+	if pos.Epoch == "" {
+		return
+	}
+	s := h.shard(channel)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channels[channel]
+	switch {
+	case ch == nil:
+	case ch.epoch == "":
+		ch.epoch, ch.last, ch.observed = pos.Epoch, pos.Offset, true
+	case ch.observed && ch.epoch == pos.Epoch && pos.Offset < ch.last:
+		ch.last = pos.Offset
+	}
+}
+
+// Resync implements broker.Sink: the broker's subscription to channel
+// lapsed and is back, so the shard worker reads history from the last
+// offset delivered and delivers what was missed (or announces an epoch
+// change), holding live publications meanwhile.
+func (h *Hub) Resync(channel string) {
+	s := h.shard(channel)
+	s.queue.pushCtrl(func() { s.worker.resync(channel) })
+}
+
 // Subscribers returns how many local subscribers channel has.
 func (h *Hub) Subscribers(channel string) int {
 	s := h.shard(channel)
@@ -222,7 +269,7 @@ func (h *Hub) Deliver(p *codec.Publication) bool {
 // once.
 func (s *shard) run() {
 	defer s.hub.wg.Done()
-	w := worker{shard: s}
+	w := s.worker
 	batch := make([]*codec.Publication, s.hub.cfg.BatchSize)
 	var ctrl []func()
 	for {
@@ -330,7 +377,8 @@ func messageFrame(enc codec.Encoding, p *codec.Publication) []byte {
 	// The channel is only copied into buf, so viewing its bytes as a string
 	// in place is safe and saves an allocation per publication.
 	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
-	buf = codec.AppendMessage(buf, enc, channel, p.Offset, unsafe.String(unsafe.SliceData(p.Epoch), len(p.Epoch)), p.Data)
+	epoch := unsafe.String(unsafe.SliceData(p.Epoch), len(p.Epoch))
+	buf = codec.AppendMessage(buf, enc, channel, p.Offset, epoch, p.Data)
 	return frameIn(buf, enc)
 }
 

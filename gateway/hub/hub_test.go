@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ type nopBroker struct {
 }
 
 func (b *nopBroker) Start(broker.Sink) error { return nil }
-func (b *nopBroker) Publish(string, []byte, func(broker.Position, error)) {
+func (b *nopBroker) Publish(string, []byte, broker.PublishOptions, func(broker.PublishResult, error)) {
 }
 func (b *nopBroker) Subscribe(ch string) {
 	b.mu.Lock()
@@ -195,24 +196,40 @@ func must2(b *testing.B, err error) {
 	}
 }
 
-// historyBroker serves History from a fixed map (asynchronously, like Redis).
+// historyBroker serves History from a map (asynchronously, like Redis);
+// set changes it (a broker restart, publications it kept).
 type historyBroker struct {
 	nopBroker
+	hmu     sync.Mutex
 	entries map[uint64]string
 	epoch   string
+	top     uint64 // the position's offset (0: the highest entry)
+}
+
+func (b *historyBroker) set(epoch string, top uint64, entries map[uint64]string) {
+	b.hmu.Lock()
+	b.epoch, b.top, b.entries = epoch, top, entries
+	b.hmu.Unlock()
 }
 
 func (b *historyBroker) History(_ string, q broker.HistoryQuery, done func(broker.HistoryResult, error)) {
-	go func() {
-		var res broker.HistoryResult
-		res.Position.Epoch = b.epoch
-		for off := q.Since + 1; off <= q.Since+uint64(q.Limit); off++ {
-			if d, ok := b.entries[off]; ok {
-				res.Publications = append(res.Publications, broker.HistoryEntry{Offset: off, Data: []byte(d)})
-			}
+	b.hmu.Lock()
+	var res broker.HistoryResult
+	res.Position = broker.Position{Epoch: b.epoch, Offset: b.top}
+	for off := range b.entries {
+		res.Position.Offset = max(res.Position.Offset, off)
+	}
+	last := q.Since + uint64(q.Limit)
+	if q.Limit == 0 {
+		last = res.Position.Offset
+	}
+	for off := q.Since + 1; off <= last; off++ {
+		if d, ok := b.entries[off]; ok {
+			res.Publications = append(res.Publications, broker.HistoryEntry{Offset: off, Data: []byte(d)})
 		}
-		done(res, nil)
-	}()
+	}
+	b.hmu.Unlock()
+	go done(res, nil)
 }
 
 // TestGapsAreFilledFromHistory: an offset jump on live delivery is filled
@@ -323,8 +340,8 @@ func TestEventsReachSubscribers(t *testing.T) {
 		t.Fatal("event frames not shared between msgpack subscribers")
 	}
 	got := fmt.Sprint(decodeFrames(t, a.frames))
-	want := "[map[channel:room data:[49] offset:1 type:message] map[channel:room client:c-9 type:join user:42] " +
-		"map[channel:room data:[50] offset:2 type:message] map[channel:room client:c-9 type:leave user:]]"
+	want := "[map[channel:room data:[49] epoch:e offset:1 type:message] map[channel:room client:c-9 type:join user:42] " +
+		"map[channel:room data:[50] epoch:e offset:2 type:message] map[channel:room client:c-9 type:leave user:]]"
 	if got != want {
 		t.Fatalf("msgpack frames\n got  %s\n want %s", got, want)
 	}
@@ -469,4 +486,122 @@ func TestGapFillGivenUp(t *testing.T) {
 			t.Fatalf("message %d has offset %d, want %d", i+1, off, i+3)
 		}
 	}
+}
+
+// pushes renders a subscriber's frames as short strings: "e1:3" for the
+// message of offset 3 in epoch e1, "gap 4-5", "epoch e1:3>e2".
+func pushes(t *testing.T, sub *fakeSub) []string {
+	t.Helper()
+	sub.mu.Lock()
+	frames := append([][]byte(nil), sub.frames...)
+	sub.mu.Unlock()
+	var out []string
+	for _, m := range decodeFrames(t, frames) {
+		switch m["type"] {
+		case "gap":
+			out = append(out, fmt.Sprintf("gap %v-%v", m["from"], m["to"]))
+		case "epoch":
+			out = append(out, fmt.Sprintf("epoch %v:%v>%v", m["previous"], m["offset"], m["epoch"]))
+		default:
+			out = append(out, fmt.Sprintf("%v:%v", m["epoch"], m["offset"]))
+		}
+	}
+	return out
+}
+
+func deliverAll(h *Hub, epoch string, offsets ...uint64) {
+	for _, off := range offsets {
+		for !h.Deliver(&codec.Publication{Channel: []byte("c"), Offset: off, Epoch: []byte(epoch), Data: []byte(fmt.Sprint(off))}) {
+		}
+	}
+}
+
+func expectPushes(t *testing.T, sub *fakeSub, want string) {
+	t.Helper()
+	n := len(strings.Fields(want))
+	waitFrames(sub, n)
+	time.Sleep(20 * time.Millisecond) // nothing more may come
+	if got := strings.Join(pushes(t, sub), " "); got != want {
+		t.Fatalf("pushes\n got  %s\n want %s", got, want)
+	}
+}
+
+// TestEpochChangeIsAnnouncedAndFilled: a publication of a new epoch (the
+// broker restarted without its history) is preceded by an epoch push and
+// by the new epoch's earlier publications, from history, so none of the
+// new epoch is skipped.
+func TestEpochChangeIsAnnouncedAndFilled(t *testing.T) {
+	b := &historyBroker{}
+	h := New(Config{}, b)
+	h.Start()
+	defer h.Close()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	deliverAll(h, "e1", 1, 2, 3)
+	waitFrames(sub, 3)
+	b.set("e2", 0, map[uint64]string{2: "2", 3: "3", 4: "4"}) // 1 already gone
+	deliverAll(h, "e2", 4, 5)
+	expectPushes(t, sub, "e1:1 e1:2 e1:3 epoch e1:3>e2 gap 1-1 e2:2 e2:3 e2:4 e2:5")
+	if n := h.Stats().EpochChanges.Load(); n != 1 {
+		t.Fatalf("epoch changes %d, want 1", n)
+	}
+}
+
+// TestResyncFillsWhatWasMissed: after the broker's subscription lapsed,
+// Resync delivers from history what was published meanwhile, even with no
+// later publication to reveal the gap; live ones wait and are not doubled.
+func TestResyncFillsWhatWasMissed(t *testing.T) {
+	b := &historyBroker{}
+	h := New(Config{}, b)
+	h.Start()
+	defer h.Close()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	deliverAll(h, "e1", 1, 2)
+	waitFrames(sub, 2) // a resync compares with what was delivered
+	b.set("e1", 0, map[uint64]string{1: "1", 2: "2", 3: "3", 4: "4"})
+	h.Resync("c")
+	deliverAll(h, "e1", 4, 5)
+	expectPushes(t, sub, "e1:1 e1:2 e1:3 e1:4 e1:5")
+	if n := h.Stats().Resyncs.Load(); n != 1 {
+		t.Fatalf("resyncs %d", n)
+	}
+}
+
+// TestResyncAcrossEpochChange: the broker restarted without persistence
+// while the subscription lapsed: the resync announces the new epoch and
+// delivers it from its beginning.
+func TestResyncAcrossEpochChange(t *testing.T) {
+	b := &historyBroker{}
+	h := New(Config{}, b)
+	h.Start()
+	defer h.Close()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	deliverAll(h, "e1", 1, 2, 3)
+	waitFrames(sub, 3)
+	b.set("e2", 0, map[uint64]string{1: "1", 2: "2"})
+	h.Resync("c")
+	deliverAll(h, "e2", 2, 3)
+	expectPushes(t, sub, "e1:1 e1:2 e1:3 epoch e1:3>e2 e2:1 e2:2 e2:3")
+}
+
+// TestObservedPositionRevealsEpochChange: a subscriber told epoch e1 at
+// offset 5 before anything was delivered still gets the epoch push when
+// the channel's next publication is of another epoch.
+func TestObservedPositionRevealsEpochChange(t *testing.T) {
+	b := &historyBroker{}
+	h := New(Config{}, b)
+	h.Start()
+	defer h.Close()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	h.Observe("c", broker.Position{Epoch: "e1", Offset: 5})
+	h.Observe("c", broker.Position{Epoch: "e1", Offset: 7}) // a later subscriber: the lower top stands
+	b.set("e1", 0, map[uint64]string{6: "6", 7: "7"})
+	deliverAll(h, "e1", 8)
+	waitFrames(sub, 3)
+	b.set("e2", 0, map[uint64]string{1: "1"})
+	deliverAll(h, "e2", 2)
+	expectPushes(t, sub, "e1:6 e1:7 e1:8 epoch e1:8>e2 e2:1 e2:2")
 }

@@ -5,6 +5,7 @@ package memory
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"hash/maphash"
 	"sync"
@@ -15,6 +16,11 @@ import (
 )
 
 const shards = 64
+
+// idemCapacity bounds the idempotency keys remembered (over all shards):
+// ~250 bytes each with a UUID key, so ~25 MB when full. Past it the oldest
+// are forgotten before their TTL (counted in Stats).
+const idemCapacity = 100_000
 
 // DefaultHistory keeps the last 100 publications of every channel for 5
 // minutes (the gateway's --history-size and --history-ttl defaults).
@@ -36,6 +42,7 @@ type Broker struct {
 type shard struct {
 	mu       sync.Mutex
 	channels map[string]*stream
+	idem     idemTable
 }
 
 // stream is one channel: its position, whether this instance subscribed,
@@ -64,11 +71,31 @@ type entry struct {
 // carry node as origin.
 func New(node string) *Broker { return NewWithHistory(node, DefaultHistory) }
 
-// NewWithHistory returns an embedded broker keeping history per policy.
+// NewWithHistory returns an embedded broker keeping history per policy and
+// idempotency keys for broker.DefaultIdempotencyTTL.
 func NewWithHistory(node string, policy broker.HistoryPolicy) *Broker {
-	b := &Broker{node: []byte(node), seed: maphash.MakeSeed(), policy: policy, stop: make(chan struct{}), now: time.Now}
+	return NewWithConfig(Config{Node: node, History: policy})
+}
+
+// Config configures the embedded broker.
+type Config struct {
+	Node           string               // origin of its publications
+	History        broker.HistoryPolicy // default: DefaultHistory
+	IdempotencyTTL time.Duration        // default: broker.DefaultIdempotencyTTL
+}
+
+// NewWithConfig returns an embedded broker configured by cfg.
+func NewWithConfig(cfg Config) *Broker {
+	if cfg.History == nil {
+		cfg.History = DefaultHistory
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = broker.DefaultIdempotencyTTL
+	}
+	b := &Broker{node: []byte(cfg.Node), seed: maphash.MakeSeed(), policy: cfg.History, stop: make(chan struct{}), now: time.Now}
 	for i := range b.shards {
 		b.shards[i].channels = map[string]*stream{}
+		b.shards[i].idem.init(cfg.IdempotencyTTL, idemCapacity/shards)
 	}
 	return b
 }
@@ -111,27 +138,43 @@ func (b *Broker) streamLocked(s *shard, channel string) *stream {
 // Publish assigns the next offset, hands the publication to the sink (if
 // this instance subscribed) and records it in history, under the shard lock,
 // so offsets reach the sink in increasing order and a refused publication
-// uses no offset.
-func (b *Broker) Publish(channel string, data []byte, done func(broker.Position, error)) {
+// uses no offset. An idempotency key is claimed in the same step.
+func (b *Broker) Publish(channel string, data []byte, opts broker.PublishOptions, done func(broker.PublishResult, error)) {
 	s := b.shard(channel)
 	s.mu.Lock()
-	st := b.streamLocked(s, channel)
 	now := b.now()
+	var sum [sha256.Size]byte
+	if key := opts.IdempotencyKey; key != "" {
+		sum = sha256.Sum256(data)
+		if e, ok := s.idem.lookup(channel, key, now); ok {
+			s.mu.Unlock()
+			if e.sum != sum {
+				done(broker.PublishResult{}, broker.ErrKeyReused)
+				return
+			}
+			done(broker.PublishResult{Position: e.pos, Replayed: true}, nil)
+			return
+		}
+	}
+	st := b.streamLocked(s, channel)
 	pub := &codec.Publication{
 		Channel: []byte(channel), Data: data, Offset: st.offset + 1, Epoch: st.epoch,
 		Node: b.node, Time: now.UnixMilli(),
 	}
 	if st.subscribed && !b.sink.Deliver(pub) {
 		s.mu.Unlock()
-		done(broker.Position{}, broker.ErrOverloaded)
+		done(broker.PublishResult{}, broker.ErrOverloaded)
 		return
 	}
 	st.offset++
 	st.lastPub = now
 	st.remember(entry{offset: st.offset, data: data, at: now})
 	pos := broker.Position{Offset: st.offset, Epoch: string(st.epoch)}
+	if opts.IdempotencyKey != "" {
+		s.idem.remember(channel, opts.IdempotencyKey, sum, pos, now)
+	}
 	s.mu.Unlock()
-	done(pos, nil)
+	done(broker.PublishResult{Position: pos}, nil)
 }
 
 // PublishEvent implements broker.Broker: the event goes to the sink when

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
-	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/broker/brokertest"
 	"github.com/wsgate/wsgate/gateway/broker/redis"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
 )
@@ -23,42 +23,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("time.Sleep")) // redistest's reapers may still be sleeping
 }
 
-// recorder is a broker.Sink that keeps what it receives per channel.
-type recorder struct {
-	mu   sync.Mutex
-	got  map[string][]codec.Publication
-	full bool // refuse everything (a full hub)
-}
-
-func newRecorder() *recorder { return &recorder{got: map[string][]codec.Publication{}} }
-
-func (r *recorder) Deliver(p *codec.Publication) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.full {
-		return false
-	}
-	r.got[string(p.Channel)] = append(r.got[string(p.Channel)], *p)
-	return true
-}
-
-func (r *recorder) count(ch string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got[ch])
-}
-
-func (r *recorder) offsets(ch string) []uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []uint64
-	for _, p := range r.got[ch] {
-		out = append(out, p.Offset)
-	}
-	return out
-}
-
-func startBroker(t *testing.T, url, node string, mutate func(*redis.Config)) (*redis.Broker, *recorder) {
+func startBroker(t *testing.T, url, node string, mutate func(*redis.Config)) (*redis.Broker, *brokertest.Recorder) {
 	t.Helper()
 	cfg := redis.Config{URL: url, Node: node, ProbeInterval: 300 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond, Timeout: 2 * time.Second}
 	if mutate != nil {
@@ -68,7 +33,7 @@ func startBroker(t *testing.T, url, node string, mutate func(*redis.Config)) (*r
 	if err != nil {
 		t.Fatalf("redis.New: %v", err)
 	}
-	rec := newRecorder()
+	rec := brokertest.NewRecorder()
 	if err := b.Start(rec); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -76,42 +41,20 @@ func startBroker(t *testing.T, url, node string, mutate func(*redis.Config)) (*r
 	return b, rec
 }
 
-// sync helpers turn the callback API into plain calls for tests.
+// position, publish and waitFor shorten the brokertest helpers.
 func position(t *testing.T, b broker.Broker, ch string) broker.Position {
 	t.Helper()
-	type res struct {
-		pos broker.Position
-		err error
-	}
-	c := make(chan res, 1)
-	b.Position(ch, func(p broker.Position, err error) { c <- res{p, err} })
-	r := <-c
-	if r.err != nil {
-		t.Fatalf("position %s: %v", ch, r.err)
-	}
-	return r.pos
+	return brokertest.Position(t, b, ch)
 }
 
 func publish(b broker.Broker, ch string, data string) (broker.Position, error) {
-	type res struct {
-		pos broker.Position
-		err error
-	}
-	c := make(chan res, 1)
-	b.Publish(ch, []byte(data), func(p broker.Position, err error) { c <- res{p, err} })
-	r := <-c
-	return r.pos, r.err
+	res, err := brokertest.Publish(b, ch, data, broker.PublishOptions{})
+	return res.Position, err
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	brokertest.WaitFor(t, what, d, cond)
 }
 
 // TestTwoInstancesExactlyOnce: publications from either instance reach both
@@ -141,10 +84,10 @@ func TestTwoInstancesExactlyOnce(t *testing.T) {
 			t.Fatalf("publish %d: %v %v", i, pos, err)
 		}
 	}
-	for _, rec := range []*recorder{recA, recB} {
-		waitFor(t, "100 publications", 5*time.Second, func() bool { return rec.count("news") >= 100 })
+	for _, rec := range []*brokertest.Recorder{recA, recB} {
+		waitFor(t, "100 publications", 5*time.Second, func() bool { return rec.Count("news") >= 100 })
 		time.Sleep(100 * time.Millisecond) // a duplicate would arrive now
-		offs := rec.offsets("news")
+		offs := rec.Offsets("news")
 		if len(offs) != 100 {
 			t.Fatalf("received %d publications, want 100", len(offs))
 		}
@@ -153,12 +96,12 @@ func TestTwoInstancesExactlyOnce(t *testing.T) {
 				t.Fatalf("publication %d has offset %d", i, off)
 			}
 		}
-		if p := rec.got["news"][41]; string(p.Data) != "42" || string(p.Epoch) != pa.Epoch {
+		if p := rec.Got("news")[41]; string(p.Data) != "42" || string(p.Epoch) != pa.Epoch {
 			t.Fatalf("publication 42: %+v", p)
 		}
 	}
-	if recC.count("news") != 0 {
-		t.Fatalf("an instance without subscribers received %d", recC.count("news"))
+	if recC.Count("news") != 0 {
+		t.Fatalf("an instance without subscribers received %d", recC.Count("news"))
 	}
 	// Last subscriber gone: the instance stops receiving.
 	a.Unsubscribe("news")
@@ -167,10 +110,10 @@ func TestTwoInstancesExactlyOnce(t *testing.T) {
 		return strings.HasSuffix(strings.TrimSpace(n), "1")
 	})
 	publish(c, "news", "after")
-	waitFor(t, "b receives", 5*time.Second, func() bool { return recB.count("news") == 101 })
+	waitFor(t, "b receives", 5*time.Second, func() bool { return recB.Count("news") == 101 })
 	time.Sleep(100 * time.Millisecond)
-	if recA.count("news") != 100 {
-		t.Fatalf("unsubscribed instance received %d", recA.count("news"))
+	if recA.Count("news") != 100 {
+		t.Fatalf("unsubscribed instance received %d", recA.Count("news"))
 	}
 }
 
@@ -210,8 +153,8 @@ func TestExternalPublisher(t *testing.T) {
 	if off, _ := arr[0].AsInt64(); off != 2 {
 		t.Fatalf("backend publication got offset %d, want 2", off)
 	}
-	waitFor(t, "both publications", 5*time.Second, func() bool { return recA.count("orders") == 2 })
-	p := recA.got["orders"][1]
+	waitFor(t, "both publications", 5*time.Second, func() bool { return recA.Count("orders") == 2 })
+	p := recA.Got("orders")[1]
 	if string(p.Data) != "from backend" || p.Offset != 2 || string(p.Node) != "billing-service" || p.Time == 0 {
 		t.Fatalf("backend publication arrived as %+v", p)
 	}
@@ -241,7 +184,7 @@ func TestResubscribeAfterRestart(t *testing.T) {
 				return
 			default:
 			}
-			a.Publish(fmt.Sprint("ch", i%channels), []byte("load"), func(broker.Position, error) {})
+			a.Publish(fmt.Sprint("ch", i%channels), []byte("load"), broker.PublishOptions{}, func(broker.PublishResult, error) {})
 			if i%channels == 0 {
 				time.Sleep(time.Millisecond)
 			}
@@ -255,11 +198,11 @@ func TestResubscribeAfterRestart(t *testing.T) {
 	start := time.Now()
 	before := make([]int, channels)
 	for i := range channels {
-		before[i] = rec.count(fmt.Sprint("ch", i))
+		before[i] = rec.Count(fmt.Sprint("ch", i))
 	}
 	waitFor(t, "every channel delivering again", 5*time.Second, func() bool {
 		for i := range channels {
-			if rec.count(fmt.Sprint("ch", i)) <= before[i] {
+			if rec.Count(fmt.Sprint("ch", i)) <= before[i] {
 				return false
 			}
 		}
@@ -280,10 +223,10 @@ func TestDeafConnections(t *testing.T) {
 	position(t, a, "x")
 	check := func(what string) {
 		t.Helper()
-		n := rec.count("x")
+		n := rec.Count("x")
 		waitFor(t, what, 5*time.Second, func() bool {
 			publish(a, "x", what)
-			return rec.count("x") > n
+			return rec.Count("x") > n
 		})
 	}
 	check("before")
@@ -312,18 +255,14 @@ func TestFullHubCountsDrops(t *testing.T) {
 	a, rec := startBroker(t, srv.URL(), "a", nil)
 	a.Subscribe("x")
 	position(t, a, "x")
-	rec.mu.Lock()
-	rec.full = true
-	rec.mu.Unlock()
+	rec.SetFull(true)
 	for range 10 {
 		publish(a, "x", "dropped")
 	}
 	waitFor(t, "drops counted", 5*time.Second, func() bool { return a.Stats().Dropped.Load() == 10 })
-	rec.mu.Lock()
-	rec.full = false
-	rec.mu.Unlock()
+	rec.SetFull(false)
 	publish(a, "x", "kept")
-	waitFor(t, "delivery after drops", 5*time.Second, func() bool { return rec.count("x") == 1 })
+	waitFor(t, "delivery after drops", 5*time.Second, func() bool { return rec.Count("x") == 1 })
 }
 
 // TestClusterShardedPubSub: on a 3-master cluster, channels spread over all
@@ -366,10 +305,10 @@ func TestClusterShardedPubSub(t *testing.T) {
 			}
 		}
 	}
-	for _, rec := range []*recorder{recA, recB} {
+	for _, rec := range []*brokertest.Recorder{recA, recB} {
 		waitFor(t, "every publication", 10*time.Second, func() bool {
 			for i := range channels {
-				if rec.count(fmt.Sprint("room", i)) < 3 {
+				if rec.Count(fmt.Sprint("room", i)) < 3 {
 					return false
 				}
 			}
@@ -384,7 +323,7 @@ func TestClusterShardedPubSub(t *testing.T) {
 	}
 	waitFor(t, "delivery after the slot moved", 10*time.Second, func() bool {
 		publish(a, "room0", "after move")
-		return recA.count("room0") > 3 && recB.count("room0") > 3
+		return recA.Count("room0") > 3 && recB.Count("room0") > 3
 	})
 }
 
@@ -401,8 +340,10 @@ func TestPythonPublisher(t *testing.T) {
 	if !strings.HasPrefix(string(out), "1 ") {
 		t.Fatalf("publish.py printed %q, want offset 1", out)
 	}
-	waitFor(t, "the backend's publication", 5*time.Second, func() bool { return rec.count("alerts") == 1 })
-	if p := rec.got["alerts"][0]; string(p.Data) != "disk full" || string(p.Node) != "py-backend" {
+	waitFor(t, "the backend's publication", 5*time.Second, func() bool { return rec.Count("alerts") == 1 })
+	if p := rec.Got("alerts")[0]; string(p.Data) != "disk full" || string(p.Node) != "py-backend" {
 		t.Fatalf("got %+v", p)
 	}
 }
+
+func partition(ch string) uint32 { return crc32.ChecksumIEEE([]byte(ch)) % 64 }

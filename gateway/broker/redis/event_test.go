@@ -7,6 +7,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/broker/brokertest"
 	"github.com/wsgate/wsgate/gateway/broker/redis"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
 )
@@ -46,10 +47,10 @@ func testPublishEvent(t *testing.T, url string) {
 		}
 		b.PublishEvent(ch, codec.KindLeave, "b-1", "")
 	}
-	for _, rec := range []*recorder{recA, recB} {
+	for _, rec := range []*brokertest.Recorder{recA, recB} {
 		waitFor(t, "events delivered", 5*time.Second, func() bool {
 			for i := range n {
-				if rec.count(fmt.Sprint("ev", i)) < 3 {
+				if rec.Count(fmt.Sprint("ev", i)) < 3 {
 					return false
 				}
 			}
@@ -57,9 +58,7 @@ func testPublishEvent(t *testing.T, url string) {
 		})
 		for i := range n {
 			ch := fmt.Sprint("ev", i)
-			rec.mu.Lock()
-			got := rec.got[ch]
-			rec.mu.Unlock()
+			got := rec.Got(ch)
 			if len(got) != 3 {
 				t.Fatalf("%s: %d deliveries, want 3", ch, len(got))
 			}

@@ -4,14 +4,21 @@ package redis
 // (FUNCTION LOAD REPLACE). Backends call the same functions, so offsets
 // stay consistent whoever publishes.
 //
-// wsgate_publish KEYS: meta key, history stream key; ARGV: pubsub channel,
-// channel, data, node, unix ms (or ""), meta ttl ms, "PUBLISH"|"SPUBLISH",
-// history size, history ttl ms. It assigns the next offset, appends the
-// publication to the channel's history stream (entry ID "<offset>-0", so a
-// range read by offset is a range read by ID) and publishes the envelope,
-// in one atomic step: a subscriber never sees offsets out of order, no
-// offset is used without a publication, and history never lags the live
-// stream.
+// wsgate_publish KEYS: meta key, history stream key[, idempotency key];
+// ARGV: pubsub channel, channel, data, node, unix ms (or ""), meta ttl ms,
+// "PUBLISH"|"SPUBLISH", history size, history ttl ms[, idempotency ttl ms].
+// It assigns the next offset, appends the publication to the channel's
+// history stream (entry ID "<offset>-0", so a range read by offset is a
+// range read by ID) and publishes the envelope, in one atomic step: a
+// subscriber never sees offsets out of order, no offset is used without a
+// publication, and history never lags the live stream. It returns {offset,
+// epoch}.
+//
+// With an idempotency key (a third key, in the channel's slot) the key is
+// claimed in the same step: if it already holds a publication of the same
+// data, nothing is published and {offset, epoch, 1} of that first one is
+// returned; other data under the key is the error "KEYREUSED ...". So a
+// retry through any instance publishes at most once.
 //
 // wsgate_history KEYS: meta key, history stream key; ARGV: since offset,
 // limit (0: all), "1" for newest first, history ttl ms, meta ttl ms. Returns
@@ -41,7 +48,19 @@ local function nowms()
 end
 
 redis.register_function('wsgate_publish', function(keys, args)
-  local meta, hist = keys[1], keys[2]
+  local meta, hist, idem = keys[1], keys[2], keys[3]
+  local sum
+  if idem then
+    sum = redis.sha1hex(args[3])
+    local prev = redis.call('GET', idem)
+    if prev then
+      local o, pe, s = string.match(prev, '^(%d+)|([^|]*)|(%x+)$')
+      if s ~= sum then
+        return redis.error_reply('KEYREUSED idempotency key already used with different data')
+      end
+      return {tonumber(o), pe, 1}
+    end
+  end
   local e = epoch(meta)
   local off = redis.call('HINCRBY', meta, 'o', 1)
   redis.call('PEXPIRE', meta, args[6])
@@ -53,6 +72,9 @@ redis.register_function('wsgate_publish', function(keys, args)
   end
   local env = cmsgpack.pack({v = 1, ch = args[2], data = args[3], off = off, ep = e, node = args[4], ts = ts})
   redis.call(args[7], args[1], env)
+  if idem then
+    redis.call('SET', idem, off .. '|' .. e .. '|' .. sum, 'PX', tonumber(args[10]) or 300000)
+  end
   return {off, e}
 end)
 

@@ -3,6 +3,7 @@ package redis
 import (
 	"hash/crc32"
 	"strconv"
+	"strings"
 )
 
 // Key layout. Every channel belongs to one of a fixed number of partitions
@@ -14,6 +15,8 @@ import (
 //	<prefix>:{<partition>}:c:<channel>   Pub/Sub channel carrying envelopes
 //	<prefix>:{<partition>}:m:<channel>   hash: o = last offset, e = epoch
 //	<prefix>:{<partition>}:h:<channel>   stream: the channel's history
+//	<prefix>:{<partition>}:i:<channel>|<key>  string: an idempotency key's
+//	                                     "offset|epoch|sha1(data)"
 //
 // A backend computes the same names to publish (see README, "Publishing
 // from a backend").
@@ -38,6 +41,22 @@ func (n naming) metaKey(channel string) string { return n.tag(channel) + "m:" + 
 
 // historyKey is the stream holding a channel's retained publications.
 func (n naming) historyKey(channel string) string { return n.tag(channel) + "h:" + channel }
+
+// idempotencyKey is the string claimed by an idempotent publish of key on
+// channel. '|' cannot occur in a channel name, so (channel, key) pairs
+// never collide.
+func (n naming) idempotencyKey(channel, key string) string {
+	return n.tag(channel) + "i:" + channel + "|" + key
+}
+
+// channelOf is the wsgate channel of a Pub/Sub channel name (the inverse
+// of pubsubChannel), or "" for a name of another shape (a probe).
+func channelOf(pubsub string) string {
+	if i := strings.Index(pubsub, "}:c:"); i >= 0 {
+		return pubsub[i+len("}:c:"):]
+	}
+	return ""
+}
 
 // Slot is Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, mod
 // 16384. Exported for tests and tools that check where a channel lives.

@@ -2,7 +2,9 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +17,12 @@ import (
 
 // job is one publish, event, position or history request.
 type job struct {
-	channel  string
-	data     []byte // a publication's payload; an event's encoded envelope
-	position bool
-	done     func(broker.Position, error)
+	channel string
+	data    []byte // a publication's payload; an event's encoded envelope
+	key     string // a publication's idempotency key ("": none)
+	done    func(broker.PublishResult, error)
+
+	position bool // a position read (answered through done)
 
 	event bool // a join/leave envelope in data: plain (S)PUBLISH, nobody to answer
 
@@ -36,7 +40,7 @@ func (j job) fail(err error) {
 		j.doneHistory(broker.HistoryResult{}, err)
 		return
 	}
-	j.done(broker.Position{}, err)
+	j.done(broker.PublishResult{}, err)
 }
 
 // publisher is one publishing pipeline: a goroutine that sends whatever is
@@ -152,13 +156,45 @@ func (p *publisher) send(batch []job) {
 			j.doneHistory(hr, err)
 			continue
 		}
-		pos, err := position(res[i])
+		if j.position {
+			pos, err := position(res[i])
+			if err != nil {
+				err = fmt.Errorf("redis position: %w", err)
+			}
+			j.done(pos, err)
+			continue
+		}
+		pub, err := position(res[i])
 		if err != nil {
 			b.stats.PublishErrs.Add(1)
-			err = fmt.Errorf("redis publish: %w", err)
+			err = publishError(err)
 		}
-		j.done(pos, err)
+		j.done(pub, err)
 	}
+}
+
+// publishError says what a failed wsgate_publish means for the
+// publication: refused by Redis (not published), never sent (Redis
+// unreachable: not published), or lost on the way (outcome unknown: the
+// function may have run).
+func publishError(err error) error {
+	if e, inRedis := rueidis.IsRedisErr(err); inRedis {
+		if strings.HasPrefix(e.Error(), "KEYREUSED") {
+			return broker.ErrKeyReused
+		}
+		return fmt.Errorf("redis publish: %w", err)
+	}
+	if notSent(err) {
+		return broker.Unavailable(fmt.Errorf("redis publish: %w", err))
+	}
+	return broker.OutcomeUnknown(fmt.Errorf("redis publish: %w", err))
+}
+
+// notSent reports errors that mean the command never left this process:
+// the connection to Redis could not be made, or the broker is closed.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, errClosed) || errors.As(err, &op) && op.Op == "dial"
 }
 
 // retryReads runs jobs again, once, that certainly did not execute: any
@@ -183,7 +219,7 @@ func (p *publisher) retryReads(batch []job, res []rueidis.RedisResult) {
 		if attempt > 0 {
 			time.Sleep(50 * time.Millisecond)
 		}
-		p.b.loadLibrary()
+		_ = p.b.loadLibrary() // if it failed, the retry fails the same way
 		cmds := make(rueidis.Commands, 0, len(idx))
 		for _, i := range idx {
 			cmds = append(cmds, p.command(batch[i]))
@@ -232,29 +268,34 @@ func (p *publisher) command(j job) rueidis.Completed {
 	if b.cluster {
 		cmd = "SPUBLISH"
 	}
-	return c.Fcall().Function("wsgate_publish").Numkeys(2).Key(meta, hist).
-		Arg(b.names.pubsubChannel(j.channel), j.channel, rueidis.BinaryString(j.data), b.cfg.Node,
-			strconv.FormatInt(time.Now().UnixMilli(), 10), ttl, cmd, strconv.Itoa(size), histTTLms).Build()
+	keys := []string{meta, hist}
+	args := []string{b.names.pubsubChannel(j.channel), j.channel, rueidis.BinaryString(j.data), b.cfg.Node,
+		strconv.FormatInt(time.Now().UnixMilli(), 10), ttl, cmd, strconv.Itoa(size), histTTLms}
+	if j.key != "" {
+		keys = append(keys, b.names.idempotencyKey(j.channel, j.key))
+		args = append(args, strconv.FormatInt(b.cfg.IdempotencyTTL.Milliseconds(), 10))
+	}
+	return c.Fcall().Function("wsgate_publish").Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 }
 
-// position reads a function's {offset, epoch} reply.
-func position(r rueidis.RedisResult) (broker.Position, error) {
+// position reads a function's {offset, epoch[, replayed]} reply.
+func position(r rueidis.RedisResult) (broker.PublishResult, error) {
 	arr, err := r.ToArray()
 	if err != nil {
-		return broker.Position{}, err
+		return broker.PublishResult{}, err
 	}
-	if len(arr) != 2 {
-		return broker.Position{}, fmt.Errorf("unexpected reply of %d elements", len(arr))
+	if len(arr) != 2 && len(arr) != 3 {
+		return broker.PublishResult{}, fmt.Errorf("unexpected reply of %d elements", len(arr))
 	}
 	off, err := arr[0].AsInt64()
 	if err != nil {
-		return broker.Position{}, err
+		return broker.PublishResult{}, err
 	}
 	epoch, err := arr[1].ToString()
 	if err != nil {
-		return broker.Position{}, err
+		return broker.PublishResult{}, err
 	}
-	return broker.Position{Offset: uint64(off), Epoch: epoch}, nil
+	return broker.PublishResult{Position: broker.Position{Offset: uint64(off), Epoch: epoch}, Replayed: len(arr) == 3}, nil
 }
 
 // historyResult reads wsgate_history's {offset, epoch, off1, data1, ...}.

@@ -59,7 +59,10 @@ type Config struct {
 	QueueDepth int
 	// Timeout bounds every Redis round trip (default 5 s).
 	Timeout time.Duration
-	Log     *slog.Logger
+	// IdempotencyTTL is how long a publish's idempotency key is claimed
+	// (default broker.DefaultIdempotencyTTL).
+	IdempotencyTTL time.Duration
+	Log            *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
+	}
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = broker.DefaultIdempotencyTTL
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -198,7 +204,9 @@ func clientOption(url string) (rueidis.ClientOption, error) {
 // the publishers and pub/sub connections.
 func (b *Broker) Start(sink broker.Sink) error {
 	b.sink = sink
-	b.loadLibrary()
+	if err := b.loadLibrary(); err != nil {
+		b.cfg.Log.Debug("redis functions not loaded yet", "err", err)
+	}
 	for i := range b.cfg.Publishers {
 		p := newPublisher(b, i)
 		b.pubs = append(b.pubs, p)
@@ -209,20 +217,27 @@ func (b *Broker) Start(sink broker.Sink) error {
 	return nil
 }
 
-// loadLibrary loads the functions on every master; failures are retried by
-// publish (see publisher.call) since Redis may be down at start.
-func (b *Broker) loadLibrary() bool {
-	ok := true
+// loadLibrary loads the functions on every master. Every pub/sub
+// connection does it when it (re)connects, before it subscribes, and
+// publish retries it when Redis says a function is missing.
+func (b *Broker) loadLibrary() error {
+	var errs []error
 	for addr, node := range b.client.Nodes() {
-		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
-		err := node.Do(ctx, node.B().FunctionLoad().Replace().FunctionCode(library).Build()).Error()
-		cancel()
-		if err != nil && !strings.Contains(err.Error(), "READONLY") {
-			b.cfg.Log.Debug("load functions", "node", addr, "err", err)
-			ok = false
-		}
+		errs = append(errs, b.loadLibraryOn(addr, node))
 	}
-	return ok
+	return errors.Join(errs...)
+}
+
+// loadLibraryOn loads the functions on one node (a replica refuses: its
+// master's library reaches it by replication).
+func (b *Broker) loadLibraryOn(addr string, node rueidis.Client) error {
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Timeout)
+	defer cancel()
+	err := node.Do(ctx, node.B().FunctionLoad().Replace().FunctionCode(library).Build()).Error()
+	if err != nil && !strings.Contains(err.Error(), "READONLY") {
+		return fmt.Errorf("load functions on %s: %w", addr, err)
+	}
+	return nil
 }
 
 // Ready reports whether every pub/sub connection is subscribed and live.
@@ -283,8 +298,8 @@ func (b *Broker) Subscribe(channel string) { b.subs.set(channel, true) }
 func (b *Broker) Unsubscribe(channel string) { b.subs.set(channel, false) }
 
 // Publish implements broker.Broker.
-func (b *Broker) Publish(channel string, data []byte, done func(broker.Position, error)) {
-	b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, data: data, done: done})
+func (b *Broker) Publish(channel string, data []byte, opts broker.PublishOptions, done func(broker.PublishResult, error)) {
+	b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, data: data, key: opts.IdempotencyKey, done: done})
 }
 
 // PublishEvent implements broker.Broker: the event's envelope is PUBLISHed
@@ -306,8 +321,9 @@ func (b *Broker) PublishEvent(channel string, kind codec.Kind, client, user stri
 // instance, it answers only once the Redis subscription is confirmed, so a
 // client that got its subscribe reply misses nothing published after it.
 func (b *Broker) Position(channel string, done func(broker.Position, error)) {
+	answer := func(r broker.PublishResult, err error) { done(r.Position, err) }
 	b.subs.whenActive(channel, func() {
-		b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, position: true, done: done})
+		b.pubs[b.names.partition(channel)%uint32(len(b.pubs))].enqueue(job{channel: channel, position: true, done: answer})
 	}, func(err error) { done(broker.Position{}, err) })
 }
 
@@ -329,4 +345,4 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-var errClosed = errors.New("redis broker closed")
+var errClosed = broker.Unavailable(errors.New("redis broker closed"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -92,6 +93,10 @@ type pubsubConn struct {
 	desired map[string]bool     // Pub/Sub channels wanted on this connection
 	active  map[string]bool     // subscribed on the current Redis connection
 	waiters map[string][]func() // run once the channel is active
+	// lapsed holds channels whose subscription was lost (a connection
+	// failed, Redis dropped it): publications may have been missed, so the
+	// sink resyncs them once they are subscribed again.
+	lapsed map[string]bool
 
 	probeSeen chan struct{}
 	lastMsg   time.Time // guarded by mu
@@ -101,6 +106,7 @@ func newPubsubConn(b *Broker, index int) *pubsubConn {
 	c := &pubsubConn{
 		b: b, index: index, kick: make(chan struct{}, 1), probeSeen: make(chan struct{}, 1),
 		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string][]func(){},
+		lapsed: map[string]bool{},
 	}
 	c.node = b.subs.nodeOf(index)
 	c.probe = b.subs.probeChannel(index, b.cfg.Prefix+":{probe}:c:"+b.cfg.Node+"."+strconv.Itoa(index))
@@ -138,25 +144,36 @@ func (c *pubsubConn) kickNow() {
 	}
 }
 
+// maxReconnectBackoff bounds the wait between reconnect attempts: a
+// restarted Redis is noticed (functions reloaded, channels resubscribed
+// and resynced) within about this long of accepting connections again.
+const maxReconnectBackoff = 500 * time.Millisecond
+
 // run keeps one dedicated connection subscribed until the broker closes:
 // connect, reconcile on every change, probe when idle, and start over (with
 // backoff) when the connection fails or goes deaf.
 func (c *pubsubConn) run() {
 	defer c.b.wg.Done()
-	backoff := 50 * time.Millisecond
+	backoff := 25 * time.Millisecond
 	for c.b.ctx.Err() == nil {
+		start := time.Now()
 		err := c.session()
 		if c.b.ctx.Err() != nil {
 			return
 		}
 		c.b.stats.Reconnects.Add(1)
 		c.b.setState("disconnected", err)
+		if time.Since(start) > 10*maxReconnectBackoff {
+			backoff = 25 * time.Millisecond // it was healthy: start over
+		}
+		// Jittered, so several instances do not reconnect in lock step.
+		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
 		select {
 		case <-c.b.ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		backoff = min(2*backoff, maxReconnectBackoff)
 	}
 }
 
@@ -174,9 +191,18 @@ func (c *pubsubConn) session() error {
 	defer release()
 	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: c.onMessage, OnSubscription: c.onSubscription})
 	c.mu.Lock()
-	clear(c.active) // a new connection has no subscriptions
+	for ch := range c.active { // a new connection has no subscriptions
+		c.lapsed[ch] = true
+	}
+	clear(c.active)
 	c.lastMsg = time.Now()
 	c.mu.Unlock()
+	// A Redis that restarted has no functions: load them before anything
+	// is subscribed or reported ready, so publishers (backends calling
+	// FCALL too) work as soon as the gateway does.
+	if err := c.b.loadLibraryOn(c.node, client); err != nil {
+		return err
+	}
 	ticker := time.NewTicker(c.b.cfg.ProbeInterval)
 	defer ticker.Stop()
 	healthy := false
@@ -269,19 +295,32 @@ func (c *pubsubConn) diff() (sub, unsub []string) {
 
 func (c *pubsubConn) mark(chs []string, active bool) {
 	var ready []func()
+	var resync []string
 	c.mu.Lock()
 	for _, ch := range chs {
 		if active {
 			c.active[ch] = true
 			ready = append(ready, c.waiters[ch]...)
 			delete(c.waiters, ch)
+			if c.lapsed[ch] {
+				delete(c.lapsed, ch)
+				resync = append(resync, ch)
+			}
 		} else {
 			delete(c.active, ch)
+			delete(c.lapsed, ch)
 		}
 	}
 	c.mu.Unlock()
 	for _, f := range ready {
 		f()
+	}
+	// Subscribed again after a lapse: what was published meanwhile is
+	// in history only.
+	for _, ch := range resync {
+		if ch != c.probe {
+			c.b.sink.Resync(channelOf(ch))
+		}
 	}
 }
 
@@ -356,6 +395,7 @@ func (c *pubsubConn) onSubscription(s rueidis.PubSubSubscription) {
 	wanted := c.desired[s.Channel]
 	if wanted {
 		delete(c.active, s.Channel)
+		c.lapsed[s.Channel] = true
 	}
 	c.mu.Unlock()
 	if wanted {

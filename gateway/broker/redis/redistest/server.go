@@ -386,13 +386,29 @@ func (s *Server) Kill() {
 // Call it from the test goroutine: it fails the test with t.Fatal.
 func (s *Server) Restart() {
 	s.t.Helper()
+	s.restart(false)
+}
+
+// RestartFromSnapshot is Restart that keeps the RDB snapshot the server
+// wrote last (SAVE, BGSAVE or SHUTDOWN SAVE), so the dataset comes back as
+// it was when the snapshot was taken.
+func (s *Server) RestartFromSnapshot() {
+	s.t.Helper()
+	s.restart(true)
+}
+
+func (s *Server) restart(keepSnapshot bool) {
+	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.killLocked()
-	// --save "" means none of these exist; removing them anyway guarantees
-	// the "empty dataset" promise even if a test passed its own flags.
-	_ = os.Remove(filepath.Join(s.dir, "dump.rdb"))
-	_ = os.RemoveAll(filepath.Join(s.dir, "appendonlydir"))
+	if !keepSnapshot {
+		// --save "" means none of these exist; removing them anyway
+		// guarantees the "empty dataset" promise even if a test passed its
+		// own flags.
+		_ = os.Remove(filepath.Join(s.dir, "dump.rdb"))
+		_ = os.RemoveAll(filepath.Join(s.dir, "appendonlydir"))
+	}
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		err := s.launch()
