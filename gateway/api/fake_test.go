@@ -20,7 +20,7 @@ type fakeBackend struct {
 	mu        sync.Mutex
 	published map[string][][]byte // channel → data published, in call order
 	offsets   map[string]uint64
-	failOn    map[string]error         // Publish to this channel fails
+	failOn    map[string]error          // Publish to this channel fails
 	keys      map[[2]string]keyedResult // (channel, key) → what it published
 	attempts  map[string]int            // Publish calls per channel
 	// gate, when set, makes Publish signal entered and wait for release,
