@@ -223,3 +223,39 @@ func TestBackendIdempotentPublish(t *testing.T) {
 		t.Fatalf("delivered %d times", n)
 	}
 }
+
+// TestSnapshotRestartStartsNewEpoch: Redis restarted from a snapshot that
+// ends before the last publications would hand their offsets out again; a
+// new epoch (offsets from 1, the stale history gone) makes that visible.
+func TestSnapshotRestartStartsNewEpoch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	srv := redistest.StartStandalone(t)
+	a, rec := startBroker(t, srv.URL(), "a", nil)
+	a.Subscribe("c")
+	before := position(t, a, "c")
+	for i := range 5 {
+		publish(a, "c", fmt.Sprint(i))
+	}
+	if _, err := srv.Do("SAVE"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		publish(a, "c", fmt.Sprint("after snapshot ", i))
+	}
+	srv.RestartFromSnapshot()
+	waitFor(t, "resync", 5*time.Second, func() bool { return rec.Resyncs("c") == 1 })
+	pos := position(t, a, "c")
+	if pos.Epoch == before.Epoch || pos.Offset != 0 {
+		t.Fatalf("after restart from a stale snapshot: %+v, was %+v: want a new epoch from offset 0", pos, before)
+	}
+	res, err := publish(a, "c", "new")
+	if err != nil || res.Offset != 1 || res.Epoch != pos.Epoch {
+		t.Fatalf("first publication of the new epoch: %+v %v", res, err)
+	}
+	h := brokertest.History(t, a, "c", broker.HistoryQuery{})
+	if len(h.Publications) != 1 || string(h.Publications[0].Data) != "new" {
+		t.Fatalf("history of the new epoch: %+v", h.Publications)
+	}
+}

@@ -25,19 +25,32 @@ package redis
 // {offset, epoch, offset1, data1, offset2, data2, ...} — entries older than
 // the history ttl are left out.
 //
-// wsgate_position KEYS: meta key; ARGV: meta ttl ms. Returns {offset,
-// epoch}.
+// wsgate_position KEYS: meta key[, history stream key]; ARGV: meta ttl ms.
+// Returns {offset, epoch}.
 //
-// The epoch is created from the server's TIME when a channel's meta key is
-// missing (first use, expired, flushed or a restarted Redis): a new epoch
-// tells clients their old offsets mean nothing here.
+// A channel gets a new epoch, created from the server's TIME, when its
+// meta key is missing (first use, expired, flushed, a Redis restarted
+// empty) and when the meta key was written by another Redis process (the
+// meta hash records the run_id of the process that made its epoch): a
+// Redis restarted from a snapshot or an AOF, or a replica promoted by a
+// failover, may have lost the last publications, and it would hand their
+// offsets out again for other publications. A new epoch (offsets from 1,
+// history emptied) makes that visible instead of silent. A slot migrated
+// to another cluster master starts a new epoch too: clients reload once.
 const library = `#!lua name=wsgate
-local function epoch(meta)
-  local e = redis.call('HGET', meta, 'e')
-  if not e then
-    local t = redis.call('TIME')
-    e = t[1] .. '.' .. t[2]
-    redis.call('HSET', meta, 'e', e)
+local function epoch(meta, hist)
+  local m = redis.call('HMGET', meta, 'e', 'r')
+  local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  if m[1] and (m[2] == run or not m[2]) then
+    if not m[2] then redis.call('HSET', meta, 'r', run) end
+    return m[1]
+  end
+  local t = redis.call('TIME')
+  local e = t[1] .. '.' .. t[2]
+  redis.call('HSET', meta, 'e', e, 'r', run, 'o', 0)
+  if m[1] then
+    -- Offsets start again: the old history must go (XADD needs rising IDs).
+    redis.call('DEL', hist or string.gsub(meta, '}:m:', '}:h:', 1))
   end
   return e
 end
@@ -61,7 +74,7 @@ redis.register_function('wsgate_publish', function(keys, args)
       return {tonumber(o), pe, 1}
     end
   end
-  local e = epoch(meta)
+  local e = epoch(meta, hist)
   local off = redis.call('HINCRBY', meta, 'o', 1)
   redis.call('PEXPIRE', meta, args[6])
   local ts = tonumber(args[5]) or nowms()
@@ -80,7 +93,7 @@ end)
 
 redis.register_function('wsgate_history', function(keys, args)
   local meta, hist = keys[1], keys[2]
-  local e = epoch(meta)
+  local e = epoch(meta, hist)
   redis.call('PEXPIRE', meta, args[5])
   local off = tonumber(redis.call('HGET', meta, 'o') or '0')
   local limit = tonumber(args[2]) or 0
@@ -112,7 +125,7 @@ end)
 
 redis.register_function('wsgate_position', function(keys, args)
   local meta = keys[1]
-  local e = epoch(meta)
+  local e = epoch(meta, keys[2])
   redis.call('PEXPIRE', meta, args[1])
   local off = tonumber(redis.call('HGET', meta, 'o') or '0')
   return {off, e}

@@ -247,7 +247,7 @@ func (p *publisher) command(j job) rueidis.Completed {
 	histTTLms := strconv.FormatInt(max(histTTL.Milliseconds(), 1), 10)
 	switch {
 	case j.position:
-		return c.Fcall().Function("wsgate_position").Numkeys(1).Key(meta).Arg(ttl).Build()
+		return c.Fcall().Function("wsgate_position").Numkeys(2).Key(meta, hist).Arg(ttl).Build()
 	case j.history:
 		reverse := "0"
 		if j.query.Reverse {
