@@ -76,6 +76,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.IntVar(&f.redis.PubSubShards, "redis-pubsub-shards", 4, "dedicated pub/sub connections on a standalone Redis")
 	fs.IntVar(&f.redis.Partitions, "redis-partitions", 64, "hash-tagged channel partitions (every instance and backend must agree)")
 	fs.StringVar(&f.redis.Prefix, "redis-prefix", "wsgate", "prefix of every Redis key and channel")
+	fs.DurationVar(&f.redis.Timeout, "redis-timeout", 5*time.Second, "bound on every Redis round trip; a publish cut off by it is answered \"outcome unknown\" (113 / 503)")
 	fs.StringVar(&c.NodeID, "node-id", defaultNodeID(), "this instance's name in publications")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", broker.DefaultIdempotencyTTL, "how long a publish's idempotency_key is remembered (every instance, with --broker redis)")
 	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "publications kept per channel for resume and the history command (0: none)")
