@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -472,4 +473,178 @@ func hasAllOf(evs []subEvent, acks []ack, channel string) bool {
 		}
 	}
 	return true
+}
+
+// clientPublish sends one publish with key on conn and returns its reply.
+func clientPublish(t *testing.T, conn *websocket.Conn, id uint32, channel, data, key string) map[string]any {
+	t.Helper()
+	writeMsgpack(t, conn, map[string]any{"id": id, "cmd": "publish", "channel": channel, "data": []byte(data), "idempotency_key": key})
+	for {
+		m := readMsgpack(t, conn)
+		if m["type"] == "reply" && toU(m["id"]) == uint64(id) {
+			return m
+		}
+	}
+}
+
+func dialGorilla(t *testing.T, gw *gatewayProc) *websocket.Conn {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+gw.addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", gw.addr, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// TestRetryThroughAnotherInstance: a publish retried with its idempotency
+// key through another instance — from a client or the API — yields one
+// delivery and the original offset, even when a Redis stall cut the first
+// attempt off with "outcome unknown".
+func TestRetryThroughAnotherInstance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Redis and three gateways")
+	}
+	c := startContractCluster(t, "--redis-timeout", "1s")
+	sub := dialContractSub(t, c.gws[2], "pay")
+	a, b := dialGorilla(t, c.gws[0]), dialGorilla(t, c.gws[1])
+	messages := func() []subEvent {
+		var out []subEvent
+		for _, e := range sub.snapshot() {
+			if e.kind == "message" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	expectDelivered := func(n int, offset uint64) {
+		t.Helper()
+		waitUntil(t, 5*time.Second, func() bool { return len(messages()) >= n })
+		time.Sleep(200 * time.Millisecond) // a second delivery would arrive now
+		got := messages()
+		if len(got) != n || got[n-1].offset != offset {
+			t.Fatalf("deliveries %+v, want %d, the last at offset %d", got, n, offset)
+		}
+	}
+
+	// Plain retries: client on a, client on b, then the API on the third.
+	first := clientPublish(t, a, 1, "pay", "order 1", "k1")
+	again := clientPublish(t, b, 1, "pay", "order 1", "k1")
+	if first["error"] != nil || again["replayed"] != true || toU(again["offset"]) != toU(first["offset"]) || again["epoch"] != first["epoch"] {
+		t.Fatalf("first %v, retry through another instance %v", first, again)
+	}
+	code, body, hdr, err := apiCall(context.Background(), c.apis[2], "publish", `{"channel":"pay","b64data":"b3JkZXIgMQ==","idempotency_key":"k1"}`)
+	if err != nil || code != 200 || hdr.Get("Idempotent-Replayed") != "true" || !strings.Contains(body, fmt.Sprintf(`"offset":%d`, toU(first["offset"]))) {
+		t.Fatalf("API retry of a client's key: %d %s %v", code, body, err)
+	}
+	expectDelivered(1, toU(first["offset"]))
+
+	// The first attempt cut off by a Redis stall: 113, then the retry.
+	c.redis.Stop()
+	stalled := clientPublish(t, a, 2, "pay", "order 2", "k2")
+	c.redis.Cont()
+	if e, _ := stalled["error"].(map[string]any); e == nil || toU(e["code"]) != 113 {
+		t.Fatalf("publish during a stall: %v, want error 113", stalled)
+	}
+	retry := clientPublish(t, b, 2, "pay", "order 2", "k2")
+	if retry["error"] != nil {
+		t.Fatalf("retry after 113: %v", retry)
+	}
+	expectDelivered(2, toU(retry["offset"]))
+
+	// The same through the API: 503 "outcome unknown", then the retry.
+	c.redis.Stop()
+	code, body, hdr, err = apiCall(context.Background(), c.apis[0], "publish", `{"channel":"pay","data":"order 3","idempotency_key":"k3"}`)
+	c.redis.Cont()
+	if err != nil || code != 503 || hdr.Get("Retry-After") == "" || !strings.Contains(body, `"outcome":"unknown"`) {
+		t.Fatalf("API publish during a stall: %d %v %s %v", code, hdr, body, err)
+	}
+	code, body, _, err = apiCall(context.Background(), c.apis[1], "publish", `{"channel":"pay","data":"order 3","idempotency_key":"k3"}`)
+	var r struct{ Offset uint64 }
+	if err != nil || code != 200 || json.Unmarshal([]byte(body), &r) != nil {
+		t.Fatalf("API retry after a stall: %d %s %v", code, body, err)
+	}
+	expectDelivered(3, r.Offset)
+}
+
+// TestAPIDuringOutageAndDrain: while Redis is down, and while an instance
+// drains, the API answers 503 with Retry-After — never 500 — and a 30 s
+// outage under load is logged in a handful of lines, not one per request.
+func TestAPIDuringOutageAndDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Redis and three gateways through a 30 s outage")
+	}
+	c := startContractCluster(t, "--redis-timeout", "1s", "--drain-window", "2s")
+	gw, api := c.gws[0], c.apis[0]
+	for i := range 20 { // subscribers, so the outage has something to disturb
+		dialContractSub(t, gw, fmt.Sprint("load", i%5))
+	}
+	type outcome struct{ ok, unavailable, other atomic.Int64 }
+	var results outcome
+	var bad atomic.Value
+	load := func(stop <-chan struct{}, addr string) {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			code, body, hdr, err := apiCall(context.Background(), addr, "publish", fmt.Sprintf(`{"channel":"load%d","data":%d}`, i%5, i))
+			switch {
+			case err != nil: // the listener is gone (end of a drain)
+			case code == 200:
+				results.ok.Add(1)
+			case code == 503 && hdr.Get("Retry-After") != "":
+				results.unavailable.Add(1)
+			default:
+				results.other.Add(1)
+				bad.Store(fmt.Sprintf("%d %s", code, body))
+			}
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { load(stop, api) })
+	pub := clientPublisher(t, gw)
+	wg.Go(func() {
+		var failures atomic.Int64
+		runPublisher("client", pub, []string{"load0", "load1"}, 20*time.Millisecond, &ackLog{}, stop, &failures)
+	})
+
+	time.Sleep(time.Second)
+	logsBefore := strings.Count(gw.logs.String(), "\n")
+	c.redis.Kill()
+	time.Sleep(30 * time.Second)
+	outageLines := strings.Count(gw.logs.String(), "\n") - logsBefore
+	c.redis.Restart()
+	waitUntil(t, 10*time.Second, func() bool {
+		code, _, _, err := apiCall(context.Background(), api, "publish", `{"channel":"load0","data":0}`)
+		return err == nil && code == 200
+	})
+	close(stop)
+	wg.Wait()
+	if results.other.Load() != 0 || results.unavailable.Load() == 0 {
+		t.Fatalf("during the outage: %d ok, %d 503, %d other (last: %v)", results.ok.Load(), results.unavailable.Load(), results.other.Load(), bad.Load())
+	}
+	if outageLines >= 20 {
+		t.Fatalf("%d log lines during a 30 s outage:\n%s", outageLines, gw.logs.String())
+	}
+	t.Logf("30 s outage: %d API calls answered 503, %d log lines", results.unavailable.Load(), outageLines)
+
+	// Drain: SIGTERM while the API is busy.
+	results = outcome{}
+	stop = make(chan struct{})
+	wg.Go(func() { load(stop, api) })
+	time.Sleep(200 * time.Millisecond)
+	gw.signal(syscall.SIGTERM)
+	select {
+	case <-gw.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("gateway did not exit after its drain")
+	}
+	close(stop)
+	wg.Wait()
+	if results.other.Load() != 0 {
+		t.Fatalf("during the drain: %d ok, %d 503, %d other (last: %v)", results.ok.Load(), results.unavailable.Load(), results.other.Load(), bad.Load())
+	}
 }
