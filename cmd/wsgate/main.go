@@ -24,6 +24,8 @@ func run(args []string) int {
 		return serve(args)
 	case "doctor":
 		return doctor(args)
+	case "redis-functions":
+		return redisFunctions(args)
 	case "version":
 		fmt.Println("wsgate", version)
 		return 0
@@ -43,6 +45,7 @@ func usage() {
 commands:
   serve    run the gateway (default); "wsgate serve -h" lists its flags
   doctor   check this host's limits for a million connections (exit 1: not ready)
+  redis-functions  print the Redis functions library (FUNCTION LOAD REPLACE)
   version  print the version
 `)
 }

@@ -39,34 +39,29 @@
 //	401  missing or wrong API key
 //	404  no such method
 //	405  not POST
-//	409  idempotency_key reused for different data on the same channel
+//	409  idempotency_key reused for different data on the same channel (ErrKeyReused)
 //	413  body over 1 MiB
 //	500  the Backend failed
-//	503  the Backend is unavailable (ErrUnavailable) or timed out; retry
+//	503  the Backend is unavailable (ErrUnavailable), the outcome is unknown
+//	     (ErrOutcomeUnknown) or it timed out; Retry-After, retry
 //
 // # Idempotency
 //
 // A publish or broadcast with an "idempotency_key" reaches each of its
-// channels at most once per key: the first successful result is kept for
-// 5 minutes and returned to every repeat (with the header
-// "Idempotent-Replayed: true" on publish), including repeats that arrive
-// while the first is still in flight: they wait for it.
+// channels at most once per key: the Backend claims the key in the same
+// atomic step that publishes (with Redis, inside wsgate_publish), so a
+// repeat through any gateway instance — or a WebSocket client's publish or
+// a backend's FCALL with the same key — returns the first result (with the
+// header "Idempotent-Replayed: true" on publish) and publishes nothing.
 //
 // The key is scoped by channel, so a broadcast retried after a partial
-// failure publishes only to the channels that failed, and a publish with
-// key K to channel C returns what an earlier broadcast with K did for C.
-// Other data under a used key is refused (409; in a broadcast, that
-// channel's error): it is almost certainly a key-generation bug.
+// failure publishes only to the channels that failed. Other data under a
+// used key is refused (409; in a broadcast, that channel's error).
 //
-// A failed publish is not remembered, so it can be retried with the same
-// key. If it failed after the broker had accepted it (a timeout), that
-// retry may deliver it twice: "at most once" holds from the first success.
+// # Outcomes
 //
-// The memory is per gateway instance and bounded (100,000 keys, oldest
-// evicted first; in-flight keys are never evicted). Behind a load
-// balancer, repeats must reach the same instance, or the publish may
-// happen once per instance. A cluster-wide version would claim the key in
-// Redis next to the channel's offset (SET key NX PX 300000 inside
-// wsgate_publish, returning the stored offset and epoch on a repeat); it
-// is not implemented.
+// A failed publish says whether it was published: {"error", "outcome":
+// "not_published"} (safe to retry) or "unknown" (the broker's answer was
+// lost: retry with the same idempotency_key). Backend failures are logged
+// once per outage (see failureLog), not once per request.
 package api

@@ -344,6 +344,18 @@ func TestPythonPublisher(t *testing.T) {
 	if p := rec.Got("alerts")[0]; string(p.Data) != "disk full" || string(p.Node) != "py-backend" {
 		t.Fatalf("got %+v", p)
 	}
+	// With an idempotency key: published once, the repeat replayed.
+	for i, want := range []string{"2 ", "2 "} {
+		out, err := exec.Command("/usr/bin/python3", "testdata/publish.py", srv.URL(), "alerts", "disk full again", "py-backend", "alert-9").CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), want) || strings.Contains(string(out), "replayed") != (i == 1) {
+			t.Fatalf("publish.py with a key, attempt %d: %q %v", i+1, out, err)
+		}
+	}
+	waitFor(t, "the keyed publication", 5*time.Second, func() bool { return rec.Count("alerts") == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n := rec.Count("alerts"); n != 2 {
+		t.Fatalf("%d publications, want 2", n)
+	}
 }
 
 func partition(ch string) uint32 { return crc32.ChecksumIEEE([]byte(ch)) % 64 }

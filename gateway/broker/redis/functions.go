@@ -37,6 +37,10 @@ package redis
 // offsets out again for other publications. A new epoch (offsets from 1,
 // history emptied) makes that visible instead of silent. A slot migrated
 // to another cluster master starts a new epoch too: clients reload once.
+// Library returns the functions library, for a backend or an operator to
+// load themselves (FUNCTION LOAD REPLACE).
+func Library() string { return library }
+
 const library = `#!lua name=wsgate
 local function epoch(meta, hist)
   local m = redis.call('HMGET', meta, 'e', 'r')
