@@ -125,7 +125,7 @@ func TestReadmeCommandExamples(t *testing.T) {
 // TestReadmeErrorCodes checks the §6 table against ErrorCode.
 func TestReadmeErrorCodes(t *testing.T) {
 	doc := readme(t)
-	row := regexp.MustCompile("(?m)^\\| (1\\d\\d) \\| ([a-z ]+) \\|")
+	row := regexp.MustCompile(`(?m)^\| (1\d\d) \| ([a-z ]+) \|`)
 	found := map[string]string{}
 	for _, m := range row.FindAllStringSubmatch(doc, -1) {
 		found[m[1]] = m[2]

@@ -163,6 +163,7 @@ func (r *run) verify() {
 		res.BadFrames += s.badFrames
 		missing, unexpected := compareSets(got-s.dups, s.hash, exp)
 		res.Missing += missing
+		res.Announced += min(s.announced.Load(), missing)
 		res.Unexpected += unexpected
 		if code := s.closeCode.Load(); code != 0 {
 			if res.ReaderCloses == nil {

@@ -12,6 +12,7 @@ const (
 	kindOther   frameKind = iota // join, leave, anything newer
 	kindReply                    // "reply"
 	kindMessage                  // "message"
+	kindGap                      // "gap": offsets from..to were lost
 )
 
 // serverFrame is the part of a server frame this checker looks at. The
@@ -25,6 +26,8 @@ type serverFrame struct {
 	offset  uint64
 	data    []byte // the published bytes (MessagePack "data", JSON raw "data")
 	b64     []byte // JSON "b64": base64 of the published bytes
+	from    uint64 // gap
+	to      uint64 // gap
 }
 
 var errFrame = errors.New("malformed server frame")
@@ -52,6 +55,10 @@ func decodeMsgpack(b []byte, f *serverFrame) error {
 			f.offset = r.uint()
 		case "data":
 			f.data = r.str()
+		case "from":
+			f.from = r.uint()
+		case "to":
+			f.to = r.uint()
 		case "error":
 			r.mpError(f)
 		default:
@@ -70,6 +77,8 @@ func kindOf(typ []byte) frameKind {
 		return kindReply
 	case "message":
 		return kindMessage
+	case "gap":
+		return kindGap
 	}
 	return kindOther
 }
@@ -257,6 +266,10 @@ func decodeJSON(b []byte, f *serverFrame) error {
 			f.channel = s.str()
 		case "offset":
 			f.offset = s.uint()
+		case "from":
+			f.from = s.uint()
+		case "to":
+			f.to = s.uint()
 		case "data":
 			f.data = s.value(0)
 		case "b64":

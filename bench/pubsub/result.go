@@ -22,6 +22,10 @@ type Result struct {
 	Delivered          uint64 `json:"delivered"` // publications received, duplicates included
 	Duplicates         uint64 `json:"duplicates"`
 	Missing            uint64 `json:"missing"`
+	// Announced: missing publications a gap push told the subscriber about
+	// (lost on the way, history no longer had them); Missing − Announced
+	// were lost silently.
+	Announced uint64 `json:"announced"`
 	OutOfOrder         uint64 `json:"out_of_order"`
 	OffsetViolations   uint64 `json:"offset_violations"`
 	CrossChannel       uint64 `json:"cross_channel"`

@@ -42,6 +42,7 @@ type subscriber struct {
 	b64              []byte // JSON subscribers: decoding buffer
 
 	received  atomic.Uint64 // publications of its channel, duplicates included
+	announced atomic.Uint64 // publications announced lost by gap pushes
 	closeCode atomic.Int32  // 0 while open
 }
 
@@ -73,6 +74,10 @@ func (s *subscriber) onMessage(op byte, payload []byte) {
 		s.onPublication(&f, now)
 	case kindReply:
 		s.onReply(&f)
+	case kindGap:
+		if f.to >= f.from {
+			s.announced.Add(f.to - f.from + 1)
+		}
 	}
 }
 

@@ -62,5 +62,3 @@ func (t *idemTable) expire(now time.Time) {
 func (t *idemTable) drop(el *list.Element) {
 	delete(t.entries, t.order.Remove(el).(*idemEntry).id)
 }
-
-func (t *idemTable) len() int { return t.order.Len() }
