@@ -5,7 +5,8 @@
 //
 // An integration test gets the URLs of the gateways it needs in environment
 // variables and drives faults through a small HTTP control endpoint served
-// by this process (WSGATE_CONTROL): POST /kill/a, /term/a, /restart/a, …
+// by this process (WSGATE_CONTROL): POST /kill/a, /term/a, /restart/a,
+// /kill/redis, … (see controlServer).
 package js_test
 
 import (
@@ -86,8 +87,10 @@ func nodeModules(t *testing.T) {
 }
 
 // runNode runs `node --test` over files with env added, logs its report,
-// and fails the test if any JS test failed.
-func runNode(t *testing.T, timeout time.Duration, env []string, files ...string) {
+// and fails the test if any JS test failed. While node runs, this (the
+// test) goroutine carries out the control operations the JS test asks for
+// (ctl may be nil), so they may fail the test the usual way.
+func runNode(t *testing.T, timeout time.Duration, env []string, ctl <-chan controlOp, files ...string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -99,9 +102,21 @@ func runNode(t *testing.T, timeout time.Duration, env []string, files ...string)
 	args := append([]string{"--test", "--test-reporter=spec"}, files...)
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for done := false; !done; {
+		select {
+		case op := <-ctl:
+			op.done <- op.fn()
+		case err = <-exited:
+			done = true
+		}
+	}
 	t.Logf("node --test %s:\n%s", strings.Join(files, " "), out.String())
 	if ctx.Err() != nil {
 		t.Fatalf("node --test did not finish within %v", timeout)
@@ -117,7 +132,7 @@ func TestJSUnit(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no unit tests found: %v", err)
 	}
-	runNode(t, 2*time.Minute, nil, files...)
+	runNode(t, 2*time.Minute, nil, nil, files...)
 }
 
 // gatewayProc is one wsgate process; restart starts it again on the same
@@ -238,35 +253,37 @@ func (g *gatewayProc) stop(sig syscall.Signal) error {
 
 func (g *gatewayProc) url(path string) string { return "ws://" + g.addr + path }
 
-// controlServer lets a JS test kill, terminate and restart named gateways:
-// POST /kill/NAME, /term/NAME (both return once the process exited),
-// /restart/NAME (returns once it is ready again).
-func controlServer(t *testing.T, gws map[string]*gatewayProc) string {
+// controlOp is one fault a JS test asked for, carried out by runNode on
+// the test goroutine.
+type controlOp struct {
+	fn   func() error
+	done chan error
+}
+
+// controlServer lets a JS test inject faults: POST /OP/NAME runs ops["OP/NAME"]
+// (e.g. "kill/a", "restart/a", "kill/redis") and answers once it is done.
+func controlServer(t *testing.T, ops map[string]func() error) (url string, ctl <-chan controlOp) {
 	t.Helper()
+	ch := make(chan controlOp)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{op}/{name}", func(w http.ResponseWriter, r *http.Request) {
-		g := gws[r.PathValue("name")]
-		if g == nil {
-			http.Error(w, "no such gateway", http.StatusNotFound)
+		key := r.PathValue("op") + "/" + r.PathValue("name")
+		fn := ops[key]
+		if fn == nil {
+			http.Error(w, "unknown operation "+key, http.StatusNotFound)
 			return
 		}
-		var err error
-		switch r.PathValue("op") {
-		case "kill":
-			err = g.stop(syscall.SIGKILL)
-		case "term":
-			err = g.stop(syscall.SIGTERM)
-		case "restart":
-			err = g.start()
-		default:
-			http.Error(w, "unknown operation", http.StatusNotFound)
+		op := controlOp{fn: fn, done: make(chan error, 1)}
+		select {
+		case ch <- op:
+		case <-r.Context().Done():
 			return
 		}
-		if err != nil {
+		if err := <-op.done; err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		t.Logf("control: %s %s at %s", r.PathValue("op"), r.PathValue("name"), time.Now().Format("15:04:05.000"))
+		t.Logf("control: %s done at %s", key, time.Now().Format("15:04:05.000"))
 		fmt.Fprintln(w, "ok")
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -276,7 +293,18 @@ func controlServer(t *testing.T, gws map[string]*gatewayProc) string {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String()
+	return "http://" + l.Addr().String(), ch
+}
+
+// gatewayOps are the control operations on named gateways.
+func gatewayOps(gws map[string]*gatewayProc) map[string]func() error {
+	ops := map[string]func() error{}
+	for name, g := range gws {
+		ops["kill/"+name] = func() error { return g.stop(syscall.SIGKILL) }
+		ops["term/"+name] = func() error { return g.stop(syscall.SIGTERM) }
+		ops["restart/"+name] = g.start
+	}
+	return ops
 }
 
 // TestJSResumeRedis is acceptance 3 of issue 13: JS clients in Node
@@ -294,15 +322,15 @@ func TestJSResumeRedis(t *testing.T) {
 			flags := []string{"--broker", "redis", "--redis-url", rs.URL(), "--history-size", "10000"}
 			a := startGateway(t, flags...)
 			b := startGateway(t, flags...)
-			ctl := controlServer(t, map[string]*gatewayProc{"a": a, "b": b})
+			url, ctl := controlServer(t, gatewayOps(map[string]*gatewayProc{"a": a, "b": b}))
 			runNode(t, 3*time.Minute, []string{
 				"WSGATE_A_URL=" + a.url("/ws"),
 				"WSGATE_B_URL=" + b.url("/ws"),
-				"WSGATE_CONTROL=" + ctl,
+				"WSGATE_CONTROL=" + url,
 				"WSGATE_FAULT=" + sig,
 				"WSGATE_SUBSCRIBERS=100",
 				"WSGATE_PUBLICATIONS=400",
-			}, "itest/resume.test.js")
+			}, ctl, "itest/resume.test.js")
 		})
 	}
 }
@@ -316,10 +344,32 @@ func TestJSEpochChangeMemory(t *testing.T) {
 		t.Skip("starts a wsgate process and Node (-short)")
 	}
 	a := startGateway(t)
-	ctl := controlServer(t, map[string]*gatewayProc{"a": a})
+	url, ctl := controlServer(t, gatewayOps(map[string]*gatewayProc{"a": a}))
 	runNode(t, 2*time.Minute, []string{
 		"WSGATE_A_URL=" + a.url("/ws"),
-		"WSGATE_CONTROL=" + ctl,
+		"WSGATE_CONTROL=" + url,
 		"WSGATE_SUBSCRIBERS=20",
-	}, "itest/epoch.test.js")
+	}, ctl, "itest/epoch.test.js")
+}
+
+// TestJSEpochPushRedis: Redis restarts empty under a running gateway, so
+// the channel's history and offsets start again. Subscribers stay
+// connected; each must get the gateway's epoch push as a "lost" event of
+// kind "epoch" and then the new epoch's publications from its first offset
+// (itest/redis-epoch.test.js).
+func TestJSEpochPushRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server, a wsgate process and Node (-short)")
+	}
+	rs := redistest.StartStandalone(t)
+	a := startGateway(t, "--broker", "redis", "--redis-url", rs.URL())
+	ops := gatewayOps(map[string]*gatewayProc{"a": a})
+	ops["kill/redis"] = func() error { rs.Kill(); return nil }
+	ops["restart/redis"] = func() error { rs.Restart(); return nil }
+	url, ctl := controlServer(t, ops)
+	runNode(t, 2*time.Minute, []string{
+		"WSGATE_A_URL=" + a.url("/ws"),
+		"WSGATE_CONTROL=" + url,
+		"WSGATE_SUBSCRIBERS=20",
+	}, ctl, "itest/redis-epoch.test.js")
 }
