@@ -67,7 +67,7 @@ func wsgateBinary(t *testing.T) string {
 func nodeModules(t *testing.T) {
 	t.Helper()
 	missing := false
-	for _, pkg := range []string{"@msgpack/msgpack", "ws"} {
+	for _, pkg := range []string{"@msgpack/msgpack", "ws", "typescript"} {
 		if _, err := os.Stat(filepath.Join("node_modules", pkg, "package.json")); err != nil {
 			missing = true
 		}
