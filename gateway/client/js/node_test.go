@@ -128,6 +128,9 @@ func runNode(t *testing.T, timeout time.Duration, env []string, ctl <-chan contr
 
 // TestJSUnit runs the client's unit tests (fake socket, no server).
 func TestJSUnit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Node and tsc (-short); `node --test test/*.test.js` runs them alone")
+	}
 	files, err := filepath.Glob("test/*.test.js")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no unit tests found: %v", err)
