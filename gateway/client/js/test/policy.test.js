@@ -53,7 +53,7 @@ function spread(samples, window) {
   return { max: Math.max(...bins) / samples.length, min: Math.min(...bins) / samples.length, bins };
 }
 
-test("full jitter: delays spread evenly over the window", () => {
+test("full jitter: delays spread evenly over the window", (t) => {
   const samples = [];
   for (let i = 0; i < 20000; i++) {
     const b = new Backoff({ min: 1000, max: 8000 });
@@ -62,6 +62,7 @@ test("full jitter: delays spread evenly over the window", () => {
     samples.push(b.next()); // the third attempt: window 4000
   }
   const s = spread(samples, 4000);
+  t.diagnostic(`20,000 delays per tenth of the window: ${s.bins.join(" ")}`);
   assert.ok(s.max <= 0.12 && s.min >= 0.08, `tenths ${s.bins}`);
 });
 
@@ -86,6 +87,7 @@ test("1,000 clients losing one gateway spread their reconnects over the window",
   assert.equal(delays.length, 1000);
   const s = spread(delays, window);
   // Binomial(1000, 0.1) has a standard deviation of 9.5: 15 % is 5 sigma out.
+  t.diagnostic(`reconnects per tenth of the ${window} ms window: ${s.bins.join(" ")} (largest ${(s.max * 100).toFixed(1)} %)`);
   assert.ok(s.max <= 0.15, `tenths of the window: ${s.bins}`);
   for (const c of clients) c.close();
 });
