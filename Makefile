@@ -2,8 +2,9 @@
 GO      ?= go
 BIN     := bin
 # Debian packages the tests drive as real peers.
-APT_PKGS := redis-server redis-tools python3-websockets python3-msgpack python3-redis
-NODE_DIR := gateway/testdata/node
+APT_PKGS := redis-server redis-tools python3-websockets python3-msgpack python3-redis chromium
+# npm packages with a committed package-lock.json: `npm ci` when node_modules is missing.
+NODE_DIRS := gateway/testdata/node gateway/client/js
 FUZZTIME ?= 60s
 
 .PHONY: all build run test deps lint fuzz bench clean
@@ -14,9 +15,10 @@ build:
 	$(GO) build -o $(BIN)/wsgate ./cmd/wsgate
 	$(GO) build -o $(BIN)/wsbench ./cmd/wsbench
 
-## run: the gateway on 127.0.0.1:8080 with the embedded broker; nothing else needed.
+## run: the gateway on 127.0.0.1:8080 with the embedded broker and the demo chat page; nothing else needed.
 run:
-	$(GO) run ./cmd/wsgate serve --echo
+	@echo "demo chat: http://127.0.0.1:8080/ (open it in several tabs)"
+	$(GO) run ./cmd/wsgate serve --echo --demo
 
 ## test: vet, lint, then every test with the race detector (fuzz seeds included).
 test: deps lint
@@ -26,14 +28,17 @@ test: deps lint
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="yes"; \
+	command -v chromium >/dev/null || missing="yes"; \
 	/usr/bin/python3 -c 'import websockets, msgpack, redis' 2>/dev/null || missing="yes"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing $(APT_PKGS)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
 	fi
-	@if [ ! -d $(NODE_DIR)/node_modules ] && [ -f $(NODE_DIR)/package-lock.json ]; then \
-		cd $(NODE_DIR) && npm ci --no-audit --no-fund --silent; \
-	fi
+	@for d in $(NODE_DIRS); do \
+		if [ ! -d $$d/node_modules ] && [ -f $$d/package-lock.json ]; then \
+			(cd $$d && npm ci --no-audit --no-fund --silent) || exit 1; \
+		fi; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

@@ -25,6 +25,9 @@ type Config struct {
 	// benchmarks).
 	Echo     bool
 	EchoPath string
+	// Demo serves the demo chat page (embedded, see static.go) to plain GET
+	// requests of / and /demo/… on the client listener.
+	Demo bool
 	// WSPath is the client protocol endpoint.
 	WSPath string
 

@@ -243,7 +243,9 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 	rest := data[end+4:]
 	c.setLeftover(nil)
 	if !res.ok {
-		c.srv.metrics.HandshakesFailed.Add(1)
+		if !res.static {
+			c.srv.metrics.HandshakesFailed.Add(1)
+		}
 		c.rejectHandshake(res.response)
 		return
 	}

@@ -68,6 +68,7 @@ type upgradeResult struct {
 	protocol string // negotiated subprotocol, "" for none
 	identity Identity
 	deferred *deferredHook // the connect hook must run first (not ok, no response)
+	static   bool          // response is a demo page (static.go), not a refusal
 }
 
 // deferredHook is returned by a HandshakeHook that must call a backend:
@@ -100,6 +101,9 @@ func (u *upgrader) upgrade(req []byte) upgradeResult { return u.upgradeWith(req,
 // upgradeWith is upgrade with the outcome of a connect hook that already
 // ran off the worker (nil: run the handshake hook inline).
 func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
+	if page := u.staticResponse(req); page != nil {
+		return upgradeResult{response: page, static: true}
+	}
 	var (
 		res               upgradeResult
 		uri, host, origin string

@@ -59,6 +59,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&f.debugListen, "debug-listen", "", "address for pprof and /metrics (off when empty)")
 	fs.BoolVar(&c.Echo, "echo", false, "enable the raw echo endpoint (conformance tests, benchmarks)")
 	fs.StringVar(&c.EchoPath, "echo-path", c.EchoPath, "path of the echo endpoint")
+	fs.BoolVar(&c.Demo, "demo", false, "serve the demo chat page at / on the client listener")
 	fs.StringVar(&c.WSPath, "ws-path", c.WSPath, "path of the client protocol endpoint")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated allowed Origin values (https://a.example, *.example.com, *); empty: same host or no Origin")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message; larger closes with 1009")
@@ -180,6 +181,9 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 	}
 	log.Info("wsgate listening", "addr", srv.Addr().String(), "version", version,
 		"max_connections_by_rlimit", nofile, "echo", f.cfg.Echo)
+	if f.cfg.Demo {
+		log.Info("demo chat page", "url", "http://"+srv.Addr().String()+"/")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if f.apiListen != "" {

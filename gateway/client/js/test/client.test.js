@@ -1,0 +1,493 @@
+// The client's logic against a scripted fake socket: resume, dedupe, the
+// "lost" notices, close-code policy, token handling, command settlement.
+
+import { test, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { Client, ErrorCode, WsgateError, ConnectionError } from "../src/index.js";
+import { fakeWebSocket, waitFor, record } from "./fake.js";
+
+const fastBackoff = { min: 5, max: 20, healthyAfter: 60000, throttled: 30 };
+
+// Every client a test made is closed after it, even when an assertion
+// failed midway (a live client's timers would keep the runner waiting).
+const made = [];
+afterEach(() => {
+  for (const c of made.splice(0)) c.close();
+});
+
+function newClient(fake, opts = {}) {
+  return track(new Client("ws://gw.test/ws", { encoding: "json", WebSocket: fake.WebSocket, backoff: fastBackoff, pingInterval: 0, ...opts }));
+}
+
+function track(c) {
+  made.push(c);
+  return c;
+}
+
+/** Connects, opens the socket, answers the subscribe of channel with reply. */
+async function subscribed(client, fake, n, channel, reply) {
+  const s = await fake.socket(n);
+  s.open();
+  await waitFor(() => s.lastCmd("subscribe"), "subscribe");
+  const cmd = s.lastCmd("subscribe");
+  assert.equal(cmd.channel, channel);
+  s.push({ type: "reply", id: cmd.id, ...reply });
+  return { s, cmd };
+}
+
+const msg = (offset, epoch, data = offset) => ({ type: "message", channel: "c", offset, epoch, data });
+
+test("dedupe: offsets not above the last one in the same epoch are dropped", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const got = record(sub, "message");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 10, epoch: "e1" });
+  for (const o of [11, 12, 12, 11, 10, 13]) s.push(msg(o, "e1"));
+  assert.deepEqual(got.map((m) => m.offset), [11, 12, 13]);
+  assert.equal(sub.duplicates, 3);
+  assert.deepEqual(sub.position, { offset: 13, epoch: "e1" });
+  c.close();
+});
+
+test("resume: after a reconnect the subscribe carries the last position; the seam's repeats are dropped", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const got = record(sub, "message");
+  const subscribedEv = record(sub, "subscribed");
+  const lost = record(sub, "lost");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 4, epoch: "e1" });
+  s.push(msg(5, "e1"));
+  s.push(msg(6, "e1"));
+  s.serverClose(1001, "going away");
+  assert.equal(sub.state, "subscribing");
+  const { cmd } = await subscribed(c, fake, 2, "c", { offset: 9, epoch: "e1", recovered: true, reason: "" });
+  assert.equal(cmd.offset, 6);
+  assert.equal(cmd.epoch, "e1");
+  const s2 = fake.last();
+  for (const o of [6, 7, 8, 9, 10]) s2.push(msg(o, "e1"));
+  assert.deepEqual(got.map((m) => m.offset), [5, 6, 7, 8, 9, 10]);
+  assert.equal(subscribedEv.length, 2);
+  assert.equal(subscribedEv[1].resumed, true);
+  assert.equal(subscribedEv[1].recovered, true);
+  assert.equal(lost.length, 0);
+  c.close();
+});
+
+test("recovered:false is an explicit lost event and the position jumps to the top", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const lost = record(sub, "lost");
+  const got = record(sub, "message");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 3, epoch: "e1" });
+  s.push(msg(4, "e1"));
+  s.fail(); // killed: close 1006
+  await subscribed(c, fake, 2, "c", { offset: 2, epoch: "e2", recovered: false, reason: "epoch changed" });
+  assert.equal(lost.length, 1);
+  assert.deepEqual(lost[0], { kind: "unrecovered", channel: "c", reason: "epoch changed", epoch: "e2", previous: "e1", offset: 4 });
+  assert.deepEqual(sub.position, { offset: 2, epoch: "e2" });
+  fake.last().push(msg(3, "e2"));
+  assert.deepEqual(got.map((m) => [m.offset, m.epoch]), [[4, "e1"], [3, "e2"]]);
+  c.close();
+});
+
+test("a resume answered without 'recovered' (recovery off) counts as not recovered", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c", { offset: 7, epoch: "e1" });
+  const lost = record(sub, "lost");
+  c.connect();
+  const { cmd } = await subscribed(c, fake, 1, "c", { offset: 9, epoch: "e1" });
+  assert.equal(cmd.offset, 7); // the start position given to subscribe
+  assert.equal(lost.length, 1);
+  assert.equal(lost[0].kind, "unrecovered");
+  assert.match(lost[0].reason, /recovery is off/);
+  c.close();
+});
+
+test("epoch push and a message of another epoch: lost events, then the new epoch is delivered", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const lost = record(sub, "lost");
+  const got = record(sub, "message");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 20, epoch: "e1" });
+  s.push(msg(21, "e1"));
+  s.push({ type: "epoch", channel: "c", epoch: "e2", previous: "e1", offset: 21 });
+  s.push({ type: "epoch", channel: "c", epoch: "e2", previous: "e1", offset: 21 }); // repeated: ignored
+  s.push(msg(1, "e2"));
+  s.push(msg(1, "e2"));
+  s.push(msg(5, "e3")); // no push came first this time
+  assert.deepEqual(got.map((m) => [m.offset, m.epoch]), [[21, "e1"], [1, "e2"], [5, "e3"]]);
+  assert.deepEqual(lost, [
+    { kind: "epoch", channel: "c", epoch: "e2", previous: "e1", offset: 21 },
+    { kind: "epoch", channel: "c", epoch: "e3", previous: "e2", offset: 1 },
+  ]);
+  c.close();
+});
+
+test("gap push: lost event and the named offsets count as seen", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const lost = record(sub, "lost");
+  const got = record(sub, "message");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e1" });
+  s.push(msg(1, "e1"));
+  s.push({ type: "gap", channel: "c", from: 2, to: 4 });
+  s.push(msg(3, "e1")); // a late repair of a declared gap: dropped
+  s.push(msg(5, "e1"));
+  assert.deepEqual(got.map((m) => m.offset), [1, 5]);
+  assert.deepEqual(lost, [{ kind: "gap", channel: "c", from: 2, to: 4, epoch: "e1" }]);
+  c.close();
+});
+
+test("messages of a channel without history (offset 0) are all delivered", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const got = record(sub, "message");
+  const lost = record(sub, "lost");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", {});
+  s.push({ type: "message", channel: "c", offset: 0, data: "a" });
+  s.push({ type: "message", channel: "c", offset: 0, data: "a" });
+  assert.equal(got.length, 2);
+  s.serverClose(1001);
+  const { cmd } = await subscribed(c, fake, 2, "c", {});
+  assert.equal(cmd.offset, undefined, "no position to resume from");
+  assert.equal(lost.length, 1, "a resubscribe without history says so");
+  c.close();
+});
+
+test("close codes that forbid reconnecting stop the client with the code", async () => {
+  for (const code of [1002, 1003, 1007, 1008, 1009, 4500, 4501, 4503, 4505, 4999]) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const stopped = record(c, "disconnected");
+    c.connect();
+    (await fake.socket(1)).open();
+    fake.last().serverClose(code, "nope");
+    assert.equal(c.state, "disconnected", `code ${code}`);
+    assert.equal(stopped.length, 1);
+    assert.ok(stopped[0].error instanceof ConnectionError);
+    assert.equal(stopped[0].error.code, code);
+    await new Promise((r) => setTimeout(r, 40)); // longer than any backoff here
+    assert.equal(fake.sockets.length, 1, `code ${code}: no reconnect`);
+    await assert.rejects(c.publish("c", 1), (e) => e instanceof WsgateError && e.code === ErrorCode.Closed);
+  }
+});
+
+test("close codes that allow reconnecting reconnect; 4008/4029 wait longer", async () => {
+  for (const code of [1000, 1001, 1005, 1006, 1011, 1012, 3000, 4000, 4008, 4029, 4499]) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const connecting = record(c, "connecting");
+    c.connect();
+    (await fake.socket(1)).open();
+    fake.last().serverClose(code);
+    assert.equal(c.state, "connecting", `code ${code}`);
+    const delay = connecting.at(-1).delay;
+    if (code === 4008 || code === 4029) assert.ok(delay >= fastBackoff.throttled, `code ${code}: delay ${delay}`);
+    else assert.ok(delay < fastBackoff.min, `code ${code}: delay ${delay}`);
+    (await fake.socket(2)).open();
+    assert.equal(c.state, "connected");
+    c.close();
+  }
+});
+
+test("4004 asks the token source again (reason expired); a fixed token stops instead of looping", async () => {
+  const fake = fakeWebSocket();
+  const reasons = [];
+  let n = 0;
+  const c = newClient(fake, {
+    token: async ({ reason }) => {
+      reasons.push(reason);
+      return `tok${++n}`;
+    },
+  });
+  c.connect();
+  const s1 = await fake.socket(1);
+  assert.match(s1.url, /[?&]token=tok1$/);
+  s1.open();
+  s1.serverClose(4004, "token expired");
+  const s2 = await fake.socket(2);
+  assert.match(s2.url, /token=tok2/);
+  s2.open();
+  s2.serverClose(1001);
+  await fake.socket(3);
+  assert.deepEqual(reasons, ["connect", "expired", "reconnect"]);
+  c.close();
+
+  const fake2 = fakeWebSocket();
+  const fixed = newClient(fake2, { token: "static" });
+  const stopped = record(fixed, "disconnected");
+  fixed.connect();
+  (await fake2.socket(1)).open();
+  fake2.last().serverClose(4004);
+  assert.equal(fixed.state, "disconnected");
+  assert.match(stopped[0].error.message, /fixed string/);
+});
+
+test("refresh push: the token source is asked and a refresh command answers it", async () => {
+  const fake = fakeWebSocket();
+  const reasons = [];
+  const c = newClient(fake, { token: ({ reason }) => (reasons.push(reason), `t-${reason}`) });
+  const refreshed = record(c, "refreshed");
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  s.push({ type: "refresh" });
+  await waitFor(() => s.lastCmd("refresh"), "refresh command");
+  const cmd = s.lastCmd("refresh");
+  assert.equal(cmd.token, "t-refresh");
+  s.push({ type: "reply", id: cmd.id });
+  await waitFor(() => refreshed.length === 1, "refreshed event");
+  assert.equal(c.state, "connected", "no reconnect");
+  assert.equal(fake.sockets.length, 1);
+  c.close();
+});
+
+test("a failing token source ends in a clear error, not a loop", async () => {
+  for (const when of ["connect", "refresh"]) {
+    const fake = fakeWebSocket();
+    let calls = 0;
+    const c = newClient(fake, {
+      token: async ({ reason }) => {
+        calls++;
+        if (reason === when) throw new Error("auth backend down");
+        return "t";
+      },
+    });
+    const stopped = record(c, "disconnected");
+    c.connect();
+    if (when === "refresh") {
+      const s = await fake.socket(1);
+      s.open();
+      s.push({ type: "refresh" });
+    }
+    await waitFor(() => stopped.length === 1, "stop");
+    assert.match(stopped[0].error.message, /token source failed: auth backend down/);
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(calls, when === "connect" ? 1 : 2, "asked once, no loop");
+    assert.equal(fake.sockets.length, when === "connect" ? 0 : 1);
+  }
+});
+
+test("a refused handshake (ws package): 401/403 stop, 429/503 honour Retry-After", async () => {
+  for (const [status, headers, stops, minDelay] of [
+    [401, {}, true, 0],
+    [403, {}, true, 0],
+    [503, { "retry-after": "1" }, false, 1000],
+    [429, {}, false, fastBackoff.throttled],
+    [502, {}, false, 0],
+  ]) {
+    const fake = fakeWebSocket({ wsLike: true });
+    const c = newClient(fake);
+    const stopped = record(c, "disconnected");
+    const connecting = record(c, "connecting");
+    c.connect();
+    (await fake.socket(1)).refuse(status, headers);
+    await waitFor(() => stopped.length + connecting.length > 1, `outcome of ${status}`);
+    if (stops) {
+      assert.equal(c.state, "disconnected");
+      assert.equal(stopped[0].error.status, status);
+    } else {
+      assert.equal(c.state, "connecting");
+      assert.equal(connecting.at(-1).status, status);
+      assert.ok(connecting.at(-1).delay >= minDelay, `${status}: delay ${connecting.at(-1).delay}`);
+    }
+    assert.ok(fake.sockets[0].terminated);
+    c.close();
+  }
+});
+
+test("a publish lost in flight: 113 without a key; sent again with its key after the reconnect", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  c.connect();
+  const s1 = await fake.socket(1);
+  s1.open();
+  const plain = c.publish("c", { n: 1 });
+  const keyed = c.publish("c", { n: 2 }, { idempotencyKey: "k2" });
+  const read = c.history("c", { limit: 5 });
+  await waitFor(() => s1.frames().length === 3, "three commands");
+  s1.serverClose(1012);
+  await assert.rejects(plain, (e) => e.code === ErrorCode.OutcomeUnknown && /may have been published/.test(e.message));
+  const s2 = await fake.socket(2);
+  s2.open();
+  await waitFor(() => s2.frames().length === 2, "resent commands");
+  const [p, h] = s2.frames();
+  assert.equal(p.cmd, "publish");
+  assert.equal(p.idempotency_key, "k2");
+  assert.deepEqual(p.data, { n: 2 });
+  assert.equal(h.cmd, "history");
+  s2.push({ type: "reply", id: p.id, offset: 8, epoch: "e", replayed: true });
+  s2.push({ type: "reply", id: h.id, epoch: "e", publications: [{ offset: 8, data: { n: 2 } }, { offset: 9, b64: "aGk=" }] });
+  assert.deepEqual(await keyed, { offset: 8, epoch: "e", replayed: true });
+  const hist = await read;
+  assert.deepEqual(hist.publications[0], { offset: 8, data: { n: 2 } });
+  assert.deepEqual([...hist.publications[1].data], [104, 105]);
+  c.close();
+});
+
+test("an idempotent publish retries 113 by itself; other errors reject with their code", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  const keyed = c.publish("c", 1, { idempotencyKey: "k" });
+  await waitFor(() => s.frames().length === 1, "publish");
+  s.push({ type: "reply", id: s.frames()[0].id, error: { code: 113, message: "outcome unknown" } });
+  await waitFor(() => s.frames().length === 2, "retry");
+  const retry = s.frames()[1];
+  assert.equal(retry.idempotency_key, "k");
+  s.push({ type: "reply", id: retry.id, offset: 3, epoch: "e" });
+  assert.equal((await keyed).offset, 3);
+
+  const bad = c.publish("c", 2, { idempotencyKey: "k" });
+  await waitFor(() => s.frames().length === 3, "third publish");
+  s.push({ type: "reply", id: s.frames()[2].id, error: { code: 114, message: "idempotency key reused" } });
+  await assert.rejects(bad, (e) => e.code === ErrorCode.IdempotencyKeyReused);
+  c.close();
+});
+
+test("commands wait for the connection, behind the subscribes; a command times out if it never goes", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake, { commandTimeout: 60 });
+  c.subscribe("c");
+  const pub = c.publish("c", "x", { timeout: 2000 });
+  const never = c.presence("c");
+  c.connect();
+  const s = await fake.socket(1);
+  await assert.rejects(never, (e) => e.code === ErrorCode.Timeout && /not connected in time/.test(e.message));
+  s.open();
+  await waitFor(() => s.frames().length === 2, "frames");
+  assert.deepEqual(s.frames().map((f) => f.cmd), ["subscribe", "publish"]);
+  s.push({ type: "reply", id: s.frames()[1].id, offset: 1, epoch: "e" });
+  assert.equal((await pub).offset, 1);
+  c.close();
+});
+
+test("unsubscribe: nothing of the channel is delivered after it; the server is told", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const got = record(sub, "message");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e" });
+  s.push(msg(1, "e"));
+  const done = sub.unsubscribe();
+  s.push(msg(2, "e"));
+  const u = s.lastCmd("unsubscribe");
+  assert.equal(u.channel, "c");
+  s.push({ type: "reply", id: u.id });
+  await done;
+  assert.deepEqual(got.map((m) => m.offset), [1]);
+  assert.equal(sub.state, "unsubscribed");
+  assert.equal(c.getSubscription("c"), undefined);
+  const again = c.subscribe("c"); // allowed again
+  assert.equal(again.state, "subscribing");
+  c.close();
+});
+
+test("a refused subscribe fails the subscription; 107 and 111 are retried", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const denied = c.subscribe("secret");
+  const flaky = c.subscribe("flaky");
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  await waitFor(() => s.frames().length === 2, "subscribes");
+  const [a, b] = s.frames();
+  s.push({ type: "reply", id: a.id, error: { code: 108, message: "permission denied" } });
+  s.push({ type: "reply", id: b.id, error: { code: 111, message: "internal" } });
+  await assert.rejects(denied.ready(), (e) => e.code === ErrorCode.PermissionDenied);
+  assert.equal(denied.state, "failed");
+  await waitFor(() => s.frames().length === 3, "retried subscribe");
+  const retry = s.frames()[2];
+  assert.equal(retry.channel, "flaky");
+  s.push({ type: "reply", id: retry.id, offset: 0, epoch: "e" });
+  assert.equal((await flaky.ready()).epoch, "e");
+  c.close();
+});
+
+test("liveness: a silent connection is pinged, and dropped when the ping goes unanswered", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake, { pingInterval: 30, pongTimeout: 30 });
+  const connecting = record(c, "connecting");
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  await waitFor(() => s.lastCmd("ping"), "first ping");
+  s.push({ type: "reply", id: s.lastCmd("ping").id }); // answered: stays up
+  await waitFor(() => s.frames().filter((f) => f.cmd === "ping").length === 2, "second ping");
+  await fake.socket(2); // not answered: a new connection
+  assert.match(connecting.at(-1).reason, /after a ping/);
+  assert.deepEqual(s.closedWith, { code: 1000, reason: "connection lost" });
+  c.close();
+});
+
+test("the handshake is abandoned after connectTimeout", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake, { connectTimeout: 20 });
+  c.connect();
+  await fake.socket(2);
+  assert.notEqual(fake.sockets[0].closedWith, null);
+  c.close();
+});
+
+test("close() ends everything: state, pending commands, no reconnect", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const states = record(c, "state");
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  const pending = c.ping();
+  c.close();
+  await assert.rejects(pending, (e) => e.code === ErrorCode.Closed);
+  assert.deepEqual(states.map((x) => x.state), ["connecting", "connected", "disconnected"]);
+  assert.deepEqual(s.closedWith, { code: 1000, reason: "closed by the client" });
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(fake.sockets.length, 1);
+});
+
+test("the healthy period resets the backoff", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake, { backoff: { ...fastBackoff, min: 1, max: 1000, healthyAfter: 40 } });
+  const connecting = record(c, "connecting");
+  c.connect();
+  for (let i = 1; i <= 4; i++) (await fake.socket(i)).fail();
+  assert.deepEqual(connecting.slice(1).map((e) => e.attempt), [1, 2, 3, 4]);
+  const s5 = await fake.socket(5);
+  s5.open();
+  s5.serverClose(1001); // too soon: keeps counting
+  const s6 = await fake.socket(6);
+  s6.open();
+  await new Promise((r) => setTimeout(r, 50));
+  s6.serverClose(1001); // healthy for 50 ms > 40: starts again
+  assert.deepEqual(connecting.slice(5).map((e) => e.attempt), [5, 1]);
+  c.close();
+});
+
+test("bad arguments throw at the call", async () => {
+  const fake = fakeWebSocket();
+  assert.throws(() => new Client("ws://x", { encoding: "xml" }), TypeError);
+  const c = newClient(fake);
+  assert.throws(() => c.subscribe(""), TypeError);
+  c.subscribe("c");
+  assert.throws(() => c.subscribe("c"), /already subscribed/);
+  assert.throws(() => c.subscribe("d", { offset: 3 }), /both offset and epoch/);
+  await assert.rejects(c.publish("c", new Uint8Array(2)), TypeError); // bytes over JSON
+  c.close();
+});
