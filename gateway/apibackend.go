@@ -35,6 +35,9 @@ func wait[T any](ctx context.Context, start func(done func(T, error))) (T, error
 }
 
 func (b apiBackend) Publish(ctx context.Context, channel string, data []byte, key string) (api.PublishResult, error) {
+	if !b.s.hub.AdmitPublish() {
+		return api.PublishResult{}, fmt.Errorf("%w: %v", api.ErrUnavailable, broker.ErrOverloaded)
+	}
 	res, err := wait(ctx, func(done func(broker.PublishResult, error)) {
 		b.s.broker.Publish(channel, data, broker.PublishOptions{IdempotencyKey: key}, done)
 	})

@@ -127,6 +127,8 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 	hs := s.hub.Stats()
 	if _, err := fmt.Fprintf(w, "# TYPE wsgate_hub_delivered_total counter\nwsgate_hub_delivered_total %d\n"+
 		"# TYPE wsgate_hub_dropped_total counter\nwsgate_hub_dropped_total %d\n"+
+		"# TYPE wsgate_hub_queued_bytes gauge\nwsgate_hub_queued_bytes %d\n"+
+		"# TYPE wsgate_hub_publish_refused_total counter\nwsgate_hub_publish_refused_total %d\n"+
 		"# TYPE wsgate_hub_channels gauge\nwsgate_hub_channels %d\n"+
 		"# TYPE wsgate_hub_events_total counter\nwsgate_hub_events_total %d\n"+
 		"# TYPE wsgate_hub_gaps_total counter\nwsgate_hub_gaps_total %d\n"+
@@ -137,7 +139,7 @@ func (s *Server) WriteMetrics(w io.Writer) error {
 		"# TYPE wsgate_hub_epoch_changes_total counter\nwsgate_hub_epoch_changes_total %d\n"+
 		"# TYPE wsgate_hub_resyncs_total counter\nwsgate_hub_resyncs_total %d\n"+
 		"# TYPE wsgate_hub_resync_filled_total counter\nwsgate_hub_resync_filled_total %d\n",
-		hs.Delivered.Load(), hs.Dropped.Load(), hs.Channels.Load(), hs.Events.Load(),
+		hs.Delivered.Load(), hs.Dropped.Load(), hs.Queued.Load(), hs.Refused.Load(), hs.Channels.Load(), hs.Events.Load(),
 		hs.Gaps.Load(), hs.GapsFilled.Load(), hs.GapsLost.Load(), hs.Duplicates.Load(), hs.GapNotices.Load(),
 		hs.EpochChanges.Load(), hs.Resyncs.Load(), hs.ResyncFilled.Load()); err != nil {
 		return fmt.Errorf("write metrics: %w", err)

@@ -380,6 +380,12 @@ func (c *conn) publish(cmd *codec.Command) {
 		return
 	}
 	id := cmd.ID
+	if !c.srv.hub.AdmitPublish() {
+		// Fan-out is behind: publishing more would risk drops. Nothing is
+		// published; the client retries later.
+		c.replyError(id, codec.CodeRateLimited, "overloaded, not published: retry later")
+		return
+	}
 	data := append([]byte(nil), cmd.Data...) // own copy: it outlives the read buffer
 	opts := broker.PublishOptions{IdempotencyKey: string(cmd.IdempotencyKey)}
 	c.srv.broker.Publish(string(cmd.Channel), data, opts, func(res broker.PublishResult, err error) {

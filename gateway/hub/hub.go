@@ -42,17 +42,26 @@ type Subscriber interface {
 
 // Config sizes a Hub.
 type Config struct {
-	Shards     int // default 64
-	QueueDepth int // publications waiting per shard (default 4096)
+	Shards int // default 64
+	// QueueBytes bounds the publications waiting for fan-out, all shards
+	// together (default DefaultQueueBytes): a burst on one hot channel may
+	// use all of it. Past it Deliver refuses (a gap, repaired from history
+	// or announced); past half of it Congested says so, and local
+	// publishers are refused before anything is published.
+	QueueBytes int64
 	BatchSize  int // publications delivered before a flush (default 64)
 }
+
+// DefaultQueueBytes is the default fan-out queue budget: at ~200 bytes per
+// small publication, some 300,000 of them.
+const DefaultQueueBytes = 64 << 20
 
 func (c Config) withDefaults() Config {
 	if c.Shards <= 0 {
 		c.Shards = 64
 	}
-	if c.QueueDepth <= 0 {
-		c.QueueDepth = 4096
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 64
@@ -63,7 +72,9 @@ func (c Config) withDefaults() Config {
 // Stats are the hub's counters.
 type Stats struct {
 	Delivered  atomic.Int64 // frames queued to subscribers
-	Dropped    atomic.Int64 // publications dropped: shard queue full
+	Dropped    atomic.Int64 // publications refused: the queue budget was spent
+	Queued     atomic.Int64 // gauge: bytes of publications waiting for fan-out
+	Refused    atomic.Int64 // local publishes refused while congested (AdmitPublish)
 	Channels   atomic.Int64 // gauge: channels with local subscribers
 	Gaps       atomic.Int64 // offset jumps seen on live delivery
 	GapsFilled atomic.Int64 // publications recovered from history for them
@@ -135,7 +146,7 @@ func New(cfg Config, b broker.Broker) *Hub {
 	for range cfg.Shards {
 		s := &shard{hub: h, channels: map[string]*chanState{}}
 		s.worker = &worker{shard: s}
-		s.queue.init(cfg.QueueDepth)
+		s.queue.init()
 		h.shards = append(h.shards, s)
 	}
 	return h
@@ -255,13 +266,38 @@ func (h *Hub) Subscribers(channel string) int {
 }
 
 // Deliver implements broker.Sink: it queues p on its channel's shard
-// without blocking and reports false (counted) when the queue is full.
+// without blocking and reports false (counted) when the queue budget is
+// spent.
 func (h *Hub) Deliver(p *codec.Publication) bool {
-	if !h.shardBytes(p.Channel).queue.push(p) {
+	size := queueCost(p)
+	if h.stats.Queued.Add(size) > h.cfg.QueueBytes || !h.shardBytes(p.Channel).queue.push(p) {
+		h.stats.Queued.Add(-size)
 		h.stats.Dropped.Add(1)
 		return false
 	}
 	return true
+}
+
+// Congested reports whether the fan-out queues hold more than half their
+// budget: publishing more now would risk drops.
+func (h *Hub) Congested() bool { return h.stats.Queued.Load() > h.cfg.QueueBytes/2 }
+
+// AdmitPublish is asked before a local publisher (a client, the API)
+// publishes: while the hub is congested it refuses (counted), so the
+// publisher is told "not published, retry later" instead of "ok" for a
+// publication fan-out might have to drop.
+func (h *Hub) AdmitPublish() bool {
+	if h.Congested() {
+		h.stats.Refused.Add(1)
+		return false
+	}
+	return true
+}
+
+// queueCost is what a queued publication counts against the budget: its
+// bytes and the envelope around them.
+func queueCost(p *codec.Publication) int64 {
+	return int64(len(p.Data) + len(p.Channel) + len(p.Epoch) + len(p.Client) + len(p.User) + 160)
 }
 
 // run is a shard's write worker: it takes publications in batches, queues
@@ -284,6 +320,7 @@ func (s *shard) run() {
 		ctrl = ctrl[:0]
 		for i, p := range batch[:n] {
 			w.deliver(p)
+			s.hub.stats.Queued.Add(-queueCost(p))
 			batch[i] = nil
 		}
 		w.flush()

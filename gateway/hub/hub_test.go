@@ -605,3 +605,32 @@ func TestObservedPositionRevealsEpochChange(t *testing.T) {
 	deliverAll(h, "e2", 2)
 	expectPushes(t, sub, "e1:6 e1:7 e1:8 epoch e1:8>e2 e2:1 e2:2")
 }
+
+// TestQueueBudget: publications are refused once the shared byte budget is
+// spent (one hot channel may use all of it), Congested says so at half,
+// and the budget is given back as the workers deliver.
+func TestQueueBudget(t *testing.T) {
+	h := New(Config{QueueBytes: 100 * 1024}, &nopBroker{}) // not started: nothing is taken
+	p := func(i int) *codec.Publication {
+		return &codec.Publication{Channel: []byte("hot"), Offset: uint64(i + 1), Epoch: []byte("e"), Data: make([]byte, 860)} // costs 1 KiB with the envelope
+	}
+	accepted := 0
+	for i := 0; h.Deliver(p(i)); i++ {
+		accepted++
+		if accepted == 51 && !h.Congested() {
+			t.Fatal("not congested past half the budget")
+		}
+	}
+	if accepted != 100 || h.Stats().Dropped.Load() != 1 {
+		t.Fatalf("accepted %d (dropped %d), want 100 of 1 KiB each in 100 KiB", accepted, h.Stats().Dropped.Load())
+	}
+	h.Start()
+	defer h.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Stats().Queued.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.Congested() || !h.Deliver(p(200)) {
+		t.Fatalf("budget not given back: %d bytes queued", h.Stats().Queued.Load())
+	}
+}

@@ -6,39 +6,56 @@ import (
 	"github.com/wsgate/wsgate/codec"
 )
 
-// queue is a shard's bounded FIFO of publications. push never blocks: a
-// full queue refuses, so the broker's reader is never stalled by a slow
-// fan-out (the refusal is counted and is a gap recovery can repair).
+// queue is a shard's FIFO of publications waiting for fan-out. It grows as
+// needed: what bounds it is the hub's byte budget (Hub.Deliver), shared by
+// all shards, so one hot channel may use all of it. push never blocks.
 type queue struct {
 	mu     sync.Mutex
 	cond   sync.Cond
-	buf    []*codec.Publication
+	buf    []*codec.Publication // a ring; len(buf) is a power of two
 	head   int
 	n      int
 	closed bool
-	ctrl   []func() // work for the shard worker (gap fills); not bounded by depth
+	ctrl   []func() // work for the shard worker (repairs); not bounded by the budget
 }
 
-func (q *queue) init(depth int) {
-	q.buf = make([]*codec.Publication, depth)
+// minQueue is a shard queue's size when empty: small, since most shards
+// are idle most of the time.
+const minQueue = 64
+
+func (q *queue) init() {
+	q.buf = make([]*codec.Publication, minQueue)
 	q.cond.L = &q.mu
 }
 
+// push appends p; it fails only when the queue is closed.
 func (q *queue) push(p *codec.Publication) bool {
 	q.mu.Lock()
-	if q.n == len(q.buf) || q.closed {
+	if q.closed {
 		q.mu.Unlock()
 		return false
 	}
-	q.buf[(q.head+q.n)%len(q.buf)] = p
+	if q.n == len(q.buf) {
+		q.resize(2 * len(q.buf))
+	}
+	q.buf[(q.head+q.n)&(len(q.buf)-1)] = p
 	q.n++
 	q.mu.Unlock()
 	q.cond.Signal()
 	return true
 }
 
+// resize moves the ring into a buffer of size (a power of two ≥ n).
+func (q *queue) resize(size int) {
+	buf := make([]*codec.Publication, size)
+	for i := range q.n {
+		buf[i] = q.buf[(q.head+i)&(len(q.buf)-1)]
+	}
+	q.buf, q.head = buf, 0
+}
+
 // pushCtrl queues fn for the shard worker. Control work is rare (one per
-// detected gap) and must not be refused, so it bypasses the depth bound.
+// repair) and must not be refused, so it is outside the byte budget.
 func (q *queue) pushCtrl(fn func()) {
 	q.mu.Lock()
 	if q.closed {
@@ -52,7 +69,8 @@ func (q *queue) pushCtrl(fn func()) {
 
 // popBatch waits for publications or control work and moves up to len(dst)
 // publications into dst and the control work into ctrl. It returns 0 and no
-// control work once the queue is closed and empty.
+// control work once the queue is closed and empty. A ring grown by a burst
+// shrinks again once mostly empty.
 func (q *queue) popBatch(dst []*codec.Publication, ctrl *[]func()) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -66,9 +84,12 @@ func (q *queue) popBatch(dst []*codec.Publication, ctrl *[]func()) int {
 	for k < len(dst) && q.n > 0 {
 		dst[k] = q.buf[q.head]
 		q.buf[q.head] = nil
-		q.head = (q.head + 1) % len(q.buf)
+		q.head = (q.head + 1) & (len(q.buf) - 1)
 		q.n--
 		k++
+	}
+	if len(q.buf) > minQueue && q.n < len(q.buf)/8 {
+		q.resize(max(minQueue, len(q.buf)/4))
 	}
 	return k
 }

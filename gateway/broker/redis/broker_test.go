@@ -248,11 +248,11 @@ func TestDeafConnections(t *testing.T) {
 	}
 }
 
-// TestFullHubCountsDrops: a full hub queue drops (counted), never blocks
-// the reader.
+// TestFullHubCountsDrops: a full hub makes the reader wait, then drop
+// (both counted); it never blocks the reader for longer than the bound.
 func TestFullHubCountsDrops(t *testing.T) {
 	srv := redistest.StartStandalone(t)
-	a, rec := startBroker(t, srv.URL(), "a", nil)
+	a, rec := startBroker(t, srv.URL(), "a", func(c *redis.Config) { c.MaxBackpressure = 50 * time.Millisecond })
 	a.Subscribe("x")
 	position(t, a, "x")
 	rec.SetFull(true)
@@ -260,6 +260,9 @@ func TestFullHubCountsDrops(t *testing.T) {
 		publish(a, "x", "dropped")
 	}
 	waitFor(t, "drops counted", 5*time.Second, func() bool { return a.Stats().Dropped.Load() == 10 })
+	if n := a.Stats().Backpressure.Load(); n != 10 {
+		t.Fatalf("waited %d times, want 10", n)
+	}
 	rec.SetFull(false)
 	publish(a, "x", "kept")
 	waitFor(t, "delivery after drops", 5*time.Second, func() bool { return rec.Count("x") == 1 })
@@ -359,3 +362,27 @@ func TestPythonPublisher(t *testing.T) {
 }
 
 func partition(ch string) uint32 { return crc32.ChecksumIEEE([]byte(ch)) % 64 }
+
+// TestBackpressureAbsorbsABurst: a hub that is full for less than the
+// bound loses nothing: the reader waits, Redis buffers the rest.
+func TestBackpressureAbsorbsABurst(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, rec := startBroker(t, srv.URL(), "a", nil)
+	a.Subscribe("x")
+	position(t, a, "x")
+	rec.SetFull(true)
+	for i := range 100 {
+		publish(a, "x", fmt.Sprint(i))
+	}
+	time.Sleep(300 * time.Millisecond)
+	rec.SetFull(false)
+	waitFor(t, "every publication", 5*time.Second, func() bool { return rec.Count("x") == 100 })
+	if a.Stats().Dropped.Load() != 0 || a.Stats().Backpressure.Load() == 0 {
+		t.Fatalf("dropped %d, waited %d times", a.Stats().Dropped.Load(), a.Stats().Backpressure.Load())
+	}
+	for i, off := range rec.Offsets("x") {
+		if off != uint64(i+1) {
+			t.Fatalf("publication %d has offset %d", i, off)
+		}
+	}
+}

@@ -62,6 +62,9 @@ type Config struct {
 	// IdempotencyTTL is how long a publish's idempotency key is claimed
 	// (default broker.DefaultIdempotencyTTL).
 	IdempotencyTTL time.Duration
+	// MaxBackpressure bounds how long a pub/sub reader waits for a full
+	// hub to take a publication before dropping it (default 2 s).
+	MaxBackpressure time.Duration
 	Log            *slog.Logger
 }
 
@@ -99,6 +102,9 @@ func (c Config) withDefaults() Config {
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = broker.DefaultIdempotencyTTL
 	}
+	if c.MaxBackpressure <= 0 {
+		c.MaxBackpressure = 2 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +114,8 @@ func (c Config) withDefaults() Config {
 // Stats are the broker's counters.
 type Stats struct {
 	Received     atomic.Int64 // publications received from Redis
-	Dropped      atomic.Int64 // handed to a full hub queue: a gap
+	Dropped      atomic.Int64 // the hub refused it even after waiting: a gap
+	Backpressure atomic.Int64 // times the reader waited for the hub to take one
 	Undecodable  atomic.Int64 // messages on our channels that were not envelopes
 	Reconnects   atomic.Int64 // pub/sub connections re-established
 	DeafDetected atomic.Int64 // probes that did not come back
@@ -252,12 +259,13 @@ func (b *Broker) WriteMetrics(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "# TYPE wsgate_redis_ready gauge\nwsgate_redis_ready %d\n"+
 		"# TYPE wsgate_redis_received_total counter\nwsgate_redis_received_total %d\n"+
 		"# TYPE wsgate_redis_dropped_total counter\nwsgate_redis_dropped_total %d\n"+
+		"# TYPE wsgate_redis_backpressure_total counter\nwsgate_redis_backpressure_total %d\n"+
 		"# TYPE wsgate_redis_undecodable_total counter\nwsgate_redis_undecodable_total %d\n"+
 		"# TYPE wsgate_redis_reconnects_total counter\nwsgate_redis_reconnects_total %d\n"+
 		"# TYPE wsgate_redis_deaf_total counter\nwsgate_redis_deaf_total %d\n"+
 		"# TYPE wsgate_redis_publish_errors_total counter\nwsgate_redis_publish_errors_total %d\n"+
 		"# TYPE wsgate_redis_events_dropped_total counter\nwsgate_redis_events_dropped_total %d\n",
-		ready, b.stats.Received.Load(), b.stats.Dropped.Load(), b.stats.Undecodable.Load(),
+		ready, b.stats.Received.Load(), b.stats.Dropped.Load(), b.stats.Backpressure.Load(), b.stats.Undecodable.Load(),
 		b.stats.Reconnects.Load(), b.stats.DeafDetected.Load(), b.stats.PublishErrs.Load(),
 		b.stats.EventsDropped.Load())
 	if err != nil {

@@ -380,9 +380,28 @@ func (c *pubsubConn) onMessage(m rueidis.PubSubMessage) {
 		return
 	}
 	c.b.stats.Received.Add(1)
-	if !c.b.sink.Deliver(p) {
+	if !c.b.sink.Deliver(p) && !c.deliverLater(p) {
 		c.b.stats.Dropped.Add(1)
 	}
+}
+
+// deliverLater retries a publication the hub refused (its queue budget is
+// spent) until it is taken or Config.MaxBackpressure passes. Waiting stops
+// reading this pub/sub connection, so Redis buffers what follows (its
+// pubsub output buffer limit is 32 MB hard, 8 MB for 60 s by default): a
+// burst is absorbed there instead of dropped. Past the bound the
+// publication is dropped and the hub repairs or announces the gap, so a
+// hub that never catches up cannot get this connection cut.
+func (c *pubsubConn) deliverLater(p *codec.Publication) bool {
+	c.b.stats.Backpressure.Add(1)
+	deadline := time.Now().Add(c.b.cfg.MaxBackpressure)
+	for pause := 100 * time.Microsecond; time.Now().Before(deadline) && c.b.ctx.Err() == nil; pause = min(2*pause, 10*time.Millisecond) {
+		time.Sleep(pause)
+		if c.b.sink.Deliver(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // onSubscription notices channels Redis dropped on its own (a cluster slot
