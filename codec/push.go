@@ -9,6 +9,9 @@ const (
 	TypeJoin    = "join"
 	TypeLeave   = "leave"
 	TypeEpoch   = "epoch" // the channel's history was lost: a new epoch starts
+	// TypeUnsubscribe: the server ended the connection's subscription (the
+	// server API's unsubscribe).
+	TypeUnsubscribe = "unsubscribe"
 )
 
 // AppendMessage appends the push for one publication:
@@ -108,5 +111,16 @@ func AppendEpoch(dst []byte, enc Encoding, channel, epoch, previous string, offs
 	w.str("epoch", epoch)
 	w.str("previous", previous)
 	w.uint("offset", offset)
+	return w.end()
+}
+
+// AppendUnsubscribe appends {"type":"unsubscribe","channel":c}: the server
+// ended this connection's subscription to the channel (the server API's
+// unsubscribe); nothing more of it arrives unless the client subscribes
+// again.
+func AppendUnsubscribe(dst []byte, enc Encoding, channel string) []byte {
+	w := newObj(dst, enc, 2)
+	w.str("type", TypeUnsubscribe)
+	w.str("channel", channel)
 	return w.end()
 }

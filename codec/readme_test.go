@@ -72,6 +72,7 @@ func TestReadmeExamples(t *testing.T) {
 		{name: "join push",
 			json: AppendJoin(nil, JSON, "chat:room1", "c-81f2", "42")},
 		{name: "refresh push", json: AppendRefresh(nil, JSON)},
+		{name: "unsubscribe push", json: AppendUnsubscribe(nil, JSON, "chat:room1")},
 		{name: "subscribe reply",
 			json: AppendReply(nil, JSON, Reply{ID: 1, Cmd: CmdSubscribe, Offset: 41, Epoch: "xq3"}),
 			mp:   AppendReply(nil, Msgpack, Reply{ID: 1, Cmd: CmdSubscribe, Offset: 41, Epoch: "xq3"})},

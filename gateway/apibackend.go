@@ -35,6 +35,10 @@ func wait[T any](ctx context.Context, start func(done func(T, error))) (T, error
 }
 
 func (b apiBackend) Publish(ctx context.Context, channel string, data []byte, key string) (api.PublishResult, error) {
+	if len(data) > b.s.cfg.MaxPublicationBytes {
+		return api.PublishResult{}, fmt.Errorf("%w: data is %d bytes, over the limit of %d (--max-publication-bytes)",
+			api.ErrInvalid, len(data), b.s.cfg.MaxPublicationBytes)
+	}
 	if !b.s.hub.AdmitPublish() {
 		return api.PublishResult{}, fmt.Errorf("%w: %v", api.ErrUnavailable, broker.ErrOverloaded)
 	}
@@ -95,7 +99,17 @@ func (b apiBackend) Unsubscribe(_ context.Context, user, client, channel string)
 	return b.forEach(user, client, func(c *conn) { c.dropSubscription(channel) }), nil
 }
 
+// errPresenceOff and errHistoryOff: the channel's namespace keeps none,
+// as the WebSocket commands answer with error 110.
+var (
+	errPresenceOff = fmt.Errorf("%w: presence is off for this namespace", api.ErrInvalid)
+	errHistoryOff  = fmt.Errorf("%w: history is off for this namespace", api.ErrInvalid)
+)
+
 func (b apiBackend) Presence(ctx context.Context, channel string) ([]api.Member, error) {
+	if !b.s.ns.For(channel).Presence {
+		return nil, errPresenceOff
+	}
 	ms, err := wait(ctx, func(done func([]presence.Member, error)) { b.s.presence.Members(channel, done) })
 	out := make([]api.Member, len(ms))
 	for i, m := range ms {
@@ -105,11 +119,17 @@ func (b apiBackend) Presence(ctx context.Context, channel string) ([]api.Member,
 }
 
 func (b apiBackend) PresenceStats(ctx context.Context, channel string) (int, int, error) {
+	if !b.s.ns.For(channel).Presence {
+		return 0, 0, errPresenceOff
+	}
 	st, err := wait(ctx, func(done func(presence.Stats, error)) { b.s.presence.Stats(channel, done) })
 	return st.Clients, st.Users, err
 }
 
 func (b apiBackend) History(ctx context.Context, channel string, since uint64, limit int, reverse bool) ([]api.Publication, uint64, string, error) {
+	if b.s.ns.For(channel).HistorySize <= 0 {
+		return nil, 0, "", errHistoryOff
+	}
 	res, err := wait(ctx, func(done func(broker.HistoryResult, error)) {
 		b.s.broker.History(channel, broker.HistoryQuery{Since: since, Limit: limit, Reverse: reverse}, done)
 	})
@@ -138,14 +158,14 @@ func (b apiBackend) ValidChannel(name string) bool {
 
 // dropSubscription unsubscribes the connection from channel on the
 // server's behalf (worker only) and tells the client with an unsubscribe
-// reply of id 0.
+// push.
 func (c *conn) dropSubscription(channel string) {
 	s := c.sess
 	for i, ch := range s.subs {
 		if ch == channel {
 			c.leave(ch)
 			s.subs = append(s.subs[:i], s.subs[i+1:]...)
-			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{Cmd: codec.CmdUnsubscribe}))
+			c.replyAsync(codec.AppendUnsubscribe(nil, s.enc, channel))
 			return
 		}
 	}

@@ -40,6 +40,11 @@ type Config struct {
 	// MaxMessageBytes bounds an incoming message; larger ones close the
 	// connection with 1009.
 	MaxMessageBytes int
+	// MaxPublicationBytes bounds a publication's data wherever it comes
+	// from: a client's publish over it is answered with error 106 (the
+	// connection stays), an API publish with 400. It must leave room for
+	// the command around the data within MaxMessageBytes.
+	MaxPublicationBytes int
 	// MaxQueueBytes bounds the bytes waiting to be written to one
 	// connection; a connection over it is closed with 4008.
 	MaxQueueBytes int
@@ -123,24 +128,25 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen:             "127.0.0.1:8080",
-		EchoPath:           "/echo",
-		WSPath:             "/ws",
-		MaxMessageBytes:    64 << 10,
-		MaxQueueBytes:      1 << 20,
-		MaxHandshakes:      32768,
-		MaxHandshakeBytes:  8 << 10,
-		HandshakeTimeout:   5 * time.Second,
-		PingInterval:       25 * time.Second,
-		PongTimeout:        10 * time.Second,
-		DrainWindow:        10 * time.Second,
-		MaxChannelBytes:    128,
-		MaxChannelsPerConn: 128,
-		HistorySize:        100,
-		HistoryTTL:         5 * time.Minute,
-		Recovery:           true,
-		CommandBurst:       50,
-		RefreshGrace:       10 * time.Second,
+		Listen:              "127.0.0.1:8080",
+		EchoPath:            "/echo",
+		WSPath:              "/ws",
+		MaxMessageBytes:     64 << 10,
+		MaxPublicationBytes: 63 << 10,
+		MaxQueueBytes:       1 << 20,
+		MaxHandshakes:       32768,
+		MaxHandshakeBytes:   8 << 10,
+		HandshakeTimeout:    5 * time.Second,
+		PingInterval:        25 * time.Second,
+		PongTimeout:         10 * time.Second,
+		DrainWindow:         10 * time.Second,
+		MaxChannelBytes:     128,
+		MaxChannelsPerConn:  128,
+		HistorySize:         100,
+		HistoryTTL:          5 * time.Minute,
+		Recovery:            true,
+		CommandBurst:        50,
+		RefreshGrace:        10 * time.Second,
 	}
 }
 
@@ -148,6 +154,9 @@ func (c Config) validate() error {
 	switch {
 	case c.MaxMessageBytes <= 0:
 		return fmt.Errorf("max message bytes must be positive, got %d", c.MaxMessageBytes)
+	case c.MaxPublicationBytes <= 0 || c.MaxPublicationBytes >= c.MaxMessageBytes:
+		return fmt.Errorf("max publication bytes (%d) must be positive and below max message bytes (%d), "+
+			"which must also hold the publish command around the data", c.MaxPublicationBytes, c.MaxMessageBytes)
 	case c.MaxQueueBytes <= 0:
 		return fmt.Errorf("max queue bytes must be positive, got %d", c.MaxQueueBytes)
 	case c.MaxHandshakes <= 0:

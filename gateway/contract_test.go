@@ -219,7 +219,7 @@ func clientPublisher(t *testing.T, gw *gatewayProc) publisher {
 // apiPublisher publishes through the HTTP API at addr.
 func apiPublisher(addr string) publisher {
 	return func(ctx context.Context, channel, data string) (ack, error) {
-		code, body, _, err := apiCall(ctx, addr, "publish", fmt.Sprintf(`{"channel":%q,"b64data":%q,"idempotency_key":%q}`,
+		code, body, _, err := apiCall(ctx, addr, "publish", fmt.Sprintf(`{"channel":%q,"b64":%q,"idempotency_key":%q}`,
 			channel, base64.StdEncoding.EncodeToString([]byte(data)), data))
 		if err != nil {
 			return ack{}, err
@@ -533,7 +533,7 @@ func TestRetryThroughAnotherInstance(t *testing.T) {
 	if first["error"] != nil || again["replayed"] != true || toU(again["offset"]) != toU(first["offset"]) || again["epoch"] != first["epoch"] {
 		t.Fatalf("first %v, retry through another instance %v", first, again)
 	}
-	code, body, hdr, err := apiCall(context.Background(), c.apis[2], "publish", `{"channel":"pay","b64data":"b3JkZXIgMQ==","idempotency_key":"k1"}`)
+	code, body, hdr, err := apiCall(context.Background(), c.apis[2], "publish", `{"channel":"pay","b64":"b3JkZXIgMQ==","idempotency_key":"k1"}`)
 	if err != nil || code != 200 || hdr.Get("Idempotent-Replayed") != "true" || !strings.Contains(body, fmt.Sprintf(`"offset":%d`, toU(first["offset"]))) {
 		t.Fatalf("API retry of a client's key: %d %s %v", code, body, err)
 	}

@@ -104,7 +104,7 @@ func (c *conn) onCommand(op wsframe.Opcode, payload []byte) error {
 		return &wsframe.Error{Code: wsframe.CloseUnsupported, Reason: "wrong frame type for the subprotocol"}
 	}
 	var cmd codec.Command
-	limits := codec.Limits{MaxChannelBytes: c.srv.cfg.MaxChannelBytes, MaxDataBytes: c.srv.cfg.MaxMessageBytes}
+	limits := codec.Limits{MaxChannelBytes: c.srv.cfg.MaxChannelBytes, MaxDataBytes: c.srv.cfg.MaxPublicationBytes}
 	if err := limits.DecodeCommand(s.enc, payload, &cmd); err != nil {
 		var derr *codec.DecodeError
 		if errors.As(err, &derr) && derr.IDKnown {
@@ -118,7 +118,7 @@ func (c *conn) onCommand(op wsframe.Opcode, payload []byte) error {
 	}
 	switch cmd.Cmd {
 	case codec.CmdPing:
-		c.reply(codec.AppendReply(nil, s.enc, codec.Reply{ID: cmd.ID, Cmd: codec.CmdPing}))
+		c.replyOK(codec.Reply{ID: cmd.ID, Cmd: codec.CmdPing})
 	case codec.CmdSubscribe:
 		c.subscribe(&cmd)
 	case codec.CmdUnsubscribe:
@@ -139,6 +139,21 @@ func (c *conn) onCommand(op wsframe.Opcode, payload []byte) error {
 
 func (c *conn) replyError(id uint32, code codec.ErrorCode, msg string) {
 	c.reply(codec.AppendError(nil, c.sess.enc, id, code, msg))
+}
+
+// replyOK queues a success reply — unless the command's id was 0: "no
+// reply wanted" (codec/README.md §3; errors are replied to all the same).
+func (c *conn) replyOK(r codec.Reply) {
+	if r.ID != 0 {
+		c.reply(codec.AppendReply(nil, c.sess.enc, r))
+	}
+}
+
+// replyOKAsync is replyOK for broker callbacks (see replyAsync).
+func (c *conn) replyOKAsync(r codec.Reply) {
+	if r.ID != 0 {
+		c.replyAsync(codec.AppendReply(nil, c.sess.enc, r))
+	}
 }
 
 // reply frames an encoded reply and queues it (flushed after the read batch).
@@ -188,7 +203,8 @@ func (c *conn) subscribe(cmd *codec.Command) {
 		c.srv.presence.Join(ch, presence.Member{Client: s.id, User: s.identity.UserID})
 	}
 	resume := cmd.HasOffset && ns.Recovery
-	var rec *recovery // this subscribe's resume; an unsubscribe cancels it
+	noRecovery := cmd.HasOffset && !ns.Recovery // asked to resume where it is off
+	var rec *recovery                           // this subscribe's resume; an unsubscribe cancels it
 	if resume {
 		rec = &recovery{}
 		c.mu.Lock()
@@ -217,7 +233,11 @@ func (c *conn) subscribe(cmd *codec.Command) {
 			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
 		case !resume:
 			c.srv.hub.Observe(ch, pos)
-			c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}))
+			r := codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}
+			if noRecovery {
+				r.Resumed, r.Reason = true, "recovery is off for this namespace"
+			}
+			c.replyOKAsync(r)
 		default:
 			// The subscription is live (held back): read what was missed.
 			c.srv.broker.History(ch, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {
@@ -241,10 +261,13 @@ func (c *conn) finishRecovery(id uint32, ch string, rec *recovery, since uint64,
 	}
 	c.srv.hub.Observe(ch, res.Position)
 	recovered, reason := recoverable(since, epoch, res)
-	frames := [][]byte{c.frame(codec.AppendReply(nil, enc, codec.Reply{
-		ID: id, Cmd: codec.CmdSubscribe, Offset: res.Position.Offset, Epoch: res.Position.Epoch,
-		Resumed: true, Recovered: recovered, Reason: reason,
-	}))}
+	var frames [][]byte
+	if id != 0 { // else no reply wanted
+		frames = append(frames, c.frame(codec.AppendReply(nil, enc, codec.Reply{
+			ID: id, Cmd: codec.CmdSubscribe, Offset: res.Position.Offset, Epoch: res.Position.Epoch,
+			Resumed: true, Recovered: recovered, Reason: reason,
+		})))
+	}
 	if recovered {
 		for _, p := range res.Publications {
 			frames = append(frames, c.frame(codec.AppendMessage(nil, enc, ch, p.Offset, res.Position.Epoch, p.Data)))
@@ -252,7 +275,9 @@ func (c *conn) finishRecovery(id uint32, ch string, rec *recovery, since uint64,
 	}
 	c.endRecovery(ch, rec, func(r *recovery) {
 		if r == nil { // unsubscribed meanwhile: just answer the subscribe
-			c.pushLocked(frames[0])
+			if id != 0 {
+				c.pushLocked(frames[0])
+			}
 			return
 		}
 		for _, h := range r.held {
@@ -333,29 +358,54 @@ func (c *conn) history(cmd *codec.Command) {
 	if !c.checkChannel(cmd) {
 		return
 	}
-	if ch := string(cmd.Channel); !c.maySubscribe(c.srv.ns.For(ch), ch, cmd.Token) {
+	ch := string(cmd.Channel)
+	ns := c.srv.ns.For(ch)
+	switch {
+	case ns.HistorySize <= 0:
+		c.replyError(cmd.ID, codec.CodeNotAvailable, "history is off for this namespace")
+		return
+	case !c.maySubscribe(ns, ch, cmd.Token):
 		c.replyError(cmd.ID, codec.CodePermission, "not allowed to read "+ch)
 		return
 	}
 	s := c.sess
-	id := cmd.ID
+	id, epoch, hasEpoch := cmd.ID, string(cmd.Epoch), cmd.HasEpoch
 	q := broker.HistoryQuery{Since: cmd.Offset, Limit: cmd.Limit, Reverse: cmd.Reverse}
 	if q.Limit <= 0 || q.Limit > maxHistoryLimit {
 		q.Limit = maxHistoryLimit
 	}
-	c.srv.broker.History(string(cmd.Channel), q, func(res broker.HistoryResult, err error) {
+	fromOffset := cmd.HasOffset && !cmd.Reverse
+	c.srv.broker.History(ch, q, func(res broker.HistoryResult, err error) {
 		if err != nil {
 			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
+			return
+		}
+		if msg := unservable(res, q.Since, fromOffset, epoch, hasEpoch); msg != "" {
+			c.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeUnrecoverable, msg))
 			return
 		}
 		pubs := make([]codec.HistoryPublication, len(res.Publications))
 		for i, p := range res.Publications {
 			pubs[i] = codec.HistoryPublication{Offset: p.Offset, Data: p.Data}
 		}
-		c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{
+		c.replyOKAsync(codec.Reply{
 			ID: id, Cmd: codec.CmdHistory, Offset: res.Position.Offset, Epoch: res.Position.Epoch, Publications: pubs,
-		}))
+		})
 	})
+}
+
+// unservable says why a history read cannot answer what was asked (error
+// 112), or "": the position was given in another epoch, or history no
+// longer holds the publication right after the offset asked from.
+func unservable(res broker.HistoryResult, since uint64, fromOffset bool, epoch string, hasEpoch bool) string {
+	pubs := res.Publications
+	switch {
+	case hasEpoch && epoch != res.Position.Epoch:
+		return "epoch changed: the channel's history is now " + res.Position.Epoch
+	case fromOffset && since < res.Position.Offset && (len(pubs) == 0 || pubs[0].Offset != since+1):
+		return "too old: history no longer has the publications after that offset"
+	}
+	return ""
 }
 
 func (c *conn) unsubscribe(cmd *codec.Command) {
@@ -367,7 +417,7 @@ func (c *conn) unsubscribe(cmd *codec.Command) {
 	}
 	c.leave(s.subs[i])
 	s.subs = slices.Delete(s.subs, i, i+1)
-	c.reply(codec.AppendReply(nil, s.enc, codec.Reply{ID: cmd.ID, Cmd: codec.CmdUnsubscribe}))
+	c.replyOK(codec.Reply{ID: cmd.ID, Cmd: codec.CmdUnsubscribe})
 }
 
 func (c *conn) publish(cmd *codec.Command) {
@@ -394,9 +444,7 @@ func (c *conn) publish(cmd *codec.Command) {
 			c.replyAsync(codec.AppendError(nil, s.enc, id, code, msg))
 			return
 		}
-		c.replyAsync(codec.AppendReply(nil, s.enc, codec.Reply{
-			ID: id, Cmd: codec.CmdPublish, Offset: res.Offset, Epoch: res.Epoch, Replayed: res.Replayed,
-		}))
+		c.replyOKAsync(codec.Reply{ID: id, Cmd: codec.CmdPublish, Offset: res.Offset, Epoch: res.Epoch, Replayed: res.Replayed})
 	})
 }
 

@@ -32,8 +32,7 @@ func (c *conn) presence(cmd *codec.Command) {
 				c.replyAsync(codec.AppendError(nil, enc, id, codec.CodeInternal, err.Error()))
 				return
 			}
-			c.replyAsync(codec.AppendReply(nil, enc, codec.Reply{ID: id, Cmd: codec.CmdPresenceStats,
-				NumClients: uint64(st.Clients), NumUsers: uint64(st.Users)}))
+			c.replyOKAsync(codec.Reply{ID: id, Cmd: codec.CmdPresenceStats, NumClients: uint64(st.Clients), NumUsers: uint64(st.Users)})
 		})
 		return
 	}
@@ -46,7 +45,7 @@ func (c *conn) presence(cmd *codec.Command) {
 		for i, m := range ms {
 			clients[i] = codec.ClientInfo{Client: m.Client, User: m.User}
 		}
-		c.replyAsync(codec.AppendReply(nil, enc, codec.Reply{ID: id, Cmd: codec.CmdPresence, Clients: clients}))
+		c.replyOKAsync(codec.Reply{ID: id, Cmd: codec.CmdPresence, Clients: clients})
 	})
 }
 
@@ -76,7 +75,7 @@ func (c *conn) refresh(cmd *codec.Command) {
 	s.identity = identityFromAuth(id)
 	c.mu.Unlock()
 	s.asked = false
-	c.reply(codec.AppendReply(nil, s.enc, codec.Reply{ID: cmd.ID, Cmd: codec.CmdRefresh}))
+	c.replyOK(codec.Reply{ID: cmd.ID, Cmd: codec.CmdRefresh})
 	c.desc.SetTimer(c.srv.at(c.srv.now())) // re-plan the timer (heartbeat, expiry)
 }
 

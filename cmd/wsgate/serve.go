@@ -63,6 +63,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&c.WSPath, "ws-path", c.WSPath, "path of the client protocol endpoint")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated allowed Origin values (https://a.example, *.example.com, *); empty: same host or no Origin")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message; larger closes with 1009")
+	fs.IntVar(&c.MaxPublicationBytes, "max-publication-bytes", c.MaxPublicationBytes, "largest publication data (client publish: error 106; API: 400); below --max-message-bytes")
 	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "bytes queued per connection before it is closed as a slow consumer (4008)")
 	fs.IntVar(&c.MaxHandshakes, "max-handshakes", c.MaxHandshakes, "concurrent handshakes; beyond them new connections get 503")
 	fs.IntVar(&c.MaxHandshakeBytes, "max-handshake-bytes", c.MaxHandshakeBytes, "largest HTTP upgrade request")

@@ -39,7 +39,7 @@ func decodeError(err error, t reflect.Type) error {
 	case errors.As(err, &typ) && typ.Field == "":
 		return badRequest("body must be a JSON object, not %s", typ.Value)
 	case errors.As(err, &typ):
-		// Field is a Go path ("payload.b64data" for an embedded struct);
+		// Field is a Go path ("payload.b64" for an embedded struct);
 		// the last element is the JSON name, as no name has a dot.
 		name := typ.Field[strings.LastIndexByte(typ.Field, '.')+1:]
 		if ft := fieldType(t, name); ft != nil && ft.Kind() == reflect.Slice && ft.Elem() == typ.Type {

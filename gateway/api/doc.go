@@ -10,23 +10,23 @@
 // gateway understands. null is the same as an absent field, except for
 // publish "data", where null is the JSON value null.
 //
-//	publish         {"channel","data"|"b64data","idempotency_key"?}  → {"offset","epoch"}
-//	broadcast       {"channels","data"|"b64data","idempotency_key"?} → {"results":[{"channel","offset","epoch"}|{"channel","error"}]}
+//	publish         {"channel","data"|"b64","idempotency_key"?}  → {"offset","epoch"}
+//	broadcast       {"channels","data"|"b64","idempotency_key"?} → {"results":[{"channel","offset","epoch"}|{"channel","error"}]}
 //	disconnect      {"user"|"client","code"?,"reason"?}               → {"disconnected"}
 //	unsubscribe     {"user"|"client","channel"}                       → {"unsubscribed"}
 //	presence        {"channel"}                                       → {"clients":[{"client","user"}]}
 //	presence_stats  {"channel"}                                       → {"clients","users"}
-//	history         {"channel","since"?,"limit"?,"reverse"?}          → {"publications":[{"offset","data"|"b64data"}],"offset","epoch"}
+//	history         {"channel","since"?,"limit"?,"reverse"?}          → {"publications":[{"offset","data"|"b64"}],"offset","epoch"}
 //	channels        {"pattern"?}                                      → {"channels"}
 //	info            {}                                                → whatever the Backend reports
 //
 // # Data
 //
 // "data" is any JSON value and is published as its exact JSON text, as a
-// JSON client's publish is (codec/README.md §3); "b64data" is standard
+// JSON client's publish is (codec/README.md §3); "b64" is standard
 // base64 and is published as the decoded bytes, for binary payloads. In
 // responses a payload that is JSON text in valid UTF-8 is embedded as
-// "data", anything else is "b64data" — so a binary payload that happens to
+// "data", anything else is "b64" — so a binary payload that happens to
 // be JSON text comes back as "data".
 //
 // # Errors

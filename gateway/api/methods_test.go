@@ -18,9 +18,9 @@ func TestPublishData(t *testing.T) {
 
 func TestPublishB64AndNull(t *testing.T) {
 	f, h := newTest(t)
-	expect(t, call(h, "publish", `{"channel":"bin","b64data":"AP8B"}`), 200, `{"offset":1,"epoch":"ep-bin"}`)
+	expect(t, call(h, "publish", `{"channel":"bin","b64":"AP8B"}`), 200, `{"offset":1,"epoch":"ep-bin"}`)
 	expect(t, call(h, "publish", `{"channel":"bin","data":null}`), 200, `{"offset":2,"epoch":"ep-bin"}`)
-	expect(t, call(h, "publish", `{"channel":"bin","b64data":""}`), 200, `{"offset":3,"epoch":"ep-bin"}`)
+	expect(t, call(h, "publish", `{"channel":"bin","b64":""}`), 200, `{"offset":3,"epoch":"ep-bin"}`)
 	want := [][]byte{{0, 0xff, 1}, []byte("null"), {}}
 	if got := f.published["bin"]; !reflect.DeepEqual(got, want) {
 		t.Fatalf("published %q, want %q", got, want)
@@ -102,7 +102,7 @@ func TestHistory(t *testing.T) {
 		{Offset: 10, Data: nil},
 	}
 	expect(t, call(h, "history", `{"channel":"c","since":6,"limit":4,"reverse":true}`), 200,
-		`{"publications":[{"offset":7,"data":{"a":"<b>"}},{"offset":8,"b64data":"AAEC"},{"offset":9,"b64data":"/yI="},{"offset":10,"b64data":""}],"offset":9,"epoch":"ep"}`)
+		`{"publications":[{"offset":7,"data":{"a":"<b>"}},{"offset":8,"b64":"AAEC"},{"offset":9,"b64":"/yI="},{"offset":10,"b64":""}],"offset":9,"epoch":"ep"}`)
 	if want := []any{"history", "c", uint64(6), 4, true}; !reflect.DeepEqual(f.last(), want) {
 		t.Fatalf("backend got %v", f.last())
 	}

@@ -65,7 +65,7 @@ type Config struct {
 	// MaxBackpressure bounds how long a pub/sub reader waits for a full
 	// hub to take a publication before dropping it (default 2 s).
 	MaxBackpressure time.Duration
-	Log            *slog.Logger
+	Log             *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
