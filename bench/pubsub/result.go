@@ -25,10 +25,10 @@ type Result struct {
 	// Announced: missing publications a gap push told the subscriber about
 	// (lost on the way, history no longer had them); Missing − Announced
 	// were lost silently.
-	Announced uint64 `json:"announced"`
-	OutOfOrder         uint64 `json:"out_of_order"`
-	OffsetViolations   uint64 `json:"offset_violations"`
-	CrossChannel       uint64 `json:"cross_channel"`
+	Announced        uint64 `json:"announced"`
+	OutOfOrder       uint64 `json:"out_of_order"`
+	OffsetViolations uint64 `json:"offset_violations"`
+	CrossChannel     uint64 `json:"cross_channel"`
 	// Unexpected: received publications that were never accepted.
 	Unexpected uint64 `json:"unexpected"`
 	// BadFrames: frames a subscriber could not decode or attribute.
