@@ -232,7 +232,12 @@ func raiseNofile(log *slog.Logger) uint64 {
 	return lim.Cur - reserved
 }
 
-// debugServer serves pprof and the metrics on their own listener.
+// livenessTimeout bounds /healthz: an event loop that cannot run a no-op
+// within it is stuck (a busy loop answers in microseconds).
+const livenessTimeout = 2 * time.Second
+
+// debugServer serves pprof, the metrics, liveness (/healthz) and readiness
+// (/readyz) on their own listener.
 func debugServer(addr string, srv *gateway.Server) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -247,10 +252,16 @@ func debugServer(addr string, srv *gateway.Server) *http.Server {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_ = srv.WriteMetrics(w)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), livenessTimeout)
+		defer cancel()
+		if err := srv.Alive(ctx); err != nil {
+			http.Error(w, "not alive: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("/metrics", srv.MetricsHandler())
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
