@@ -490,3 +490,42 @@ func TestMakeRunCtrlC(t *testing.T) {
 		t.Fatalf("make run after Ctrl-C: want a drain and no make error:\n%s", out)
 	}
 }
+
+// TestREADMEConfigExamples: the config file examples in README.md load as
+// they are, and the error example is what wsgate prints for it.
+func TestREADMEConfigExamples(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Config file\n")
+	if !ok {
+		t.Fatal(`README has no "## Config file" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	block := func(lang string) string {
+		_, rest, ok := strings.Cut(section, "```"+lang+"\n")
+		if !ok {
+			t.Fatalf("no %s example in the config file section", lang)
+		}
+		body, _, _ := strings.Cut(rest, "```")
+		return body
+	}
+	for _, ext := range []string{"yaml", "json"} {
+		f, err := serveSettings(t, "--config", writeFile(t, "wsgate."+ext, block(ext)))
+		if err != nil {
+			t.Fatalf("README's %s example: %v", ext, err)
+		}
+		if !f.cfg.Namespaces.For("chat:a").Presence || f.cfg.Namespaces.For("chat:a").HistorySize != 500 || f.cfg.MaxQueueBytes != 2097152 {
+			t.Errorf("README's %s example did not set what it shows: %+v", ext, f.cfg.Namespaces.For("chat:a"))
+		}
+	}
+	path := writeFile(t, "wsgate.yaml", "max_queue_bytes: lots\nnamespaces:\n  chat: {presense: true}\n")
+	code, _, errOut := runCLI("serve", "--config", path)
+	_, shown, _ := strings.Cut(section, "```\nwsgate: config")
+	shown, _, _ = strings.Cut("wsgate: config"+shown, "```")
+	want := strings.ReplaceAll(strings.TrimSpace(shown), "wsgate.yaml", path)
+	if code != 2 || strings.TrimSpace(errOut) != want {
+		t.Errorf("exit %d, printed:\n%s\nREADME shows:\n%s", code, errOut, want)
+	}
+}
