@@ -2,60 +2,159 @@ package gateway
 
 import (
 	"fmt"
-	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Metrics are the server's counters and gauges. Every bound the server
 // enforces has a counter here, so crossing it is visible.
+//
+// Each field's tags name its Prometheus family and HELP text (see
+// statsCollector): adding a metric is adding a tagged field.
 type Metrics struct {
-	ConnsAccepted     atomic.Int64 // TCP connections accepted
-	ConnsOpen         atomic.Int64 // gauge: registered connections (any state)
-	ConnsUpgraded     atomic.Int64 // successful WebSocket upgrades
-	HandshakesActive  atomic.Int64 // gauge: handshakes in progress
-	HandshakesBusy    atomic.Int64 // refused with 503: too many handshakes
-	HandshakesFailed  atomic.Int64 // rejected (bad request, origin, hook, too large)
-	HandshakeTimeouts atomic.Int64 // closed at the handshake deadline
-	ProtocolErrors    atomic.Int64 // closed with 1002/1007/1009 for a client error
-	SlowConsumers     atomic.Int64 // closed with 4008: queue over its limit
-	PongTimeouts      atomic.Int64 // closed: nothing received after a ping
-	MessagesIn        atomic.Int64 // complete messages received
-	FramesOut         atomic.Int64 // frames queued for writing
-	Writevs           atomic.Int64 // writev(2) calls that wrote something
-	AcceptErrors      atomic.Int64 // accept4 failures (EMFILE, ...)
-	ConnsRefused      atomic.Int64 // over --max-conns, per-IP limit or --accept-rate
-	RateLimited       atomic.Int64 // commands refused: over the command rate
-	TokenExpired      atomic.Int64 // closed with 4004: no refresh in time
+	ConnsAccepted     atomic.Int64 `metric:"wsgate_conns_accepted_total" help:"TCP connections accepted on the client listener."`
+	ConnsOpen         atomic.Int64 `metric:"wsgate_conns_open" help:"Connections registered with the event loop, in any state (handshake, open, closing)."`
+	ConnsUpgraded     atomic.Int64 `metric:"wsgate_conns_upgraded_total" help:"Successful WebSocket upgrades (101 sent)."`
+	HandshakesActive  atomic.Int64 `metric:"wsgate_handshakes_active" help:"Handshakes in progress."`
+	HandshakesBusy    atomic.Int64 `metric:"wsgate_handshakes_busy_total" help:"Connections refused with 503 because --max-handshakes handshakes were in progress."`
+	HandshakesFailed  atomic.Int64 `metric:"wsgate_handshakes_failed_total" help:"Upgrade requests rejected: malformed, refused Origin or token, connect hook refusal, too large."`
+	HandshakeTimeouts atomic.Int64 `metric:"wsgate_handshake_timeouts_total" help:"Connections closed at the handshake deadline (--handshake-timeout)."`
+	ProtocolErrors    atomic.Int64 `metric:"wsgate_protocol_errors_total" help:"Connections closed with 1002, 1003, 1007 or 1009 for a client protocol error."`
+	SlowConsumers     atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their outbound queue passed --max-queue-bytes."`
+	PongTimeouts      atomic.Int64 `metric:"wsgate_pong_timeouts_total" help:"Connections closed because nothing arrived within --pong-timeout after a ping."`
+	MessagesIn        atomic.Int64 `metric:"wsgate_messages_in_total" help:"Complete WebSocket messages received from clients."`
+	FramesOut         atomic.Int64 `metric:"wsgate_frames_out_total" help:"WebSocket frames queued for writing to clients."`
+	Writevs           atomic.Int64 `metric:"wsgate_writev_total" help:"writev(2) calls that wrote something to a client socket."`
+	AcceptErrors      atomic.Int64 `metric:"wsgate_accept_errors_total" help:"accept4(2) failures on the client listener (EMFILE and the like)."`
+	ConnsRefused      atomic.Int64 `metric:"wsgate_conns_refused_total" help:"Connections refused over --max-conns, --max-conns-per-ip, --max-conns-per-user or --accept-rate."`
+	RateLimited       atomic.Int64 `metric:"wsgate_rate_limited_total" help:"Commands refused with error 107 for exceeding --command-rate."`
+	TokenExpired      atomic.Int64 `metric:"wsgate_token_expired_total" help:"Connections closed with 4004: their token expired and no refresh came in time."`
 }
 
-// WriteText writes the metrics in the Prometheus text format.
-func (m *Metrics) WriteText(w io.Writer) error {
-	for _, v := range []struct {
-		name string
-		kind string
-		val  *atomic.Int64
-	}{
-		{"wsgate_conns_accepted_total", "counter", &m.ConnsAccepted},
-		{"wsgate_conns_open", "gauge", &m.ConnsOpen},
-		{"wsgate_conns_upgraded_total", "counter", &m.ConnsUpgraded},
-		{"wsgate_handshakes_active", "gauge", &m.HandshakesActive},
-		{"wsgate_handshakes_busy_total", "counter", &m.HandshakesBusy},
-		{"wsgate_handshakes_failed_total", "counter", &m.HandshakesFailed},
-		{"wsgate_handshake_timeouts_total", "counter", &m.HandshakeTimeouts},
-		{"wsgate_protocol_errors_total", "counter", &m.ProtocolErrors},
-		{"wsgate_slow_consumers_total", "counter", &m.SlowConsumers},
-		{"wsgate_pong_timeouts_total", "counter", &m.PongTimeouts},
-		{"wsgate_messages_in_total", "counter", &m.MessagesIn},
-		{"wsgate_frames_out_total", "counter", &m.FramesOut},
-		{"wsgate_writev_total", "counter", &m.Writevs},
-		{"wsgate_accept_errors_total", "counter", &m.AcceptErrors},
-		{"wsgate_conns_refused_total", "counter", &m.ConnsRefused},
-		{"wsgate_rate_limited_total", "counter", &m.RateLimited},
-		{"wsgate_token_expired_total", "counter", &m.TokenExpired},
-	} {
-		if _, err := fmt.Fprintf(w, "# TYPE %s %s\n%s %d\n", v.name, v.kind, v.name, v.val.Load()); err != nil {
-			return fmt.Errorf("write metrics: %w", err)
+// metricsSource is a broker or presence store that keeps counters of its
+// own: MetricStats returns a pointer to a struct of tagged atomic.Int64
+// fields, like Metrics.
+type metricsSource interface {
+	MetricStats() any
+}
+
+// newMetricsHandler builds the one place every wsgate metric is exported
+// from: the server's Metrics, the hub's Stats, the broker's and the
+// presence store's counters, the broker's readiness, and the Go runtime and
+// process collectors. Values are read from the live atomics at scrape time,
+// so the hot path keeps its plain atomic adds and nothing is copied.
+func (s *Server) newMetricsHandler() (http.Handler, error) {
+	stats := []any{&s.metrics, s.hub.Stats()}
+	for _, c := range []any{s.broker, s.presence} {
+		if m, ok := c.(metricsSource); ok {
+			stats = append(stats, m.MetricStats())
 		}
 	}
-	return nil
+	sc, err := newStatsCollector(stats...)
+	if err != nil {
+		return nil, err
+	}
+	cs := []prometheus.Collector{
+		sc,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	// The Redis broker is the one broker with a readiness of its own.
+	if r, ok := s.broker.(interface{ Ready() bool }); ok {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wsgate_redis_ready",
+			Help: "1 when every Redis pub/sub connection is subscribed and live, else 0 (see /readyz).",
+		}, func() float64 { return boolFloat(r.Ready()) }))
+	}
+	reg := prometheus.NewRegistry()
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+	}), nil
+}
+
+// MetricsHandler serves every wsgate metric in the Prometheus exposition
+// formats (the debug listener's /metrics).
+func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler }
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// statsCollector exports the atomic.Int64 fields of stats structs. Every
+// such field must carry `metric:"<name>"` and `help:"<text>"` tags (or
+// `metric:"-"` to stay private): a name ending in _total is a counter, any
+// other a gauge, as Prometheus' naming conventions say.
+type statsCollector struct {
+	fields []statField
+}
+
+type statField struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	val  *atomic.Int64
+}
+
+var atomicInt64 = reflect.TypeFor[atomic.Int64]()
+
+func newStatsCollector(stats ...any) (*statsCollector, error) {
+	c := &statsCollector{}
+	for _, st := range stats {
+		v := reflect.ValueOf(st)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			return nil, fmt.Errorf("metrics: %T is not a pointer to a struct", st)
+		}
+		v = v.Elem()
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if f.Type != atomicInt64 || !f.IsExported() {
+				continue
+			}
+			name, help := f.Tag.Get("metric"), f.Tag.Get("help")
+			if name == "-" {
+				continue
+			}
+			if !strings.HasPrefix(name, "wsgate_") || help == "" {
+				return nil, fmt.Errorf("metrics: %s.%s needs tags `metric:\"wsgate_…\" help:\"…\"` (or `metric:\"-\"`)", v.Type(), f.Name)
+			}
+			kind := prometheus.GaugeValue
+			if strings.HasSuffix(name, "_total") {
+				kind = prometheus.CounterValue
+			}
+			c.fields = append(c.fields, statField{
+				desc: prometheus.NewDesc(name, help, nil, nil),
+				kind: kind,
+				val:  v.Field(i).Addr().Interface().(*atomic.Int64),
+			})
+		}
+	}
+	return c, nil
+}
+
+// Describe implements prometheus.Collector.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range c.fields {
+		ch <- f.desc
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.fields {
+		ch <- prometheus.MustNewConstMetric(f.desc, f.kind, float64(f.val.Load()))
+	}
 }

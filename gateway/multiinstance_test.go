@@ -66,8 +66,8 @@ func (p *gatewayProc) metricNoFatal(name string) (int64, bool) {
 	}
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			return n, err == nil
+			n, err := strconv.ParseFloat(v, 64) // the exposition format writes 1e+06
+			return int64(n), err == nil
 		}
 	}
 	return 0, false

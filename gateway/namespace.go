@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/suggest"
 )
 
 // Rule says who may subscribe to or publish in a namespace's channels.
@@ -60,14 +64,6 @@ type Namespaces struct {
 	byName  map[string]Namespace
 }
 
-// FileConfig is the gateway's config file (JSON; --config): channel
-// namespaces. Every namespace starts from the defaults (the command line's
-// history flags, recovery on, presence off, anyone may subscribe and
-// publish) and overrides what it names.
-type FileConfig struct {
-	Namespaces map[string]json.RawMessage `json:"namespaces"`
-}
-
 // NewNamespaces builds namespaces from def and per-name overrides.
 func NewNamespaces(def Namespace, named map[string]Namespace) (*Namespaces, error) {
 	n := &Namespaces{Default: def, byName: map[string]Namespace{}}
@@ -87,46 +83,112 @@ func NewNamespaces(def Namespace, named map[string]Namespace) (*Namespaces, erro
 	return n, n.Default.validate()
 }
 
-// LoadNamespaces reads a config file; every namespace inherits def's
-// fields it does not set.
-func LoadNamespaces(path string, def Namespace) (*Namespaces, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+// ParseNamespaces builds namespaces from a config file's "namespaces"
+// object: each value is a namespace's options as JSON. The default
+// namespace "" starts from def and every other from the default, and each
+// overrides the options it names. Errors name the namespace and the key:
+// an unknown key (with the one probably meant), a value of the wrong type.
+func ParseNamespaces(def Namespace, raw map[string]json.RawMessage) (*Namespaces, error) {
+	var errs []error
+	// Each problem is its own error, prefixed with its namespace, so a
+	// file's problems are all reported at once and each names its place.
+	check := func(name string, ns *Namespace) {
+		for _, err := range ns.set(raw[name]) {
+			errs = append(errs, fmt.Errorf("namespace %q: %w", name, err))
+		}
+		// A bad value inherited from the default is reported there only.
+		if err := ns.validate(); err != nil && (name == "" || def.validate() == nil) {
+			errs = append(errs, fmt.Errorf("namespace %q: %w", name, err))
+		}
 	}
-	var fc FileConfig
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&fc); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	if _, ok := raw[""]; ok {
+		check("", &def)
 	}
 	named := map[string]Namespace{}
-	// The default namespace first, so the others inherit from it.
-	if raw, ok := fc.Namespaces[""]; ok {
-		if err := json.Unmarshal(raw, &def); err != nil {
-			return nil, fmt.Errorf("config %s: namespace \"\": %w", path, err)
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		if name == "" {
+			continue
 		}
-	}
-	for name, raw := range fc.Namespaces {
 		ns := def
-		if err := json.Unmarshal(raw, &ns); err != nil {
-			return nil, fmt.Errorf("config %s: namespace %q: %w", path, name, err)
-		}
+		check(name, &ns)
 		named[name] = ns
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return NewNamespaces(def, named)
 }
 
+// namespaceKeys maps each config key (a Namespace field's json tag) to its
+// field index: the struct is the one list of namespace options.
+var namespaceKeys = func() map[string]int {
+	keys := map[string]int{}
+	t := reflect.TypeFor[Namespace]()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); k != "" && k != "-" {
+			keys[k] = i
+		}
+	}
+	return keys
+}()
+
+// NamespaceOptions lists the keys a namespace takes in the config file.
+func NamespaceOptions() []string { return slices.Sorted(maps.Keys(namespaceKeys)) }
+
+// set overrides ns's options with those raw (a JSON object) names.
+// Each error names its key.
+func (ns *Namespace) set(raw json.RawMessage) []error {
+	var opts map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &opts); err != nil || opts == nil {
+		return []error{fmt.Errorf("want an object of options, got %s", raw)}
+	}
+	v := reflect.ValueOf(ns).Elem()
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(opts)) {
+		i, ok := namespaceKeys[key]
+		if !ok {
+			errs = append(errs, suggest.UnknownKey(key, NamespaceOptions()))
+			continue
+		}
+		if err := json.Unmarshal(opts[key], v.Field(i).Addr().Interface()); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				err = fmt.Errorf("want %s, got %s", kindName(te.Type.Kind()), opts[key])
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	return errs
+}
+
+// kindName says what a JSON value for a Go kind looks like.
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "an integer"
+	case reflect.Float64, reflect.Float32:
+		return "a number"
+	}
+	return k.String()
+}
+
 func (ns Namespace) validate() error {
-	for _, r := range []Rule{ns.Subscribe, ns.Publish} {
-		switch r {
+	for _, r := range []struct {
+		key  string
+		rule Rule
+	}{{"subscribe", ns.Subscribe}, {"publish", ns.Publish}} {
+		switch r.rule {
 		case RuleAnyone, RuleAuthenticated, RuleClaim, RuleServer:
 		default:
-			return fmt.Errorf("rule %q: want anyone, authenticated, claim or server", r)
+			return fmt.Errorf("%s: rule %q: want anyone, authenticated, claim or server", r.key, r.rule)
 		}
 	}
 	if ns.HistorySize < 0 || ns.HistoryTTL < 0 {
-		return fmt.Errorf("history size and ttl must not be negative")
+		return fmt.Errorf("history_size and history_ttl must not be negative")
 	}
 	return nil
 }

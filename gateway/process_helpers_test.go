@@ -143,8 +143,11 @@ func (p *gatewayProc) metric(name string) int64 {
 	}
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+			n, err := strconv.ParseFloat(v, 64) // the exposition format writes 1e+06
+			if err != nil {
+				p.t.Fatalf("metric %s: %v", name, err)
+			}
+			return int64(n)
 		}
 	}
 	p.t.Fatalf("metric %s not found", name)

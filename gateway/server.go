@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,7 +51,18 @@ type Server struct {
 
 	acceptor  *acceptor
 	serveOnce sync.Once
+	phase     atomic.Int32 // phaseStarting … phaseStopped, for Ready and Alive
+
+	metricsHandler http.Handler // see metrics.go
 }
+
+// A server's phases, in order.
+const (
+	phaseStarting int32 = iota // New returned, Serve not accepting yet
+	phaseServing               // accepting connections
+	phaseDraining              // Serve's context is done: closing connections
+	phaseStopped               // Serve returned
+)
 
 // New validates cfg, binds the listener and starts the event loop. The
 // server accepts nothing until Serve is called.
@@ -112,51 +123,41 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		s.broker.Close()
 		return nil, fmt.Errorf("start event loop: %w", err)
 	}
+	if s.metricsHandler, err = s.newMetricsHandler(); err != nil {
+		s.poller.Close()
+		s.ln.Close()
+		s.hub.Close()
+		s.broker.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // Addr is the listener's address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// WriteMetrics writes the server's, the hub's and the broker's metrics in
-// the Prometheus text format.
-func (s *Server) WriteMetrics(w io.Writer) error {
-	if err := s.metrics.WriteText(w); err != nil {
-		return err
-	}
-	hs := s.hub.Stats()
-	if _, err := fmt.Fprintf(w, "# TYPE wsgate_hub_delivered_total counter\nwsgate_hub_delivered_total %d\n"+
-		"# TYPE wsgate_hub_dropped_total counter\nwsgate_hub_dropped_total %d\n"+
-		"# TYPE wsgate_hub_queued_bytes gauge\nwsgate_hub_queued_bytes %d\n"+
-		"# TYPE wsgate_hub_publish_refused_total counter\nwsgate_hub_publish_refused_total %d\n"+
-		"# TYPE wsgate_hub_channels gauge\nwsgate_hub_channels %d\n"+
-		"# TYPE wsgate_hub_events_total counter\nwsgate_hub_events_total %d\n"+
-		"# TYPE wsgate_hub_gaps_total counter\nwsgate_hub_gaps_total %d\n"+
-		"# TYPE wsgate_hub_gaps_filled_total counter\nwsgate_hub_gaps_filled_total %d\n"+
-		"# TYPE wsgate_hub_gaps_lost_total counter\nwsgate_hub_gaps_lost_total %d\n"+
-		"# TYPE wsgate_hub_duplicates_total counter\nwsgate_hub_duplicates_total %d\n"+
-		"# TYPE wsgate_hub_gap_notices_total counter\nwsgate_hub_gap_notices_total %d\n"+
-		"# TYPE wsgate_hub_epoch_changes_total counter\nwsgate_hub_epoch_changes_total %d\n"+
-		"# TYPE wsgate_hub_resyncs_total counter\nwsgate_hub_resyncs_total %d\n"+
-		"# TYPE wsgate_hub_resync_filled_total counter\nwsgate_hub_resync_filled_total %d\n",
-		hs.Delivered.Load(), hs.Dropped.Load(), hs.Queued.Load(), hs.Refused.Load(), hs.Channels.Load(), hs.Events.Load(),
-		hs.Gaps.Load(), hs.GapsFilled.Load(), hs.GapsLost.Load(), hs.Duplicates.Load(), hs.GapNotices.Load(),
-		hs.EpochChanges.Load(), hs.Resyncs.Load(), hs.ResyncFilled.Load()); err != nil {
-		return fmt.Errorf("write metrics: %w", err)
-	}
-	if m, ok := s.broker.(interface{ WriteMetrics(io.Writer) error }); ok {
-		return m.WriteMetrics(w)
-	}
-	return nil
-}
-
-// Ready reports whether the server can deliver across instances: true
-// unless its broker says it is not (Redis unreachable, resubscribing).
+// Ready reports whether the server should be sent clients: it is accepting
+// connections, not draining, and its broker (if it can tell) is connected
+// and subscribed (Redis: not unreachable, not resubscribing).
 func (s *Server) Ready() bool {
+	if s.phase.Load() != phaseServing {
+		return false
+	}
 	if r, ok := s.broker.(interface{ Ready() bool }); ok {
 		return r.Ready()
 	}
 	return true
+}
+
+// Alive reports whether the process can still serve: every event loop
+// dispatches events (each answers a probe through its epoll instance and
+// workers before ctx is done). It does not depend on the broker. It is
+// true while draining, false once Serve has returned.
+func (s *Server) Alive(ctx context.Context) error {
+	if s.phase.Load() == phaseStopped {
+		return errors.New("gateway: stopped")
+	}
+	return s.poller.Probe(ctx)
 }
 
 // Hub returns the server's channel hub (its stats, subscriber counts).
@@ -178,12 +179,15 @@ func (s *Server) at(t int64) time.Time { return s.start.Add(time.Duration(t)) }
 func (s *Server) Serve(ctx context.Context) error {
 	err := errors.New("gateway: Serve called twice")
 	s.serveOnce.Do(func() {
+		defer s.phase.Store(phaseStopped)
 		if err = s.startAccepting(); err != nil {
 			s.poller.Close()
 			s.ln.Close()
 			return
 		}
+		s.phase.Store(phaseServing)
 		<-ctx.Done()
+		s.phase.Store(phaseDraining)
 		err = s.shutdown()
 	})
 	return err

@@ -69,7 +69,11 @@ type loop struct {
 	ep    *easy.Epoll
 	queue *readyQueue
 	wheel *wheel
+	probe prober // see Poller.Probe
 }
+
+// noDeadline registers a descriptor without a timer.
+var noDeadline time.Time
 
 // New starts a Poller: Loops epoll goroutines, Loops×WorkersPerLoop workers
 // and one timer goroutine. Close stops them all.
@@ -81,10 +85,16 @@ func New(cfg Config) (*Poller, error) {
 		ep, err := easy.EpollCreate(&easy.EpollConfig{OnWaitError: cfg.OnError})
 		if err != nil {
 			p.closeLoops()
+			p.closeProbes()
 			return nil, fmt.Errorf("netpoll: epoll_create: %w", err)
 		}
 		l := &loop{ep: ep, queue: newReadyQueue(), wheel: newWheel(start, cfg.TimerTick, wheelSlots)}
 		p.loops = append(p.loops, l)
+		if err := l.startProbe(); err != nil {
+			p.closeLoops()
+			p.closeProbes()
+			return nil, err
+		}
 		for j := 0; j < cfg.WorkersPerLoop; j++ {
 			p.wg.Add(1)
 			go p.work(l, &Worker{Scratch: make([]byte, cfg.ScratchBytes)})
@@ -101,7 +111,10 @@ func New(cfg Config) (*Poller, error) {
 // d is usually embedded in the caller's connection struct; it must not be
 // moved or reused until Close.
 func (p *Poller) Register(d *Desc, fd int, h Handler, deadline time.Time) error {
-	l := p.loops[p.next.Add(1)%uint32(len(p.loops))]
+	return p.loops[p.next.Add(1)%uint32(len(p.loops))].register(d, fd, h, deadline)
+}
+
+func (l *loop) register(d *Desc, fd int, h Handler, deadline time.Time) error {
 	d.fd, d.loop, d.h = int32(fd), l, h
 	d.state.Store(stateIdle)
 	if !deadline.IsZero() {
@@ -154,8 +167,19 @@ func (p *Poller) Close() error {
 		close(p.stop)
 		err = p.closeLoops()
 		p.wg.Wait()
+		err = errors.Join(err, p.closeProbes())
 	})
 	return err
+}
+
+// closeProbes closes the loops' probe eventfds (their epoll instances are
+// closed first, so this only closes the fds).
+func (p *Poller) closeProbes() error {
+	var errs []error
+	for _, l := range p.loops {
+		errs = append(errs, l.probe.close())
+	}
+	return errors.Join(errs...)
 }
 
 func (p *Poller) closeLoops() error {

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 
 	redisbroker "github.com/wsgate/wsgate/gateway/broker/redis"
 )
@@ -11,11 +11,15 @@ import (
 // Redis, so a backend or an operator can load it without a gateway:
 //
 //	wsgate redis-functions | redis-cli -x FUNCTION LOAD REPLACE
-func redisFunctions(args []string) int {
-	if len(args) > 0 {
-		fmt.Fprintln(os.Stderr, "usage: wsgate redis-functions | redis-cli -x FUNCTION LOAD REPLACE")
-		return 2
+func redisFunctions(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("redis-functions", "Print the Lua functions library the gateways load into Redis, so a backend or an\n"+
+		"operator can load it without a gateway:\n\n  wsgate redis-functions | redis-cli -x FUNCTION LOAD REPLACE", "")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
-	fmt.Print(redisbroker.Library())
+	if _, err := fmt.Fprint(stdout, redisbroker.Library()); err != nil {
+		fmt.Fprintln(stderr, "wsgate redis-functions:", err)
+		return 1
+	}
 	return 0
 }

@@ -17,11 +17,10 @@ func TestRedisFunctionsLoad(t *testing.T) {
 		t.Skip("starts redis-server")
 	}
 	srv := redistest.StartStandalone(t)
-	lib := captureStdout(t, func() {
-		if code := run([]string{"redis-functions"}); code != 0 {
-			t.Errorf("exit %d", code)
-		}
-	})
+	code, lib, errOut := runCLI("redis-functions")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
 	cli := exec.Command("redis-cli", "-p", strconv.Itoa(srv.Port()), "-x", "FUNCTION", "LOAD", "REPLACE")
 	cli.Stdin = strings.NewReader(lib)
 	if out, err := cli.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "wsgate" {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,13 +26,12 @@ import (
 	"github.com/wsgate/wsgate/gateway/presence"
 )
 
-// serveFlags binds every serve flag to cfg; each flag also reads the
-// environment variable WSGATE_<FLAG> (dashes become underscores).
+// serveFlags binds every serve flag to cfg; each flag is also the
+// environment variable WSGATE_<FLAG> and the config-file key <flag> with
+// dashes as underscores (see config.go).
 type serveFlags struct {
 	cfg          gateway.Config
 	debugListen  string
-	origins      string
-	logLevel     string
 	broker       string
 	redis        redisbroker.Config
 	configFile   string
@@ -40,6 +41,7 @@ type serveFlags struct {
 	apiListen    string
 	presenceTTL  time.Duration
 	apiKey       string
+	level        slog.Level
 }
 
 // defaultNodeID is host-pid: unique per running instance.
@@ -52,7 +54,7 @@ func defaultNodeID() string {
 }
 
 func newServeFlags(fs *flag.FlagSet) *serveFlags {
-	f := &serveFlags{cfg: gateway.DefaultConfig()}
+	f := &serveFlags{cfg: gateway.DefaultConfig(), broker: "memory"}
 	c := &f.cfg
 	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address for WebSocket clients")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "set SO_REUSEPORT on the listener (several processes on one port)")
@@ -61,7 +63,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&c.EchoPath, "echo-path", c.EchoPath, "path of the echo endpoint")
 	fs.BoolVar(&c.Demo, "demo", false, "serve the demo chat page at / on the client listener")
 	fs.StringVar(&c.WSPath, "ws-path", c.WSPath, "path of the client protocol endpoint")
-	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated allowed Origin values (https://a.example, *.example.com, *); empty: same host or no Origin")
+	fs.Var((*stringList)(&c.AllowedOrigins), "allowed-origins", "comma-separated allowed Origin `values` (https://a.example, *.example.com, *); empty: same host or no Origin")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message; larger closes with 1009")
 	fs.IntVar(&c.MaxPublicationBytes, "max-publication-bytes", c.MaxPublicationBytes, "largest publication data (client publish: error 106; API: 400); below --max-message-bytes")
 	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "bytes queued per connection before it is closed as a slow consumer (4008)")
@@ -73,7 +75,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "spread shutdown closes (1001) over this long")
 	fs.IntVar(&c.MaxChannelBytes, "max-channel-bytes", c.MaxChannelBytes, "longest channel name")
 	fs.IntVar(&c.MaxChannelsPerConn, "max-channels-per-conn", c.MaxChannelsPerConn, "subscriptions per connection")
-	fs.StringVar(&f.broker, "broker", "memory", "broker: memory (embedded, one instance) or redis (several instances)")
+	fs.Var(&choice{val: &f.broker, allowed: []string{"memory", "redis"}}, "broker", "`broker`: memory (embedded, one instance) or redis (several instances)")
 	fs.StringVar(&f.redis.URL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for --broker redis: redis://[user:pass@]host:port/db, rediss://…, redis+cluster://h1:p,h2:p")
 	fs.IntVar(&f.redis.PubSubShards, "redis-pubsub-shards", 4, "dedicated pub/sub connections on a standalone Redis")
 	fs.IntVar(&f.redis.Partitions, "redis-partitions", 64, "hash-tagged channel partitions (every instance and backend must agree)")
@@ -84,7 +86,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.IntVar(&c.HistorySize, "history-size", c.HistorySize, "publications kept per channel for resume and the history command (0: none)")
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a publication stays in history")
 	fs.BoolVar(&c.Recovery, "recovery", c.Recovery, "let a subscribe with a resume position replay what the client missed")
-	fs.StringVar(&f.configFile, "config", "", "JSON config file with channel namespaces (see README)")
+	fs.StringVar(&f.configFile, configFlag, "", "YAML or JSON config file: any flag as a key (max_queue_bytes: 2097152) and channel namespaces (see README)")
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "with --broker redis: members of a crashed instance expire after this long")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "connections in total (0: no limit); more get 503")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "connections per client IP (0: no limit); more get 429")
@@ -105,49 +107,36 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&f.apiKey, "api-key", "", "API key for --api-listen (or WSGATE_API_KEY)")
 	fs.IntVar(&c.Loops, "loops", 0, "epoll instances (0: one per core)")
 	fs.IntVar(&c.WorkersPerLoop, "workers-per-loop", 0, "workers per epoll instance (0: default)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.TextVar(&f.level, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 	return f
 }
 
-// applyEnv sets every flag not given on the command line from WSGATE_<FLAG>.
-func applyEnv(fs *flag.FlagSet) error {
-	given := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
-	var errs []error
-	fs.VisitAll(func(fl *flag.Flag) {
-		env := "WSGATE_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !given[fl.Name] {
-			if err := fl.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
+// stringList is a comma-separated flag value (a list in the config file).
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Get() any       { return []string(*l) }
+func (l *stringList) Set(v string) error {
+	*l = nil
+	if v != "" {
+		*l = strings.Split(v, ",")
+	}
+	return nil
 }
 
-func serve(args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	f := newServeFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+const serveSummary = "Run the gateway: WebSocket clients on --listen, metrics and health on --debug-listen,\n" +
+	"the server API on --api-listen. SIGTERM or SIGINT drains the connections and exits 0."
+
+const serveNotes = `Every flag can also be set in the environment as WSGATE_<FLAG> (WSGATE_MAX_QUEUE_BYTES)
+and in the --config file as <flag> with dashes as underscores (max_queue_bytes).
+Precedence: command line, then environment, then config file, then the default.`
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	f, code, ok := parseServe(args, stdout, stderr)
+	if !ok {
+		return code
 	}
-	if err := applyEnv(fs); err != nil {
-		fmt.Fprintln(os.Stderr, "wsgate:", err)
-		return 2
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "wsgate: --log-level:", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if f.broker != "memory" && f.broker != "redis" {
-		fmt.Fprintf(os.Stderr, "wsgate: --broker %q: want memory or redis\n", f.broker)
-		return 2
-	}
-	if f.origins != "" {
-		f.cfg.AllowedOrigins = strings.Split(f.origins, ",")
-	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.level}))
 	if err := runServer(f, log); err != nil {
 		log.Error("wsgate stopped", "err", err)
 		return 1
@@ -155,11 +144,54 @@ func serve(args []string) int {
 	return 0
 }
 
+// parseServe reads serve's settings from the command line, the environment
+// and the config file and checks them. ok is false when serve must not run:
+// after -h (code 0) or a usage or configuration error (code 2, on stderr).
+func parseServe(args []string, stdout, stderr io.Writer) (f *serveFlags, code int, ok bool) {
+	fs := newFlagSet("serve", serveSummary, serveNotes)
+	f = newServeFlags(fs)
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return nil, code, false
+	}
+	// A closure, not the method value f.cfg.DefaultNamespace: that would
+	// copy cfg now, before the environment and the file set it.
+	ns, err := loadSettings(fs, func() gateway.Namespace { return f.cfg.DefaultNamespace() })
+	if err == nil {
+		f.cfg.Namespaces = ns
+		err = f.configure()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "wsgate:", err)
+		return nil, 2, false
+	}
+	return f, 0, true
+}
+
+// choice is a string flag with a fixed set of values.
+type choice struct {
+	val     *string
+	allowed []string
+}
+
+func (c *choice) String() string {
+	if c.val == nil {
+		return ""
+	}
+	return *c.val
+}
+
+func (c *choice) Get() any { return *c.val }
+
+func (c *choice) Set(v string) error {
+	if !slices.Contains(c.allowed, v) {
+		return fmt.Errorf("want %s", strings.Join(c.allowed, " or "))
+	}
+	*c.val = v
+	return nil
+}
+
 func runServer(f *serveFlags, log *slog.Logger) error {
 	nofile := raiseNofile(log)
-	if err := f.configure(); err != nil {
-		return err
-	}
 	if f.broker == "redis" {
 		f.redis.Node, f.redis.Log, f.redis.History = f.cfg.NodeID, log, f.cfg.HistoryPolicy()
 		f.redis.IdempotencyTTL = f.cfg.IdempotencyTTL
@@ -233,7 +265,12 @@ func raiseNofile(log *slog.Logger) uint64 {
 	return lim.Cur - reserved
 }
 
-// debugServer serves pprof and the metrics on their own listener.
+// livenessTimeout bounds /healthz: an event loop that cannot run a no-op
+// within it is stuck (a busy loop answers in microseconds).
+const livenessTimeout = 2 * time.Second
+
+// debugServer serves pprof, the metrics, liveness (/healthz) and readiness
+// (/readyz) on their own listener.
 func debugServer(addr string, srv *gateway.Server) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -248,22 +285,21 @@ func debugServer(addr string, srv *gateway.Server) *http.Server {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_ = srv.WriteMetrics(w)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), livenessTimeout)
+		defer cancel()
+		if err := srv.Alive(ctx); err != nil {
+			http.Error(w, "not alive: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("/metrics", srv.MetricsHandler())
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
-// configure loads the config file and builds the authenticator.
+// configure builds the authenticator.
 func (f *serveFlags) configure() error {
-	if f.configFile != "" {
-		ns, err := gateway.LoadNamespaces(f.configFile, f.cfg.DefaultNamespace())
-		if err != nil {
-			return err
-		}
-		f.cfg.Namespaces = ns
-	}
 	if f.jwtSecret == "" && f.jwtPublicKey == "" && f.auth.JWKSFile == "" && f.auth.HookURL == "" {
 		return nil // no authentication: every connection is anonymous
 	}

@@ -69,27 +69,28 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Stats are the hub's counters.
+// Stats are the hub's counters. Each field's tags name its metric and HELP
+// text (gateway/metrics.go exports every tagged field).
 type Stats struct {
-	Delivered  atomic.Int64 // frames queued to subscribers
-	Dropped    atomic.Int64 // publications refused: the queue budget was spent
-	Queued     atomic.Int64 // gauge: bytes of publications waiting for fan-out
-	Refused    atomic.Int64 // local publishes refused while congested (AdmitPublish)
-	Channels   atomic.Int64 // gauge: channels with local subscribers
-	Gaps       atomic.Int64 // offset jumps seen on live delivery
-	GapsFilled atomic.Int64 // publications recovered from history for them
-	GapsLost   atomic.Int64 // publications history could no longer provide
-	GapNotices atomic.Int64 // "gap" pushes queued to subscribers for them
-	Duplicates atomic.Int64 // publications at or below the last delivered offset
-	Events     atomic.Int64 // join/leave frames queued to subscribers
+	Delivered  atomic.Int64 `metric:"wsgate_hub_delivered_total" help:"Publication frames queued to subscribers' connections."`
+	Dropped    atomic.Int64 `metric:"wsgate_hub_dropped_total" help:"Publications refused because the hub's queue budget was spent (repaired as a gap when history has them)."`
+	Queued     atomic.Int64 `metric:"wsgate_hub_queued_bytes" help:"Bytes of publications waiting for fan-out."`
+	Refused    atomic.Int64 `metric:"wsgate_hub_publish_refused_total" help:"Local publishes refused while the hub was congested."`
+	Channels   atomic.Int64 `metric:"wsgate_hub_channels" help:"Channels with at least one subscriber on this instance."`
+	Gaps       atomic.Int64 `metric:"wsgate_hub_gaps_total" help:"Offset jumps seen on live delivery."`
+	GapsFilled atomic.Int64 `metric:"wsgate_hub_gaps_filled_total" help:"Publications recovered from history to fill gaps."`
+	GapsLost   atomic.Int64 `metric:"wsgate_hub_gaps_lost_total" help:"Publications of gaps that history could no longer provide."`
+	GapNotices atomic.Int64 `metric:"wsgate_hub_gap_notices_total" help:"Gap pushes queued to subscribers for publications they will not get."`
+	Duplicates atomic.Int64 `metric:"wsgate_hub_duplicates_total" help:"Publications dropped at or below the last offset already delivered."`
+	Events     atomic.Int64 `metric:"wsgate_hub_events_total" help:"Join and leave frames queued to subscribers."`
 	// EpochChanges counts channels whose epoch changed under live
 	// subscribers (history lost: a broker restarted without persistence).
-	EpochChanges atomic.Int64
+	EpochChanges atomic.Int64 `metric:"wsgate_hub_epoch_changes_total" help:"Channels whose epoch changed under live subscribers (history lost, e.g. a broker restarted without persistence)."`
 	// Resyncs counts channels read back from history after the broker's
 	// subscription lapsed (a reconnect), and ResyncFilled the publications
 	// that delivered.
-	Resyncs      atomic.Int64
-	ResyncFilled atomic.Int64
+	Resyncs      atomic.Int64 `metric:"wsgate_hub_resyncs_total" help:"Channels read back from history after the broker's subscription lapsed (a reconnect)."`
+	ResyncFilled atomic.Int64 `metric:"wsgate_hub_resync_filled_total" help:"Publications delivered by resyncs after a broker subscription lapse."`
 }
 
 // Hub is the channel → subscribers table and its write workers.

@@ -145,6 +145,9 @@ func (s *Memory) Stats(channel string, done func(Stats, error)) {
 // Counters returns the store's counters (Rejected only: nothing is queued).
 func (s *Memory) Counters() *Counters { return &s.counters }
 
+// MetricStats is Counters for the gateway's metrics writer (gateway/metrics.go).
+func (s *Memory) MetricStats() any { return &s.counters }
+
 // Close implements Store: later writes are ignored and reads fail with
 // ErrClosed, as on Redis. The memory store holds no goroutines.
 func (s *Memory) Close() error {

@@ -12,7 +12,6 @@ package presence
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -59,23 +58,12 @@ type Store interface {
 	Close() error
 }
 
-// Counters are a store's health counters.
+// Counters are a store's health counters. Each field's tags name its metric
+// and HELP text (gateway/metrics.go exports every tagged field).
 type Counters struct {
-	Dropped  atomic.Int64 // Join/Leave refused by a full queue (Redis) — repaired by the refresh or by expiry
-	Rejected atomic.Int64 // Join with an empty Client or an Info over MaxInfo
-	Errors   atomic.Int64 // Redis calls that failed
-}
-
-// WriteMetrics writes the counters in the Prometheus text format.
-func (c *Counters) WriteMetrics(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "# TYPE wsgate_presence_dropped_total counter\nwsgate_presence_dropped_total %d\n"+
-		"# TYPE wsgate_presence_rejected_total counter\nwsgate_presence_rejected_total %d\n"+
-		"# TYPE wsgate_presence_errors_total counter\nwsgate_presence_errors_total %d\n",
-		c.Dropped.Load(), c.Rejected.Load(), c.Errors.Load())
-	if err != nil {
-		return fmt.Errorf("write presence metrics: %w", err)
-	}
-	return nil
+	Dropped  atomic.Int64 `metric:"wsgate_presence_dropped_total" help:"Presence joins/leaves refused by a full queue (Redis); repaired by the refresh or by expiry."`
+	Rejected atomic.Int64 `metric:"wsgate_presence_rejected_total" help:"Presence joins rejected: empty client id or member info over its limit."`
+	Errors   atomic.Int64 `metric:"wsgate_presence_errors_total" help:"Presence calls to Redis that failed."`
 }
 
 var (

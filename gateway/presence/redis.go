@@ -216,6 +216,9 @@ func (r *Redis) enqueueLocked(o op) bool {
 // Counters returns the store's counters.
 func (r *Redis) Counters() *Counters { return &r.counters }
 
+// MetricStats is Counters for the gateway's metrics writer (gateway/metrics.go).
+func (r *Redis) MetricStats() any { return &r.counters }
+
 // Close implements Store. Calls queued before it are still sent (within
 // Timeout); this instance's members are not removed — without refreshes
 // they expire within TTL, exactly as if the instance had crashed.

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -113,16 +112,16 @@ func (c Config) withDefaults() Config {
 
 // Stats are the broker's counters.
 type Stats struct {
-	Received     atomic.Int64 // publications received from Redis
-	Dropped      atomic.Int64 // the hub refused it even after waiting: a gap
-	Backpressure atomic.Int64 // times the reader waited for the hub to take one
-	Undecodable  atomic.Int64 // messages on our channels that were not envelopes
-	Reconnects   atomic.Int64 // pub/sub connections re-established
-	DeafDetected atomic.Int64 // probes that did not come back
-	PublishErrs  atomic.Int64
+	Received     atomic.Int64 `metric:"wsgate_redis_received_total" help:"Publications received from Redis pub/sub."`
+	Dropped      atomic.Int64 `metric:"wsgate_redis_dropped_total" help:"Publications from Redis the hub refused even after waiting (a gap, filled from history)."`
+	Backpressure atomic.Int64 `metric:"wsgate_redis_backpressure_total" help:"Times the pub/sub reader waited for the hub to take a publication."`
+	Undecodable  atomic.Int64 `metric:"wsgate_redis_undecodable_total" help:"Messages on wsgate's Redis channels that were not valid envelopes."`
+	Reconnects   atomic.Int64 `metric:"wsgate_redis_reconnects_total" help:"Redis pub/sub connections re-established."`
+	DeafDetected atomic.Int64 `metric:"wsgate_redis_deaf_total" help:"Liveness probes on a pub/sub connection that did not come back (the connection is replaced)."`
+	PublishErrs  atomic.Int64 `metric:"wsgate_redis_publish_errors_total" help:"Publishes that failed in Redis."`
 	// EventsDropped counts join/leave events not sent: pipeline full or
 	// closed, encoding or Redis error (they are fire-and-forget).
-	EventsDropped atomic.Int64
+	EventsDropped atomic.Int64 `metric:"wsgate_redis_events_dropped_total" help:"Join/leave events not sent: pipeline full or closed, encoding or Redis error."`
 }
 
 // Broker is the Redis broker.
@@ -250,30 +249,6 @@ func (b *Broker) loadLibraryOn(addr string, node rueidis.Client) error {
 // Ready reports whether every pub/sub connection is subscribed and live.
 func (b *Broker) Ready() bool { return int(b.healthy.Load()) == len(b.subs.conns) }
 
-// WriteMetrics writes the broker's counters in the Prometheus text format.
-func (b *Broker) WriteMetrics(w io.Writer) error {
-	ready := 0
-	if b.Ready() {
-		ready = 1
-	}
-	_, err := fmt.Fprintf(w, "# TYPE wsgate_redis_ready gauge\nwsgate_redis_ready %d\n"+
-		"# TYPE wsgate_redis_received_total counter\nwsgate_redis_received_total %d\n"+
-		"# TYPE wsgate_redis_dropped_total counter\nwsgate_redis_dropped_total %d\n"+
-		"# TYPE wsgate_redis_backpressure_total counter\nwsgate_redis_backpressure_total %d\n"+
-		"# TYPE wsgate_redis_undecodable_total counter\nwsgate_redis_undecodable_total %d\n"+
-		"# TYPE wsgate_redis_reconnects_total counter\nwsgate_redis_reconnects_total %d\n"+
-		"# TYPE wsgate_redis_deaf_total counter\nwsgate_redis_deaf_total %d\n"+
-		"# TYPE wsgate_redis_publish_errors_total counter\nwsgate_redis_publish_errors_total %d\n"+
-		"# TYPE wsgate_redis_events_dropped_total counter\nwsgate_redis_events_dropped_total %d\n",
-		ready, b.stats.Received.Load(), b.stats.Dropped.Load(), b.stats.Backpressure.Load(), b.stats.Undecodable.Load(),
-		b.stats.Reconnects.Load(), b.stats.DeafDetected.Load(), b.stats.PublishErrs.Load(),
-		b.stats.EventsDropped.Load())
-	if err != nil {
-		return fmt.Errorf("write redis metrics: %w", err)
-	}
-	return nil
-}
-
 // Client is the broker's Redis client, for other stores (presence) to
 // share; the broker closes it.
 func (b *Broker) Client() rueidis.Client { return b.client }
@@ -283,6 +258,9 @@ func (b *Broker) Partitions() int { return b.cfg.Partitions }
 
 // Stats returns the broker's counters.
 func (b *Broker) Stats() *Stats { return &b.stats }
+
+// MetricStats is Stats for the gateway's metrics writer (gateway/metrics.go).
+func (b *Broker) MetricStats() any { return &b.stats }
 
 // setState logs connection state changes once, not once per message.
 func (b *Broker) setState(state string, err error) {
