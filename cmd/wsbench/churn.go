@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wsgate/wsgate/bench/harness/drive"
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/bench/loadclient"
@@ -115,7 +114,7 @@ func (b *bench) storm(ctx context.Context, p *server.Process, baseFDs int, o chu
 		return results.ChurnRound{}, err
 	}
 	stopWatch := b.watchFDs(p, baseFDs)
-	pool, err := loadclient.Dial(ctx, loadclient.Config{Addr: p.Addr, Path: drive.Path, Conns: o.conns,
+	pool, err := loadclient.Dial(ctx, loadclient.Config{Addr: p.Addr, Path: dialect(p.Name).Path(), Conns: o.conns,
 		DialsInFlight: 0, HandshakeTimeout: o.handshakeTimeout})
 	stopWatch()
 	if err != nil {

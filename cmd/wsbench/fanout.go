@@ -142,7 +142,7 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 	defer b.stopServer(p)
 	tag := fmt.Sprintf("fanout %s (%s)", design, o.variant())
 	channels := channelNames(o.channels)
-	subs, err := b.connectSubscribers(ctx, p, tag, o)
+	subs, err := b.connectSubscribers(ctx, p, dialect(design), tag, o)
 	if err != nil {
 		b.run.Problem("%s: %v", tag, err)
 		return
@@ -153,12 +153,18 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 		b.run.Problem("%s: %v", tag, err)
 		return
 	}
-	pub, err := drive.DialPublisher(ctx, p.Addr, 0)
+	pub, err := b.dialPublisher(ctx, design, p, 0)
 	if err != nil {
 		b.run.Problem("%s: publisher: %v", tag, err)
 		return
 	}
 	defer pub.Close()
+	// A burst is burst messages on every channel, published in one go
+	// (pipelined on wsgate's connection, batched through Centrifugo's API).
+	var burst []string
+	for range o.burst {
+		burst = append(burst, channels...)
+	}
 
 	n := subs.Subscribed()
 	f := &results.Fanout{Variant: o.variant(), Subs: n, Channels: o.channels}
@@ -179,12 +185,8 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 		} else {
 			publish = func(ph *drive.Phase) int {
 				return b.publishBursts(ctx, tag, o, ph, n*o.burst, func() int {
-					for range o.burst {
-						for _, ch := range channels {
-							_ = pub.Publish(ch)
-						}
-					}
-					return o.burst * len(channels)
+					_ = pub.Publish(burst...) // a broken publisher shows as missing deliveries
+					return len(burst)
 				})
 			}
 		}
@@ -207,16 +209,19 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 	if st := subs.Stats(); st.Closed > 0 {
 		b.run.Problem("%s: the server closed %d subscribers: %v", tag, st.Closed, st.Closes)
 	}
-	if c := pub.Closed(); c != nil {
-		b.run.Problem("%s: the server closed the publisher: %v", tag, c)
+	if err := pub.Failure(); err != nil {
+		b.run.Problem("%s: publisher: %v", tag, err)
 	}
 }
 
 // connectSubscribers dials the subscriber pool and checks it is complete.
-func (b *bench) connectSubscribers(ctx context.Context, p *server.Process, tag string, o fanoutOpts) (*drive.Subscribers, error) {
+func (b *bench) connectSubscribers(ctx context.Context, p *server.Process, d drive.Dialect, tag string, o fanoutOpts) (*drive.Subscribers, error) {
 	b.bar.Phase(fmt.Sprintf("%s: connecting %d subscribers", tag, o.subs), 0)
-	subs, err := drive.DialSubscribers(ctx, p.Addr, o.subs, o.dialsInFlight)
+	subs, err := drive.DialSubscribers(ctx, d, p.Addr, o.subs, o.dialsInFlight, 60*time.Second)
 	if err != nil {
+		if subs != nil {
+			_ = subs.Close()
+		}
 		return nil, err
 	}
 	if st := subs.Stats(); st.Failed > 0 {
@@ -241,7 +246,7 @@ func (b *bench) checkPhase(tag string, m *results.FanoutMode, p *server.Process)
 
 // publishAtRate publishes one message per channel per round, rounds at
 // o.rate per second for o.duration; it returns the messages published.
-func (b *bench) publishAtRate(ctx context.Context, tag string, pub *drive.Publisher, channels []string, o fanoutOpts) int {
+func (b *bench) publishAtRate(ctx context.Context, tag string, pub drive.Publisher, channels []string, o fanoutOpts) int {
 	rounds := max(1, int(o.rate*o.duration.Seconds()))
 	b.bar.Phase(fmt.Sprintf("%s: %d rounds at %g/s", tag, rounds, o.rate), rounds)
 	interval := time.Duration(float64(time.Second) / o.rate)
@@ -251,9 +256,7 @@ func (b *bench) publishAtRate(ctx context.Context, tag string, pub *drive.Publis
 		if ctx.Err() != nil {
 			return r * len(channels)
 		}
-		for _, ch := range channels {
-			_ = pub.Publish(ch) // a closed publisher shows as missing deliveries
-		}
+		_ = pub.Publish(channels...) // a broken publisher shows as missing deliveries
 		b.bar.Set(r + 1)
 	}
 	return rounds * len(channels)
@@ -345,7 +348,7 @@ func (b *bench) runFloor(ctx context.Context, o fanoutOpts, modes []string) {
 		return
 	}
 	defer b.stopServer(p)
-	subs, err := b.connectSubscribers(ctx, p, tag, o)
+	subs, err := b.connectSubscribers(ctx, p, drive.Wsgate{}, tag, o)
 	if err != nil {
 		b.run.Problem("%s: %v", tag, err)
 		return

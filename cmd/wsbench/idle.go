@@ -78,7 +78,7 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 	}
 	idle.Points = append(idle.Points, base)
 
-	var pools []*loadclient.Pool
+	var pools []*drive.Subscribers
 	defer func() {
 		for _, pl := range pools {
 			_ = pl.Close()
@@ -90,7 +90,7 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 			continue
 		}
 		b.bar.Phase(fmt.Sprintf("idle %s: %d connections", design, n), n)
-		pool, sum, err := b.grow(ctx, p, base.FDs, held, n, o.dialsInFlight)
+		pool, sum, err := b.grow(ctx, p, design, base.FDs, held, n, o.dialsInFlight)
 		if err != nil {
 			b.run.Problem("idle %s: dial to %d: %v", design, n, err)
 			return
@@ -142,12 +142,17 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 }
 
 // grow dials n-held more connections, showing progress from the server's
-// fd count (the client pool reports only when done).
-func (b *bench) grow(ctx context.Context, p *server.Process, baseFDs, held, n, inFlight int) (*loadclient.Pool, loadclient.Summary, error) {
+// fd count (the client pool reports only when done). A connection is
+// idle once it is a client: upgraded, and connected where the protocol
+// has a connect command (Centrifugo); it subscribes to nothing.
+func (b *bench) grow(ctx context.Context, p *server.Process, design string, baseFDs, held, n, inFlight int) (*drive.Subscribers, loadclient.Summary, error) {
 	stop := b.watchFDs(p, baseFDs)
-	pool, err := loadclient.Dial(ctx, loadclient.Config{Addr: p.Addr, Path: drive.Path, Conns: n - held, DialsInFlight: inFlight})
+	pool, err := drive.DialSubscribers(ctx, dialect(design), p.Addr, n-held, inFlight, 60*time.Second)
 	stop()
 	if err != nil {
+		if pool != nil {
+			_ = pool.Close()
+		}
 		return nil, loadclient.Summary{}, err
 	}
 	b.bar.Set(n)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/centrifugo"
 	"github.com/wsgate/wsgate/bench/floor"
 	"github.com/wsgate/wsgate/bench/harness/procfs"
 	"github.com/wsgate/wsgate/bench/harness/progress"
@@ -26,19 +27,21 @@ import (
 
 // commonFlags are the flags every scenario takes.
 type commonFlags struct {
-	target       string
-	wsgateBin    string
-	broker       string
-	redisURL     string
-	jsonOut      string
-	reportDir    string
-	pingInterval time.Duration
-	projectConns int
+	target        string
+	wsgateBin     string
+	centrifugoBin string
+	broker        string
+	redisURL      string
+	jsonOut       string
+	reportDir     string
+	pingInterval  time.Duration
+	projectConns  int
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.target, "target", "both", "wsgate, naive, or both (alternating in one run)")
+	fs.StringVar(&c.target, "target", "both", "wsgate, naive, centrifugo, both (wsgate and naive) or all (the three), one after the other in one run")
 	fs.StringVar(&c.wsgateBin, "wsgate-bin", "", "wsgate executable (default: beside wsbench, then $PATH)")
+	fs.StringVar(&c.centrifugoBin, "centrifugo-bin", "", "Centrifugo executable (default: "+centrifugo.Version+" from the cache, installed there with go install when missing)")
 	fs.StringVar(&c.broker, "broker", "memory", "broker the servers use: memory or redis")
 	fs.StringVar(&c.redisURL, "redis-url", "", "Redis URL for --broker redis (passed to the servers)")
 	fs.StringVar(&c.jsonOut, "json", "", "write every number to this JSON file")
@@ -52,10 +55,12 @@ func (c *commonFlags) designs() ([]string, error) {
 	switch c.target {
 	case "both":
 		return []string{results.Wsgate, results.Naive}, nil
-	case results.Wsgate, results.Naive:
+	case "all":
+		return []string{results.Wsgate, results.Naive, results.Centrifugo}, nil
+	case results.Wsgate, results.Naive, results.Centrifugo:
 		return []string{c.target}, nil
 	}
-	return nil, fmt.Errorf("--target %q: want wsgate, naive or both", c.target)
+	return nil, fmt.Errorf("--target %q: want wsgate, naive, centrifugo, both or all", c.target)
 }
 
 // bench is one scenario command's run: its servers, progress and results.
@@ -69,6 +74,10 @@ type bench struct {
 	self    string // this executable: runs "naive" and "floor"
 	wsgate  string // "" when --target naive
 	proc    procfs.Root
+
+	// Centrifugo's binary, the directory its configuration is written to
+	// and the key of its HTTP API (see targets.go).
+	centrifugo, tmpDir, apiKey string
 }
 
 // newBench validates the common flags and finds the executables.
@@ -95,6 +104,9 @@ func newBench(e env, command string, args []string, c commonFlags) (*bench, erro
 	}
 	cmdline := strings.TrimSpace("wsbench " + command + " " + strings.Join(args, " "))
 	b.run = results.NewRun(cmdline, b.proc.ReadMachine(), time.Now())
+	ctx, stop := signalContext()
+	defer stop()
+	b.setupCentrifugo(ctx)
 	return b, nil
 }
 
@@ -124,7 +136,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 // serverSpec is how design is started: its own process, loopback
-// listeners, same ping interval and broker for both designs.
+// listeners, same ping interval and broker for every design.
 func (b *bench) serverSpec(design string, extra ...string) (server.Spec, error) {
 	ping := b.flags.pingInterval.String()
 	switch design {
@@ -144,6 +156,11 @@ func (b *bench) serverSpec(design string, extra ...string) (server.Spec, error) 
 			args = append(args, "--redis-url", b.flags.redisURL)
 		}
 		return server.Spec{Name: design, Bin: b.self, Args: append(args, extra...), Debug: true}, nil
+	case results.Centrifugo:
+		if len(extra) > 0 {
+			return server.Spec{}, fmt.Errorf("centrifugo takes no extra flags (%q)", extra)
+		}
+		return b.centrifugoSpec()
 	}
 	return server.Spec{}, fmt.Errorf("unknown design %q", design)
 }
@@ -194,7 +211,7 @@ func (b *bench) stopServer(p *server.Process) {
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
 			m, err := sc.Metrics(context.Background())
-			if err != nil || m["wsgate_conns_open"] == 0 {
+			if err != nil || connsOpen(p.Name, m) == 0 {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -213,6 +230,9 @@ func (b *bench) stopServer(p *server.Process) {
 // exit code: 1 when anything went wrong (the problems are printed too).
 func (b *bench) finish() int {
 	b.bar.Done()
+	if b.tmpDir != "" {
+		_ = os.RemoveAll(b.tmpDir)
+	}
 	b.run.Seconds = time.Since(b.start).Round(time.Millisecond).Seconds()
 	b.run.LoadAvgEnd, _ = b.proc.ReadLoadAvg()
 	b.run.Projection = nil

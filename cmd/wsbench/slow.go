@@ -14,7 +14,7 @@ import (
 	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/bench/harness/sleepers"
-	"github.com/wsgate/wsgate/bench/harness/wire"
+	"github.com/wsgate/wsgate/bench/loadclient"
 )
 
 // slowChannel is the one channel of the slow-consumer scenario.
@@ -93,8 +93,12 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 	}
 	defer b.stopServer(p)
 	b.bar.Phase(fmt.Sprintf("%s: connecting %d readers", tag, readers), 0)
-	subs, err := drive.DialSubscribers(ctx, p.Addr, readers, o.dialsInFlight)
+	d := dialect(design)
+	subs, err := drive.DialSubscribers(ctx, d, p.Addr, readers, o.dialsInFlight, 60*time.Second)
 	if err != nil {
+		if subs != nil {
+			_ = subs.Close()
+		}
 		b.run.Problem("%s: %v", tag, err)
 		return
 	}
@@ -106,7 +110,7 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 		b.run.Problem("%s: %v", tag, err)
 		return
 	}
-	pub, err := drive.DialPublisher(ctx, p.Addr, o.payload)
+	pub, err := b.dialPublisher(ctx, design, p, o.payload)
 	if err != nil {
 		b.run.Problem("%s: publisher: %v", tag, err)
 		return
@@ -129,8 +133,8 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 	b.bar.Phase(fmt.Sprintf("%s: connecting %d non-readers", tag, slowN), 0)
 	sc := scrape.New(p.DebugAddr)
 	before, _ := sc.Metrics(ctx)
-	sl, err := sleepers.Dial(ctx, sleepers.Config{Addr: p.Addr, Path: drive.Path, Conns: slowN,
-		Hello: wire.Subscribe(1, slowChannel), RcvBuf: o.rcvBuf})
+	sl, err := sleepers.Dial(ctx, sleepers.Config{Addr: p.Addr, Path: d.Path(), Conns: slowN,
+		Hello: d.Hello(slowChannel), HelloText: d.Opcode() == loadclient.OpText, RcvBuf: o.rcvBuf})
 	if err != nil {
 		b.run.Problem("%s: non-readers: %v", tag, err)
 		return
@@ -140,16 +144,15 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 	s.WithSlow = b.slowPhase(ctx, tag+": with non-readers", subs, pub, o)
 	after, err := sc.Metrics(ctx)
 	if err == nil && before != nil {
-		s.SlowClosed = int64(after["wsgate_slow_consumers_total"] - before["wsgate_slow_consumers_total"] +
-			after["wsgate_pong_timeouts_total"] - before["wsgate_pong_timeouts_total"])
+		s.SlowClosed = slowClosed(design, before, after)
 	}
 	for _, ph := range []*results.SlowPhase{&s.Baseline, &s.WithSlow} {
 		if ph.Delivered < ph.ExpectedDeliveries {
 			b.run.Problem("%s: readers got %d of %d deliveries", tag, ph.Delivered, ph.ExpectedDeliveries)
 		}
 	}
-	if c := pub.Closed(); c != nil {
-		b.run.Problem("%s: the server closed the publisher: %v", tag, c)
+	if err := pub.Failure(); err != nil {
+		b.run.Problem("%s: publisher: %v", tag, err)
 	}
 	if p.Exited() {
 		b.run.Problem("%s: %v", tag, p.ExitError())
@@ -157,7 +160,7 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 }
 
 // slowPhase publishes at o.rate for o.phase and waits for the readers.
-func (b *bench) slowPhase(ctx context.Context, label string, subs *drive.Subscribers, pub *drive.Publisher, o slowOpts) results.SlowPhase {
+func (b *bench) slowPhase(ctx context.Context, label string, subs *drive.Subscribers, pub drive.Publisher, o slowOpts) results.SlowPhase {
 	n := subs.Subscribed()
 	closedBefore := subs.Stats().Closed
 	ph := subs.Begin(pub.Seq())

@@ -16,7 +16,7 @@ import (
 	"github.com/wsgate/wsgate/bench/loadclient"
 )
 
-// Path is the client protocol endpoint of both designs.
+// Path is the client protocol endpoint of wsgate and the naive server.
 const Path = "/ws"
 
 // Phase collects the deliveries of one measurement window.
@@ -43,59 +43,71 @@ func (p *Phase) Last() time.Time {
 // Subscribers is a pool of connections that count and time every message
 // push they receive.
 type Subscribers struct {
-	pool  *loadclient.Pool
-	phase atomic.Pointer[Phase]
+	dialect Dialect
+	pool    *loadclient.Pool
+	phase   atomic.Pointer[Phase]
 
-	acks, ackErrs atomic.Int64 // subscribe replies
+	replies, replyErrs atomic.Int64 // replies to connect and subscribe commands
+	subscribed         int64        // subscribe replies without an error
 	// Pushes that could not be parsed, were not stamped, or belong to a
 	// message published before the current phase.
 	bad, stale        atomic.Int64
 	pushes, pushBytes atomic.Int64
 }
 
-// DialSubscribers opens n connections to addr. Failed dials are in
-// Stats; the error is for a pool that could not be made at all.
-func DialSubscribers(ctx context.Context, addr string, n, dialsInFlight int) (*Subscribers, error) {
-	s := &Subscribers{}
+// DialSubscribers opens n connections to addr that speak d, and sends each
+// upgraded one d's connect command when it has one, waiting for the
+// replies (timeout bounds that wait). Failed dials are in Stats; the error
+// is for a pool that could not be made at all, or connects that failed.
+func DialSubscribers(ctx context.Context, d Dialect, addr string, n, dialsInFlight int, timeout time.Duration) (*Subscribers, error) {
+	s := &Subscribers{dialect: d}
 	pool, err := loadclient.Dial(ctx, loadclient.Config{
-		Addr: addr, Path: Path, Conns: n, DialsInFlight: dialsInFlight, OnMessage: s.onMessage,
+		Addr: addr, Path: d.Path(), Conns: n, DialsInFlight: dialsInFlight, OnMessage: s.onMessage,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.pool = pool
+	if d.Connect(1) == nil {
+		return s, nil
+	}
+	if _, err := s.command(ctx, "connect", timeout, func(i int, _ string) []byte { return d.Connect(uint32(i + 1)) }, nil); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
-func (s *Subscribers) onMessage(_ *loadclient.Conn, _ byte, payload []byte) {
+func (s *Subscribers) onMessage(c *loadclient.Conn, _ byte, payload []byte) {
 	now := time.Now()
-	p, err := wire.ParsePush(payload)
+	err := s.dialect.Read(payload, func(f Frame) {
+		switch f.Kind {
+		case KindMessage:
+			s.pushes.Add(1)
+			s.pushBytes.Add(int64(f.Bytes))
+			ph := s.phase.Load()
+			switch {
+			case !f.Stamped:
+				s.bad.Add(1)
+			case ph == nil || f.Seq < ph.firstSeq:
+				s.stale.Add(1)
+			default:
+				ph.Latency.Record(now.Sub(f.Sent))
+				ph.delivered.Add(1)
+				ph.last.Store(now.UnixNano())
+			}
+		case KindReply:
+			if f.Failed {
+				s.replyErrs.Add(1)
+			} else {
+				s.replies.Add(1)
+			}
+		case KindPing:
+			// A closing connection refuses; its close is counted anyway.
+			_ = c.Send(s.dialect.Opcode(), f.Pong)
+		}
+	})
 	if err != nil {
 		s.bad.Add(1)
-		return
-	}
-	switch {
-	case p.IsMessage():
-		s.pushes.Add(1)
-		s.pushBytes.Add(int64(len(payload)))
-		seq, sent, ok := wire.ParseStamp(p.Data)
-		ph := s.phase.Load()
-		switch {
-		case !ok:
-			s.bad.Add(1)
-		case ph == nil || seq < ph.firstSeq:
-			s.stale.Add(1)
-		default:
-			ph.Latency.Record(now.Sub(sent))
-			ph.delivered.Add(1)
-			ph.last.Store(now.UnixNano())
-		}
-	case p.IsReply():
-		if p.HasError {
-			s.ackErrs.Add(1)
-		} else {
-			s.acks.Add(1)
-		}
 	}
 }
 
@@ -103,32 +115,48 @@ func (s *Subscribers) onMessage(_ *loadclient.Conn, _ byte, payload []byte) {
 // broker every subscribe reads the channel's position through a bounded
 // queue per channel (4,096 deep in wsgate): ten thousand subscribes at
 // once to one channel are partly refused with 111 (retry), which would
-// measure that bound instead of fan-out.
+// measure that bound instead of fan-out. Connect commands use the same
+// window.
 const SubscribeWindow = 1024
 
 // Subscribe subscribes connection i to channels[i % len(channels)] and
 // waits until every upgraded connection's reply arrived (or timeout).
 func (s *Subscribers) Subscribe(ctx context.Context, channels []string, timeout time.Duration) error {
+	ok, err := s.command(ctx, "subscribe", timeout, func(i int, ch string) []byte { return s.dialect.Subscribe(uint32(i+1), ch) }, channels)
+	s.subscribed += ok
+	return err
+}
+
+// command sends msg(i, channel) to every connection, keeping at most
+// SubscribeWindow unanswered, and waits until every one was answered (or
+// timeout). It returns the replies without an error.
+func (s *Subscribers) command(ctx context.Context, name string, timeout time.Duration, msg func(i int, channel string) []byte, channels []string) (int64, error) {
 	conns := s.pool.Conns()
+	ok0, errs0 := s.replies.Load(), s.replyErrs.Load()
+	answered := func() int64 { return s.replies.Load() - ok0 + s.replyErrs.Load() - errs0 }
 	start := time.Now()
-	answered := func() int64 { return s.acks.Load() + s.ackErrs.Load() }
 	for i, c := range conns {
 		if !waitUntil(ctx, timeout-time.Since(start), func() bool { return int64(i)-answered() < SubscribeWindow }) {
 			break // the wait below reports what is missing
 		}
-		if err := c.Send(loadclient.OpBinary, wire.Subscribe(uint32(i+1), channels[i%len(channels)])); err != nil {
-			return fmt.Errorf("subscribe conn %d: %w", c.Index(), err)
+		ch := ""
+		if len(channels) > 0 {
+			ch = channels[i%len(channels)]
+		}
+		if err := c.Send(s.dialect.Opcode(), msg(i, ch)); err != nil {
+			return s.replies.Load() - ok0, fmt.Errorf("%s conn %d: %w", name, c.Index(), err)
 		}
 	}
 	want := int64(len(conns))
-	ok := waitUntil(ctx, timeout-time.Since(start), func() bool { return answered() >= want })
+	done := waitUntil(ctx, timeout-time.Since(start), func() bool { return answered() >= want })
+	ok, failed := s.replies.Load()-ok0, s.replyErrs.Load()-errs0
 	switch {
-	case s.ackErrs.Load() > 0:
-		return fmt.Errorf("%d of %d subscribes failed", s.ackErrs.Load(), want)
-	case !ok:
-		return fmt.Errorf("%d of %d subscribes answered after %v", s.acks.Load(), want, timeout)
+	case failed > 0:
+		return ok, fmt.Errorf("%d of %d %ss failed", failed, want, name)
+	case !done:
+		return ok, fmt.Errorf("%d of %d %ss answered after %v", ok, want, name, timeout)
 	}
-	return nil
+	return ok, nil
 }
 
 // Begin starts a new phase: from now on, pushes stamped with a sequence
@@ -139,14 +167,14 @@ func (s *Subscribers) Begin(firstSeq uint64) *Phase {
 	return p
 }
 
-// Subscribed returns how many connections are upgraded and subscribed.
-func (s *Subscribers) Subscribed() int { return int(s.acks.Load()) }
+// Subscribed returns how many subscribes were answered without an error.
+func (s *Subscribers) Subscribed() int { return int(s.subscribed) }
 
 // Anomalies returns the pushes that were unparsable or unstamped, and
 // those from before the current phase.
 func (s *Subscribers) Anomalies() (bad, stale int64) { return s.bad.Load(), s.stale.Load() }
 
-// MeanPushBytes is the mean payload size of the message pushes received.
+// MeanPushBytes is the mean size of the message frames received.
 func (s *Subscribers) MeanPushBytes() float64 {
 	n := s.pushes.Load()
 	if n == 0 {
@@ -161,6 +189,23 @@ func (s *Subscribers) Stats() loadclient.Stats { return s.pool.Stats() }
 // Close closes every connection.
 func (s *Subscribers) Close() error { return s.pool.Close() }
 
+// Publisher publishes stamped payloads (wire.Stamp) through a design's
+// publishing path: a client connection for wsgate and naive, the HTTP API
+// for Centrifugo.
+type Publisher interface {
+	// Publish publishes one message on each channel, in order, each
+	// stamped with the next sequence number and the time it is sent.
+	Publish(channels ...string) error
+	// Seq is the sequence number the next message will carry.
+	Seq() uint64
+	// Replies returns the publishes accepted and refused so far.
+	Replies() (ok, errs int64)
+	// Failure says why the publishing path broke (the server closed the
+	// connection, a request failed); nil while it works.
+	Failure() error
+	Close() error
+}
+
 // Window bounds the publishes awaiting a reply. Every publish is answered,
 // and a server may bound the replies queued for one connection (the naive
 // server closes a connection with 256 frames queued as a slow consumer):
@@ -171,8 +216,8 @@ const Window = 128
 // windowWait bounds how long Publish waits for room in the window.
 const windowWait = 10 * time.Second
 
-// Publisher publishes stamped payloads on one connection.
-type Publisher struct {
+// SocketPublisher publishes on one client connection (wsgate's protocol).
+type SocketPublisher struct {
 	pool        *loadclient.Pool
 	conn        *loadclient.Conn
 	data        []byte
@@ -183,8 +228,8 @@ type Publisher struct {
 
 // DialPublisher opens the publisher's connection. dataBytes is the
 // payload size (0: what makes an 80-byte push on the channel published to).
-func DialPublisher(ctx context.Context, addr string, dataBytes int) (*Publisher, error) {
-	p := &Publisher{}
+func DialPublisher(ctx context.Context, addr string, dataBytes int) (*SocketPublisher, error) {
+	p := &SocketPublisher{}
 	if dataBytes > 0 {
 		p.dataBytesFn = func(string) int { return dataBytes }
 	} else {
@@ -215,10 +260,18 @@ func DialPublisher(ctx context.Context, addr string, dataBytes int) (*Publisher,
 	return p, nil
 }
 
-// Publish stamps the next sequence number and the current time into a
-// payload and publishes it on channel. It waits while Window publishes
-// are unanswered.
-func (p *Publisher) Publish(channel string) error {
+// Publish implements Publisher. It waits while Window publishes are
+// unanswered.
+func (p *SocketPublisher) Publish(channels ...string) error {
+	for _, ch := range channels {
+		if err := p.publish(ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *SocketPublisher) publish(channel string) error {
 	if !waitUntil(context.Background(), windowWait, func() bool {
 		ok, errs := p.Replies()
 		return int64(p.seq)-ok-errs < Window
@@ -235,23 +288,23 @@ func (p *Publisher) Publish(channel string) error {
 	return p.conn.Send(loadclient.OpBinary, wire.Publish(uint32(p.seq), channel, p.data))
 }
 
-// Seq is the sequence number the next Publish will use.
-func (p *Publisher) Seq() uint64 { return p.seq }
+// Seq implements Publisher.
+func (p *SocketPublisher) Seq() uint64 { return p.seq }
 
-// Replies returns the publish replies received: accepted and refused.
-func (p *Publisher) Replies() (ok, errs int64) { return p.ok.Load(), p.errs.Load() }
+// Replies implements Publisher.
+func (p *SocketPublisher) Replies() (ok, errs int64) { return p.ok.Load(), p.errs.Load() }
 
-// Closed returns the close codes the server ended the publisher's
-// connection with (empty while it is open).
-func (p *Publisher) Closed() map[int]int {
+// Failure implements Publisher: the close codes the server ended the
+// connection with.
+func (p *SocketPublisher) Failure() error {
 	if st := p.pool.Stats(); st.Closed > 0 {
-		return st.Closes
+		return fmt.Errorf("the server closed the publisher: %v", st.Closes)
 	}
 	return nil
 }
 
-// Close closes the connection.
-func (p *Publisher) Close() error { return p.pool.Close() }
+// Close implements Publisher.
+func (p *SocketPublisher) Close() error { return p.pool.Close() }
 
 // WaitDeliveries waits until want() deliveries arrived in ph, or nothing
 // arrived for stall, or ctx ends; it reports whether want was reached.

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/harness/wire"
+	"github.com/wsgate/wsgate/bench/loadclient"
 	"github.com/wsgate/wsgate/bench/naive"
+	"github.com/wsgate/wsgate/codec"
 )
 
 // startNaive runs the naive reference server in-process: it speaks the
@@ -32,7 +35,7 @@ func startNaive(t *testing.T) string {
 func TestPublishAndMeasure(t *testing.T) {
 	addr := startNaive(t)
 	ctx := context.Background()
-	subs, err := DialSubscribers(ctx, addr, 30, 0)
+	subs, err := DialSubscribers(ctx, Wsgate{}, addr, 30, 0, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +62,8 @@ func TestPublishAndMeasure(t *testing.T) {
 	}
 	ph := subs.Begin(pub.Seq())
 	for range 3 * Window { // more than a window: Publish must wait, not fail
-		for _, ch := range []string{"a", "b", "c"} {
-			if err := pub.Publish(ch); err != nil {
-				t.Fatal(err)
-			}
+		if err := pub.Publish("a", "b", "c"); err != nil {
+			t.Fatal(err)
 		}
 	}
 	want := int64(3*Window) * 30
@@ -85,8 +86,8 @@ func TestPublishAndMeasure(t *testing.T) {
 	if errs != 0 || ok < int64(3*Window*3) {
 		t.Fatalf("replies ok %d errs %d", ok, errs)
 	}
-	if pub.Closed() != nil {
-		t.Fatalf("publisher closed: %v", pub.Closed())
+	if err := pub.Failure(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -98,5 +99,42 @@ func TestWaitDeliveriesStalls(t *testing.T) {
 	}
 	if time.Since(start) > 2*time.Second {
 		t.Fatal("stall not detected")
+	}
+}
+
+// TestWsgateDialect reads what wsgate sends: a stamped message, a reply,
+// a refusal, and something that is not MessagePack.
+func TestWsgateDialect(t *testing.T) {
+	var d Dialect = Wsgate{}
+	sent := time.Unix(1700000000, 123456789)
+	data := wire.NewData(20)
+	wire.Stamp(data, 42, sent)
+	msg := codec.AppendMessage(nil, codec.Msgpack, "ch", 7, data)
+	var got []Frame
+	collect := func(f Frame) { got = append(got, f) }
+	if err := d.Read(msg, collect); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Kind != KindMessage || !got[0].Stamped || got[0].Seq != 42 ||
+		!got[0].Sent.Equal(sent) || got[0].Bytes != len(msg) {
+		t.Fatalf("message: %+v", got)
+	}
+	got = nil
+	ok := codec.AppendReply(nil, codec.Msgpack, codec.Reply{ID: 3, Cmd: codec.CmdSubscribe})
+	refused := codec.AppendError(nil, codec.Msgpack, 4, codec.ErrorCode(103), "no")
+	for _, m := range [][]byte{ok, refused} {
+		if err := d.Read(m, collect); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 || got[0].Kind != KindReply || got[0].Failed || got[1].Kind != KindReply || !got[1].Failed {
+		t.Fatalf("replies: %+v", got)
+	}
+	got = nil
+	if err := d.Read([]byte("{}"), collect); err == nil || len(got) != 0 {
+		t.Fatalf("JSON read as msgpack: %v %+v", err, got)
+	}
+	if d.Connect(1) != nil || d.Opcode() != loadclient.OpBinary || d.Path() != Path {
+		t.Fatal("wsgate needs no connect; binary frames on /ws")
 	}
 }

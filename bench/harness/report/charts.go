@@ -16,9 +16,10 @@ const (
 
 // colors per design: one hue each, a lighter shade for secondary series.
 var colors = map[string][2]string{
-	results.Wsgate: {"#1f77b4", "#9ecae1"},
-	results.Naive:  {"#d62728", "#fc9272"},
-	results.Floor:  {"#555555", "#aaaaaa"},
+	results.Wsgate:     {"#1f77b4", "#9ecae1"},
+	results.Naive:      {"#d62728", "#fc9272"},
+	results.Centrifugo: {"#2ca02c", "#a1d99b"},
+	results.Floor:      {"#555555", "#aaaaaa"},
 }
 
 const mib = 1 << 20
@@ -68,7 +69,7 @@ func idleChart(run *results.Run) (chart.Chart, bool) {
 func fanoutChart(run *results.Run) (chart.Chart, bool) {
 	c := chart.Chart{Title: "Fan-out: publish → delivery latency (CDF)", XLabel: "latency (ms, log scale)",
 		YLabel: "fraction of deliveries", LogX: true, YMin: 0, YMax: 1}
-	for _, name := range []string{results.Wsgate, results.Naive, results.Floor} {
+	for _, name := range withFloor {
 		d := run.Find(name)
 		if d == nil || len(d.Fanout) == 0 {
 			continue

@@ -11,7 +11,10 @@ import (
 )
 
 // compared are the designs a comparison table has columns for, in order.
-var compared = []string{results.Wsgate, results.Naive}
+var compared = []string{results.Wsgate, results.Naive, results.Centrifugo}
+
+// withFloor is compared and the floor: the rows of a fan-out table.
+var withFloor = append(append([]string(nil), compared...), results.Floor)
 
 // present returns the compared designs that have a result f in run.
 func present(run *results.Run, has func(*results.Design) bool) []*results.Design {
@@ -27,6 +30,9 @@ func present(run *results.Run, has func(*results.Design) bool) []*results.Design
 // tables builds every table the run has data for, in report order.
 func tables(run *results.Run) []*table {
 	var out []*table
+	if t := peerTable(run); t != nil {
+		out = append(out, t)
+	}
 	if t := idleTable(run); t != nil {
 		out = append(out, t, idlePointsTable(run))
 	}
@@ -52,9 +58,13 @@ func idleTable(run *results.Run) *table {
 	for _, d := range ds {
 		t.header = append(t.header, d.Design)
 	}
-	both := len(ds) == 2
-	if both {
-		t.header = append(t.header, "wsgate / naive")
+	// With wsgate in the run, one ratio column per other design.
+	var peers []*results.Design
+	if ds[0].Design == results.Wsgate {
+		peers = ds[1:]
+	}
+	for _, d := range peers {
+		t.header = append(t.header, "wsgate / "+d.Design)
 	}
 	// row adds a metric; compare says whether a ratio means anything
 	// (not for counts that are ~0 for both designs or noise around 0).
@@ -63,8 +73,8 @@ func idleTable(run *results.Run) *table {
 		for _, d := range ds {
 			cells = append(cells, f(v(d.Idle)))
 		}
-		if both {
-			a, b := v(ds[0].Idle), v(ds[1].Idle)
+		for _, d := range peers {
+			a, b := v(ds[0].Idle), v(d.Idle)
 			if compare && a >= 0 && b > 0 {
 				cells = append(cells, ratio(a, b))
 			} else {
@@ -159,11 +169,13 @@ func fanoutTables(run *results.Run) []*table {
 				}
 			}
 		}
-		for _, name := range []string{results.Wsgate, results.Naive, results.Floor} {
+		var sizes []string
+		for _, name := range withFloor {
 			f := byDesign[name]
 			if f == nil {
 				continue
 			}
+			sizes = append(sizes, fmt.Sprintf("%s %.1f", name, f.PushBytes))
 			if t.title == "" {
 				t.title = fmt.Sprintf("Fan-out, %s: %s subscribers on %s, %.0f-byte pushes", v,
 					Num(float64(f.Subs), 0), plural(f.Channels, "channel"), f.PushBytes)
@@ -175,7 +187,7 @@ func fanoutTables(run *results.Run) []*table {
 			}
 		}
 		for _, mode := range modes {
-			for _, name := range []string{results.Wsgate, results.Naive, results.Floor} {
+			for _, name := range withFloor {
 				f := byDesign[name]
 				if f == nil || f.Mode(mode) == nil {
 					continue
@@ -193,7 +205,8 @@ func fanoutTables(run *results.Run) []*table {
 		t.notes = append(t.notes, "CPU: the server process's utime+stime from first publish to last delivery, over deliveries; "+
 			"on loopback it includes the receivers' TCP work. Writes: write-class syscalls (/proc/<pid>/io syscw) per delivery. "+
 			"Floor: a bare write(2) loop over as many sockets (bench/floor), every message to every socket, one frame per write "+
-			"unless coalesced. × floor compares with the floor's row of the same mode.")
+			"unless coalesced. × floor compares with the floor's row of the same mode.",
+			"Mean push size received (bytes, without the 2-byte WebSocket header): "+strings.Join(sizes, ", ")+".")
 		out = append(out, t)
 	}
 	return out
@@ -296,4 +309,52 @@ func projectionTable(run *results.Run) *table {
 	t.notes = append(t.notes, "Kernel: slab bytes per server socket × connections (idle sockets hold no buffer pages). "+
 		"fds: a million connections need RLIMIT_NOFILE above this, and fs.nr_open / fs.file-max to match.")
 	return t
+}
+
+// peerTable puts wsgate's headline numbers beside Centrifugo's, the
+// strongest peer in the run: memory per idle connection, CPU per delivery
+// one publication at a time and in bursts (single-channel layout), and
+// the connection storm.
+func peerTable(run *results.Run) *table {
+	w, c := run.Find(results.Wsgate), run.Find(results.Centrifugo)
+	if w == nil || c == nil {
+		return nil
+	}
+	t := &table{title: "wsgate against Centrifugo: the headline ratios",
+		header: []string{"measure", "wsgate", "centrifugo", "wsgate / centrifugo"}}
+	row := func(name string, a, b float64, f func(float64) string) {
+		t.add(name, f(a), f(b), ratio(a, b))
+	}
+	b0 := func(v float64) string { return Num(v, 0) }
+	f2 := func(v float64) string { return Num(v, 2) }
+	if w.Idle != nil && c.Idle != nil && len(w.Idle.Fits) > 0 && len(c.Idle.Fits) > 0 {
+		row("RSS per idle connection (bytes)", w.Idle.RSSBytesPerConn, c.Idle.RSSBytesPerConn, b0)
+		row("Go heap per idle connection (bytes)", w.Idle.HeapBytesPerConn, c.Idle.HeapBytesPerConn, b0)
+	}
+	for _, mode := range []string{"rate", "burst"} {
+		wm, cm := firstFanoutMode(w, mode), firstFanoutMode(c, mode)
+		if wm == nil || cm == nil {
+			continue
+		}
+		row("CPU µs per delivery, "+modeLabel(wm)+", one channel", wm.CPUUsPerDelivery, cm.CPUUsPerDelivery, f2)
+		row("delivered/s, "+modeLabel(wm)+", one channel", wm.DeliveredPerSec, cm.DeliveredPerSec, b0)
+	}
+	if w.Churn != nil && c.Churn != nil {
+		row("storm: accepted conn/s", w.Churn.AcceptedPerSec, c.Churn.AcceptedPerSec, b0)
+		t.add("storm: listen overflows", b0(float64(w.Churn.ListenOverflows)), b0(float64(c.Churn.ListenOverflows)), dash)
+	}
+	if len(t.rows) == 0 {
+		return nil
+	}
+	t.notes = append(t.notes, "Each number is from the tables below (same run, same client). Idle: slopes; fan-out: the single-channel layout.")
+	return t
+}
+
+// firstFanoutMode returns mode of d's first fan-out variant (the
+// single-channel layout when it ran).
+func firstFanoutMode(d *results.Design, mode string) *results.FanoutMode {
+	if len(d.Fanout) == 0 {
+		return nil
+	}
+	return d.Fanout[0].Mode(mode)
 }

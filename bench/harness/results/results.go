@@ -18,9 +18,10 @@ import (
 
 // Design names.
 const (
-	Wsgate = "wsgate"
-	Naive  = "naive"
-	Floor  = "floor" // the bare write(2) loop of the fan-out scenario
+	Wsgate     = "wsgate"
+	Naive      = "naive"
+	Centrifugo = "centrifugo" // github.com/centrifugal/centrifugo, see bench/centrifugo
+	Floor      = "floor"      // the bare write(2) loop of the fan-out scenario
 )
 
 // Run is one wsbench invocation.

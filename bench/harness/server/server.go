@@ -25,9 +25,13 @@ type Spec struct {
 	// Name labels the process in errors ("wsgate", "naive", "floor").
 	Name string
 	// Bin is the executable; Args its arguments. The harness appends
-	// "--listen ADDR" and, with Debug, "--debug-listen ADDR".
+	// ListenArgs' result, by default "--listen ADDR" and, with Debug,
+	// "--debug-listen ADDR".
 	Bin  string
 	Args []string
+	// ListenArgs, when set, says how the server is told its addresses
+	// (debug is "" without Debug): a server with flags of its own.
+	ListenArgs func(listen, debug string) []string
 	// Debug gives the server a debug listener (pprof + /metrics); the
 	// server is ready when /metrics answers.
 	Debug bool
@@ -73,14 +77,17 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 			return nil, err
 		}
 	}
-	args := append(append([]string(nil), spec.Args...), "--listen", addr)
 	p := &Process{Name: spec.Name, Addr: addr, logs: newTail(64 << 10), exited: make(chan struct{})}
 	if spec.Debug {
 		if p.DebugAddr, err = FreePort(); err != nil {
 			return nil, err
 		}
-		args = append(args, "--debug-listen", p.DebugAddr)
 	}
+	listenArgs := spec.ListenArgs
+	if listenArgs == nil {
+		listenArgs = defaultListenArgs
+	}
+	args := append(append([]string(nil), spec.Args...), listenArgs(addr, p.DebugAddr)...)
 	cmd := exec.Command(spec.Bin, args...)
 	cmd.Stderr = p.logs
 	// Pdeathsig: a server must not outlive a killed wsbench and keep its
@@ -110,6 +117,15 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// defaultListenArgs are wsgate's and wsbench's flags.
+func defaultListenArgs(listen, debug string) []string {
+	args := []string{"--listen", listen}
+	if debug != "" {
+		args = append(args, "--debug-listen", debug)
+	}
+	return args
 }
 
 // startReaper waits for the process in the background. For a Control

@@ -26,8 +26,14 @@ func helper(mode string, args []string) int {
 	fs := flag.NewFlagSet("helper", flag.ContinueOnError)
 	listen := fs.String("listen", "", "")
 	debug := fs.String("debug-listen", "", "")
+	// A server with flags of its own (see TestListenArgs).
+	port := fs.String("port", "", "")
+	debugPort := fs.String("internal-port", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *port != "" {
+		*listen, *debug = "127.0.0.1:"+*port, "127.0.0.1:"+*debugPort
 	}
 	switch mode {
 	case "crash":
@@ -86,6 +92,27 @@ func TestStartStop(t *testing.T) {
 	}
 	if !p.Exited() {
 		t.Fatal("not exited after Stop")
+	}
+}
+
+// TestListenArgs starts a server that is told its addresses by flags of
+// its own: it must be ready (answering on both) at the chosen ports.
+func TestListenArgs(t *testing.T) {
+	sp := spec(t, "ok", false)
+	sp.ListenArgs = func(listen, debug string) []string {
+		_, port, _ := net.SplitHostPort(listen)
+		_, debugPort, _ := net.SplitHostPort(debug)
+		return []string{"--port", port, "--internal-port", debugPort}
+	}
+	p, err := Start(context.Background(), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DebugAddr == "" || p.DebugAddr == p.Addr {
+		t.Fatalf("addresses %q %q", p.Addr, p.DebugAddr)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -27,9 +27,10 @@ type Config struct {
 	Addr  string // server IPv4 host:port
 	Path  string // upgrade path
 	Conns int
-	// Hello is the payload of one binary message sent right after the
-	// upgrade (a subscribe command).
-	Hello []byte
+	// Hello is the payload of one message sent right after the upgrade (a
+	// subscribe command), binary unless HelloText.
+	Hello     []byte
+	HelloText bool
 	// RcvBuf is SO_RCVBUF in bytes (the kernel doubles it); default 4096.
 	RcvBuf int
 	// Timeout bounds each connect+upgrade; default 5 s.
@@ -121,7 +122,11 @@ func setup(fd int, src [4]byte, dst *unix.SockaddrInet4, cfg Config) error {
 		return err
 	}
 	if cfg.Hello != nil {
-		if err := writeAll(fd, MaskedFrame(wsframe.OpBinary, cfg.Hello)); err != nil {
+		op := wsframe.OpBinary
+		if cfg.HelloText {
+			op = wsframe.OpText
+		}
+		if err := writeAll(fd, MaskedFrame(op, cfg.Hello)); err != nil {
 			return fmt.Errorf("send hello: %w", err)
 		}
 	}

@@ -14,8 +14,15 @@ import (
 // TestSleepersSendHelloAndNeverRead: the server gets the hello, then its
 // writes to the sleeper stall once the small buffers are full.
 func TestSleepersSendHelloAndNeverRead(t *testing.T) {
+	for _, text := range []bool{false, true} {
+		testSleepers(t, text)
+	}
+}
+
+func testSleepers(t *testing.T, text bool) {
 	type outcome struct {
 		hello   string
+		op      int
 		written int
 		err     error
 	}
@@ -28,12 +35,12 @@ func TestSleepersSendHelloAndNeverRead(t *testing.T) {
 		}
 		defer c.Close()
 		var o outcome
-		_, msg, err := c.ReadMessage()
+		op, msg, err := c.ReadMessage()
 		if err != nil {
 			results <- outcome{err: err}
 			return
 		}
-		o.hello = string(msg)
+		o.hello, o.op = string(msg), op
 		chunk := make([]byte, 16<<10)
 		for o.written < 64<<20 {
 			_ = c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
@@ -46,7 +53,7 @@ func TestSleepersSendHelloAndNeverRead(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	s, err := Dial(context.Background(), Config{Addr: strings.TrimPrefix(srv.URL, "http://"), Path: "/", Conns: 2, Hello: []byte("hi")})
+	s, err := Dial(context.Background(), Config{Addr: strings.TrimPrefix(srv.URL, "http://"), Path: "/", Conns: 2, Hello: []byte("hi"), HelloText: text})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +61,14 @@ func TestSleepersSendHelloAndNeverRead(t *testing.T) {
 	if s.Count() != 2 {
 		t.Fatalf("count %d", s.Count())
 	}
+	wantOp := websocket.BinaryMessage
+	if text {
+		wantOp = websocket.TextMessage
+	}
 	for range 2 {
 		o := <-results
-		if o.hello != "hi" || o.err == nil || o.written >= 64<<20 {
-			t.Fatalf("hello %q, wrote %d bytes before %v", o.hello, o.written, o.err)
+		if o.hello != "hi" || o.op != wantOp || o.err == nil || o.written >= 64<<20 {
+			t.Fatalf("hello %q (opcode %d, want %d), wrote %d bytes before %v", o.hello, o.op, wantOp, o.written, o.err)
 		}
 	}
 }
