@@ -104,6 +104,7 @@ func Install(ctx context.Context, cache string) (string, error) {
 		return "", fmt.Errorf("centrifugo: move the binary into the cache: %w", err)
 	}
 	if _, ok := Installed(ctx, cache); !ok {
+		_ = os.Remove(bin)
 		return "", fmt.Errorf("centrifugo: %s does not report version %s after the install", bin, Version)
 	}
 	return bin, nil

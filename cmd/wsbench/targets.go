@@ -40,7 +40,7 @@ func (b *bench) dialPublisher(ctx context.Context, design string, p *server.Proc
 // connsOpen reads the connections a server still holds from its metrics.
 func connsOpen(design string, m map[string]float64) float64 {
 	if design == results.Centrifugo {
-		return m[centrifugo.ClientsMetric]
+		return centrifugo.Clients(m)
 	}
 	return m["wsgate_conns_open"]
 }
