@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 	"github.com/wsgate/wsgate/bench/harness/results"
 )
 
-// sampleRun has every scenario for both designs and the floor.
+// sampleRun has every scenario for the three designs and the floor.
 func sampleRun(t *testing.T) *results.Run {
 	t.Helper()
 	r := results.NewRun("wsbench all", procfs.Machine{CPUs: 2, Model: "Test CPU", Kernel: "6.1", GoVersion: "go1.26"}, time.Unix(0, 0))
@@ -25,7 +26,7 @@ func sampleRun(t *testing.T) *results.Run {
 	for _, d := range []struct {
 		name           string
 		rss, gor, cpuD float64
-	}{{results.Wsgate, 800, 0, 3}, {results.Naive, 20000, 2, 6}} {
+	}{{results.Wsgate, 800, 0, 3}, {results.Naive, 20000, 2, 6}, {results.Centrifugo, 40000, 2, 5}} {
 		idle := &results.Idle{IdleCPU: &results.IdleCPU{Conns: 19000, PingInterval: "25s", WindowS: 25, CPUS: 0.1, PctCorePer10k: 0.021}}
 		for _, n := range []int{0, 1000, 5000, 19000} {
 			idle.Points = append(idle.Points, results.IdlePoint{Conns: n, RSSBytes: int64(10<<20 + d.rss*float64(n)),
@@ -41,7 +42,7 @@ func sampleRun(t *testing.T) *results.Run {
 			{Mode: "rate", Rate: 4, Delivered: 400000, ExpectedDeliveries: 400000, CPUUsPerDelivery: d.cpuD, CPUVsFloor: d.cpuD / 6, LatencyMs: results.LatencyOf(&h, 20)},
 			{Mode: "burst", Burst: 20, Bursts: 5, Delivered: 1000000, ExpectedDeliveries: 1000000, CPUUsPerDelivery: d.cpuD / 2, WritesPerDelivery: 0.05, LatencyMs: results.LatencyOf(&h, 20)},
 		}}}
-		des.Churn = &results.Churn{Conns: 19000, AcceptedPerSec: 30000, Rounds: []results.ChurnRound{{Connected: 19000, ConnPerSec: 30000, HandshakeMs: results.Percentiles{P50: 10, P99: 90}}}}
+		des.Churn = &results.Churn{Conns: 19000, AcceptedPerSec: 30000 - d.rss/4, ListenOverflows: int64(d.gor) * 10, Rounds: []results.ChurnRound{{Connected: 19000, ConnPerSec: 30000, HandshakeMs: results.Percentiles{P50: 10, P99: 90}}}}
 		des.Slow = &results.Slow{Readers: 1800, Slow: 200, PayloadBytes: 4096, Rate: 25, PhaseS: 15, BaseRSSBytes: 20 << 20, PeakRSSBytes: 30 << 20,
 			RSS: []results.RSSSample{{T: 0, Bytes: 20 << 20}, {T: 1, Bytes: 30 << 20}}}
 	}
@@ -69,6 +70,11 @@ func TestText(t *testing.T) {
 		"Slow consumers: 1,800 readers + 200 non-reading subscribers",
 		"Projected to 1,000,000 idle connections",
 		"naive: something odd (…)",
+		// The third design: a column and a ratio against wsgate everywhere.
+		"wsgate / naive", "wsgate / centrifugo", "40,000", "0.02×",
+		"wsgate against Centrifugo: the headline ratios",
+		"RSS per idle connection (bytes)", "CPU µs per delivery, rate 4/s, one channel", "storm: listen overflows",
+		"Mean push size received (bytes, without the 2-byte WebSocket header): wsgate 64.5, naive 64.5, centrifugo 64.5",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text lacks %q", want)
@@ -76,6 +82,28 @@ func TestText(t *testing.T) {
 	}
 	if strings.Contains(out, "with a second line") {
 		t.Error("multi-line problem not cut")
+	}
+	// Every table has a centrifugo column or rows.
+	for _, tb := range tables(sampleRun(t)) {
+		if !strings.Contains(tb.text(), "centrifugo") {
+			t.Errorf("table %q has no centrifugo row", tb.title)
+		}
+	}
+}
+
+// TestPeerTable: the headline ratios need wsgate and Centrifugo.
+func TestPeerTable(t *testing.T) {
+	r := sampleRun(t)
+	tb := peerTable(r)
+	if tb == nil || len(tb.rows) != 8 {
+		t.Fatalf("peer table %+v", tb)
+	}
+	if got := tb.rows[0]; got[1] != "800" || got[2] != "40,000" || got[3] != "0.02×" {
+		t.Fatalf("RSS row %q", got)
+	}
+	r.Designs = slices.DeleteFunc(r.Designs, func(d *results.Design) bool { return d.Design == results.Centrifugo })
+	if peerTable(r) != nil {
+		t.Fatal("peer table without centrifugo")
 	}
 }
 
