@@ -38,6 +38,7 @@ type fanoutOpts struct {
 	floor         bool
 	dialsInFlight int
 	stall         time.Duration
+	profileDir    string
 }
 
 func (o *fanoutOpts) register(fs *flag.FlagSet) {
@@ -52,6 +53,7 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.floor, "floor", true, "also measure the floor: a bare write(2) loop over as many sockets (single-channel layout)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes")
 	fs.DurationVar(&o.stall, "stall", 5*time.Second, "give up waiting for deliveries after this long without one")
+	fs.StringVar(&o.profileDir, "profile", "", "save each server's CPU profile of each mode (/debug/pprof/profile) into this directory (the profiler's overhead is in that run's CPU numbers)")
 }
 
 func (o *fanoutOpts) modeList() ([]string, error) {
@@ -69,6 +71,9 @@ func (o *fanoutOpts) modeList() ([]string, error) {
 		return nil, errors.New("need 1 ≤ --channels ≤ --subs")
 	case o.rate <= 0 || o.duration <= 0 || o.burst < 1 || o.bursts < 1:
 		return nil, errors.New("--rate, --duration, --burst and --bursts must be positive")
+	}
+	if err := checkProfileDir(o.profileDir); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -190,7 +195,9 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 				})
 			}
 		}
+		prof := startProfile(ctx, o.profileDir, profileName(design, o.variant(), mode), sc, profileSeconds(o, mode))
 		m := b.measureFanout(ctx, p, sc, subs, pub.Seq(), publish, expected, o.stall)
+		prof.wait(b)
 		m.Mode = mode
 		if mode == modeRate {
 			m.Rate = o.rate

@@ -158,3 +158,32 @@ func ParseMetrics(b []byte) (map[string]float64, error) {
 	}
 	return out, nil
 }
+
+// CPUProfile records the server's CPU profile for d
+// (/debug/pprof/profile) and returns it (gzipped protobuf, for go tool
+// pprof). It blocks for d.
+func (c *Client) CPUProfile(ctx context.Context, d time.Duration) ([]byte, error) {
+	secs := max(1, int(d.Round(time.Second).Seconds()))
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
+	if err != nil {
+		return nil, err
+	}
+	// The client's own timeout would cut a long profile short.
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("scrape profile: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape profile: %s: %s", resp.Status, body)
+	}
+	return body, nil
+}

@@ -7,6 +7,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseHeapInuse(t *testing.T) {
@@ -62,6 +63,7 @@ weird{path="/a b"} 7 1700000000000
 func TestClientAgainstPprof(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("wsgate_conns_open 3\n"))
 	})
@@ -83,5 +85,14 @@ func TestClientAgainstPprof(t *testing.T) {
 	}
 	if _, err := c.get(ctx, "/nope"); err == nil {
 		t.Fatal("404 accepted")
+	}
+	// A CPU profile: gzipped protobuf, after the requested second.
+	start := time.Now()
+	prof, err := c.CPUProfile(ctx, time.Second)
+	if err != nil || len(prof) < 2 || prof[0] != 0x1f || prof[1] != 0x8b {
+		t.Fatalf("profile: %d bytes, %v", len(prof), err)
+	}
+	if time.Since(start) < time.Second {
+		t.Fatal("profile returned before its second")
 	}
 }
