@@ -109,7 +109,7 @@ func TestWsgateDialect(t *testing.T) {
 	sent := time.Unix(1700000000, 123456789)
 	data := wire.NewData(20)
 	wire.Stamp(data, 42, sent)
-	msg := codec.AppendMessage(nil, codec.Msgpack, "ch", 7, data)
+	msg := codec.AppendMessage(nil, codec.Msgpack, "ch", 7, wire.TypicalEpoch, data)
 	var got []Frame
 	collect := func(f Frame) { got = append(got, f) }
 	if err := d.Read(msg, collect); err != nil {
