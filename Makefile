@@ -57,10 +57,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommandMsgpack$$' -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommandJSON$$' -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePublication$$' -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFrame$$' -fuzztime $(FUZZTIME) ./bench/centrifugo/
 
-## bench: the standard side-by-side comparison; refreshes bench/README.md.
+## bench: the standard side-by-side comparison (wsgate, naive, Centrifugo); refreshes bench/README.md.
 bench: build
-	$(BIN)/wsbench all --report bench --json bench/results.json
+	$(BIN)/wsbench all --target all --report bench --json bench/results.json
 
 clean:
 	rm -rf $(BIN)

@@ -325,3 +325,29 @@ func hasDuplicateKeys(b []byte) bool {
 		}
 	}
 }
+
+// BenchmarkRead is the client's cost per received publication (compare
+// with drive's BenchmarkWsgateRead: the client shares the CPU with the
+// server under test).
+func BenchmarkRead(b *testing.B) {
+	msg := recordedBatch(b)
+	frames := 0
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		_ = Dialect{}.Read(msg, func(drive.Frame) { frames++ })
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/frame")
+}
+
+// recordedBatch is the recorded message of 15 publications.
+func recordedBatch(b *testing.B) []byte {
+	raw, err := os.ReadFile("testdata/recorded.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var msgs []string
+	if err := json.Unmarshal(raw, &msgs); err != nil {
+		b.Fatal(err)
+	}
+	return []byte(msgs[5])
+}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,11 @@ type Publisher struct {
 	data      []byte
 	seq       uint64
 	ok, errs  atomic.Int64
+	// unknown counts publishes of requests that got no answer (the
+	// connection failed or timed out after the request was sent): they may
+	// well have been published, so they are counted neither way, and the
+	// deliveries tell.
+	unknown atomic.Int64
 
 	mu      sync.Mutex
 	failure error // the first request that failed as a whole
@@ -84,8 +91,9 @@ func (p *Publisher) Publish(channels ...string) error {
 }
 
 // request publishes one message per channel in one request and counts
-// the replies; a request that fails as a whole counts every publish in
-// it as refused.
+// the replies. A request refused as a whole (an HTTP error status) counts
+// every publish in it as refused; one without an answer counts them as
+// unknown.
 func (p *Publisher) request(channels []string) error {
 	var path string
 	var body []byte
@@ -103,9 +111,13 @@ func (p *Publisher) request(channels []string) error {
 		}
 		body = append(body, "]}"...)
 	}
-	r, err := p.post(path, body)
+	r, known, err := p.post(path, body)
 	if err != nil {
-		p.errs.Add(int64(len(channels)))
+		if known {
+			p.errs.Add(int64(len(channels)))
+		} else {
+			p.unknown.Add(int64(len(channels)))
+		}
 		return err
 	}
 	if len(channels) == 1 {
@@ -146,30 +158,37 @@ func (p *Publisher) command(dst []byte, name string) []byte {
 	return append(dst, '}')
 }
 
-func (p *Publisher) post(path string, body []byte) (*apiReply, error) {
+// post sends one API request. On an error, known reports whether the
+// publishes certainly did not happen (an error status, a connection that
+// could not be made) rather than may have (a connection that broke after
+// the request went out).
+func (p *Publisher) post(path string, body []byte) (r *apiReply, known bool, err error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, p.base+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-API-Key", p.key)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("centrifugo api %s: %w", path, err)
+		if op := (*net.OpError)(nil); errors.As(err, &op) && op.Op == "dial" {
+			return nil, true, fmt.Errorf("centrifugo api %s: %w", path, err)
+		}
+		return nil, false, fmt.Errorf("centrifugo api %s: no answer (the publishes' outcome is unknown): %w", path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, fmt.Errorf("centrifugo api %s: %w", path, err)
+		return nil, false, fmt.Errorf("centrifugo api %s: reply cut short (the publishes' outcome is unknown): %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("centrifugo api %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
+		return nil, true, fmt.Errorf("centrifugo api %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
 	}
-	var r apiReply
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("centrifugo api %s: reply: %w", path, err)
+	r = &apiReply{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, true, fmt.Errorf("centrifugo api %s: reply: %w", path, err)
 	}
-	return &r, nil
+	return r, true, nil
 }
 
 func (p *Publisher) fail(err error) {
@@ -186,11 +205,17 @@ func (p *Publisher) Seq() uint64 { return p.seq }
 // Replies implements drive.Publisher.
 func (p *Publisher) Replies() (ok, errs int64) { return p.ok.Load(), p.errs.Load() }
 
+// Unknown returns the publishes whose requests got no answer.
+func (p *Publisher) Unknown() int64 { return p.unknown.Load() }
+
 // Failure implements drive.Publisher: the first request that failed as a
-// whole.
+// whole, and how many publishes went without an answer.
 func (p *Publisher) Failure() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.failure != nil && p.unknown.Load() > 0 {
+		return fmt.Errorf("%w (%d publishes without an answer)", p.failure, p.unknown.Load())
+	}
 	return p.failure
 }
 

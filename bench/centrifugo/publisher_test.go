@@ -147,9 +147,36 @@ func TestPublisherFailure(t *testing.T) {
 		}
 		srv.Close()
 	}
-	// Nobody listening.
+	// Nobody listening: certainly not published.
 	p := NewPublisher("127.0.0.1:1", "k", 0)
-	if err := p.Publish("a"); err == nil || p.Failure() == nil {
-		t.Fatalf("publish to a closed port: %v", err)
+	if err := p.Publish("a"); err == nil || p.Failure() == nil || p.Unknown() != 0 {
+		t.Fatalf("publish to a closed port: %v, unknown %d", err, p.Unknown())
+	}
+	if _, errs := p.Replies(); errs != 1 {
+		t.Fatalf("refused %d", errs)
+	}
+}
+
+// TestPublisherNoAnswer: a server that takes the request and drops the
+// connection (Centrifugo's 10 s write timeout on a starved API handler)
+// may have published: those publishes count neither as accepted nor as
+// refused.
+func TestPublisherNoAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	p := NewPublisher(strings.TrimPrefix(srv.URL, "http://"), "k", 0)
+	err := p.Publish("a", "b", "c")
+	ok, errs := p.Replies()
+	if err == nil || ok != 0 || errs != 0 || p.Unknown() != 3 || p.Seq() != 3 {
+		t.Fatalf("err %v, %d ok, %d refused, %d unknown", err, ok, errs, p.Unknown())
+	}
+	if f := p.Failure(); f == nil || !strings.Contains(f.Error(), "3 publishes without an answer") {
+		t.Fatalf("failure %v", f)
 	}
 }

@@ -12,9 +12,10 @@ import (
 var allScenarios = []string{"idle", "fanout", "churn", "slow"}
 
 // allCmd runs the standard side-by-side comparison: every scenario for
-// every design, sized to finish in under ten minutes on a 2-core machine
-// (about five), then prints, writes --json and --report like the single
-// scenarios. "make bench" runs it with --report bench.
+// every design, sized to finish in under fifteen minutes on a 2-core
+// machine (about five for wsgate and naive, ten with Centrifugo), then
+// prints, writes --json and --report like the single scenarios. "make
+// bench" runs it with --target all --report bench.
 func allCmd(e env, args []string) int {
 	fs := flag.NewFlagSet("all", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)

@@ -108,8 +108,9 @@ commands:
          floods publishes or a connection storm hits the limits (wsgate)
   project memory and fd budget for a million connections from the
          measured slopes (--json of an earlier run)
-  all    the standard comparison (idle, fanout, churn, slow) in under 10
-         minutes; --report DIR rewrites DIR/README.md's results section
+  all    the standard comparison (idle, fanout, churn, slow): about 5
+         minutes for --target both, 10 for all (with Centrifugo); --report
+         DIR rewrites DIR/README.md's results section
   report render a saved run (--json) again: tables, and with --report DIR
          the README section and charts
   floor  the fan-out floor (a bare write loop), driven by "fanout"

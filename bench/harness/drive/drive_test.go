@@ -138,3 +138,14 @@ func TestWsgateDialect(t *testing.T) {
 		t.Fatal("wsgate needs no connect; binary frames on /ws")
 	}
 }
+
+// BenchmarkWsgateRead is the client's cost per received message push.
+func BenchmarkWsgateRead(b *testing.B) {
+	data := wire.NewData(wire.DataBytes("fanout"))
+	wire.Stamp(data, 1, time.Now())
+	msg := codec.AppendMessage(nil, codec.Msgpack, "fanout", 7, wire.TypicalEpoch, data)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		_ = Wsgate{}.Read(msg, func(Frame) {})
+	}
+}
