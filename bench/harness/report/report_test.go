@@ -98,7 +98,7 @@ func TestPeerTable(t *testing.T) {
 	if tb == nil || len(tb.rows) != 8 {
 		t.Fatalf("peer table %+v", tb)
 	}
-	if got := tb.rows[0]; got[1] != "800" || got[2] != "40,000" || got[3] != "0.02×" {
+	if got := tb.rows[0]; got[1] != "800" || got[2] != "40,000" || got[3] != "0.020× (1/50)" {
 		t.Fatalf("RSS row %q", got)
 	}
 	r.Designs = slices.DeleteFunc(r.Designs, func(d *results.Design) bool { return d.Design == results.Centrifugo })
@@ -175,6 +175,7 @@ func TestFormats(t *testing.T) {
 		{Num(1234567.891, 2), "1,234,567.89"}, {Num(-1234, 0), "-1,234"}, {Num(0.4, 0), "0"}, {Num(999, 0), "999"},
 		{bytesIEC(812), "812 B"}, {bytesIEC(20 << 10), "20.0 KiB"}, {bytesIEC(3 << 30), "3.00 GiB"}, {bytesIEC(5 << 20), "5.0 MiB"},
 		{ratio(1, 4), "0.25×"}, {ratio(40, 2), "20.0×"}, {ratio(1, 0), dash},
+		{fineRatio(585, 34867), "0.017× (1/60)"}, {fineRatio(1, 4), "0.25×"}, {fineRatio(0, 4), "0.00×"},
 		{msv(0.123), "0.12"}, {msv(12.34), "12.3"}, {msv(123.4), "123"},
 	} {
 		if c.got != c.want {

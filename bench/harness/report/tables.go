@@ -323,7 +323,7 @@ func peerTable(run *results.Run) *table {
 	t := &table{title: "wsgate against Centrifugo: the headline ratios",
 		header: []string{"measure", "wsgate", "centrifugo", "wsgate / centrifugo"}}
 	row := func(name string, a, b float64, f func(float64) string) {
-		t.add(name, f(a), f(b), ratio(a, b))
+		t.add(name, f(a), f(b), fineRatio(a, b))
 	}
 	b0 := func(v float64) string { return Num(v, 0) }
 	f2 := func(v float64) string { return Num(v, 2) }
@@ -348,6 +348,15 @@ func peerTable(run *results.Run) *table {
 	}
 	t.notes = append(t.notes, "Each number is from the tables below (same run, same client). Idle: slopes; fan-out: the single-channel layout.")
 	return t
+}
+
+// fineRatio is ratio with the precision a small ratio needs to be read
+// against a target like "≤ 1/50": 0.017× (1/60).
+func fineRatio(a, b float64) string {
+	if b == 0 || a <= 0 || math.IsNaN(a) || math.IsNaN(b) || a/b >= 0.1 {
+		return ratio(a, b)
+	}
+	return Num(a/b, 3) + "× (1/" + Num(b/a, 0) + ")"
 }
 
 // firstFanoutMode returns mode of d's first fan-out variant (the
