@@ -127,7 +127,11 @@ func TestSmokeCentrifugo(t *testing.T) {
 		"--idle-conns", "50,100,200", "--settle", "100ms", "--cpu-window", "1s",
 		"--fanout-subs", "200", "--many-channels", "10", "--duration", "1s", "--bursts", "2",
 		"--churn-conns", "200", "--churn-rounds", "2",
-		"--slow-subs", "100", "--slow-phase", "2s", "--ping-interval", "4s")
+		// Small slow-scenario messages: a race-built client on a loaded
+		// host reads 16 KiB × 25/s × 90 readers slowly enough for
+		// Centrifugo's 1 s write timeout to drop readers. Pings every 4 s:
+		// the client must answer Centrifugo's pings for the run to pass.
+		"--slow-subs", "100", "--slow-phase", "2s", "--slow-payload", "2048", "--ping-interval", "4s")
 	if code != 0 || len(r.Problems) > 0 {
 		t.Fatalf("exit %d, problems %q", code, r.Problems)
 	}
