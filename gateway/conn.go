@@ -232,6 +232,12 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 		c.rejectHandshake([]byte(httpError(431, "request header too large")))
 		return
 	}
+	if c.srv.draining() {
+		// Shutting down: a balancer retries a 503 on another instance.
+		c.srv.metrics.RefusedDraining.Add(1)
+		c.rejectHandshake(busyResponse)
+		return
+	}
 	res := c.srv.upgrader.upgradeWith(data[:end+4], hook)
 	if res.deferred != nil {
 		if !c.startHook(res.deferred, data) {
@@ -518,7 +524,15 @@ func (c *conn) onRequests() {
 		c.closeNowLocked()
 	case req&requestDrain != 0:
 		if c.state == stateHandshake {
-			c.closeNowLocked()
+			// No request head yet (or its connect hook still runs): the
+			// drain ends before it could be served. Say so, like a request
+			// that arrives during the drain (handshakeWith).
+			c.srv.metrics.RefusedDraining.Add(1)
+			c.srv.metrics.HandshakesActive.Add(-1)
+			c.queueLocked(busyResponse)
+			c.state = stateClosing
+			c.flushLocked(true)
+			c.desc.SetTimer(c.srv.at(c.srv.now() + int64(closeLinger)))
 			return
 		}
 		c.startCloseLocked(wsframe.CloseGoingAway, "server shutting down", false)

@@ -36,6 +36,7 @@ type Metrics struct {
 	ConnsRefused      atomic.Int64 `metric:"wsgate_conns_refused_total" help:"Connections refused over --max-conns, --max-conns-per-ip, --max-conns-per-user or --accept-rate."`
 	RateLimited       atomic.Int64 `metric:"wsgate_rate_limited_total" help:"Commands refused with error 107 for exceeding --command-rate."`
 	TokenExpired      atomic.Int64 `metric:"wsgate_token_expired_total" help:"Connections closed with 4004: their token expired and no refresh came in time."`
+	RefusedDraining   atomic.Int64 `metric:"wsgate_refused_draining_total" help:"Handshakes answered 503 + Retry-After because the server was draining (a load balancer retries them elsewhere)."`
 }
 
 // metricsSource is a broker or presence store that keeps counters of its

@@ -330,19 +330,16 @@ const drainGrace = 500 * time.Millisecond
 func (s *Server) shutdown() error {
 	start := time.Now()
 	defer func() { s.log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond)) }()
-	if err := s.stopAccepting(); err != nil {
-		s.log.Warn("stop accepting", "err", err)
-	}
+	// The phase is already phaseDraining: Ready is false (/readyz 503).
+	// Keep accepting during the drain, but only to answer 503 + Retry-After
+	// to each request (conn.handshakeWith): a balancer that still sends a
+	// client here retries it on another instance at once, where a closed
+	// port would cost it a failed connect.
 	s.log.Info("draining connections", "open", s.metrics.ConnsOpen.Load(), "window", s.cfg.DrainWindow)
 
 	// Close connections with 1001 in batches spread over the drain window,
 	// so their clients do not all reconnect in the same instant.
-	var open []*conn
-	for fd := range s.conns {
-		if c := s.conns[fd].Load(); c != nil {
-			open = append(open, c)
-		}
-	}
+	open := s.openConns()
 	batch := max(1, (len(open)+drainSteps-1)/drainSteps)
 	for i := 0; i < len(open); i += batch {
 		if i > 0 {
@@ -354,6 +351,14 @@ func (s *Server) shutdown() error {
 		for _, c := range open[i:min(i+batch, len(open))] {
 			c.request(requestDrain)
 		}
+	}
+	if err := s.stopAccepting(); err != nil {
+		s.log.Warn("stop accepting", "err", err)
+	}
+	// A connection admitted just before the drain began may have missed
+	// the list above; draining twice is harmless.
+	for _, c := range s.openConns() {
+		c.request(requestDrain)
 	}
 	// Give the last batch a moment to answer, then force what remains, so
 	// shutdown ends within the drain window plus about a second.
@@ -382,6 +387,21 @@ func (s *Server) shutdown() error {
 	}
 	return nil
 }
+
+// openConns lists the registered connections.
+func (s *Server) openConns() []*conn {
+	var open []*conn
+	for fd := range s.conns {
+		if c := s.conns[fd].Load(); c != nil {
+			open = append(open, c)
+		}
+	}
+	return open
+}
+
+// draining reports whether shutdown has begun: new handshakes are refused
+// with 503 from then on.
+func (s *Server) draining() bool { return s.phase.Load() >= phaseDraining }
 
 // waitConns waits until no connection is open or the deadline passes.
 func (s *Server) waitConns(deadline time.Time) {
