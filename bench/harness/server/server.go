@@ -38,6 +38,9 @@ type Spec struct {
 	// Listen, when set, is the --listen address instead of a free port (a
 	// server restarted where its clients will look for it).
 	Listen string
+	// DebugListen, when set with Debug, is the --debug-listen address
+	// instead of a free port (a load balancer health-checks it there).
+	DebugListen string
 	// Control connects the child's stdin and stdout to the harness; the
 	// server is ready when it prints its first stdout line (the floor:
 	// a probe connection would count as one of its clients).
@@ -79,8 +82,11 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	}
 	p := &Process{Name: spec.Name, Addr: addr, logs: newTail(64 << 10), exited: make(chan struct{})}
 	if spec.Debug {
-		if p.DebugAddr, err = FreePort(); err != nil {
-			return nil, err
+		p.DebugAddr = spec.DebugListen
+		if p.DebugAddr == "" {
+			if p.DebugAddr, err = FreePort(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	listenArgs := spec.ListenArgs

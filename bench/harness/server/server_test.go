@@ -116,6 +116,29 @@ func TestListenArgs(t *testing.T) {
 	}
 }
 
+// A given debug address is used as is (a balancer health-checks it there).
+func TestDebugListen(t *testing.T) {
+	sp := spec(t, "ok", false)
+	addr, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.DebugListen = addr
+	p, err := Start(context.Background(), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if p.DebugAddr != addr {
+		t.Fatalf("debug address %s, want %s", p.DebugAddr, addr)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
 func TestStartCrash(t *testing.T) {
 	_, err := Start(context.Background(), spec(t, "crash", false))
 	if err == nil || !strings.Contains(err.Error(), "boom: cannot start") {
