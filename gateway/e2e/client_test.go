@@ -147,6 +147,9 @@ func (c *wsClient) Run(ctx context.Context) {
 		fails = 0
 		c.log.connected(time.Now())
 		code := c.session(ctx, conn)
+		if ctx.Err() != nil {
+			return // the test ended it
+		}
 		c.log.disconnected(time.Now(), code)
 		sleep(ctx, c.cfg.backoff(0))
 	}

@@ -360,6 +360,7 @@ func noticed(ns []notice, ch, epoch string, off uint64) bool {
 
 // connectionStats sums the clients' connection histories.
 type connectionStats struct {
+	Connected       int // clients connected now
 	Connects        int
 	LongestDown     time.Duration
 	GaveUp          int
@@ -372,6 +373,9 @@ func connectionSummary(logs []*clientLog) connectionStats {
 	for _, l := range logs {
 		l.mu.Lock()
 		s.Connects += l.connects
+		if l.connects > 0 && l.down.IsZero() {
+			s.Connected++
+		}
 		s.LongestDown = max(s.LongestDown, l.longestDown)
 		if l.gaveUpAfter > 0 {
 			s.GaveUp++

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -81,15 +82,15 @@ type network struct {
 	httpPort, httpsPort int
 }
 
-func (n network) lbIP() string               { return n.prefix + "10" }
-func (n network) sourceIP(i int) string      { return n.prefix + strconv.Itoa(11+i) } // i in 0..3
-func (n network) instanceIP(i int) string    { return n.prefix + strconv.Itoa(21+i) } // i in 0..instances-1
-func (n network) wsAddr(i int) string        { return hostPort(n.instanceIP(i), n.wsPort) }
-func (n network) debugAddr(i int) string     { return hostPort(n.instanceIP(i), n.debugPort) }
-func (n network) apiAddr(i int) string       { return hostPort(n.instanceIP(i), n.apiPort) }
-func (n network) httpsAddr() string          { return hostPort(n.lbIP(), n.httpsPort) }
-func (n network) httpAddr() string           { return hostPort(n.lbIP(), n.httpPort) }
-func hostPort(ip string, port int) string    { return net.JoinHostPort(ip, strconv.Itoa(port)) }
+func (n network) lbIP() string            { return n.prefix + "10" }
+func (n network) sourceIP(i int) string   { return n.prefix + strconv.Itoa(11+i) } // i in 0..3
+func (n network) instanceIP(i int) string { return n.prefix + strconv.Itoa(21+i) } // i in 0..instances-1
+func (n network) wsAddr(i int) string     { return hostPort(n.instanceIP(i), n.wsPort) }
+func (n network) debugAddr(i int) string  { return hostPort(n.instanceIP(i), n.debugPort) }
+func (n network) apiAddr(i int) string    { return hostPort(n.instanceIP(i), n.apiPort) }
+func (n network) httpsAddr() string       { return hostPort(n.lbIP(), n.httpsPort) }
+func (n network) httpAddr() string        { return hostPort(n.lbIP(), n.httpPort) }
+func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 func (n network) instanceIPs() (ips []string) {
 	for i := range instances {
 		ips = append(ips, n.instanceIP(i))
@@ -398,16 +399,23 @@ func (p *lbProcess) stop(t *testing.T) {
 	// Workers that outlived their master would keep ports and sockets.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	if t.Failed() {
-		t.Logf("%s output:\n%s", p.name, tailLines(p.logs(), 60))
+		t.Logf("%s output and logs:\n%s", p.name, p.logs())
 	}
 }
 
+// logs returns the output and every *.log file beside it (nginx's error
+// log).
 func (p *lbProcess) logs() string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return err.Error()
+	var b strings.Builder
+	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(p.logPath), "*.log"))
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) == 0 || strings.HasSuffix(path, "access.log") {
+			continue
+		}
+		fmt.Fprintf(&b, "--- %s\n%s", filepath.Base(path), data)
 	}
-	return string(b)
+	return b.String()
 }
 
 // tailLines returns the last n lines of s.

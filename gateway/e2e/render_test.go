@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsgate/wsgate/sysctl"
 )
 
@@ -115,8 +117,22 @@ func renderHAProxy(n network, f lbFiles) (string, error) {
 		substitution{"/etc/haproxy/tls/ws.example.com.pem", f.certs.pemFile},
 		substitution{"/run/haproxy/admin.sock", filepath.Join(f.dir, "admin.sock")},
 		substitution{"log /dev/log local0", "log stdout format raw local0"},
+		// HAProxy refuses to start (strict-limits) when it cannot raise
+		// its fd limit to ~2 x maxconn; this host's hard limit is 20,000.
+		substitution{"maxconn 1000000", "maxconn " + strconv.Itoa(haproxyMaxconn())},
 	)
 	return render("haproxy/wsgate.cfg", drop, subs)
+}
+
+// haproxyMaxconn is the largest maxconn this process's open-file hard
+// limit lets HAProxy start with: it needs two fds per connection and a
+// few dozen more.
+func haproxyMaxconn() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Max > 2_000_000 {
+		return 1000000
+	}
+	return int(lim.Max-1000) / 2
 }
 
 // nginxArgs runs nginx in the foreground with its pid file and startup

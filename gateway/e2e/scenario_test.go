@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +92,11 @@ func runScenario(t *testing.T, b balancer) {
 		}()
 		time.Sleep(3 * time.Millisecond) // a quick ramp, not a storm
 	}
+	tl.phase("%d clients started", numClients)
+	if !waitFor(60*time.Second, func() bool { return connectionSummary(logs).Connected == numClients }) {
+		t.Fatalf("not every client connected within 60s: %+v", connectionSummary(logs))
+	}
+	tl.phase("%d clients connected", numClients)
 	if !waitFor(60*time.Second, func() bool { return allSubscribed(clients) }) {
 		t.Fatalf("not every client subscribed within 60s: %+v", connectionSummary(logs))
 	}
@@ -280,25 +284,26 @@ func (b balancer) waitInRotation(t *testing.T, n network, f lbFiles, i int) {
 	t.Helper()
 	switch b.name {
 	case "haproxy":
-		server := fmt.Sprintf("gw%d-s1", i+1)
-		var status string
-		if !waitFor(30*time.Second, func() bool {
-			status = haproxyStatus(f, server)
-			return strings.HasPrefix(status, "UP")
-		}) {
-			t.Fatalf("haproxy: %s still %q after 30s", server, status)
+		for line := 1; line <= 4; line++ { // one server line per source address
+			server := fmt.Sprintf("gw%d-s%d", i+1, line)
+			var status string
+			if !waitFor(30*time.Second, func() bool {
+				status = haproxyStatus(f, server)
+				return strings.HasPrefix(status, "UP")
+			}) {
+				t.Fatalf("haproxy: %s still %q after 30s", server, status)
+			}
 		}
 	case "nginx":
+		// No state to wait for: with max_fails=0 nginx never takes an
+		// instance out, it retries each handshake elsewhere instead.
 		text, err := os.ReadFile(f.config)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := regexp.MustCompile(`fail_timeout=(\d+)s`).FindSubmatch(text)
-		if m == nil {
-			t.Fatal("nginx config has no fail_timeout")
+		if m := regexp.MustCompile(`(?m)^\s*server .*max_fails=(\d+)`).FindAllSubmatch(text, -1); len(m) != instances || string(m[0][1]) != "0" {
+			t.Fatalf("nginx config: max_fails %q, want 0 on every instance (see the comment there)", m)
 		}
-		secs, _ := strconv.Atoi(string(m[1]))
-		time.Sleep(time.Duration(secs) * time.Second)
 	}
 }
 
