@@ -153,23 +153,30 @@ func errKind(err error) error {
 	return fmt.Errorf("failed")
 }
 
-// fcallPublish is the README's "Publishing from a backend" recipe, as is.
+// fcallPublish is the README's "Publishing from a backend" recipe with an
+// idempotency key (the third key and a tenth argument), retried with the
+// same key after an error: a retry must not publish twice.
 func fcallPublish(ctx context.Context, client rueidis.Client, ch, id string, done func(pubOutcome)) {
 	tag := fmt.Sprintf("wsgate:{%d}:", crc32.ChecksumIEEE([]byte(ch))%64)
-	cmd := client.B().Fcall().Function("wsgate_publish").Numkeys(2).Key(tag+"m:"+ch, tag+"h:"+ch).
-		Arg(tag+"c:"+ch, ch, string(idData(id)), "e2e-backend", "", "86400000", "PUBLISH", "100", "300000").Build()
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	arr, err := client.Do(cctx, cmd).ToArray()
-	if err != nil || len(arr) != 2 {
-		done(pubOutcome{err: fmt.Sprintf("FCALL: %v", err)})
+	cmd := client.B().Fcall().Function("wsgate_publish").Numkeys(3).Key(tag+"m:"+ch, tag+"h:"+ch, tag+"i:"+ch+"|"+id).
+		Arg(tag+"c:"+ch, ch, string(idData(id)), "e2e-backend", "", "86400000", "PUBLISH", "100", "300000", "300000").Build()
+	var last string
+	for try := 0; try < 3 && ctx.Err() == nil; try++ {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		arr, err := client.Do(cctx, cmd).ToArray()
+		cancel()
+		if err != nil || len(arr) < 2 {
+			last = fmt.Sprintf("FCALL: %v", err)
+			continue
+		}
+		off, err1 := arr[0].AsInt64()
+		epoch, err2 := arr[1].ToString()
+		if err1 != nil || err2 != nil || off <= 0 {
+			last = fmt.Sprintf("FCALL reply %v", arr)
+			continue
+		}
+		done(pubOutcome{acked: true, offset: uint64(off), epoch: epoch, replayed: len(arr) > 2})
 		return
 	}
-	off, err1 := arr[0].AsInt64()
-	epoch, err2 := arr[1].ToString()
-	if err1 != nil || err2 != nil || off <= 0 {
-		done(pubOutcome{err: fmt.Sprintf("FCALL reply %v", arr)})
-		return
-	}
-	done(pubOutcome{acked: true, offset: uint64(off), epoch: epoch})
+	done(pubOutcome{err: last})
 }
