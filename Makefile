@@ -3,8 +3,9 @@ GO      ?= go
 BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
-# Debian packages the tests drive as real peers.
-APT_PKGS := redis-server redis-tools python3-websockets python3-msgpack python3-redis chromium
+# Debian packages the tests drive as real peers (nginx and haproxy: the end-to-end tests in
+# gateway/e2e run them in the foreground on the example configs of sysctl/profiles).
+APT_PKGS := redis-server redis-tools python3-websockets python3-msgpack python3-redis chromium nginx haproxy
 # npm packages with a committed package-lock.json: `npm ci` when node_modules is missing.
 NODE_DIRS := gateway/testdata/node gateway/client/js
 FUZZTIME ?= 60s
@@ -34,6 +35,7 @@ deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="yes"; \
 	command -v chromium >/dev/null || missing="yes"; \
+	for b in nginx haproxy; do command -v $$b >/dev/null || [ -x /usr/sbin/$$b ] || missing="yes"; done; \
 	/usr/bin/python3 -c 'import websockets, msgpack, redis' 2>/dev/null || missing="yes"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing $(APT_PKGS)"; \

@@ -147,10 +147,13 @@ func (a *apiPublisher) post(ctx context.Context, addr string, body []byte) (pubO
 // errKind drops addresses from connection errors so they count together.
 func errKind(err error) error {
 	var t interface{ Timeout() bool }
-	if errors.As(err, &t) && t.Timeout() {
-		return fmt.Errorf("timeout")
+	switch {
+	case errors.Is(err, context.Canceled):
+		return errors.New("cut short by the end of the test")
+	case errors.As(err, &t) && t.Timeout():
+		return errors.New("timeout")
 	}
-	return fmt.Errorf("failed")
+	return errors.New("failed")
 }
 
 // fcallPublish is the README's "Publishing from a backend" recipe with an

@@ -139,13 +139,22 @@ func haproxyMaxconn() int {
 // error log in the temporary directory (-g adds directives the example
 // leaves to the distribution's defaults).
 func nginxArgs(f lbFiles, extra ...string) []string {
-	args := []string{"nginx", "-c", f.config, "-e", filepath.Join(f.dir, "startup.log"),
+	args := []string{sbin("nginx"), "-c", f.config, "-e", filepath.Join(f.dir, "startup.log"),
 		"-g", "daemon off; pid " + filepath.Join(f.dir, "nginx.pid") + ";"}
 	return append(args, extra...)
 }
 
 func haproxyArgs(f lbFiles, extra ...string) []string {
-	return append([]string{"haproxy", "-f", f.config}, extra...)
+	return append([]string{sbin("haproxy"), "-f", f.config}, extra...)
+}
+
+// sbin finds a daemon on PATH or, where PATH lacks it (a non-root shell),
+// in /usr/sbin, where Debian installs it (make deps).
+func sbin(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return "/usr/sbin/" + name
 }
 
 // balancer is one of the two load balancers under test.

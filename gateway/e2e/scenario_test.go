@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -115,15 +116,19 @@ func runScenario(t *testing.T, b balancer) {
 
 	// Rolling restart: each instance drains (SIGTERM), restarts, is ready,
 	// and is back in the balancer's rotation before the next one goes.
+	refusedWhileDraining := 0
 	for i, g := range gws {
 		tl.phase("rolling restart: SIGTERM gw%d", i+1)
+		refused := watchCounter(n.debugAddr(i), "wsgate_refused_draining_total")
 		stopped := make(chan error, 1)
 		go func() { stopped <- g.stop() }()
 		probeDrain(t, n, i)
 		if err := <-stopped; err != nil {
 			t.Errorf("gw%d after SIGTERM: %v", i+1, err)
 		}
-		tl.phase("gw%d exited; restarting", i+1)
+		r := <-refused - 1 // the probe's own handshake
+		refusedWhileDraining += r
+		tl.phase("gw%d exited after refusing %d handshakes from %s with 503; restarting", i+1, r, b.name)
 		g.start()
 		tl.phase("gw%d ready (/readyz 200)", i+1)
 		b.waitInRotation(t, n, files, i)
@@ -153,6 +158,7 @@ func runScenario(t *testing.T, b balancer) {
 	v := led.check(logs, channelsOf)
 	cs := connectionSummary(logs)
 	report(t, b.name, led, v, cs)
+	t.Logf("%s — %d handshakes sent to a draining instance got 503 + Retry-After there (the balancer retried them elsewhere or passed the 503 on)", b.name, refusedWhileDraining)
 	switch {
 	case v.SilentLosses > 0 || v.Duplicates > 0 || v.WrongData > 0 || v.OutOfOrder > 0 || v.ConflictAcks > 0:
 		t.Errorf("delivery contract broken through %s: %d silent losses, %d duplicates, %d wrong data, %d out of order, %d conflicting acks; e.g.\n  %s",
@@ -235,6 +241,31 @@ func checkRedirect(t *testing.T, n network) {
 // upgradeRequest is a WebSocket handshake sent straight to an instance.
 const upgradeRequest = "GET /ws HTTP/1.1\r\nHost: e2e\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// watchCounter polls a counter on a debug listener until the process is
+// gone and then sends its last value.
+func watchCounter(debugAddr, name string) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		last := 0
+		c := http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			resp, err := c.Get("http://" + debugAddr + "/metrics")
+			if err != nil {
+				break
+			}
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+					last, _ = strconv.Atoi(v)
+				}
+			}
+			resp.Body.Close()
+		}
+		out <- last
+	}()
+	return out
+}
 
 // probeDrain checks, right after SIGTERM, what a balancer sees of a
 // draining instance: /readyz answers 503 and a new handshake gets 503 with
