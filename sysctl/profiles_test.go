@@ -20,10 +20,14 @@ const (
 )
 
 var wantProfiles = []string{
+	"container/Dockerfile",
+	"container/Dockerfile.dockerignore",
+	"container/compose.yaml",
 	"gateway/99-wsgate-limits.conf",
 	"gateway/99-wsgate.conf",
 	"gateway/wsgate.service",
 	"haproxy/wsgate.cfg",
+	"kubernetes/wsgate.yaml",
 	"loadgen/99-wsgate-loadgen-limits.conf",
 	"loadgen/99-wsgate-loadgen.conf",
 	"nginx/wsgate.conf",
@@ -217,7 +221,7 @@ func unitDirectives(t *testing.T, name string) map[string]string {
 
 func TestServiceUnit(t *testing.T) {
 	u := unitDirectives(t, "gateway/wsgate.service")
-	if got := u["ExecStart"]; got != "/usr/local/bin/wsgate serve --listen 0.0.0.0:8080" {
+	if got := u["ExecStart"]; got != "/usr/local/bin/wsgate serve --listen 0.0.0.0:8080 --debug-listen 0.0.0.0:9090" {
 		t.Errorf("ExecStart = %q", got)
 	}
 	if u["KillSignal"] != "SIGTERM" || u["Restart"] == "" || u["Restart"] == "no" {
