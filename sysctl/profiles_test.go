@@ -267,13 +267,18 @@ func TestProxyExamples(t *testing.T) {
 		"proxy_set_header Connection $connection_upgrade;",
 		"listen 443 ssl",
 		"worker_connections",
+		// A draining wsgate's 503 is retried on the next instance; no passive
+		// marking (see sysctl/README.md, "Restarts behind the balancer").
+		"proxy_next_upstream error timeout http_503;",
+		"max_fails=0;",
 	} {
 		if !strings.Contains(string(nginx), want) {
 			t.Errorf("nginx example lacks %q", want)
 		}
 	}
 	haproxy, _ := Profile("haproxy/wsgate.cfg")
-	for _, want := range []string{"mode http", "bind :443 ssl", "maxconn 1000000", "balance leastconn"} {
+	for _, want := range []string{"mode http", "bind :443 ssl", "maxconn 1000000", "balance leastconn",
+		"option httpchk GET /readyz", "retry-on conn-failure empty-response response-timeout 503", "option redispatch"} {
 		if !strings.Contains(string(haproxy), want) {
 			t.Errorf("haproxy example lacks %q", want)
 		}

@@ -166,6 +166,9 @@ func runScenario(t *testing.T, b balancer) {
 	case v.Anomalies > 0:
 		t.Errorf("%d protocol anomalies; e.g.\n  %s", v.Anomalies, strings.Join(v.Examples, "\n  "))
 	}
+	if cs.CloseCodes[1001] == 0 || cs.Connects <= numClients {
+		t.Errorf("close codes %v, %d connects: the restarts did not move the clients", cs.CloseCodes, cs.Connects)
+	}
 	if cs.GaveUp > 0 {
 		t.Errorf("%d clients could not reconnect through %s within %d attempts", cs.GaveUp, b.name, cfg.maxAttempts)
 	}
