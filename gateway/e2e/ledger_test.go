@@ -141,16 +141,6 @@ func (l *clientLog) delivered(ch, epoch string, offset uint64, data json.RawMess
 	l.deliveries[ch] = append(l.deliveries[ch], delivery{epoch: epoch, offset: offset, id: body.ID})
 }
 
-// outage is how long the client has been without a connection now.
-func (l *clientLog) outage(now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.down.IsZero() {
-		return 0
-	}
-	return now.Sub(l.down)
-}
-
 // ackedPub is one acknowledged publication.
 type ackedPub struct {
 	epoch  string

@@ -252,16 +252,6 @@ func (g *gateway) take() *server.Process {
 	return p
 }
 
-// pid is the running process's id (0 when down).
-func (g *gateway) pid() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.proc == nil {
-		return 0
-	}
-	return g.proc.Pid()
-}
-
 // startRedis starts redis-server and returns it with its URL.
 func startRedis(t *testing.T) *redistest.Server { return redistest.StartStandalone(t) }
 
