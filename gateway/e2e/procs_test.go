@@ -355,7 +355,9 @@ func startLB(t *testing.T, name, logPath, addr string, argv ...string) *lbProces
 		close(p.exited)
 	}()
 	t.Cleanup(func() { p.stop(t) })
-	deadline := time.Now().Add(15 * time.Second)
+	// HAProxy initializes its 1M-entry TLS session cache (~250 MB) first:
+	// seconds on a loaded machine.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp4", addr, time.Second)
 		if err == nil {
@@ -368,7 +370,7 @@ func startLB(t *testing.T, name, logPath, addr string, argv ...string) *lbProces
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s after 15s:\n%s", name, addr, p.logs())
+			t.Fatalf("%s not listening on %s after 60s:\n%s", name, addr, p.logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
