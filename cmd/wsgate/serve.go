@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,13 +45,17 @@ type serveFlags struct {
 	level        slog.Level
 }
 
-// defaultNodeID is host-pid: unique per running instance.
+// defaultNodeID is host-pid-random: unique per running instance, also in
+// a container, where the pid is always 1 and a restarted container keeps
+// its host name.
 func defaultNodeID() string {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "wsgate"
 	}
-	return fmt.Sprintf("%s-%d", host, os.Getpid())
+	var r [3]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), r)
 }
 
 func newServeFlags(fs *flag.FlagSet) *serveFlags {
@@ -229,7 +234,13 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 				log.Error("api listener", "err", err)
 			}
 		}()
-		defer apiSrv.Close()
+		defer func() {
+			// Let API calls in flight finish (their answers say what
+			// happened to their publications) rather than cutting them.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = apiSrv.Shutdown(ctx)
+		}()
 	}
 	if f.debugListen != "" {
 		dbg := debugServer(f.debugListen, srv)
