@@ -416,6 +416,16 @@ export class Client extends Emitter {
         if (sub?._active) sub.emit(f.type, { channel: f.channel, client: f.client ?? "", user: f.user ?? "" });
         return;
       }
+      case "unsubscribe": {
+        // The server ended the subscription (its API's unsubscribe): it is
+        // not resubscribed on reconnect.
+        const sub = this.#subs.get(f.channel);
+        if (sub) {
+          this.#subs.delete(f.channel);
+          sub._onUnsubscribed("unsubscribed by the server");
+        }
+        return;
+      }
       case "refresh":
         this.#refresh();
         return;

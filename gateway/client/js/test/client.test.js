@@ -491,3 +491,25 @@ test("bad arguments throw at the call", async () => {
   await assert.rejects(c.publish("c", new Uint8Array(2)), TypeError); // bytes over JSON
   c.close();
 });
+
+test("an unsubscribe push from the server ends the subscription; it is not resubscribed on reconnect", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const got = record(sub, "message");
+  const ended = record(sub, "unsubscribed");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e1" });
+  s.push(msg(1, "e1"));
+  s.push({ type: "unsubscribe", channel: "c" });
+  s.push(msg(2, "e1"));
+  assert.deepEqual(got.map((m) => m.offset), [1]);
+  assert.equal(sub.state, "unsubscribed");
+  assert.equal(ended[0].reason, "unsubscribed by the server");
+  s.serverClose(1001, "going away");
+  const s2 = await fake.socket(2);
+  s2.open();
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(s2.lastCmd("subscribe"), undefined);
+  c.close();
+});
