@@ -244,6 +244,11 @@ func TestDecodeServerFrameOfOurEncoders(t *testing.T) {
 			{AppendJoin(nil, enc, "c", "cl", "u"), map[string]any{"type": "join", "channel": "c", "client": "cl", "user": "u"}},
 			{AppendLeave(nil, enc, "c", "cl", ""), map[string]any{"type": "leave", "channel": "c", "client": "cl", "user": ""}},
 			{AppendRefresh(nil, enc), map[string]any{"type": "refresh"}},
+			{AppendMessage(nil, enc, "c", 7, "ep", []byte{0, 1}), map[string]any{"type": "message", "channel": "c", "offset": uint64(7), "epoch": "ep", "data": "\x00\x01"}},
+			{AppendMessage(nil, enc, "c", 0, "", []byte(`{"a":1}`)), map[string]any{"type": "message", "channel": "c", "offset": uint64(0), "data": `{"a":1}`}},
+			{AppendEpoch(nil, enc, "c", "new", "old", 36), map[string]any{"type": "epoch", "channel": "c", "epoch": "new", "previous": "old", "offset": uint64(36)}},
+			{AppendReply(nil, enc, Reply{ID: 6, Cmd: CmdPublish, Offset: 12, Epoch: "e", Replayed: true}),
+				map[string]any{"type": "reply", "id": uint32(6), "offset": uint64(12), "epoch": "e", "replayed": true}},
 			{AppendGap(nil, enc, "c", 3, 5), map[string]any{"type": "gap", "channel": "c", "range": "3-5"}},
 		} {
 			if got := summary(decodeOK(t, enc, tc.frame)); !reflect.DeepEqual(got, tc.want) {
