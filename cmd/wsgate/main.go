@@ -25,6 +25,8 @@ var commands = []struct{ name, summary string }{
 	{"serve", "run the gateway"},
 	{"doctor", "check this host's limits for a million connections (exit 1: not ready)"},
 	{"redis-functions", "print the Redis functions library (for FUNCTION LOAD REPLACE)"},
+	{"sub", "print the publications of channels, one per line, resuming across reconnects"},
+	{"pub", "publish on a channel, an argument or each line of stdin"},
 	{"version", "print the version"},
 	{"help", "show this help, or a command's: wsgate help <command>"},
 }
@@ -43,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return doctor(args, stdout, stderr)
 	case "redis-functions":
 		return redisFunctions(args, stdout, stderr)
+	case "sub":
+		return sub(args, stdout, stderr)
+	case "pub":
+		return pub(args, stdout, stderr)
 	case "version", "--version", "-version":
 		return printVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
