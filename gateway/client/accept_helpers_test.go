@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,28 @@ func (g *gw) term() {
 	g.p = nil
 }
 
+// metric reads a counter or gauge from the gateway's /metrics.
+func (g *gw) metric(name string) int64 {
+	g.t.Helper()
+	resp, err := http.Get("http://" + g.p.DebugAddr + "/metrics")
+	if err != nil {
+		g.t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				g.t.Fatalf("metric %s: %q", name, v)
+			}
+			return n
+		}
+	}
+	g.t.Fatalf("metric %s not found", name)
+	return 0
+}
+
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -147,6 +170,24 @@ func (ta *tally) count() int {
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
 	return len(ta.pubs)
+}
+
+// firstReconnect returns the backoff delay the client drew when it first
+// lost its connection, and when its first attempt to come back started
+// (zero: not yet).
+func (ta *tally) firstReconnect() (delay time.Duration, attempt time.Time) {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	lost := false
+	for _, s := range ta.states {
+		switch {
+		case s.Kind == client.StateDisconnected && !lost:
+			lost, delay = true, s.Delay
+		case s.Kind == client.StateConnecting && lost:
+			return delay, s.At
+		}
+	}
+	return delay, time.Time{}
 }
 
 // resumedAfter returns when the first resubscription after t came (zero:
