@@ -166,12 +166,12 @@ func TestSubPubRoundTripAndResume(t *testing.T) {
 // Usage errors exit 2 without connecting anywhere.
 func TestSubPubUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"--encoding", "xml", "c"}, {"--url"}} {
-		if code := runSub(args, io.Discard, io.Discard); code != 2 {
+		if code := sub(args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("sub %v: exit %d, want 2", args, code)
 		}
 	}
 	for _, args := range [][]string{{}, {"c", "d", "e"}, {"--key", "k", "c"}, {"--encoding", "xml", "c", "d"}} {
-		if code := runPub(args, strings.NewReader(""), io.Discard); code != 2 {
+		if code := runPub(args, strings.NewReader(""), io.Discard, io.Discard); code != 2 {
 			t.Errorf("pub %v: exit %d, want 2", args, code)
 		}
 	}

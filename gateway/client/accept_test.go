@@ -486,3 +486,57 @@ func TestTokenRefresh(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisHistoryLost: Redis restarts without persistence while the
+// gateway and its subscriber stay up. The channel's history and offsets
+// start again; the subscriber is told (EpochChanged) before the first
+// publication of the new epoch, which it does not drop as a repeat of an
+// old offset.
+func TestRedisHistoryLost(t *testing.T) {
+	wsgateBin(t)
+	rs := redistest.StartStandalone(t)
+	g := startGW(t, "--broker", "redis", "--redis-url", rs.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opts := client.Options{Backoff: client.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}}
+	ta := &tally{}
+	sc, err := client.Dial(ctx, g.url(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if _, err := sc.Subscribe(ctx, "e:c", ta.handle); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := client.Dial(ctx, g.url(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	p := &publisher{c: pc, channel: "e:c"}
+	p.run(ctx, 3, 0)
+	waitFor(t, 10*time.Second, "three publications", func() bool { return ta.count() == 3 })
+
+	rs.Kill()
+	rs.Restart()
+	p.run(ctx, 2, 0) // retried until the broker is back
+	if len(p.errs) > 0 {
+		t.Fatalf("publish after the Redis restart: %v", p.errs)
+	}
+	waitFor(t, 20*time.Second, "the new epoch's publications", func() bool { return ta.count() == 5 })
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	old, fresh := ta.pubs[2], ta.pubs[3]
+	if fresh.Epoch == old.Epoch || fresh.Offset != 1 {
+		t.Fatalf("after the restart: %+v, before: %+v", fresh, old)
+	}
+	var changes []client.EpochChanged
+	for _, n := range ta.notices {
+		if e, ok := n.(client.EpochChanged); ok {
+			changes = append(changes, e)
+		}
+	}
+	if len(changes) != 1 || changes[0].Previous != old.Epoch || changes[0].Epoch != fresh.Epoch || changes[0].LastOffset != 3 {
+		t.Fatalf("epoch notices %+v, want one from %s (after 3) to %s", changes, old.Epoch, fresh.Epoch)
+	}
+}
