@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
-	"slices"
 )
 
 // FrameType classifies a server frame by its "type" key.
@@ -417,7 +416,11 @@ func decodePublications(w frameWalker, f *ServerFrame, st *frameState) error {
 		return failValue(w, st, "publications", k, "array")
 	}
 	f.HasPublications = true
-	grow := func(n int) { f.Publications = slices.Grow(f.Publications[:0], n) }
+	grow := func(n int) {
+		if cap(f.Publications) < n {
+			f.Publications = make([]HistoryPublication, 0, n)
+		}
+	}
 	return decodeObjects(w, st, "publications[]", grow, func(dry bool) error {
 		return decodePublication(w, f, st, dry)
 	})
@@ -544,7 +547,11 @@ func decodeClients(w frameWalker, f *ServerFrame, st *frameState) error {
 		return nil
 	}
 	f.HasClients = true
-	grow := func(n int) { f.Clients = slices.Grow(f.Clients[:0], n) }
+	grow := func(n int) {
+		if cap(f.Clients) < n {
+			f.Clients = make([]ClientInfo, 0, n)
+		}
+	}
 	return decodeObjects(w, st, "clients[]", grow, func(dry bool) error {
 		return decodeClient(w, f, st, dry)
 	})

@@ -234,12 +234,6 @@ func (p *publisher) run(ctx context.Context, n int, every time.Duration) {
 	}
 }
 
-func (p *publisher) ackedCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.acked)
-}
-
 func jwtFor(t *testing.T, secret, user string, exp time.Time) string {
 	t.Helper()
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": exp.Unix()}).SignedString([]byte(secret))
