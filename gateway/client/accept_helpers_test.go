@@ -172,22 +172,21 @@ func (ta *tally) count() int {
 	return len(ta.pubs)
 }
 
-// firstReconnect returns the backoff delay the client drew when it first
-// lost its connection, and when its first attempt to come back started
-// (zero: not yet).
-func (ta *tally) firstReconnect() (delay time.Duration, attempt time.Time) {
+// firstReconnect returns when the client first lost its connection, the
+// backoff delay it drew then, and when its first attempt to come back
+// started (zero: not yet).
+func (ta *tally) firstReconnect() (lost time.Time, delay time.Duration, attempt time.Time) {
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
-	lost := false
 	for _, s := range ta.states {
 		switch {
-		case s.Kind == client.StateDisconnected && !lost:
-			lost, delay = true, s.Delay
-		case s.Kind == client.StateConnecting && lost:
-			return delay, s.At
+		case s.Kind == client.StateDisconnected && lost.IsZero():
+			lost, delay = s.At, s.Delay
+		case s.Kind == client.StateConnecting && !lost.IsZero():
+			return lost, delay, s.At
 		}
 	}
-	return delay, time.Time{}
+	return lost, delay, time.Time{}
 }
 
 // resumedAfter returns when the first resubscription after t came (zero:

@@ -251,16 +251,19 @@ func TestReconnectSpreadAndFinalClose(t *testing.T) {
 
 	killAt := time.Now()
 	g.kill()
-	var planned, actual []time.Duration
+	var planned, actual, early []time.Duration
 	waitFor(t, window+30*time.Second, "every client's first reconnect attempt", func() bool {
-		planned, actual = planned[:0], actual[:0]
+		planned, actual, early = planned[:0], actual[:0], early[:0]
 		for _, ta := range tallies {
-			delay, attempt := ta.firstReconnect()
+			lost, delay, attempt := ta.firstReconnect()
 			if attempt.IsZero() {
 				return false
 			}
 			planned = append(planned, delay)
 			actual = append(actual, attempt.Sub(killAt))
+			if e := lost.Add(delay).Sub(attempt); e > 0 {
+				early = append(early, e)
+			}
 		}
 		return true
 	})
@@ -280,15 +283,20 @@ func TestReconnectSpreadAndFinalClose(t *testing.T) {
 		t.Errorf("a slice holds %d of %d attempts: %v", top, n, hist)
 	}
 	// What the server side sees: when the attempts really started, from
-	// the kill. Detection latency and timer lateness on a loaded machine
-	// shift them, but they must come in the order drawn — the spread is
-	// real, not an artefact of the numbers above.
-	rho := spearman(planned, actual)
-	t.Logf("actual attempts since the kill: p10 %v, p50 %v, p90 %v, last %v; rank correlation with the drawn delays %.3f",
+	// the kill. Detection latency and, on a loaded machine, timer
+	// lateness shift them (reported, not judged: a shared 2-core CI box can
+	// be seconds late); what must never happen is an attempt before its
+	// drawn delay.
+	actualHist := make([]int, nslices)
+	for _, d := range actual {
+		actualHist[min(int(d*nslices/window), nslices-1)]++
+	}
+	t.Logf("actual attempts since the kill per slice (last one: and later): %v; p10 %v, p50 %v, p90 %v, last %v; "+
+		"rank correlation with the drawn delays %.3f", actualHist,
 		percentile(actual, 10).Round(time.Millisecond), percentile(actual, 50).Round(time.Millisecond),
-		percentile(actual, 90).Round(time.Millisecond), percentile(actual, 100).Round(time.Millisecond), rho)
-	if rho < 0.8 {
-		t.Errorf("attempts do not follow the drawn delays (rank correlation %.3f)", rho)
+		percentile(actual, 90).Round(time.Millisecond), percentile(actual, 100).Round(time.Millisecond), spearman(planned, actual))
+	if len(early) > 0 {
+		t.Errorf("%d clients tried again before their delay was over (by up to %v)", len(early), slices.Max(early))
 	}
 
 	// Back up: everyone returns; then a final close stops them all.

@@ -618,3 +618,21 @@ func TestSubprotocolMismatch(t *testing.T) {
 		t.Fatalf("Dial: %v, want ErrProtocol", err)
 	}
 }
+
+// A subscription that had no epoch yet (the channel's history began after
+// the subscribe) adopts the first one it sees: nothing was lost.
+func TestFirstEpochIsAdopted(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.Msgpack)
+	rec := newRecorder()
+	c, fc := dialFake(t, fs, rec, nil)
+	subscribeFake(t, c, fc, "c", 0, "", rec)
+	fc.message("c", 1, "e1", "a")
+	fc.message("c", 1, "e1", "a again")
+	fc.message("c", 2, "e1", "b")
+	rec.waitFor(t, "b", func(evs []Event, _ []State) bool { return countPubs(evs) == 2 })
+	evs := rec.waitEvents(t, 3)
+	if len(evs) != 3 || !reflect.DeepEqual(pubs(evs), []string{"e1/1:a", "e1/2:b"}) {
+		t.Fatalf("events %#v", evs)
+	}
+}

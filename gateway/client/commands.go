@@ -146,9 +146,10 @@ func (c *Client) do(ctx context.Context, cmd *codec.Command, idempotent bool, ke
 			return nil
 		}
 		var se *ServerError
-		lost := errors.Is(err, ErrDisconnected) || (errors.As(err, &se) && se.Code == codec.CodeOutcomeUnknown)
+		notSent := errors.Is(err, errNotSent)
+		lost := !notSent && (errors.Is(err, ErrDisconnected) || (errors.As(err, &se) && se.Code == codec.CodeOutcomeUnknown))
 		unknown = unknown || lost
-		retry := (errors.As(err, &se) && se.Retryable() && se.Code != codec.CodeOutcomeUnknown) || (lost && idempotent)
+		retry := notSent || (errors.As(err, &se) && se.Retryable() && se.Code != codec.CodeOutcomeUnknown) || (lost && idempotent)
 		if !retry || attempt >= c.opts.PublishAttempts || !c.pause(ctx, attempt) {
 			if unknown && cmd.Cmd == codec.CmdPublish {
 				return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)

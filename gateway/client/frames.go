@@ -82,9 +82,14 @@ func (c *Client) onMessage(sub *Subscription, f *codec.ServerFrame) {
 		Data: bytes.Clone(f.Data)}})
 }
 
-// newEpoch moves sub to another epoch and tells its handler. Called with
-// c.mu held.
+// newEpoch moves sub to another epoch and tells its handler — unless sub
+// had no epoch yet (a channel whose history began after the subscribe):
+// nothing was lost then. Called with c.mu held.
 func (c *Client) newEpoch(sub *Subscription, epoch string, offset uint64) {
+	if sub.epoch == "" && sub.offset == 0 {
+		sub.epoch, sub.offset = epoch, offset
+		return
+	}
 	c.events.push(queued{sub: sub, ev: EpochChanged{Channel: sub.channel, Previous: sub.epoch, Epoch: epoch, LastOffset: sub.offset}})
 	sub.epoch, sub.offset = epoch, offset
 }

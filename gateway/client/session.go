@@ -241,6 +241,10 @@ func (s *session) ping() {
 	}
 }
 
+// errNotSent: the session had ended before the command was written, so it
+// certainly did not take effect.
+var errNotSent = fmt.Errorf("%w (the command was not sent)", ErrDisconnected)
+
 // send writes one command; reply, when not nil, is registered to receive
 // its answer (the command gets a fresh id). A write that fails ends the
 // session, which fails the reply with ErrDisconnected.
@@ -250,7 +254,7 @@ func (s *session) send(cmd *codec.Command, reply replyFunc) error {
 		s.mu.Lock()
 		if s.failed {
 			s.mu.Unlock()
-			return ErrDisconnected
+			return errNotSent
 		}
 		s.pending[cmd.ID] = reply
 		s.mu.Unlock()
