@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/gateway/client"
@@ -25,11 +26,24 @@ import (
 
 var builds server.Builds
 
+// TestMain removes the built binaries and, after a passing run, checks
+// that no test left a goroutine behind (the unit tests check each on its
+// own; this covers the acceptance tests' thousands of clients too).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	builds.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left behind:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
+
+// httpc is the tests' HTTP client: no keep-alive, so no idle connection
+// (and its goroutines) outlives a request.
+var httpc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 func wsgateBin(t *testing.T) string {
 	t.Helper()
@@ -101,7 +115,7 @@ func (g *gw) term() {
 // metric reads a counter or gauge from the gateway's /metrics.
 func (g *gw) metric(name string) int64 {
 	g.t.Helper()
-	resp, err := http.Get("http://" + g.p.DebugAddr + "/metrics")
+	resp, err := httpc.Get("http://" + g.p.DebugAddr + "/metrics")
 	if err != nil {
 		g.t.Fatalf("metrics: %v", err)
 	}
@@ -250,7 +264,7 @@ func apiCall(t *testing.T, addr, key, method, body string) string {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "apikey "+key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpc.Do(req)
 	if err != nil {
 		t.Fatalf("api %s: %v", method, err)
 	}
