@@ -26,13 +26,22 @@ type PublishResult struct {
 }
 
 // PublishOption modifies one Publish.
-type PublishOption func(*codec.Command)
+type PublishOption func(*publishOptions)
+
+type publishOptions struct {
+	key []byte
+}
 
 // WithIdempotencyKey names the publication (1–256 bytes, e.g. from
 // NewIdempotencyKey): however often it is sent, through any gateway
-// instance, the channel gets it at most once (codec/README.md §3).
+// instance, the channel gets it at most once (codec/README.md §3). An
+// empty key means none.
 func WithIdempotencyKey(key string) PublishOption {
-	return func(c *codec.Command) { c.IdempotencyKey = []byte(key) }
+	return func(o *publishOptions) {
+		if key != "" {
+			o.key = []byte(key)
+		}
+	}
 }
 
 // NewIdempotencyKey returns 128 random bits, base64url encoded.
@@ -53,12 +62,13 @@ func NewIdempotencyKey() string {
 // without one they return an error wrapping ErrOutcomeUnknown. Give every
 // publication that must not be lost or doubled a key.
 func (c *Client) Publish(ctx context.Context, channel string, data []byte, opts ...PublishOption) (PublishResult, error) {
-	cmd := codec.Command{Cmd: codec.CmdPublish, Channel: []byte(channel), Data: data}
+	var po publishOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	cmd := codec.Command{Cmd: codec.CmdPublish, Channel: []byte(channel), Data: data, IdempotencyKey: po.key}
 	if data == nil {
 		cmd.Data = []byte{}
-	}
-	for _, o := range opts {
-		o(&cmd)
 	}
 	var res PublishResult
 	err := c.do(ctx, &cmd, cmd.IdempotencyKey != nil, func(f *codec.ServerFrame) {
