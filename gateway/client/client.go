@@ -173,6 +173,7 @@ func (c *Client) serve(s *session) error {
 		s.close(websocket.StatusNormalClosure, "client closed")
 	}
 	s.wait()
+	s.abortRead() // releases the read context (the socket is closed by now)
 	c.deactivate(s)
 	return s.cause()
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/coder/websocket"
+
 	"github.com/wsgate/wsgate/codec"
 )
 
@@ -126,7 +128,7 @@ func (s *session) refresh() {
 		token, err := c.token(ctx)
 		if err != nil {
 			if errors.Is(err, ErrTokenSource) {
-				s.fail(1000, err)
+				s.fail(websocket.StatusNormalClosure, "token source failed", err)
 			}
 			return
 		}

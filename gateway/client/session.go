@@ -171,15 +171,16 @@ func (s *session) read() {
 			return
 		}
 		if typ != s.msgType {
-			s.fail(websocket.StatusUnsupportedData, fmt.Errorf("%w: a %v message on a %v connection", ErrProtocol, typ, s.c.opts.Encoding))
+			s.fail(websocket.StatusUnsupportedData, "wrong message type",
+				fmt.Errorf("%w: a %v message on a %v connection", ErrProtocol, typ, s.c.opts.Encoding))
 			return
 		}
 		if err := codec.DecodeServerFrame(s.c.opts.Encoding, msg, &f); err != nil {
-			s.fail(websocket.StatusInvalidFramePayloadData, fmt.Errorf("%w: %w", ErrProtocol, err))
+			s.fail(websocket.StatusInvalidFramePayloadData, "undecodable frame", fmt.Errorf("%w: %w", ErrProtocol, err))
 			return
 		}
 		if err := s.c.handleFrame(s, &f); err != nil {
-			s.fail(websocket.StatusNormalClosure, err)
+			s.fail(websocket.StatusNormalClosure, "client queue full", err)
 			return
 		}
 	}
@@ -188,12 +189,8 @@ func (s *session) read() {
 // fail ends the session for a local reason, telling the server. Called
 // by the reader (which then returns: the close handshake reads for itself)
 // or by another of the session's goroutines.
-func (s *session) fail(code websocket.StatusCode, err error) {
+func (s *session) fail(code websocket.StatusCode, reason string, err error) {
 	s.end(err)
-	reason := "protocol violation"
-	if errors.Is(err, ErrQueueFull) {
-		reason = "client queue full"
-	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
