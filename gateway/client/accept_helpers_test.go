@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,18 +221,25 @@ func (ta *tally) resumedAfterLocked(t time.Time) (time.Time, client.Subscribed) 
 	return time.Time{}, client.Subscribed{}
 }
 
-// publisher publishes "<i>" for i = 1.. on one channel, one at a time,
-// each with an idempotency key, and remembers what was acknowledged.
+// publisher publishes "<i>" for i = 1, 2, … (continuing across runs) on
+// one channel, one at a time, each with an idempotency key, and remembers
+// what was acknowledged.
 type publisher struct {
 	c       *client.Client
 	channel string
+	halt    atomic.Bool // ends run after the publication under way
 	mu      sync.Mutex
 	acked   []client.Publication
+	ackedAt []time.Time
 	errs    []error
 }
 
 func (p *publisher) run(ctx context.Context, n int, every time.Duration) {
-	for i := 1; i <= n && ctx.Err() == nil; i++ {
+	p.mu.Lock()
+	first := len(p.acked) + len(p.errs) + 1
+	p.mu.Unlock()
+	p.halt.Store(false)
+	for i := first; i < first+n && ctx.Err() == nil && !p.halt.Load(); i++ {
 		data := []byte(fmt.Sprint(i))
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		res, err := p.c.Publish(pctx, p.channel, data, client.WithIdempotencyKey(client.NewIdempotencyKey()))
@@ -241,6 +249,7 @@ func (p *publisher) run(ctx context.Context, n int, every time.Duration) {
 			p.errs = append(p.errs, fmt.Errorf("publish %d: %w", i, err))
 		} else {
 			p.acked = append(p.acked, client.Publication{Channel: p.channel, Offset: res.Offset, Epoch: res.Epoch, Data: data})
+			p.ackedAt = append(p.ackedAt, time.Now())
 		}
 		p.mu.Unlock()
 		time.Sleep(every)
@@ -284,4 +293,17 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(float64(len(s))*p/100))]
+}
+
+// ackedBetween counts the publications acknowledged in [from, to).
+func (p *publisher) ackedBetween(from, to time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, at := range p.ackedAt {
+		if !at.Before(from) && at.Before(to) {
+			n++
+		}
+	}
+	return n
 }

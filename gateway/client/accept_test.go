@@ -76,7 +76,7 @@ func TestRestartResume(t *testing.T) {
 }
 
 func testRestartResume(t *testing.T, broker, how string) {
-	const subscribers, total, channel = 200, 200, "acc:feed"
+	const subscribers, channel = 200, "acc:feed"
 	args := []string{"--history-size", "10000", "--drain-window", "300ms"}
 	redis := broker == "redis"
 	if redis {
@@ -101,9 +101,9 @@ func testRestartResume(t *testing.T, broker, how string) {
 	defer pc.Close()
 	p := &publisher{c: pc, channel: channel}
 	published := make(chan struct{})
-	go func() {
+	go func() { // a stream across the restart, until everyone is back
 		defer close(published)
-		p.run(ctx, total, 0)
+		p.run(ctx, 1_000_000, 2*time.Millisecond)
 	}()
 	waitFor(t, 20*time.Second, "mid-stream", func() bool {
 		for _, ta := range tallies {
@@ -141,7 +141,19 @@ func testRestartResume(t *testing.T, broker, how string) {
 		ms(readyAt.Sub(startAt)), subscribers, ms(percentile(resume, 50)), ms(percentile(resume, 90)),
 		ms(percentile(resume, 100)), opts.Backoff.Min, opts.Backoff.Max)
 
+	time.Sleep(200 * time.Millisecond)
+	p.halt.Store(true)
 	<-published
+	whileDown := p.ackedBetween(stopAt, readyAt)
+	t.Logf("%d publications acknowledged, %d of them while the subscribers' gateway was down", len(p.acked), whileDown)
+	if redis && whileDown == 0 {
+		t.Fatal("nothing was published while the gateway was down: the resume had nothing to recover")
+	}
+	// Everyone is back: a last few publications must reach all of them
+	// live (on the memory broker, the ones published while a subscriber
+	// was still away are below its new starting point).
+	const tail = 10
+	p.run(ctx, tail, 0)
 	if len(p.errs) > 0 {
 		t.Fatalf("%d publishes failed, first: %v", len(p.errs), p.errs[0])
 	}
@@ -203,6 +215,9 @@ func checkExactlyOnce(t *testing.T, i int, ta *tally, acked []client.Publication
 func checkToldOfLoss(t *testing.T, i int, ta *tally, acked []client.Publication, restart time.Time) {
 	t.Helper()
 	at, s := ta.resumedAfterLocked(restart)
+	if s.Epoch != acked[len(acked)-1].Epoch {
+		t.Fatalf("subscriber %d resumed in epoch %s, the last publications are in %s", i, s.Epoch, acked[len(acked)-1].Epoch)
+	}
 	if at.IsZero() || !s.Lost() || s.Reason != "epoch changed" {
 		t.Fatalf("subscriber %d: resume after the restart %+v, want not recovered (epoch changed)", i, s)
 	}
