@@ -21,6 +21,7 @@ const (
 	FrameRefresh
 	FrameGap
 	FrameEpoch
+	FrameUnsubscribe
 )
 
 // String returns the wire name ("reply", "message", …) or "unknown".
@@ -40,6 +41,8 @@ func (t FrameType) String() string {
 		return "gap"
 	case FrameEpoch:
 		return "epoch"
+	case FrameUnsubscribe:
+		return "unsubscribe"
 	}
 	return "unknown"
 }
@@ -60,6 +63,8 @@ func parseFrameType(name []byte) FrameType {
 		return FrameGap
 	case "epoch":
 		return FrameEpoch
+	case "unsubscribe":
+		return FrameUnsubscribe
 	}
 	return FrameUnknown
 }
@@ -82,7 +87,7 @@ type ServerFrame struct {
 	ErrCode    ErrorCode // != 0: an error reply ("error":{"code","message"})
 	ErrMessage []byte
 
-	// Channel: message, join, leave, gap, epoch.
+	// Channel: message, join, leave, gap, epoch, unsubscribe.
 	Channel []byte
 	// Offset: message (its position), subscribe and publish replies, epoch
 	// push (the last offset of the previous epoch sent to this client).
@@ -170,7 +175,7 @@ func (e *FrameError) Unwrap() error { return e.Err }
 // repeated key wins. A frame of an unknown type decodes without error as
 // FrameUnknown (its known keys are not checked: a newer push may use them
 // differently). For known types a field of the wrong type, a missing
-// required field (channel of a push; from and to of a gap; epoch of an
+// required field (channel of a channel push; from and to of a gap; epoch of an
 // epoch push; code of an error) or a value out of range fails.
 func DecodeServerFrame(enc Encoding, frame []byte, f *ServerFrame) error {
 	*f = ServerFrame{
@@ -214,7 +219,7 @@ func checkFrame(f *ServerFrame, st *frameState) error {
 		return bad("b64", fmt.Errorf("%w: both data and b64", ErrInvalid))
 	}
 	switch f.Type {
-	case FrameMessage, FrameJoin, FrameLeave, FrameGap, FrameEpoch:
+	case FrameMessage, FrameJoin, FrameLeave, FrameGap, FrameEpoch, FrameUnsubscribe:
 		if !st.hasChannel {
 			return bad("channel", ErrMissing)
 		}

@@ -110,7 +110,8 @@ func sub(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &subPrinter{out: bufio.NewWriter(stdout), stderr: stderr, json: *asJSON}
+	p := &subPrinter{out: bufio.NewWriter(stdout), stderr: stderr, json: *asJSON,
+		active: fs.NArg(), ended: make(chan struct{})}
 	opts.OnState = p.state
 	c, err := client.Dial(ctx, cf.url, opts)
 	if err != nil {
@@ -130,6 +131,9 @@ func sub(args []string, stdout, stderr io.Writer) int {
 	case <-c.Done():
 		fmt.Fprintln(stderr, "wsgate sub: stopped:", c.Err())
 		return 1
+	case <-p.ended:
+		fmt.Fprintln(stderr, "wsgate sub: no subscription left")
+		return 1
 	}
 }
 
@@ -140,6 +144,8 @@ type subPrinter struct {
 	stderr       io.Writer
 	json         bool
 	disconnected bool
+	active       int           // subscriptions not ended
+	ended        chan struct{} // closed when active reaches 0
 }
 
 func (p *subPrinter) event(ev client.Event) {
@@ -169,6 +175,9 @@ func (p *subPrinter) event(ev client.Event) {
 			e.Channel, e.Previous, e.Epoch, e.LastOffset)
 	case client.Unsubscribed:
 		fmt.Fprintf(p.stderr, "wsgate sub: %s: subscription ended: %v\n", e.Channel, e.Err)
+		if p.active--; p.active == 0 {
+			close(p.ended)
+		}
 	}
 }
 

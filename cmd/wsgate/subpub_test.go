@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
@@ -74,7 +79,8 @@ func (l *lines) get(i int) string {
 // real binaries: `wsgate pub` then `wsgate sub --json` round trip (a
 // MessagePack publisher, a JSON subscriber), and `wsgate sub` resumes
 // after its gateway is SIGKILLed and restarted, printing what was
-// published meanwhile through another gateway of the same Redis.
+// published meanwhile through another gateway of the same Redis; a
+// subscription the server ends is a notice; SIGTERM exits 0.
 func TestSubPubRoundTripAndResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs wsgate processes and redis-server")
@@ -86,19 +92,31 @@ func TestSubPubRoundTripAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := redistest.StartStandalone(t)
-	serveArgs := []string{"serve", "--broker", "redis", "--redis-url", rs.URL()}
-	start := func(addr string) *server.Process {
-		p, err := server.Start(context.Background(), server.Spec{Name: "wsgate", Bin: bin, Args: serveArgs, Debug: true, Listen: addr})
+	const secret, apiKey = "cli-test-secret-of-at-least-32-bytes", "cli-key"
+	apiAddr, err := server.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveArgs := []string{"serve", "--broker", "redis", "--redis-url", rs.URL(), "--jwt-secret", secret, "--allow-anonymous"}
+	start := func(addr string, extra ...string) *server.Process {
+		p, err := server.Start(context.Background(), server.Spec{Name: "wsgate", Bin: bin,
+			Args: append(slices.Clone(serveArgs), extra...), Debug: true, Listen: addr})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { p.Kill() })
 		return p
 	}
-	a, b := start(""), start("")
+	apiArgs := []string{"--api-listen", apiAddr, "--api-key", apiKey}
+	a, b := start("", apiArgs...), start("")
 	urlA, urlB := "ws://"+a.Addr+"/ws", "ws://"+b.Addr+"/ws"
 
-	sub := exec.Command(bin, "sub", "--json", "--encoding", "json", "--url", urlA, "cli:c")
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "op", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := exec.Command(bin, "sub", "--json", "--encoding", "json", "--url", urlA, "cli:c", "cli:other")
+	sub.Env = append(os.Environ(), "WSGATE_TOKEN="+token)
 	stdout, _ := sub.StdoutPipe()
 	stderr, _ := sub.StderrPipe()
 	if err := sub.Start(); err != nil {
@@ -142,13 +160,23 @@ func TestSubPubRoundTripAndResume(t *testing.T) {
 	notes.waitLine(t, 0, "disconnected")
 	pub(urlB, "", "cli:c", `{"n":4}`)
 	pub(urlB, "", "cli:c", `{"n":5}`)
-	start(a.Addr)
+	start(a.Addr, apiArgs...)
 	notes.waitLine(t, 0, "cli:c resumed after offset 3, nothing missed")
 	four := out.waitLine(t, line, `"offset":4,"epoch":"`+got.Epoch+`","data":{"n":4}`)
 	five := out.waitLine(t, line, `"offset":5,"epoch":"`+got.Epoch+`","data":{"n":5}`)
 	if five != four+1 {
 		t.Fatalf("lines out of order:\n%s", strings.Join(out.all, "\n"))
 	}
+
+	// A backend ends one of the subscriptions: a notice, and sub goes on.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/api/unsubscribe", strings.NewReader(`{"user":"op","channel":"cli:other"}`))
+	req.Header.Set("Authorization", "apikey "+apiKey)
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("API unsubscribe: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	notes.waitLine(t, 0, "cli:other: subscription ended: client: the server ended the subscription")
 
 	if err := sub.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

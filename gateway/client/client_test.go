@@ -636,3 +636,28 @@ func TestFirstEpochIsAdopted(t *testing.T) {
 		t.Fatalf("events %#v", evs)
 	}
 }
+
+// The server's unsubscribe push ends the subscription for good: an event,
+// nothing more delivered, no resubscription after a reconnect, and the
+// channel can be subscribed again.
+func TestServerUnsubscribe(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.Msgpack)
+	rec := newRecorder()
+	c, fc := dialFake(t, fs, rec, nil)
+	subscribeFake(t, c, fc, "c", 0, "e", rec)
+	subscribeFake(t, c, fc, "d", 0, "e", rec)
+	fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
+	fc.message("c", 1, "e", "late")
+	evs := rec.waitEvents(t, 3)
+	if u, ok := evs[2].(Unsubscribed); !ok || u.Channel != "c" || !errors.Is(u.Err, ErrServerUnsubscribed) {
+		t.Fatalf("event %#v, want Unsubscribed(c) by the server", evs[2])
+	}
+	fc.drop()
+	fc = fs.accept()
+	fc.expect(codec.CmdSubscribe, "d") // c is not resubscribed
+	subscribeFake(t, c, fc, "c", 1, "e", rec)
+	if n := countPubs(rec.waitEvents(t, 4)); n != 0 {
+		t.Fatalf("%d publications delivered after the unsubscribe push", n)
+	}
+}

@@ -24,6 +24,10 @@ var (
 	// ErrProtocol: the server sent something that is not the protocol
 	// (an undecodable frame, the wrong message type or subprotocol).
 	ErrProtocol = errors.New("client: protocol violation by the server")
+	// ErrServerUnsubscribed: the server ended a subscription (a backend
+	// called the server API's unsubscribe); Unsubscribed carries it. The
+	// client does not subscribe again by itself.
+	ErrServerUnsubscribed = errors.New("client: the server ended the subscription")
 	// ErrQueueFull: events waited for handlers beyond Options.QueueSize;
 	// the connection was dropped to be resumed when they catch up.
 	ErrQueueFull = errors.New("client: handlers fell behind (event queue full)")

@@ -58,9 +58,10 @@ type EpochChanged struct {
 }
 
 // Unsubscribed: the subscription ended without Unsubscribe being called —
-// the server refused a resubscription after a reconnect (Err is a
-// *ServerError), or the client stopped (Err is why). It is the handler's
-// last event.
+// the server ended it (Err is ErrServerUnsubscribed), refused a
+// resubscription after a reconnect (Err is a *ServerError), or the client
+// stopped (Err is why). It is the handler's last event; the client does
+// not subscribe again by itself.
 type Unsubscribed struct {
 	Channel string
 	Err     error

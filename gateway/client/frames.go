@@ -20,7 +20,7 @@ func (c *Client) handleFrame(s *session, f *codec.ServerFrame) error {
 		} else if f.ErrCode != 0 {
 			c.log.Warn("error reply", "id", f.ID, "code", f.ErrCode, "message", string(f.ErrMessage))
 		}
-	case codec.FrameMessage, codec.FrameGap, codec.FrameEpoch, codec.FrameJoin, codec.FrameLeave:
+	case codec.FrameMessage, codec.FrameGap, codec.FrameEpoch, codec.FrameJoin, codec.FrameLeave, codec.FrameUnsubscribe:
 		return c.onPush(s, f)
 	case codec.FrameRefresh:
 		s.refresh()
@@ -59,6 +59,11 @@ func (c *Client) onPush(s *session, f *codec.ServerFrame) error {
 		c.events.push(queued{sub: sub, ev: Join{Channel: sub.channel, Client: string(f.Client), User: string(f.User)}})
 	case codec.FrameLeave:
 		c.events.push(queued{sub: sub, ev: Leave{Channel: sub.channel, Client: string(f.Client), User: string(f.User)}})
+	case codec.FrameUnsubscribe:
+		sub.state = subRemoved
+		delete(c.subs, sub.channel)
+		c.log.Info("the server ended a subscription", "channel", sub.channel)
+		c.events.push(queued{sub: sub, ev: Unsubscribed{Channel: sub.channel, Err: ErrServerUnsubscribed}})
 	}
 	return nil
 }
