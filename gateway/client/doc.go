@@ -18,6 +18,8 @@
 // (the resume could not be served), Gap (publications the gateway lost)
 // and EpochChanged (the channel's history was reset). Those are the
 // moments to reload the channel's state from the application's backend.
+// A subscription the server ends (the server API's unsubscribe) gets an
+// Unsubscribed event and is not renewed.
 //
 // Handlers run on one goroutine per Client, in order, never concurrently;
 // they must not block for long. A handler that falls behind by
