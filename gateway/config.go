@@ -45,9 +45,21 @@ type Config struct {
 	// connection stays), an API publish with 400. It must leave room for
 	// the command around the data within MaxMessageBytes.
 	MaxPublicationBytes int
-	// MaxQueueBytes bounds the bytes waiting to be written to one
-	// connection; a connection over it is closed with 4008.
+	// MaxQueueBytes bounds a connection's backlog: the bytes queued for it
+	// that its socket has not taken. A frame that would take a non-empty
+	// backlog over it closes the connection with 4008 (slow consumer); a
+	// frame queued on an empty backlog is always accepted, whatever its
+	// size, so one large message to a reading client is never "slow".
 	MaxQueueBytes int
+	// MessageTimeout bounds how long a message (or a frame header) may
+	// take to arrive once its first byte has: a client that trickles a
+	// frame is closed with 4009.
+	MessageTimeout time.Duration
+	// MaxPartialBytes bounds the bytes held in partial input across all
+	// connections: incomplete upgrade requests, frames and fragmented
+	// messages. The connection whose input would take the total over it
+	// is closed with 4013 (or answered 503 during the handshake).
+	MaxPartialBytes int
 	// MaxHandshakes bounds handshakes in progress; connections beyond it are
 	// answered 503 and closed.
 	MaxHandshakes int
@@ -119,6 +131,11 @@ type Config struct {
 	// send a refresh before it is closed with 4004.
 	RefreshGrace time.Duration
 
+	// LogSummaryInterval is how often counts of refused handshakes and
+	// forced closes are logged at info level (default 10 s); each single
+	// one is logged at debug level.
+	LogSummaryInterval time.Duration
+
 	// Broker carries publications between instances (nil: the embedded
 	// in-process broker). NodeID names this instance in publications.
 	Broker broker.Broker
@@ -134,6 +151,8 @@ func DefaultConfig() Config {
 		MaxMessageBytes:     64 << 10,
 		MaxPublicationBytes: 63 << 10,
 		MaxQueueBytes:       1 << 20,
+		MessageTimeout:      10 * time.Second,
+		MaxPartialBytes:     256 << 20,
 		MaxHandshakes:       32768,
 		MaxHandshakeBytes:   8 << 10,
 		HandshakeTimeout:    5 * time.Second,
@@ -150,30 +169,81 @@ func DefaultConfig() Config {
 	}
 }
 
-func (c Config) validate() error {
+// Validate reports the first setting, or combination of settings, that
+// cannot work, naming the command-line flag it comes from. New calls it;
+// `wsgate serve` calls it before anything starts.
+func (c Config) Validate() error {
+	if err := c.validateEach(); err != nil {
+		return err
+	}
+	return c.validatePairs()
+}
+
+func (c Config) validateEach() error {
 	switch {
-	case c.MaxMessageBytes <= 0:
-		return fmt.Errorf("max message bytes must be positive, got %d", c.MaxMessageBytes)
+	case c.MaxMessageBytes <= 0 || c.MaxMessageBytes > maxMessageLimit:
+		return fmt.Errorf("--max-message-bytes %d: want 1 to %d", c.MaxMessageBytes, maxMessageLimit)
 	case c.MaxPublicationBytes <= 0 || c.MaxPublicationBytes >= c.MaxMessageBytes:
-		return fmt.Errorf("max publication bytes (%d) must be positive and below max message bytes (%d), "+
+		return fmt.Errorf("--max-publication-bytes %d must be positive and below --max-message-bytes %d, "+
 			"which must also hold the publish command around the data", c.MaxPublicationBytes, c.MaxMessageBytes)
 	case c.MaxQueueBytes <= 0:
-		return fmt.Errorf("max queue bytes must be positive, got %d", c.MaxQueueBytes)
+		return fmt.Errorf("--max-queue-bytes must be positive, got %d", c.MaxQueueBytes)
+	case c.MaxPartialBytes <= 0:
+		return fmt.Errorf("--max-partial-bytes must be positive, got %d", c.MaxPartialBytes)
 	case c.MaxHandshakes <= 0:
-		return fmt.Errorf("max handshakes must be positive, got %d", c.MaxHandshakes)
-	case c.MaxHandshakeBytes < 256:
-		return fmt.Errorf("max handshake bytes must be at least 256, got %d", c.MaxHandshakeBytes)
-	case c.HandshakeTimeout <= 0 || c.PingInterval <= 0 || c.PongTimeout <= 0:
-		return fmt.Errorf("handshake timeout, ping interval and pong timeout must be positive")
+		return fmt.Errorf("--max-handshakes must be positive, got %d", c.MaxHandshakes)
+	case c.MaxHandshakeBytes < 256 || c.MaxHandshakeBytes > maxHandshakeLimit:
+		return fmt.Errorf("--max-handshake-bytes %d: want 256 to %d (an upgrade request must fit half a read buffer)",
+			c.MaxHandshakeBytes, maxHandshakeLimit)
+	case c.HandshakeTimeout <= 0 || c.PingInterval <= 0 || c.PongTimeout <= 0 || c.MessageTimeout <= 0:
+		return fmt.Errorf("--handshake-timeout, --ping-interval, --pong-timeout and --message-timeout must be positive")
 	case c.MaxChannelBytes <= 0 || c.MaxChannelsPerConn <= 0:
-		return fmt.Errorf("max channel bytes and max channels per connection must be positive")
+		return fmt.Errorf("--max-channel-bytes and --max-channels-per-conn must be positive")
 	case c.HistorySize < 0 || c.HistoryTTL < 0:
-		return fmt.Errorf("history size and ttl must not be negative")
+		return fmt.Errorf("--history-size and --history-ttl must not be negative")
 	case c.DrainWindow < 0:
-		return fmt.Errorf("drain window must not be negative")
+		return fmt.Errorf("--drain-window must not be negative")
+	case c.MaxConns < 0 || c.MaxConnsPerIP < 0 || c.MaxConnsPerUser < 0:
+		return fmt.Errorf("--max-conns, --max-conns-per-ip and --max-conns-per-user must not be negative (0: no limit)")
+	case c.AcceptRate < 0 || c.CommandRate < 0:
+		return fmt.Errorf("--accept-rate and --command-rate must not be negative (0: no limit)")
 	}
 	return nil
 }
+
+// validatePairs refuses combinations in which one limit makes another
+// meaningless or unreachable.
+func (c Config) validatePairs() error {
+	switch {
+	case c.MaxPartialBytes < c.MaxMessageBytes:
+		return fmt.Errorf("--max-partial-bytes %d is less than --max-message-bytes %d: a message of the largest size could never be received",
+			c.MaxPartialBytes, c.MaxMessageBytes)
+	case c.MaxQueueBytes < minQueueBytes:
+		return fmt.Errorf("--max-queue-bytes %d is less than %d: a reading client could be closed as a slow consumer for a few replies",
+			c.MaxQueueBytes, minQueueBytes)
+	case c.CommandRate > 0 && c.CommandBurst < 1:
+		return fmt.Errorf("--command-burst %d with --command-rate %g: the burst must be at least 1, or every command is refused",
+			c.CommandBurst, c.CommandRate)
+	case c.MaxConns > 0 && c.MaxConnsPerIP > c.MaxConns:
+		return fmt.Errorf("--max-conns-per-ip %d is more than --max-conns %d: it could never be reached", c.MaxConnsPerIP, c.MaxConns)
+	case c.MaxConns > 0 && c.MaxConnsPerUser > c.MaxConns:
+		return fmt.Errorf("--max-conns-per-user %d is more than --max-conns %d: it could never be reached", c.MaxConnsPerUser, c.MaxConns)
+	}
+	return nil
+}
+
+// Bounds of single settings and of combinations.
+const (
+	// maxMessageLimit keeps a message's size (and so a connection's
+	// partial input) within an int32.
+	maxMessageLimit = 1 << 30
+	// maxHandshakeLimit: a partial upgrade request is carried over into
+	// the worker's read buffer, which must keep room for the next read.
+	maxHandshakeLimit = readBufferBytes / 2
+	// minQueueBytes: below this a reading client could be closed as a slow
+	// consumer for a handful of replies and pongs.
+	minQueueBytes = 4 << 10
+)
 
 // DefaultNamespace is the namespace the flags describe.
 func (c Config) DefaultNamespace() Namespace {

@@ -25,17 +25,31 @@ const (
 // netpollNotify wakes a connection's worker for requests.
 const netpollNotify = netpoll.EventNotify
 
-// Close codes wsgate sends besides the RFC ones (see DESIGN.md).
+// Close codes wsgate sends besides the RFC ones (see DESIGN.md and the
+// close-code table in README.md).
 const (
+	// CloseSlowConsumer: the connection's backlog passed MaxQueueBytes.
 	CloseSlowConsumer uint16 = 4008
+	// CloseMessageTimeout: a message (or frame header) did not arrive in
+	// full within MessageTimeout of its first byte.
+	CloseMessageTimeout uint16 = 4009
+	// CloseServerBusy: the server-wide budget for partial input
+	// (MaxPartialBytes) is spent; reconnect with backoff.
+	CloseServerBusy uint16 = 4013
 )
+
+// readBufferBytes is the size of each worker's read buffer.
+const readBufferBytes = 64 << 10
 
 // closeLinger bounds how long a closing connection waits for its close frame
 // to flush and for the peer to close its side.
 const closeLinger = 2 * time.Second
 
-// maxDiscard bounds the input read and dropped from a closing connection.
-const maxDiscard = 64 << 10
+// minDiscard is the least input a closing connection reads and drops
+// before it gives up on a clean close (see discard); the bound is at least
+// twice the message limit, so a client caught in the middle of sending a
+// message over the limit can finish writing and still read our close code.
+const minDiscard = 4 << 20
 
 // maxReadsPerEvent bounds the reads one dispatch makes, so one busy client
 // cannot monopolize a worker; level triggering brings us back for the rest.
@@ -81,10 +95,13 @@ type conn struct {
 	// resumedTop: per channel just resumed, the last replayed offset, until
 	// a newer live publication arrives. Guarded by mu.
 	resumedTop map[string]uint64
-	// closedForError: we are closing because the client broke the
-	// protocol or a limit; discarded counts what it sent since (worker-only).
-	closedForError bool
-	discarded      int32
+	// Worker-only partial-input bookkeeping: partialSince is when the
+	// current partial input began (server clock, 0: none), for the message
+	// deadline; held is what it holds, as counted in the server's budget;
+	// discarded is what a closing connection has read and dropped.
+	partialSince int64
+	held         int32
+	discarded    int32
 
 	// Worker-only heartbeat bookkeeping, nanoseconds since server start.
 	lastRead   int64
@@ -145,9 +162,14 @@ func (c *conn) leaveChannels() {
 }
 
 // onReadable reads what the socket has (bounded per dispatch) and feeds it
-// to the handshake parser or the frame decoder.
+// to the handshake parser or the frame decoder; a closing connection's
+// input is discarded.
 func (c *conn) onReadable(w *netpoll.Worker, now int64) {
 	for range maxReadsPerEvent {
+		if c.stateIs(stateClosing) {
+			c.discard()
+			return
+		}
 		buf := w.Scratch
 		off := 0
 		if c.in != nil {
@@ -164,9 +186,44 @@ func (c *conn) onReadable(w *netpoll.Worker, now int64) {
 			return
 		}
 		c.lastRead = now
-		c.consume(buf[:off+n])
+		c.consume(buf[:off+n], now)
+		if c.stateIs(stateClosing) {
+			continue // discard whatever else the peer sent
+		}
 		if c.stateIs(stateClosed) || off+n < len(buf) {
 			return // closed, or the socket is drained (saves a read returning EAGAIN)
+		}
+	}
+}
+
+// discard reads and drops what a closing connection's peer still sends,
+// without copying it (MSG_TRUNC). Closing a socket whose input was not all
+// read makes the kernel answer with a RST instead of a FIN, and a RST can
+// destroy our close frame (or HTTP error) in the client's buffers before
+// it reads it: the client would see 1006 instead of our code. So once the
+// close frame is out we shut our side down (finishCloseLocked) and drain
+// until the client closes, bounded by closeLinger and by discardLimit
+// bytes; past that bound the client is an abuser and is closed at once.
+func (c *conn) discard() {
+	limit := c.srv.discardLimit
+	for range maxReadsPerEvent {
+		n, err := netpoll.Discard(c.desc.Fd(), limit-int(c.discarded)+1)
+		if err == unix.EAGAIN {
+			return
+		}
+		if n <= 0 || err != nil { // EOF: the peer has closed its side too
+			c.mu.Lock()
+			c.closeNowLocked()
+			c.mu.Unlock()
+			return
+		}
+		c.discarded = int32(min(int(c.discarded)+n, limit+1))
+		if int(c.discarded) > limit {
+			c.srv.events.forcedClose(c.desc.Fd(), closedDiscardLimit, "kept sending after the close frame", c.clientID())
+			c.mu.Lock()
+			c.closeNowLocked()
+			c.mu.Unlock()
+			return
 		}
 	}
 }
@@ -178,36 +235,29 @@ func (c *conn) stateIs(s connState) bool {
 }
 
 // consume processes a contiguous input chunk (leftover + new bytes).
-func (c *conn) consume(data []byte) {
+func (c *conn) consume(data []byte, now int64) {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
 	switch {
 	case st == stateHandshake && c.hookWait:
-		// More bytes while the connect hook runs: keep them, bounded.
-		if len(data) > c.srv.cfg.MaxHandshakeBytes+c.srv.cfg.MaxMessageBytes {
-			c.protocolError(&wsframe.Error{Code: wsframe.ClosePolicyViolation, Reason: "too much data before the upgrade"})
+		// More bytes while the connect hook runs: keep them, bounded by
+		// what the next read can still append to in the read buffer.
+		if len(data) > min(c.srv.cfg.MaxHandshakeBytes+c.srv.cfg.MaxMessageBytes, readBufferBytes-1) {
+			c.srv.metrics.HandshakesFailed.Add(1)
+			c.rejectHandshake(400, refusedEarlyData, "too much data before the upgrade",
+				[]byte(httpError(400, "too much data before the upgrade")))
 			return
 		}
-		c.setLeftover(data)
+		if !c.setLeftover(data) {
+			c.refusePartial()
+		}
 	case st == stateHandshake:
 		c.handshake(data)
 	case st == stateOpen:
-		c.frames(data)
+		c.frames(data, now)
 	default:
-		// Closing: input is no longer interesting. A client that keeps
-		// sending (a flooder we just closed) is not read for the whole
-		// linger: past maxDiscard bytes it is closed at once.
-		c.setLeftover(nil)
-		if !c.closedForError {
-			return
-		}
-		c.discarded = int32(min(int(c.discarded)+len(data), maxDiscard+1))
-		if c.discarded > maxDiscard {
-			c.mu.Lock()
-			c.closeNowLocked()
-			c.mu.Unlock()
-		}
+		c.setLeftover(nil) // closing: input is no longer interesting
 	}
 }
 
@@ -221,43 +271,47 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 	if end < 0 {
 		if len(data) > c.srv.cfg.MaxHandshakeBytes {
 			c.srv.metrics.HandshakesFailed.Add(1)
-			c.rejectHandshake([]byte(httpError(431, "request header too large")))
+			c.rejectHandshake(431, refusedTooLarge, "", []byte(httpError(431, "request header too large")))
 			return
 		}
-		c.setLeftover(data)
+		if !c.setLeftover(data) {
+			c.refusePartial()
+		}
 		return
 	}
 	if end+4 > c.srv.cfg.MaxHandshakeBytes {
 		c.srv.metrics.HandshakesFailed.Add(1)
-		c.rejectHandshake([]byte(httpError(431, "request header too large")))
+		c.rejectHandshake(431, refusedTooLarge, "", []byte(httpError(431, "request header too large")))
 		return
 	}
 	if c.srv.draining() {
 		// Shutting down: a balancer retries a 503 on another instance.
 		c.srv.metrics.RefusedDraining.Add(1)
-		c.rejectHandshake(busyResponse)
+		c.rejectHandshake(503, refusedDraining, "", busyResponse)
 		return
 	}
 	res := c.srv.upgrader.upgradeWith(data[:end+4], hook)
 	if res.deferred != nil {
 		if !c.startHook(res.deferred, data) {
 			c.srv.metrics.HandshakesBusy.Add(1)
-			c.rejectHandshake(busyResponse)
+			c.rejectHandshake(503, refusedHookBusy, "", busyResponse)
 		}
 		return
 	}
 	rest := data[end+4:]
 	c.setLeftover(nil)
 	if !res.ok {
-		if !res.static {
-			c.srv.metrics.HandshakesFailed.Add(1)
+		if res.static { // a demo page, not a refusal
+			c.rejectHandshake(0, "", "", res.response)
+			return
 		}
-		c.rejectHandshake(res.response)
+		c.srv.metrics.HandshakesFailed.Add(1)
+		c.rejectHandshake(res.status, res.label, res.reason, res.response)
 		return
 	}
 	if res.endpoint == EndpointWS && !c.srv.limits.admitUser(res.identity.UserID) {
 		c.srv.metrics.HandshakesFailed.Add(1)
-		c.rejectHandshake([]byte(httpError(429, "too many connections for this user")))
+		c.rejectHandshake(429, refusedPerUser, "", []byte(httpError(429, "too many connections for this user")))
 		return
 	}
 	c.srv.metrics.HandshakesActive.Add(-1)
@@ -278,12 +332,24 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 	}
 	c.desc.SetTimer(next)
 	if len(rest) > 0 {
-		c.frames(rest)
+		c.frames(rest, c.lastRead)
 	}
 }
 
-// rejectHandshake sends an HTTP error response and closes once it is out.
-func (c *conn) rejectHandshake(resp []byte) {
+// refusePartial answers a handshake whose partial request does not fit the
+// server's budget for partial input.
+func (c *conn) refusePartial() {
+	c.srv.metrics.PartialBudgetRefusals.Add(1)
+	c.rejectHandshake(503, refusedPartialBytes, "", busyResponse)
+}
+
+// rejectHandshake sends an HTTP response (an error, or a static page) and
+// closes once it is out. status, label and reason are for the logs (label
+// "": not a refusal).
+func (c *conn) rejectHandshake(status int, label, reason string, resp []byte) {
+	if label != "" {
+		c.srv.events.refusedHandshake(c.desc.Fd(), status, label, reason)
+	}
 	c.setLeftover(nil)
 	c.srv.metrics.HandshakesActive.Add(-1)
 	c.mu.Lock()
@@ -298,7 +364,9 @@ func (c *conn) rejectHandshake(resp []byte) {
 }
 
 // frames runs the frame decoder over data and keeps what it left over.
-func (c *conn) frames(data []byte) {
+// Partial input is held against the server's budget and must complete
+// within MessageTimeout.
+func (c *conn) frames(data []byte, now int64) {
 	in := c.inbound()
 	n, err := in.dec.Decode(data, c)
 	if err != nil {
@@ -306,21 +374,57 @@ func (c *conn) frames(data []byte) {
 		c.protocolError(err)
 		return
 	}
-	c.setLeftover(data[n:])
+	if !c.setLeftover(data[n:]) {
+		c.srv.metrics.PartialBudgetCloses.Add(1)
+		c.protocolError(&wsframe.Error{Code: CloseServerBusy, Reason: "server busy: too much partial input"})
+		return
+	}
+	c.armMessageDeadline(now)
 	c.mu.Lock()
 	c.flushLocked(true)
 	c.mu.Unlock()
 }
 
+// armMessageDeadline starts the message deadline when input became
+// partial (and forgets it when nothing is partial any more): the timer
+// fires by then unless it is due earlier anyway.
+func (c *conn) armMessageDeadline(now int64) {
+	if c.in == nil {
+		c.partialSince = 0
+		return
+	}
+	if c.partialSince != 0 {
+		return
+	}
+	c.partialSince = now
+	c.mu.Lock()
+	c.keepMessageDeadlineLocked()
+	c.mu.Unlock()
+}
+
+// keepMessageDeadlineLocked makes sure the timer fires by the message
+// deadline while input is partial (the heartbeat may have set it later).
+func (c *conn) keepMessageDeadlineLocked() {
+	if c.state != stateOpen || c.partialSince == 0 {
+		return
+	}
+	if at := c.srv.at(c.partialSince + int64(c.srv.cfg.MessageTimeout)); c.desc.TimerAfter(at) {
+		c.desc.SetTimer(at)
+	}
+}
+
+// protocolError closes the connection for something the client did: a
+// protocol violation, a limit it crossed.
 func (c *conn) protocolError(err error) {
 	var ferr *wsframe.Error
 	if !errors.As(err, &ferr) {
 		ferr = &wsframe.Error{Code: wsframe.CloseInternalError, Reason: "internal error"}
 	}
-	if ferr.Code != CloseRateLimited { // counted as rate limited already
+	switch ferr.Code {
+	case CloseRateLimited, CloseServerBusy, CloseMessageTimeout: // counted under their own names
+	default:
 		c.srv.metrics.ProtocolErrors.Add(1)
 	}
-	c.closedForError = true
 	c.mu.Lock()
 	c.startCloseLocked(ferr.Code, ferr.Reason, false)
 	c.mu.Unlock()
@@ -335,20 +439,31 @@ func (c *conn) inbound() *inbound {
 }
 
 // setLeftover keeps b (a copy) for the next read, or releases the inbound
-// state when nothing partial remains.
-func (c *conn) setLeftover(b []byte) {
+// state when nothing partial remains. It accounts what c's partial input
+// now holds (leftover and the decoder's message buffer) in the server-wide
+// total, and reports false when that total is over MaxPartialBytes and
+// c's share grew: the caller refuses c.
+func (c *conn) setLeftover(b []byte) bool {
 	if len(b) == 0 && (c.in == nil || c.in.dec.Idle()) {
 		c.releaseInbound()
-		return
+		return true
 	}
 	in := c.inbound()
 	in.leftover = append(in.leftover[:0], b...)
+	held := int32(len(in.leftover) + in.dec.Buffered())
+	grew := held - c.held
+	c.held = held
+	total := c.srv.metrics.PartialBytes.Add(int64(grew))
+	return grew <= 0 || total <= int64(c.srv.cfg.MaxPartialBytes)
 }
 
 func (c *conn) releaseInbound() {
+	c.partialSince = 0
 	if c.in == nil {
 		return
 	}
+	c.srv.metrics.PartialBytes.Add(-int64(c.held))
+	c.held = 0
 	c.in.dec.Reset()
 	if cap(c.in.leftover) > wsframe.MaxLeftover {
 		c.in.leftover = nil // a big partial handshake: don't pool it
@@ -394,7 +509,11 @@ func (c *conn) send(frame []byte) {
 	c.mu.Unlock()
 }
 
-// queueLocked appends a frame, enforcing MaxQueueBytes.
+// queueLocked appends a frame, enforcing MaxQueueBytes on the backlog:
+// the bytes already queued that the socket has not taken. A frame on an
+// empty backlog is always accepted, whatever its size: one large message
+// to a client that reads is not a slow consumer. (The queue is non-empty
+// only while the socket refuses bytes: every path that queues flushes.)
 func (c *conn) queueLocked(frame []byte) {
 	if c.state >= stateClosing {
 		return // the close frame is the last one
@@ -402,7 +521,7 @@ func (c *conn) queueLocked(frame []byte) {
 	if c.out == nil {
 		c.out = getOutQueue()
 	}
-	if c.out.Len()+len(frame) > c.srv.cfg.MaxQueueBytes {
+	if backlog := c.out.Len(); backlog > 0 && backlog+len(frame) > c.srv.cfg.MaxQueueBytes {
 		c.srv.metrics.SlowConsumers.Add(1)
 		c.startCloseLocked(CloseSlowConsumer, "slow consumer", true)
 		return
@@ -424,10 +543,15 @@ func (c *conn) pushLocked(frame []byte) {
 
 // startCloseLocked queues a close frame (code 0: empty payload) and enters
 // the closing state. dropQueued discards frames not yet started (slow
-// consumer: they would never drain).
+// consumer: they would never drain). A close the server starts for a
+// reason of its own (not an answer to the peer's close, not a drain) is
+// logged and counted as a forced close.
 func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
 	if c.state >= stateClosing {
 		return
+	}
+	if !c.closeIn && code != 0 && code != wsframe.CloseNormal && code != wsframe.CloseGoingAway {
+		c.srv.events.forcedClose(c.desc.Fd(), closeLabel(code), reason, c.clientID())
 	}
 	if c.state == stateHandshake {
 		c.srv.metrics.HandshakesActive.Add(-1)
@@ -529,6 +653,7 @@ func (c *conn) onRequests() {
 			// that arrives during the drain (handshakeWith).
 			c.srv.metrics.RefusedDraining.Add(1)
 			c.srv.metrics.HandshakesActive.Add(-1)
+			c.srv.events.refusedHandshake(c.desc.Fd(), 503, refusedDraining, "")
 			c.queueLocked(busyResponse)
 			c.state = stateClosing
 			c.flushLocked(true)
@@ -548,12 +673,29 @@ func (c *conn) onTimer(now int64) {
 	switch c.state {
 	case stateHandshake:
 		c.srv.metrics.HandshakeTimeouts.Add(1)
+		c.srv.events.refusedHandshake(c.desc.Fd(), 0, refusedTimeout, "")
 		c.closeNowLocked()
 	case stateClosing:
 		c.closeNowLocked()
 	case stateOpen:
+		if c.partialSince != 0 && now-c.partialSince >= int64(c.srv.cfg.MessageTimeout) {
+			c.srv.metrics.MessageTimeouts.Add(1)
+			c.startCloseLocked(CloseMessageTimeout, "message timeout", false)
+			c.flushLocked(true)
+			return
+		}
 		c.heartbeatLocked(now)
+		c.keepMessageDeadlineLocked()
 	}
+}
+
+// clientID names the connection's session in logs ("" before the upgrade
+// and on the echo endpoint).
+func (c *conn) clientID() string {
+	if c.sess == nil {
+		return ""
+	}
+	return c.sess.id
 }
 
 // heartbeatLocked pings a connection that has been silent for PingInterval
@@ -574,6 +716,7 @@ func (c *conn) heartbeatLocked(now int64) {
 		if c.lastRead < c.pingSentAt {
 			if now-c.pingSentAt >= int64(cfg.PongTimeout) {
 				c.srv.metrics.PongTimeouts.Add(1)
+				c.srv.events.forcedClose(c.desc.Fd(), closedPongTimeout, "", c.clientID())
 				c.closeNowLocked()
 				return
 			}

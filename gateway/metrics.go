@@ -27,7 +27,7 @@ type Metrics struct {
 	HandshakesFailed  atomic.Int64 `metric:"wsgate_handshakes_failed_total" help:"Upgrade requests rejected: malformed, refused Origin or token, connect hook refusal, too large."`
 	HandshakeTimeouts atomic.Int64 `metric:"wsgate_handshake_timeouts_total" help:"Connections closed at the handshake deadline (--handshake-timeout)."`
 	ProtocolErrors    atomic.Int64 `metric:"wsgate_protocol_errors_total" help:"Connections closed with 1002, 1003, 1007 or 1009 for a client protocol error."`
-	SlowConsumers     atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their outbound queue passed --max-queue-bytes."`
+	SlowConsumers     atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their backlog (bytes queued that the socket has not taken) passed --max-queue-bytes."`
 	PongTimeouts      atomic.Int64 `metric:"wsgate_pong_timeouts_total" help:"Connections closed because nothing arrived within --pong-timeout after a ping."`
 	MessagesIn        atomic.Int64 `metric:"wsgate_messages_in_total" help:"Complete WebSocket messages received from clients."`
 	FramesOut         atomic.Int64 `metric:"wsgate_frames_out_total" help:"WebSocket frames queued for writing to clients."`
@@ -37,6 +37,12 @@ type Metrics struct {
 	RateLimited       atomic.Int64 `metric:"wsgate_rate_limited_total" help:"Commands refused with error 107 for exceeding --command-rate."`
 	TokenExpired      atomic.Int64 `metric:"wsgate_token_expired_total" help:"Connections closed with 4004: their token expired and no refresh came in time."`
 	RefusedDraining   atomic.Int64 `metric:"wsgate_refused_draining_total" help:"Handshakes answered 503 + Retry-After because the server was draining (a load balancer retries them elsewhere)."`
+	MessageTimeouts   atomic.Int64 `metric:"wsgate_message_timeouts_total" help:"Connections closed with 4009: a message did not arrive in full within --message-timeout of its first byte."`
+	PartialBytes      atomic.Int64 `metric:"wsgate_partial_bytes" help:"Bytes held in partial input across all connections (incomplete frames, fragmented messages, upgrade requests), bounded by --max-partial-bytes."`
+	// Over --max-partial-bytes: open connections closed with 4013,
+	// handshakes answered 503.
+	PartialBudgetCloses   atomic.Int64 `metric:"wsgate_partial_budget_closes_total" help:"Connections closed with 4013: their partial input would have passed --max-partial-bytes."`
+	PartialBudgetRefusals atomic.Int64 `metric:"wsgate_partial_budget_refusals_total" help:"Handshakes answered 503: their partial request would have passed --max-partial-bytes."`
 }
 
 // metricsSource is a broker or presence store that keeps counters of its

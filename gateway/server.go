@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -31,6 +32,11 @@ type Server struct {
 	start    time.Time
 	upgrader upgrader
 	metrics  Metrics
+	events   *eventLog
+
+	// discardLimit bounds the input a closing connection reads and drops
+	// while it waits for the client to close (see conn.discard).
+	discardLimit int
 
 	broker    broker.Broker
 	hub       *hub.Hub
@@ -67,7 +73,7 @@ const (
 // New validates cfg, binds the listener and starts the event loop. The
 // server accepts nothing until Serve is called.
 func New(cfg Config, log *slog.Logger) (*Server, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
 	}
 	var lim unix.Rlimit
@@ -80,6 +86,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		start:    time.Now(),
 		upgrader: upgrader{cfg: &cfg, origins: newOriginPolicy(cfg.AllowedOrigins)},
 		conns:    make([]atomic.Pointer[conn], lim.Cur),
+		events:   newEventLog(log, cfg.LogSummaryInterval),
+		// Twice the message limit: a client caught sending a message over
+		// the limit can finish writing it and still read our close code.
+		discardLimit: min(max(minDiscard, 2*cfg.MaxMessageBytes), math.MaxInt32-1),
 	}
 	s.upgrader.cfg = &s.cfg
 	if s.cfg.NodeID == "" {
@@ -115,6 +125,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.poller, err = netpoll.New(netpoll.Config{
 		Loops:          cfg.Loops,
 		WorkersPerLoop: cfg.WorkersPerLoop,
+		ScratchBytes:   readBufferBytes,
 		OnError:        func(err error) { log.Error("epoll wait", "err", err) },
 	})
 	if err != nil {
@@ -186,9 +197,14 @@ func (s *Server) Serve(ctx context.Context) error {
 			return
 		}
 		s.phase.Store(phaseServing)
+		summaryCtx, stopSummaries := context.WithCancel(context.Background())
+		summariesDone := make(chan struct{})
+		go s.events.run(summaryCtx, summariesDone)
 		<-ctx.Done()
 		s.phase.Store(phaseDraining)
 		err = s.shutdown()
+		stopSummaries()
+		<-summariesDone
 	})
 	return err
 }
@@ -255,11 +271,22 @@ var busyResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\
 var tooManyFromIP = []byte("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 // refuse answers a fresh connection with a canned response (best effort:
-// one non-blocking write) and closes it.
-func (s *Server) refuse(fd int, resp []byte) {
+// one non-blocking write) and closes it, cheaply: it is never registered,
+// so a storm of refusals holds no fd. Our side is shut down first and the
+// request, if it already arrived, is dropped unread: closing a socket with
+// unread input sends a RST, which can destroy the response before the
+// client reads it.
+func (s *Server) refuse(fd int, status int, label string, resp []byte) {
+	s.events.refusedHandshake(fd, status, label, "")
 	_, _ = unix.Write(fd, resp)
+	_ = unix.Shutdown(fd, unix.SHUT_WR)
+	_, _ = netpoll.Discard(fd, maxRefusedRequest)
 	unix.Close(fd)
 }
+
+// maxRefusedRequest bounds what refuse drops unread: more than any upgrade
+// request (--max-handshake-bytes is at most half a read buffer).
+const maxRefusedRequest = readBufferBytes
 
 // newClientID names a connection uniquely: node id and a counter.
 func (s *Server) newClientID() string {
@@ -276,12 +303,15 @@ func (s *Server) admit(fd int) {
 	switch {
 	case s.metrics.HandshakesActive.Load() >= int64(s.cfg.MaxHandshakes):
 		s.metrics.HandshakesBusy.Add(1)
-		s.refuse(fd, busyResponse)
+		s.refuse(fd, 503, refusedHandshakes, busyResponse)
 		return
-	case s.cfg.MaxConns > 0 && s.metrics.ConnsOpen.Load() >= int64(s.cfg.MaxConns),
-		!s.limits.admitHandshake(time.Now()):
+	case s.cfg.MaxConns > 0 && s.metrics.ConnsOpen.Load() >= int64(s.cfg.MaxConns):
 		s.metrics.ConnsRefused.Add(1)
-		s.refuse(fd, busyResponse)
+		s.refuse(fd, 503, refusedMaxConns, busyResponse)
+		return
+	case !s.limits.admitHandshake(time.Now()):
+		s.metrics.ConnsRefused.Add(1)
+		s.refuse(fd, 503, refusedAcceptRate, busyResponse)
 		return
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
@@ -289,7 +319,7 @@ func (s *Server) admit(fd int) {
 	c := &conn{srv: s, lastRead: now}
 	if !s.limits.admitIP(c, fd) {
 		s.metrics.ConnsRefused.Add(1)
-		s.refuse(fd, tooManyFromIP)
+		s.refuse(fd, 429, refusedPerIP, tooManyFromIP)
 		return
 	}
 	s.metrics.HandshakesActive.Add(1)

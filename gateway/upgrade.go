@@ -69,6 +69,12 @@ type upgradeResult struct {
 	identity Identity
 	deferred *deferredHook // the connect hook must run first (not ok, no response)
 	static   bool          // response is a demo page (static.go), not a refusal
+
+	// When not ok, for the logs: the response's status, a refusal label
+	// (refused* in eventlog.go) and the detail.
+	status int
+	label  string
+	reason string
 }
 
 // deferredHook is returned by a HandshakeHook that must call a backend:
@@ -101,6 +107,10 @@ func (u *upgrader) upgrade(req []byte) upgradeResult { return u.upgradeWith(req,
 // upgradeWith is upgrade with the outcome of a connect hook that already
 // ran off the worker (nil: run the handshake hook inline).
 func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
+	if why := checkRequestHead(req); why != "" {
+		return upgradeResult{response: []byte(httpError(http.StatusBadRequest, why)),
+			status: http.StatusBadRequest, label: refusedBadRequest, reason: why}
+	}
 	if page := u.staticResponse(req); page != nil {
 		return upgradeResult{response: page, static: true}
 	}
@@ -122,6 +132,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		OnRequest: func(target []byte) error {
 			res.endpoint = u.route(target)
 			if res.endpoint == 0 {
+				res.label = refusedNotFound
 				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound))
 			}
 			if wantHeaders {
@@ -144,6 +155,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			if !u.origins.allowed(origin, host) {
+				res.label = refusedOrigin
 				return nil, reject(http.StatusForbidden, "origin not allowed")
 			}
 			if u.cfg.Hook == nil {
@@ -164,6 +176,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 				return nil, err // nothing is sent: the hook runs off the worker
 			}
 			if err != nil {
+				res.label = refusedAuth
 				var rej *RejectError
 				if !errors.As(err, &rej) {
 					rej = &RejectError{Status: http.StatusForbidden, Reason: "forbidden"}
@@ -181,7 +194,30 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		out.WriteString(httpError(http.StatusBadRequest, "bad request"))
 	}
 	res.ok, res.response = err == nil, out.Bytes()
+	if !res.ok {
+		res.status, res.reason = responseStatus(res.response), err.Error()
+		if res.label == "" {
+			res.label = refusedBadRequest
+		}
+	}
 	return res
+}
+
+// responseStatus reads the status code of an HTTP/1.1 response (0 if it
+// has none).
+func responseStatus(resp []byte) int {
+	const prefix = "HTTP/1.1 "
+	if len(resp) < len(prefix)+3 || string(resp[:len(prefix)]) != prefix {
+		return 0
+	}
+	status := 0
+	for _, b := range resp[len(prefix) : len(prefix)+3] {
+		if b < '0' || b > '9' {
+			return 0
+		}
+		status = status*10 + int(b-'0')
+	}
+	return status
 }
 
 func reject(status int, reason string) error {

@@ -54,3 +54,22 @@ func Read(fd int, p []byte) (int, error) {
 		return n, err
 	}
 }
+
+// Discard drops up to n bytes of a non-blocking TCP socket's input without
+// copying them: recv(2) with MSG_TRUNC, which TCP treats as "discard"
+// (tcp(7)). It returns how many bytes were dropped; 0 with a nil error is
+// EOF, and EAGAIN means nothing is waiting.
+func Discard(fd, n int) (int, error) {
+	for {
+		r, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, uintptr(n),
+			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		default:
+			return 0, errno
+		}
+	}
+}

@@ -2,7 +2,9 @@ package netpoll
 
 import (
 	"bytes"
+	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,5 +69,57 @@ func TestWriteQueueFlush(t *testing.T) {
 	}
 	if !bytes.Equal(shared, bytes.Repeat([]byte("x"), 1000)) {
 		t.Fatal("a shared buffer was modified")
+	}
+}
+
+// TestDiscard drops a TCP socket's input without reading it and reports
+// EOF once the peer has closed.
+func TestDiscard(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	raw, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	discard := func(n int) (got int, err error) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_ = raw.Control(func(fd uintptr) { got, err = Discard(int(fd), n) })
+			if err != unix.EAGAIN || time.Now().After(deadline) {
+				return got, err
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if _, err := client.Write(bytes.Repeat([]byte("y"), 3000)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := discard(1000); n != 1000 || err != nil {
+		t.Fatalf("Discard 1000: %d, %v", n, err)
+	}
+	if n, err := discard(1 << 20); n != 2000 || err != nil {
+		t.Fatalf("Discard the rest: %d, %v", n, err)
+	}
+	var err2 error
+	_ = raw.Control(func(fd uintptr) { _, err2 = Discard(int(fd), 1<<20) })
+	if err2 != unix.EAGAIN {
+		t.Fatalf("Discard on an empty socket: %v, want EAGAIN", err2)
+	}
+	client.Close()
+	if n, err := discard(1 << 20); n != 0 || err != nil {
+		t.Fatalf("Discard after the peer closed: %d, %v, want EOF", n, err)
 	}
 }

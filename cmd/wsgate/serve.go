@@ -71,7 +71,9 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.Var((*stringList)(&c.AllowedOrigins), "allowed-origins", "comma-separated allowed Origin `values` (https://a.example, *.example.com, *); empty: same host or no Origin")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message; larger closes with 1009")
 	fs.IntVar(&c.MaxPublicationBytes, "max-publication-bytes", c.MaxPublicationBytes, "largest publication data (client publish: error 106; API: 400); below --max-message-bytes")
-	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "bytes queued per connection before it is closed as a slow consumer (4008)")
+	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "backlog per connection (bytes its socket has not taken) before it is closed as a slow consumer (4008)")
+	fs.DurationVar(&c.MessageTimeout, "message-timeout", c.MessageTimeout, "a message must arrive in full within this long of its first byte, else close 4009")
+	fs.IntVar(&c.MaxPartialBytes, "max-partial-bytes", c.MaxPartialBytes, "bytes of partial messages and requests held across all connections; over: close 4013 / 503")
 	fs.IntVar(&c.MaxHandshakes, "max-handshakes", c.MaxHandshakes, "concurrent handshakes; beyond them new connections get 503")
 	fs.IntVar(&c.MaxHandshakeBytes, "max-handshake-bytes", c.MaxHandshakeBytes, "largest HTTP upgrade request")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "deadline for completing the upgrade")
@@ -140,6 +142,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	f, code, ok := parseServe(args, stdout, stderr)
 	if !ok {
 		return code
+	}
+	if err := f.cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "wsgate:", err)
+		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.level}))
 	if err := runServer(f, log); err != nil {

@@ -56,6 +56,10 @@ const maxRetainedBuffer = 16 << 10
 // the caller may drop or recycle it.
 func (d *Decoder) Idle() bool { return !d.inFrame && d.msgOp == 0 }
 
+// Buffered is the number of payload bytes held for the message being
+// assembled (the memory a partial message costs beyond the leftover).
+func (d *Decoder) Buffered() int { return len(d.msg) }
+
 // Closed reports whether a close frame has been received.
 func (d *Decoder) Closed() bool { return d.closed }
 
