@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +23,37 @@ type tokenClaims struct {
 	Channel  *string  `json:"channel,omitempty"` // set only in subscription tokens
 
 	wantIss, wantAud string
+}
+
+// UnmarshalJSON refuses time claims that are not JSON numbers. jwt's
+// NumericDate decodes through json.Number, which also accepts a string
+// holding digits ("exp": "1999999999"); RFC 7519 §2 says a NumericDate is a
+// number, and a token that bends the type is not one we issued.
+func (c *tokenClaims) UnmarshalJSON(b []byte) error {
+	var times struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &times); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", times.Exp}, {"nbf", times.Nbf}, {"iat", times.Iat}} {
+		if t.raw != nil && !isJSONNumber(t.raw) {
+			return fmt.Errorf("claim %s is %s, not a number", t.name, t.raw)
+		}
+	}
+	type plain tokenClaims // the same fields without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// isJSONNumber reports whether raw (one JSON value, as json.RawMessage
+// holds it) is a number: not a string, null, bool, array or object.
+func isJSONNumber(raw json.RawMessage) bool {
+	return len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9')
 }
 
 // Validate checks iss and aud here rather than through jwt's options,

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,14 @@ func TestRS256Matrix(t *testing.T) {
 		{"missing audience", rs(with(claims(), "aud", nil)), 401, CodeAudienceInvalid},
 		{"wrong issuer beats expired", rs(with(claims(), "iss", "x", "exp", now.Add(-time.Minute).Unix())), 401, CodeIssuerInvalid},
 		{"no exp", rs(with(claims(), "exp", nil)), 401, CodeExpMissing},
+		// RFC 7519: NumericDate is a JSON number. jwt's own decoding takes a
+		// string of digits too; a future exp as a string must not pass.
+		{"exp as a string", rs(with(claims(), "exp", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))), 401, CodeTokenMalformed},
+		{"nbf as a string", rs(with(claims(), "nbf", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10))), 401, CodeTokenMalformed},
+		{"iat as a string", rs(with(claims(), "iat", strconv.FormatInt(now.Unix(), 10))), 401, CodeTokenMalformed},
+		{"exp null", rs(with(claims(), "exp", json.RawMessage("null"))), 401, CodeTokenMalformed},
+		{"exp as an object", rs(with(claims(), "exp", map[string]any{"n": now.Add(time.Hour).Unix()})), 401, CodeTokenMalformed},
+		{"valid/exp as a float", rs(with(claims(), "exp", float64(now.Add(time.Hour).Unix())+0.5)), 0, ""},
 		{"no sub", rs(with(claims(), "sub", nil)), 401, CodeSubMissing},
 		{"alg none", func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(), "")
