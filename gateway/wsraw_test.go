@@ -170,6 +170,12 @@ type wsConn struct {
 // and checks the server's answer byte for byte where RFC 6455 §4.2.2 fixes it.
 func dialWS(t testing.TB, addr, path string) *wsConn {
 	t.Helper()
+	return dialWSWith(t, addr, path)
+}
+
+// dialWSWith is dialWS with extra request header lines (a subprotocol).
+func dialWSWith(t testing.TB, addr, path string, extra ...string) *wsConn {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
@@ -193,8 +199,11 @@ func dialWS(t testing.TB, addr, path string) *wsConn {
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + key + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n" +
-		"\r\n"
+		"Sec-WebSocket-Version: 13\r\n"
+	for _, h := range extra {
+		req += h + "\r\n"
+	}
+	req += "\r\n"
 	nc.SetDeadline(time.Now().Add(ioTimeout))
 	if _, err := io.WriteString(nc, req); err != nil {
 		t.Fatalf("write upgrade request: %v", err)

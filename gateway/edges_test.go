@@ -1,0 +1,430 @@
+package gateway_test
+
+// The transport's edges, each tried over a raw socket 20 times: a close
+// code or an HTTP status that reaches the client "most of the time" is a
+// race, not a behaviour. Every attempt's outcome is described in words and
+// tallied, so a failure shows what went wrong how often.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/gateway"
+)
+
+// attempts is how often each edge is tried.
+const attempts = 20
+
+// tally runs try attempts times and requires every outcome to be want.
+func tally(t *testing.T, want string, try func(i int) string) {
+	t.Helper()
+	counts := map[string]int{}
+	for i := range attempts {
+		counts[try(i)]++
+	}
+	if counts[want] != attempts {
+		t.Errorf("outcomes %v, want %q in %d of %d", counts, want, attempts, attempts)
+	}
+}
+
+// errClass names an I/O error briefly.
+func errClass(err error) string {
+	switch {
+	case errors.Is(err, io.EOF):
+		return "EOF"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken pipe"
+	case isTimeout(err):
+		return "timeout"
+	}
+	return err.Error()
+}
+
+// closeOutcome reads until the server's close frame, then expects the
+// TCP connection to end cleanly (EOF, not a reset): "close 1009" means
+// exactly that. Frames before the close (echoes) are skipped.
+func closeOutcome(c *wsConn) string {
+	c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	for {
+		f, err := c.readFrame()
+		if err != nil {
+			return "no close frame: " + errClass(err)
+		}
+		if f.op != opClose {
+			continue
+		}
+		code, _ := parseClose(f.payload)
+		c.conn.SetReadDeadline(time.Now().Add(closeTimeout))
+		var b [1]byte
+		n, err := c.br.Read(b[:])
+		switch {
+		case n > 0:
+			return fmt.Sprintf("close %d, then more bytes", code)
+		case errors.Is(err, io.EOF):
+			return fmt.Sprintf("close %d", code)
+		default:
+			return fmt.Sprintf("close %d, then %s", code, errClass(err))
+		}
+	}
+}
+
+// sendAllThenOutcome writes b from another goroutine (the server fails the
+// connection while we are still writing) and reports the close outcome;
+// a write that failed is part of the outcome: a careful server reads what
+// the client still sends after its close frame, so the write completes.
+func sendAllThenOutcome(c *wsConn, b []byte) string {
+	written := make(chan error, 1)
+	c.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+	go func() {
+		_, err := c.conn.Write(b)
+		written <- err
+	}()
+	out := closeOutcome(c)
+	if err := <-written; err != nil {
+		out += ", write: " + errClass(err)
+	}
+	c.conn.Close()
+	return out
+}
+
+// TestErrorClosesReachTheClient: a client still sending when the server
+// fails its connection (message over the limit, protocol error, bad UTF-8
+// mid-message, a JSON nesting bomb) reads the exact close code and then a
+// clean end of stream, every time. Before the server drained what such a
+// client kept sending, closing with unread input sent a RST that destroyed
+// the close frame in about half the attempts (the client saw 1006).
+func TestErrorClosesReachTheClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 20 × 4 MB")
+	}
+	addr := srv(t, nil).Addr().String()
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	many := func(c *wsConn, first frame, rest int) []byte {
+		frames := []frame{first}
+		for range rest {
+			frames = append(frames, binFrame(chunk))
+		}
+		return c.encode(frames...)
+	}
+	bomb := `{"id":1,"cmd":"publish","channel":"x","data":` + strings.Repeat("[", 500_000) + strings.Repeat("]", 500_000) + `}`
+	for _, tc := range []struct {
+		name  string
+		path  string
+		extra []string
+		data  func(c *wsConn) []byte
+		want  string
+	}{
+		{"200 KB message over a 64 KiB limit", "/echo", nil,
+			func(c *wsConn) []byte { return c.encode(binFrame(bytes.Repeat([]byte("m"), 200_000))) }, "close 1009"},
+		{"1 MiB message over a 64 KiB limit", "/echo", nil,
+			func(c *wsConn) []byte { return c.encode(binFrame(bytes.Repeat([]byte("m"), 1<<20))) }, "close 1009"},
+		{"1 MB JSON nesting bomb", "/ws", []string{"Sec-WebSocket-Protocol: " + gateway.ProtocolJSON},
+			func(c *wsConn) []byte { return c.encode(textFrame(bomb)) }, "close 1009"},
+		{"1002: reserved bit set, 1 MB still coming", "/echo", nil,
+			func(c *wsConn) []byte { return many(c, binFrame([]byte("bad")).withRSV(4), 32) }, "close 1002"},
+		{"1002: unmasked frame after an echo, 1 MB still coming", "/echo", nil,
+			func(c *wsConn) []byte {
+				return append(c.encode(binFrame(chunk)), many(c, binFrame([]byte("bad")).noMask(), 32)...)
+			}, "close 1002"},
+		{"1007: invalid UTF-8 in the middle of a text message, 1 MB still coming", "/echo", nil,
+			func(c *wsConn) []byte {
+				b := c.encode(frag(opText, strings.Repeat("é", 8<<10), false), frag(opCont, "ok \xff\xfe", false))
+				for range 32 {
+					b = append(b, c.encode(frag(opCont, string(chunk), false))...)
+				}
+				return b
+			}, "close 1007"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tally(t, tc.want, func(int) string {
+				c := dialWSWith(t, addr, tc.path, tc.extra...)
+				return sendAllThenOutcome(c, tc.data(c))
+			})
+		})
+	}
+}
+
+// srv is startServer for tests that only need the defaults changed.
+func srv(t *testing.T, mutate func(*gateway.Config)) *gateway.Server { return startServer(t, mutate) }
+
+// TestBigMessageToAReadingClient: a slow consumer is judged by its
+// backlog, not by the size of one frame. With a 64 KiB queue limit and a
+// 4 MiB message limit, 1 MiB messages echo to a client that reads, 20 in a
+// row, and nobody is called a slow consumer.
+func TestBigMessageToAReadingClient(t *testing.T) {
+	s := srv(t, func(c *gateway.Config) {
+		c.MaxMessageBytes = 4 << 20
+		c.MaxQueueBytes = 64 << 10
+	})
+	c := dialWS(t, s.Addr().String(), "/echo")
+	c.readTimeout = 20 * time.Second
+	msg := bytes.Repeat([]byte("big"), (1<<20)/3)
+	tally(t, "echoed", func(i int) string {
+		msg[0] = byte(i)
+		wait := c.writeAsync(c.encode(binFrame(msg)))
+		ev, err := c.next()
+		wait()
+		switch {
+		case err != nil:
+			return "read error: " + errClass(err)
+		case ev.op == opClose:
+			code, _ := parseClose(ev.payload)
+			return fmt.Sprintf("close %d", code)
+		case ev.op != opBinary || !bytes.Equal(ev.payload, msg):
+			return "wrong echo: " + ev.String()
+		}
+		return "echoed"
+	})
+	if n := s.Metrics().SlowConsumers.Load(); n != 0 {
+		t.Errorf("%d slow consumers counted for a client that reads", n)
+	}
+}
+
+// TestMessageTimeout: a frame trickled in (one byte every 100 ms) is
+// closed with 4009 once --message-timeout has passed since its first byte
+// — never before — and counted; a message that arrives in pieces within
+// the timeout, and the silence between messages, are not affected.
+func TestMessageTimeout(t *testing.T) {
+	const timeout = time.Second
+	s := srv(t, func(c *gateway.Config) { c.MessageTimeout = timeout })
+	addr := s.Addr().String()
+
+	steady := dialWS(t, addr, "/echo")
+	steady.sendChopped(4, 100*time.Millisecond, textFrame("in pieces, within the timeout"))
+	steady.expectMessage(opText, []byte("in pieces, within the timeout"))
+
+	conns := make([]*wsConn, attempts)
+	started := make([]time.Time, attempts)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range conns {
+		conns[i] = dialWS(t, addr, "/echo")
+		started[i] = time.Now()
+		wire := conns[i].encode(textFrame(strings.Repeat("slow ", 20)))
+		wg.Add(1)
+		go func(c *wsConn) {
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for _, b := range wire {
+				c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := c.conn.Write([]byte{b}); err != nil {
+					return
+				}
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}(conns[i])
+	}
+	tally(t, "close 4009 after the timeout", func(i int) string {
+		out := closeOutcome(conns[i])
+		if took := time.Since(started[i]); out == "close 4009" && took < timeout {
+			return fmt.Sprintf("close 4009 after %v, before the %v timeout", took, timeout)
+		}
+		return out + " after the timeout"
+	})
+	close(stop)
+	wg.Wait()
+	if n := s.Metrics().MessageTimeouts.Load(); n != attempts {
+		t.Errorf("message timeouts counted: %d, want %d", n, attempts)
+	}
+	// The steady client idled through all this: silence between messages
+	// is the heartbeat's business, not the message deadline's.
+	steady.send(textFrame("still here"))
+	steady.expectMessage(opText, []byte("still here"))
+}
+
+// TestPartialBudget: partial input across all connections is bounded by
+// --max-partial-bytes. With four clients holding 60,000 bytes of a frame
+// each (240,000 of 262,144), a fifth that sends 60,000 more is closed with
+// 4013, and a partial upgrade request that does not fit is answered 503;
+// what is held is released when its connection goes.
+func TestPartialBudget(t *testing.T) {
+	s := srv(t, func(c *gateway.Config) {
+		c.MaxPartialBytes = 256 << 10
+		c.MaxHandshakeBytes = 32 << 10
+		c.MessageTimeout = time.Minute
+	})
+	addr := s.Addr().String()
+	partial := func(c *wsConn) []byte {
+		return append(c.header(true, opBinary, 64000), bytes.Repeat([]byte("p"), 60000)...)
+	}
+	var holders []*wsConn
+	for range 4 {
+		c := dialWS(t, addr, "/echo")
+		c.writeRaw(partial(c))
+		holders = append(holders, c)
+	}
+	held := func() int64 { return s.Metrics().PartialBytes.Load() }
+	waitUntil(t, 10*time.Second, func() bool { return held() == 240000 })
+
+	t.Run("frame", func(t *testing.T) {
+		tally(t, "close 4013", func(int) string {
+			c := dialWS(t, addr, "/echo")
+			return sendAllThenOutcome(c, partial(c))
+		})
+		if n := s.Metrics().PartialBudgetCloses.Load(); n != attempts {
+			t.Errorf("budget closes counted: %d, want %d", n, attempts)
+		}
+		waitUntil(t, 10*time.Second, func() bool { return held() == 240000 })
+	})
+	t.Run("handshake", func(t *testing.T) {
+		req := "GET /echo HTTP/1.1\r\nHost: x\r\nX-Filler: " + strings.Repeat("f", 30000)
+		tally(t, "HTTP 503", func(int) string { return statusOutcome(addr, []byte(req)) })
+	})
+	for _, c := range holders {
+		c.conn.Close()
+	}
+	waitUntil(t, 10*time.Second, func() bool { return held() == 0 })
+	c := dialWS(t, addr, "/echo")
+	msg := bytes.Repeat([]byte("q"), 60000)
+	c.send(binFrame(msg))
+	c.expectMessage(opBinary, msg)
+}
+
+// statusOutcome sends raw bytes as a request, reads the response's status
+// line and then expects the server to close cleanly: "HTTP 400" means a
+// 400 and then EOF.
+func statusOutcome(addr string, req []byte) string {
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer c.Close()
+	written := make(chan error, 1)
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	go func() {
+		_, err := c.Write(req)
+		written <- err
+	}()
+	resp, err := io.ReadAll(c)
+	werr := <-written
+	status := "no response"
+	if line, _, ok := bytes.Cut(resp, []byte("\r\n")); ok && bytes.HasPrefix(line, []byte("HTTP/1.1 ")) && len(line) >= 12 {
+		status = "HTTP " + string(line[9:12])
+	}
+	if err != nil {
+		status += ", then " + errClass(err)
+	}
+	if werr != nil {
+		status += ", write: " + errClass(werr)
+	}
+	return status
+}
+
+// upgradeRequest is a valid upgrade request for /echo with the given lines
+// in place of the usual ones (a line "-Name" drops that header).
+func upgradeRequest(lines ...string) string {
+	head := []string{"Host: x", "Upgrade: websocket", "Connection: Upgrade",
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"}
+	for _, l := range lines {
+		if name, ok := strings.CutPrefix(l, "-"); ok {
+			for i, h := range head {
+				if strings.HasPrefix(h, name+":") {
+					head = append(head[:i], head[i+1:]...)
+					break
+				}
+			}
+			continue
+		}
+		head = append(head, l)
+	}
+	return "GET /echo HTTP/1.1\r\n" + strings.Join(head, "\r\n") + "\r\n\r\n"
+}
+
+// TestStrictUpgradeParsing: what RFC 7230 and RFC 6455 forbid in an
+// upgrade request is answered 400 (and the connection closed cleanly,
+// even when a body follows), every time; what they allow still upgrades.
+func TestStrictUpgradeParsing(t *testing.T) {
+	addr := srv(t, nil).Addr().String()
+	body := strings.Repeat("b", 100_000)
+	for _, tc := range []struct {
+		name string
+		req  string
+		want string
+	}{
+		{"Transfer-Encoding chunked, with a body", upgradeRequest("Transfer-Encoding: chunked") + "186a0\r\n" + body + "\r\n0\r\n\r\n", "HTTP 400"},
+		{"Transfer-Encoding identity", upgradeRequest("Transfer-Encoding: identity"), "HTTP 400"},
+		{"Content-Length 1000000000, with a body", upgradeRequest("Content-Length: 1000000000") + body, "HTTP 400"},
+		{"Content-Length 5", upgradeRequest("Content-Length: 5") + "hello", "HTTP 400"},
+		{"space before a header colon", upgradeRequest("X-Test : 1"), "HTTP 400"},
+		{"tab before a header colon", upgradeRequest("X-Test\t: 1"), "HTTP 400"},
+		{"space before the Upgrade colon", upgradeRequest("-Upgrade", "Upgrade : websocket"), "HTTP 400"},
+		{"NUL in a header value", upgradeRequest("X-Test: a\x00b"), "HTTP 400"},
+		{"NUL in a header name", upgradeRequest("X-Te\x00st: 1"), "HTTP 400"},
+		{"NUL in the request target", strings.Replace(upgradeRequest(), "/echo", "/echo\x00", 1), "HTTP 400"},
+		{"control character 0x01 in a value", upgradeRequest("X-Test: a\x01b"), "HTTP 400"},
+		{"DEL in a value", upgradeRequest("X-Test: a\x7fb"), "HTTP 400"},
+		{"bare CR in a value", upgradeRequest("X-Test: a\rb"), "HTTP 400"},
+		{"bare LF in a value", upgradeRequest("X-Test: a\nb"), "HTTP 400"},
+		{"folded header line", upgradeRequest("X-Test: a", " continued"), "HTTP 400"},
+		{"two Sec-WebSocket-Key", upgradeRequest("Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA=="), "HTTP 400"},
+		{"two Host", upgradeRequest("Host: y"), "HTTP 400"},
+		{"two Sec-WebSocket-Version", upgradeRequest("Sec-WebSocket-Version: 13"), "HTTP 400"},
+		{"two Upgrade", upgradeRequest("upgrade: websocket"), "HTTP 400"},
+		{"two Origin", upgradeRequest("Origin: http://x", "Origin: http://x"), "HTTP 400"},
+		// Allowed: no body, list-valued headers repeated, tabs in values.
+		{"Content-Length 0", upgradeRequest("Content-Length: 0"), "HTTP 101"},
+		{"Sec-WebSocket-Protocol twice", upgradeRequest("Sec-WebSocket-Protocol: a", "Sec-WebSocket-Protocol: b"), "HTTP 101"},
+		{"tab inside a value", upgradeRequest("X-Test:\ta\tb\t"), "HTTP 101"},
+		{"non-ASCII in a value", upgradeRequest("X-Test: caf\xc3\xa9"), "HTTP 101"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tally(t, tc.want, func(int) string {
+				if tc.want == "HTTP 101" {
+					return upgradeOutcome(addr, tc.req)
+				}
+				return statusOutcome(addr, []byte(tc.req))
+			})
+		})
+	}
+}
+
+// upgradeOutcome sends a request that should upgrade and reads only the
+// response head (the connection then stays open).
+func upgradeOutcome(addr, req string) string {
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		return "dial: " + err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.WriteString(c, req); err != nil {
+		return "write: " + errClass(err)
+	}
+	line := make([]byte, 12)
+	if _, err := io.ReadFull(c, line); err != nil {
+		return "read: " + errClass(err)
+	}
+	return "HTTP " + string(line[9:12])
+}
+
+// TestTokenTimeClaimsMustBeNumbers: a token whose exp is a JSON string
+// (one that would parse as a future date) is refused with 401 at the
+// handshake, every time; the same claims with a numeric exp upgrade.
+func TestTokenTimeClaimsMustBeNumbers(t *testing.T) {
+	addr := authServer(t, nil).Addr().String()
+	future := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	bad := token(t, "42", time.Hour, map[string]any{"exp": future})
+	tally(t, "HTTP 401", func(int) string {
+		return fmt.Sprintf("HTTP %d", handshakeStatusNoT(addr, "Authorization: Bearer "+bad))
+	})
+	good := token(t, "42", time.Hour, nil)
+	if got := handshakeStatusNoT(addr, "Authorization: Bearer "+good); got != 101 {
+		t.Fatalf("numeric exp: status %d, want 101", got)
+	}
+}
