@@ -7,9 +7,11 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -426,5 +428,130 @@ func TestTokenTimeClaimsMustBeNumbers(t *testing.T) {
 	good := token(t, "42", time.Hour, nil)
 	if got := handshakeStatusNoT(addr, "Authorization: Bearer "+good); got != 101 {
 		t.Fatalf("numeric exp: status %d, want 101", got)
+	}
+}
+
+// TestRefusalAndCloseLogs: at debug level each refused handshake and each
+// forced close is one structured line; at info level they are only
+// counted, and the counts are written once per interval when non-zero —
+// a storm of refusals is a couple of lines, not one per request.
+func TestRefusalAndCloseLogs(t *testing.T) {
+	var debugLog syncBuffer
+	s, _ := startServerLog(t, slog.LevelDebug, &debugLog, func(c *gateway.Config) {
+		c.LogSummaryInterval = 200 * time.Millisecond
+	})
+	addr := s.Addr().String()
+	for range 3 {
+		statusOutcome(addr, []byte(upgradeRequest("Origin: https://evil.test")))
+	}
+	for range 2 {
+		statusOutcome(addr, []byte(upgradeRequest("Host: twice")))
+	}
+	c := dialWS(t, addr, "/echo")
+	c.send(binFrame(bytes.Repeat([]byte("m"), 70_000)))
+	if out := closeOutcome(c); out != "close 1009" {
+		t.Fatalf("oversized message: %s", out)
+	}
+	waitUntil(t, 10*time.Second, func() bool {
+		return strings.Contains(debugLog.String(), `msg="forced closes"`) && strings.Contains(debugLog.String(), `msg="refused handshakes"`)
+	})
+	logs := debugLog.String()
+	for _, want := range []string{
+		`level=DEBUG msg="handshake refused" status=403 reason=origin peer=127.0.0.1:`,
+		`level=DEBUG msg="handshake refused" status=400 reason=bad_request peer=127.0.0.1:`,
+		`detail="duplicate Host header"`,
+		`level=DEBUG msg="connection closed by the server" code=1009 peer=127.0.0.1:`,
+		`level=INFO msg="refused handshakes" period=200ms total=5 bad_request=2 origin=3`,
+		`level=INFO msg="forced closes" period=200ms total=1 1009=1`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+
+	// At info level, 300 refusals within one interval are one line.
+	var infoLog syncBuffer
+	quiet, stop := startServerLog(t, slog.LevelInfo, &infoLog, func(c *gateway.Config) {
+		c.LogSummaryInterval = time.Hour // only the final summary, at shutdown
+		c.AllowedOrigins = []string{"https://app.test"}
+	})
+	for range 300 {
+		statusOutcome(quiet.Addr().String(), []byte(upgradeRequest("Origin: https://evil.test")))
+	}
+	stop()
+	logs = infoLog.String()
+	if strings.Contains(logs, "handshake refused") || strings.Count(logs, `msg="refused handshakes"`) != 1 ||
+		!strings.Contains(logs, `msg="refused handshakes" period=1h0m0s total=300 origin=300`) {
+		t.Fatalf("300 refusals at info level logged:\n%s", logs)
+	}
+}
+
+// startServerLog is startServer logging to w at level; the server's final
+// summary is written by the time the test's cleanups have run.
+func startServerLog(t *testing.T, level slog.Level, w io.Writer, mutate func(*gateway.Config)) (*gateway.Server, func()) {
+	t.Helper()
+	cfg := gateway.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Echo = true
+	cfg.DrainWindow = 100 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := gateway.New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // stable lines to match
+			}
+			return a
+		},
+	})))
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	stop := sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// TestConfigValidation: settings that cannot work together are refused
+// by New with an error naming the flags.
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*gateway.Config)
+		want   string
+	}{
+		{"partial budget below one message", func(c *gateway.Config) { c.MaxPartialBytes = 1000 },
+			"--max-partial-bytes 1000 is less than --max-message-bytes 65536"},
+		{"queue below a few replies", func(c *gateway.Config) { c.MaxQueueBytes = 100 }, "--max-queue-bytes 100 is less than 4096"},
+		{"burst 0 with a command rate", func(c *gateway.Config) { c.CommandRate, c.CommandBurst = 10, 0 }, "--command-burst 0 with --command-rate 10"},
+		{"per-IP limit above the total", func(c *gateway.Config) { c.MaxConns, c.MaxConnsPerIP = 10, 20 }, "--max-conns-per-ip 20 is more than --max-conns 10"},
+		{"per-user limit above the total", func(c *gateway.Config) { c.MaxConns, c.MaxConnsPerUser = 10, 20 }, "--max-conns-per-user 20 is more than --max-conns 10"},
+		{"handshake larger than half a read buffer", func(c *gateway.Config) { c.MaxHandshakeBytes = 40000 }, "--max-handshake-bytes 40000: want 256 to 32768"},
+		{"message limit over 1 GiB", func(c *gateway.Config) { c.MaxMessageBytes = 2 << 30 }, "--max-message-bytes 2147483648: want 1 to 1073741824"},
+		{"no message timeout", func(c *gateway.Config) { c.MessageTimeout = 0 }, "--message-timeout must be positive"},
+	} {
+		cfg := gateway.DefaultConfig()
+		cfg.Listen = "127.0.0.1:0"
+		tc.mutate(&cfg)
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.want)
+		}
+		if _, err := gateway.New(cfg, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("%s: New accepted it", tc.name)
+		}
+	}
+	if err := gateway.DefaultConfig().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
 	}
 }
