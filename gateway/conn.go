@@ -316,6 +316,7 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 	}
 	c.srv.metrics.HandshakesActive.Add(-1)
 	c.srv.metrics.ConnsUpgraded.Add(1)
+	c.desc.SetDeferrable(false)
 	var sess *session
 	if res.endpoint == EndpointWS {
 		sess = newSession(res.protocol, c.srv.newClientID(), res.identity)
@@ -359,6 +360,7 @@ func (c *conn) rejectHandshake(status int, label, reason string, resp []byte) {
 	// the client's EOF: closing with unread input would send an RST that
 	// can destroy the response before the client reads it.
 	c.state = stateClosing
+	c.desc.SetDeferrable(true)
 	c.flushLocked(true)
 	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(closeLinger)))
 }
@@ -569,6 +571,7 @@ func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
 	}
 	c.out.Push(wsframe.CloseFrame(code, reason))
 	c.state = stateClosing
+	c.desc.SetDeferrable(true) // nobody waits on a closing connection
 	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(linger)))
 }
 

@@ -69,6 +69,10 @@ func (c *conn) rateLimitError() error {
 	return nil
 }
 
+// acceptBurstDivisor: the accept-rate bucket holds 1/acceptBurstDivisor
+// of a second's worth of handshakes.
+const acceptBurstDivisor = 10
+
 // limits counts connections per client IP and per user, and paces
 // handshakes.
 type limits struct {
@@ -88,13 +92,16 @@ func newLimits(cfg *Config) *limits {
 	return &limits{cfg: cfg, perIP: map[netip.Addr]int{}, ipOf: map[*conn]netip.Addr{}, perUsr: map[string]int{}}
 }
 
-// admitHandshake paces new connections: false means answer 503.
+// admitHandshake paces new connections: false means answer 503. The
+// bucket holds a tenth of a second's worth (at least one): a full second's
+// worth let a whole second of handshakes through at once, which is the
+// burst the rate is there to spread.
 func (l *limits) admitHandshake(now time.Time) bool {
 	rate := l.cfg.AcceptRate
 	if rate <= 0 {
 		return true
 	}
-	burst := max(rate, 1)
+	burst := max(rate/acceptBurstDivisor, 1)
 	if l.acceptLast.IsZero() {
 		l.acceptTokens = burst
 	}

@@ -218,9 +218,11 @@ type acceptor struct {
 	mu   sync.Mutex // orders Rearm against Detach at shutdown
 }
 
-// maxAcceptsPerEvent bounds one dispatch so handshakes queued on the same
-// loop still get their turn during a storm.
-const maxAcceptsPerEvent = 1024
+// maxAcceptsPerEvent bounds one dispatch so that the established
+// connections of the same loop get their turn during a storm: 128 accepts
+// are well under a millisecond. (The listener stays readable, so it is
+// dispatched again at once, behind whatever became ready meanwhile.)
+const maxAcceptsPerEvent = 128
 
 func (a *acceptor) HandleEvent(_ *netpoll.Worker, _ netpoll.Event) {
 	s := a.srv
@@ -315,8 +317,17 @@ func (s *Server) admit(fd int) {
 		return
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// Keep at most notSentLowat unsent bytes in the kernel: beyond that the
+	// socket reports EAGAIN and the rest waits in our queue, where
+	// MaxQueueBytes judges it. Without it a client that does not read can
+	// hide megabytes in the kernel's send buffer (autotuned up to
+	// tcp_wmem's maximum) before its backlog even starts to count.
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat)
 	now := s.now()
 	c := &conn{srv: s, lastRead: now}
+	// Handshakes yield to established connections (see netpoll's ready
+	// queue); the upgrade makes the connection urgent.
+	c.desc.SetDeferrable(true)
 	if !s.limits.admitIP(c, fd) {
 		s.metrics.ConnsRefused.Add(1)
 		s.refuse(fd, 429, refusedPerIP, tooManyFromIP)
@@ -334,6 +345,11 @@ func (s *Server) admit(fd int) {
 		unix.Close(fd)
 	}
 }
+
+// notSentLowat is TCP_NOTSENT_LOWAT for accepted connections: enough
+// unsent data to keep any link busy between two writes, little enough that
+// a stalled client's backlog shows in its queue.
+const notSentLowat = 128 << 10
 
 // forget removes a closing connection from the table (before its fd number
 // can be reused).

@@ -46,10 +46,11 @@ const (
 // user's per-connection struct, so registering costs no extra allocation
 // besides easygo's callback entry.
 type Desc struct {
-	fd      int32
-	state   atomic.Uint32
-	pending atomic.Uint32 // events gathered while queued or running
-	loop    *loop
+	fd       int32
+	state    atomic.Uint32
+	pending  atomic.Uint32 // events gathered while queued or running
+	deferred atomic.Bool   // served after urgent descriptors (SetDeferrable)
+	loop     *loop
 	h       Handler
 
 	// Timer links, guarded by loop.wheel.mu. tick == 0 means not scheduled.
@@ -84,9 +85,21 @@ func (d *Desc) onEpoll(ev easy.EpollEvent) {
 func (d *Desc) Notify(ev Event) {
 	d.pending.Or(uint32(ev))
 	if d.state.CompareAndSwap(stateIdle, stateQueued) {
-		d.loop.queue.push(d)
+		d.schedule()
 	}
 }
+
+// schedule queues the descriptor: deferrable work (SetDeferrable, or a
+// peer that hung up — nobody waits for that answer) goes after the urgent.
+func (d *Desc) schedule() {
+	deferrable := d.deferred.Load() || Event(d.pending.Load())&EventHup != 0
+	d.loop.queue.push(d, deferrable)
+}
+
+// SetDeferrable marks the descriptor's events as deferrable (true) or
+// urgent (false, the default). Workers serve urgent descriptors first, so
+// that, say, a storm of handshakes does not delay established traffic.
+func (d *Desc) SetDeferrable(v bool) { d.deferred.Store(v) }
 
 // takePending returns and clears the events gathered so far.
 func (d *Desc) takePending() Event { return Event(d.pending.Swap(0)) }
@@ -102,7 +115,7 @@ func (d *Desc) Rearm(write bool) error {
 	// Events that arrived while we ran (timers, Notify) are not re-reported
 	// by the kernel: schedule them now.
 	if d.pending.Load() != 0 && d.state.CompareAndSwap(stateIdle, stateQueued) {
-		d.loop.queue.push(d)
+		d.schedule()
 	}
 	return err
 }
@@ -112,7 +125,7 @@ func (d *Desc) Rearm(write bool) error {
 func (d *Desc) Park() {
 	d.state.CompareAndSwap(stateQueued, stateIdle)
 	if d.pending.Load() != 0 && d.state.CompareAndSwap(stateIdle, stateQueued) {
-		d.loop.queue.push(d)
+		d.schedule()
 	}
 }
 

@@ -7,55 +7,88 @@ import "sync"
 // section: the queue grows instead. It cannot grow without bound because a
 // descriptor is queued at most once at a time (see Desc.state), so its length
 // never exceeds the number of registered descriptors.
+//
+// It has two classes. Urgent descriptors (established connections with
+// something to read or write) are served before deferrable ones
+// (handshakes, the listener, peers that hung up): a storm of new or closing
+// connections then waits behind the traffic of the established ones
+// instead of delaying it. So that deferrable work is never starved, every
+// lowEvery-th pop takes a deferrable descriptor when one waits.
 type readyQueue struct {
 	mu     sync.Mutex
 	cond   sync.Cond
-	buf    []*Desc // ring buffer
-	head   int
-	n      int
+	urgent ring
+	low    ring
+	streak int // urgent pops in a row while deferrable ones waited
 	closed bool
 }
 
+// lowEvery bounds how many urgent descriptors are served in a row while a
+// deferrable one waits.
+const lowEvery = 8
+
+// ring is a growable FIFO of descriptors.
+type ring struct {
+	buf  []*Desc
+	head int
+	n    int
+}
+
+func (r *ring) push(d *Desc) {
+	if r.n == len(r.buf) {
+		next := make([]*Desc, max(256, 2*len(r.buf)))
+		for i := 0; i < r.n; i++ {
+			next[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = next, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = d
+	r.n++
+}
+
+func (r *ring) pop() *Desc {
+	d := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return d
+}
+
 func newReadyQueue() *readyQueue {
-	q := &readyQueue{buf: make([]*Desc, 256)}
+	q := &readyQueue{}
 	q.cond.L = &q.mu
 	return q
 }
 
-func (q *readyQueue) push(d *Desc) {
+func (q *readyQueue) push(d *Desc, deferrable bool) {
 	q.mu.Lock()
-	if q.n == len(q.buf) {
-		q.grow()
+	if deferrable {
+		q.low.push(d)
+	} else {
+		q.urgent.push(d)
 	}
-	q.buf[(q.head+q.n)%len(q.buf)] = d
-	q.n++
 	q.mu.Unlock()
 	q.cond.Signal()
-}
-
-func (q *readyQueue) grow() {
-	next := make([]*Desc, 2*len(q.buf))
-	for i := 0; i < q.n; i++ {
-		next[i] = q.buf[(q.head+i)%len(q.buf)]
-	}
-	q.buf, q.head = next, 0
 }
 
 // pop blocks until a descriptor is ready or the queue is closed (nil).
 func (q *readyQueue) pop() *Desc {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.n == 0 && !q.closed {
+	for q.urgent.n == 0 && q.low.n == 0 && !q.closed {
 		q.cond.Wait()
 	}
-	if q.n == 0 {
-		return nil
+	switch {
+	case q.urgent.n > 0 && (q.low.n == 0 || q.streak < lowEvery):
+		if q.low.n > 0 {
+			q.streak++
+		}
+		return q.urgent.pop()
+	case q.low.n > 0:
+		q.streak = 0
+		return q.low.pop()
 	}
-	d := q.buf[q.head]
-	q.buf[q.head] = nil
-	q.head = (q.head + 1) % len(q.buf)
-	q.n--
-	return d
+	return nil
 }
 
 func (q *readyQueue) close() {
