@@ -219,10 +219,11 @@ type acceptor struct {
 }
 
 // maxAcceptsPerEvent bounds one dispatch so that the established
-// connections of the same loop get their turn during a storm: 128 accepts
-// are well under a millisecond. (The listener stays readable, so it is
-// dispatched again at once, behind whatever became ready meanwhile.)
-const maxAcceptsPerEvent = 128
+// connections of the same loop get their turn during a storm: 64 accepts
+// (or refusals) take well under a millisecond. The listener stays
+// readable, so it is dispatched again at once, behind whatever became
+// ready meanwhile.
+const maxAcceptsPerEvent = 64
 
 func (a *acceptor) HandleEvent(_ *netpoll.Worker, _ netpoll.Event) {
 	s := a.srv
@@ -255,6 +256,9 @@ func (s *Server) startAccepting() error {
 		return fmt.Errorf("listener fd: %w", err)
 	}
 	s.acceptor = &acceptor{srv: s}
+	// The listener stays urgent: accepting is cheap and must keep the
+	// kernel's backlog drained in a storm (deferred behind the handshakes
+	// it creates, it fell behind: listen overflows); its batches are small.
 	return s.poller.Register(&s.acceptor.desc, lfd, s.acceptor, time.Time{})
 }
 
