@@ -48,6 +48,7 @@ func allCmd(e env, args []string) int {
 	fs.IntVar(&slow.payload, "slow-payload", 16384, "slow: bytes per publication")
 	fs.Float64Var(&slow.rate, "slow-rate", 25, "slow: publications per second")
 	fs.DurationVar(&slow.phase, "slow-phase", 15*time.Second, "slow: length of each phase")
+	fs.IntVar(&slow.rounds, "slow-rounds", 3, "slow: windows each phase is split into, alternating alone and with non-readers")
 	slow.rcvBuf, slow.dialsInFlight, slow.stall = 4096, 500, 5*time.Second
 
 	only := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated")

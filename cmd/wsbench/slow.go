@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/bench/harness/drive"
+	"github.com/wsgate/wsgate/bench/harness/hist"
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
@@ -30,6 +31,7 @@ type slowOpts struct {
 	rcvBuf        int
 	dialsInFlight int
 	stall         time.Duration
+	rounds        int
 }
 
 func (o *slowOpts) register(fs *flag.FlagSet) {
@@ -41,11 +43,12 @@ func (o *slowOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.rcvBuf, "slow-rcvbuf", 4096, "SO_RCVBUF of a non-reader (small: a stalled mobile client)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes")
 	fs.DurationVar(&o.stall, "stall", 5*time.Second, "give up waiting for deliveries after this long without one")
+	fs.IntVar(&o.rounds, "rounds", 3, "split each phase into this many windows, alternating readers alone and readers with fresh non-readers (1: one phase of each)")
 }
 
 func (o *slowOpts) split() (readers, slow int, err error) {
-	if o.subs < 2 || o.share <= 0 || o.share >= 1 || o.rate <= 0 || o.phase <= 0 {
-		return 0, 0, errors.New("need --subs ≥ 2, 0 < --slow-share < 1, --rate > 0, --phase > 0")
+	if o.subs < 2 || o.share <= 0 || o.share >= 1 || o.rate <= 0 || o.phase <= 0 || o.rounds < 1 {
+		return 0, 0, errors.New("need --subs ≥ 2, 0 < --slow-share < 1, --rate > 0, --phase > 0, --rounds ≥ 1")
 	}
 	slow = max(1, int(math.Round(float64(o.subs)*o.share)))
 	return o.subs - slow, slow, nil
@@ -84,6 +87,10 @@ func slowCmd(e env, args []string) int {
 
 // runSlow: readers alone for one phase, then readers plus non-readers for
 // another, publishing at the same rate throughout while RSS is sampled.
+// With --rounds N each phase is split into N windows and the two kinds
+// alternate (alone, with fresh non-readers, alone, …): on a shared machine
+// the load of other work drifts over tens of seconds, and alternating puts
+// both kinds under the same drift, so their ratio measures the server.
 func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 	readers, slowN, _ := o.split()
 	tag := "slow " + design
@@ -117,31 +124,41 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 	}
 	defer pub.Close()
 
-	s := &results.Slow{Readers: subs.Subscribed(), Slow: slowN, PayloadBytes: o.payload, Rate: o.rate, PhaseS: o.phase.Seconds()}
+	s := &results.Slow{Readers: subs.Subscribed(), Slow: slowN, PayloadBytes: o.payload, Rate: o.rate, PhaseS: o.phase.Seconds(), Rounds: o.rounds}
 	b.run.Design(design).Slow = s
 	rss := newRSSSampler(b, p)
 	defer func() {
 		s.RSS, s.PeakRSSBytes = rss.stop()
 	}()
 
-	rss.setPhase("baseline")
 	if st, err := b.proc.ReadStatus(p.Pid()); err == nil {
 		s.BaseRSSBytes = st.RSSBytes
 	}
-	s.Baseline = b.slowPhase(ctx, tag+": readers alone", subs, pub, o)
-
-	b.bar.Phase(fmt.Sprintf("%s: connecting %d non-readers", tag, slowN), 0)
+	window := o
+	window.phase = o.phase / time.Duration(o.rounds)
+	alone, with := newSlowTotals(), newSlowTotals()
 	sc := scrape.New(p.DebugAddr)
 	before, _ := sc.Metrics(ctx)
-	sl, err := sleepers.Dial(ctx, sleepers.Config{Addr: p.Addr, Path: d.Path(), Conns: slowN,
-		Hello: d.Hello(slowChannel), HelloText: d.Opcode() == loadclient.OpText, RcvBuf: o.rcvBuf})
-	if err != nil {
-		b.run.Problem("%s: non-readers: %v", tag, err)
-		return
+	for r := range o.rounds {
+		if ctx.Err() != nil {
+			return
+		}
+		round := fmt.Sprintf(" (round %d of %d)", r+1, o.rounds)
+		rss.setPhase("baseline")
+		alone.add(b.slowPhase(ctx, tag+": readers alone"+round, subs, pub, window))
+
+		b.bar.Phase(fmt.Sprintf("%s: connecting %d non-readers%s", tag, slowN, round), 0)
+		sl, err := sleepers.Dial(ctx, sleepers.Config{Addr: p.Addr, Path: d.Path(), Conns: slowN,
+			Hello: d.Hello(slowChannel), HelloText: d.Opcode() == loadclient.OpText, RcvBuf: o.rcvBuf})
+		if err != nil {
+			b.run.Problem("%s: non-readers: %v", tag, err)
+			return
+		}
+		rss.setPhase("with slow")
+		with.add(b.slowPhase(ctx, tag+": with non-readers"+round, subs, pub, window))
+		sl.Close()
 	}
-	defer sl.Close()
-	rss.setPhase("with slow")
-	s.WithSlow = b.slowPhase(ctx, tag+": with non-readers", subs, pub, o)
+	s.Baseline, s.WithSlow = alone.result(), with.result()
 	after, err := sc.Metrics(ctx)
 	if err == nil && before != nil {
 		s.SlowClosed = slowClosed(design, before, after)
@@ -159,19 +176,49 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 	}
 }
 
+// slowWindow is one window's outcome: its counts and its latencies.
+type slowWindow struct {
+	phase   results.SlowPhase
+	latency *hist.Hist
+}
+
 // slowPhase publishes at o.rate for o.phase and waits for the readers.
-func (b *bench) slowPhase(ctx context.Context, label string, subs *drive.Subscribers, pub drive.Publisher, o slowOpts) results.SlowPhase {
+func (b *bench) slowPhase(ctx context.Context, label string, subs *drive.Subscribers, pub drive.Publisher, o slowOpts) slowWindow {
 	n := subs.Subscribed()
 	closedBefore := subs.Stats().Closed
 	ph := subs.Begin(pub.Seq())
 	published := b.publishAtRate(ctx, label, pub, []string{slowChannel}, fanoutOpts{rate: o.rate, duration: o.phase})
 	want := int64(published) * int64(n)
 	drive.WaitDeliveries(ctx, ph, func() int64 { return want }, o.stall)
-	return results.SlowPhase{
-		Published: published, ExpectedDeliveries: want, Delivered: ph.Delivered(),
-		ReaderCloses: subs.Stats().Closed - closedBefore,
-		LatencyMs:    results.LatencyOf(&ph.Latency, 60),
+	return slowWindow{
+		phase: results.SlowPhase{
+			Published: published, ExpectedDeliveries: want, Delivered: ph.Delivered(),
+			ReaderCloses: subs.Stats().Closed - closedBefore,
+		},
+		latency: &ph.Latency,
 	}
+}
+
+// slowTotals pools the windows of one kind.
+type slowTotals struct {
+	sum     results.SlowPhase
+	latency *hist.Hist
+}
+
+func newSlowTotals() *slowTotals { return &slowTotals{latency: &hist.Hist{}} }
+
+func (t *slowTotals) add(w slowWindow) {
+	t.sum.Published += w.phase.Published
+	t.sum.ExpectedDeliveries += w.phase.ExpectedDeliveries
+	t.sum.Delivered += w.phase.Delivered
+	t.sum.ReaderCloses += w.phase.ReaderCloses
+	t.latency.Add(w.latency)
+}
+
+func (t *slowTotals) result() results.SlowPhase {
+	r := t.sum
+	r.LatencyMs = results.LatencyOf(t.latency, 60)
+	return r
 }
 
 // rssSampler records the server's RSS every 250 ms, labelled with the

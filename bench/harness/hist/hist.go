@@ -65,6 +65,23 @@ func (h *Hist) Record(d time.Duration) {
 	}
 }
 
+// Add adds o's samples to h (o must not be recording meanwhile).
+func (h *Hist) Add(o *Hist) {
+	for i := range o.counts {
+		if c := o.counts[i].Load(); c > 0 {
+			h.counts[i].Add(c)
+		}
+	}
+	h.n.Add(o.n.Load())
+	h.sum.Add(o.sum.Load())
+	for v := o.max.Load(); ; {
+		m := h.max.Load()
+		if v <= m || h.max.CompareAndSwap(m, v) {
+			break
+		}
+	}
+}
+
 // Count returns the number of samples.
 func (h *Hist) Count() uint64 { return h.n.Load() }
 

@@ -101,3 +101,26 @@ func TestConcurrentRecord(t *testing.T) {
 		t.Fatalf("count %d max %v", h.Count(), h.Max())
 	}
 }
+
+// TestAdd: a histogram that adds two others reports what one histogram of
+// all their samples would.
+func TestAdd(t *testing.T) {
+	var a, b, all, sum Hist
+	for i := 1; i <= 1000; i++ {
+		d := time.Duration(i) * time.Microsecond
+		if i%3 == 0 {
+			a.Record(d)
+		} else {
+			b.Record(d)
+		}
+		all.Record(d)
+	}
+	sum.Add(&a)
+	sum.Add(&b)
+	if sum.Count() != all.Count() || sum.Max() != all.Max() || sum.Mean() != all.Mean() ||
+		sum.Percentile(99) != all.Percentile(99) || sum.Percentile(50) != all.Percentile(50) {
+		t.Fatalf("sum: n %d max %v mean %v p50 %v p99 %v; all: n %d max %v mean %v p50 %v p99 %v",
+			sum.Count(), sum.Max(), sum.Mean(), sum.Percentile(50), sum.Percentile(99),
+			all.Count(), all.Max(), all.Mean(), all.Percentile(50), all.Percentile(99))
+	}
+}

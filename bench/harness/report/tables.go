@@ -276,16 +276,16 @@ func slowTable(run *results.Run) *table {
 	}
 	s0 := ds[0].Slow
 	t := &table{
-		title: fmt.Sprintf("Slow consumers: %s readers + %s non-reading subscribers, %d-byte messages at %s/s for %.0f s per phase",
-			Num(float64(s0.Readers), 0), Num(float64(s0.Slow), 0), s0.PayloadBytes, trimFloat(s0.Rate), s0.PhaseS),
+		title: fmt.Sprintf("Slow consumers: %s readers + %s non-reading subscribers, %d-byte messages at %s/s for %.0f s per phase%s",
+			Num(float64(s0.Readers), 0), Num(float64(s0.Slow), 0), s0.PayloadBytes, trimFloat(s0.Rate), s0.PhaseS, roundsNote(s0.Rounds)),
 		header: []string{"design", "readers p50 / p99 (ms), alone", "readers p50 / p99 (ms), with slow",
-			"readers delivered, with slow", "RSS start → peak", "slow closed by server"},
+			"readers p99 with slow / alone", "readers delivered, with slow", "RSS start → peak", "slow closed by server"},
 		chart: ChartSlowRSS, chartAlt: "server RSS during the slow-consumer scenario",
 	}
 	for _, d := range ds {
 		s := d.Slow
 		t.add(d.Design, msPair(s.Baseline.LatencyMs.P50, s.Baseline.LatencyMs.P99),
-			msPair(s.WithSlow.LatencyMs.P50, s.WithSlow.LatencyMs.P99),
+			msPair(s.WithSlow.LatencyMs.P50, s.WithSlow.LatencyMs.P99), ratio(s.WithSlow.LatencyMs.P99, s.Baseline.LatencyMs.P99),
 			Num(float64(s.WithSlow.Delivered), 0)+" of "+Num(float64(s.WithSlow.ExpectedDeliveries), 0),
 			bytesIEC(float64(s.BaseRSSBytes))+" → "+bytesIEC(float64(s.PeakRSSBytes)), Num(float64(s.SlowClosed), 0))
 	}
@@ -366,4 +366,12 @@ func firstFanoutMode(d *results.Design, mode string) *results.FanoutMode {
 		return nil
 	}
 	return d.Fanout[0].Mode(mode)
+}
+
+// roundsNote says how a slow run's phases were interleaved.
+func roundsNote(rounds int) string {
+	if rounds <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(", alternating in %d rounds (fresh non-readers each round)", rounds)
 }

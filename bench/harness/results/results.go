@@ -264,6 +264,9 @@ type Slow struct {
 	PayloadBytes int     `json:"payload_bytes"`
 	Rate         float64 `json:"rate"`
 	PhaseS       float64 `json:"phase_s"`
+	// Rounds: each phase was split into this many windows, alternating
+	// readers alone and readers with fresh non-readers (0 or 1: one of each).
+	Rounds int `json:"rounds,omitempty"`
 	// Readers' latency without, then with, the non-reading subscribers.
 	Baseline SlowPhase `json:"baseline"`
 	WithSlow SlowPhase `json:"with_slow"`
