@@ -85,6 +85,7 @@ type abuseOpts struct {
 	sample         time.Duration
 	inProcess      bool
 	gatewayArgs    string
+	rounds         int
 }
 
 func (o *abuseOpts) register(fs *flag.FlagSet) {
@@ -105,6 +106,7 @@ func (o *abuseOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.sample, "sample", 25*time.Millisecond, "how often the gateway's /metrics is sampled")
 	fs.StringVar(&o.gatewayArgs, "gateway-args", "", "more wsgate serve flags for both variants, space-separated (e.g. \"--accept-rate 500\")")
 	fs.BoolVar(&o.inProcess, "abuser-in-process", false, "run the abuser inside wsbench instead of its own process (\"wsbench abuser\")")
+	fs.IntVar(&o.rounds, "rounds", 3, "split each phase into this many windows, alternating unloaded and under abuse (a fresh abuser each time; 1: one of each)")
 }
 
 func (o *abuseOpts) variantList() ([]string, error) {
@@ -118,8 +120,8 @@ func (o *abuseOpts) variantList() ([]string, error) {
 		}
 	}
 	switch {
-	case o.clients < 1 || o.pingRate <= 0 || o.phase <= 0 || o.warmup < 0 || o.sample <= 0:
-		return nil, errors.New("--clients, --ping-rate, --phase and --sample must be positive")
+	case o.clients < 1 || o.pingRate <= 0 || o.phase <= 0 || o.warmup < 0 || o.sample <= 0 || o.rounds < 1:
+		return nil, errors.New("--clients, --ping-rate, --phase, --sample and --rounds must be positive")
 	case o.commandRate <= 0 || o.commandBurst < 1:
 		return nil, errors.New("--command-rate and --command-burst must be positive")
 	case o.maxConnsPerIP < 1 || o.maxConns < 1 || o.stormConns < 1 || o.stormIPs < 1 || o.stormIPs > 254 || o.stormHold <= 0:
@@ -133,6 +135,7 @@ type abuseResult struct {
 	Clients  int             `json:"clients"`
 	PingRate float64         `json:"ping_rate"`
 	PhaseS   float64         `json:"phase_s"`
+	Rounds   int             `json:"rounds"`
 	Variants []*abuseVariant `json:"variants"`
 }
 
@@ -193,7 +196,7 @@ func abuseCmd(e env, args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	res := &abuseResult{Clients: o.clients, PingRate: o.pingRate, PhaseS: o.phase.Seconds()}
+	res := &abuseResult{Clients: o.clients, PingRate: o.pingRate, PhaseS: o.phase.Seconds(), Rounds: o.rounds}
 	for _, v := range variants {
 		if ctx.Err() == nil {
 			if r := b.runAbuse(ctx, o, v); r != nil {
@@ -231,34 +234,58 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 	pg.start(o.pingRate)
 	sleepCtx(ctx, o.warmup)
 
-	b.bar.Phase(fmt.Sprintf("%s: unloaded, %v", tag, o.phase), 0)
-	cpu := b.cpuMeter(p.Pid())
-	v.Unloaded = pg.measure(ctx, o.phase)
-	v.GatewayCPUUnloaded = cpu()
-
-	sampler := startSampler(scrape.New(p.DebugAddr), o.sample)
+	// Alternate unloaded and loaded windows (--rounds): on a shared
+	// machine the load of other work drifts over tens of seconds, and
+	// alternating puts both kinds of window under the same drift.
+	window := o.phase / time.Duration(o.rounds)
+	unloaded, loaded := &pingPhase{}, &pingPhase{}
+	sc := scrape.New(p.DebugAddr)
+	sampler := startSampler(sc, o.sample)
 	abuser := abuserArgs{Mode: variant, Addr: p.Addr, Channel: o.floodChannel, Reconnect: o.floodReconnect, Conns: o.stormConns, IPs: o.stormIPs, Hold: o.stormHold}
-	if variant == variantFlood {
-		b.bar.Phase(fmt.Sprintf("%s: one client floods publishes, %v", tag, o.phase), 0)
-	} else {
-		b.bar.Phase(fmt.Sprintf("%s: storms of %d connections, %v", tag, o.stormConns, o.phase), 0)
+	for r := range o.rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		round := fmt.Sprintf(" (round %d of %d)", r+1, o.rounds)
+		b.bar.Phase(fmt.Sprintf("%s: unloaded, %v%s", tag, window, round), 0)
+		cpu := b.cpuMeter(p.Pid())
+		pg.measureInto(ctx, unloaded, window)
+		v.GatewayCPUUnloaded += cpu() / float64(o.rounds)
+
+		if variant == variantFlood {
+			b.bar.Phase(fmt.Sprintf("%s: one client floods publishes, %v%s", tag, window, round), 0)
+		} else {
+			b.bar.Phase(fmt.Sprintf("%s: storms of %d connections, %v%s", tag, o.stormConns, window, round), 0)
+		}
+		a, err := b.startAbuser(abuser, o.inProcess)
+		if err != nil {
+			b.run.Problem("%s: %v", tag, err)
+			sampler.stop()
+			return nil
+		}
+		cpu = b.cpuMeter(p.Pid())
+		abuserCPU := func() float64 { return 0 }
+		if a.cmd != nil {
+			abuserCPU = b.cpuMeter(a.cmd.Process.Pid)
+		}
+		pg.measureInto(ctx, loaded, window)
+		v.GatewayCPULoaded += cpu() / float64(o.rounds)
+		v.AbuserCPU += abuserCPU() / float64(o.rounds)
+		var got abuseVariant
+		got.Variant = variant
+		if err := a.finish(&got); err != nil {
+			b.run.Problem("%s: abuser: %v", tag, err)
+		}
+		v.Flood, v.Storm = got.Flood.mergeInto(v.Flood), got.Storm.mergeInto(v.Storm)
+		// The abuser's last connections are still being closed: let the
+		// gateway settle before the next unloaded window.
+		waitFor(ctx, 5*time.Second, func() bool {
+			m, err := sc.Metrics(ctx)
+			return err == nil && m["wsgate_conns_open"] <= float64(o.clients)
+		})
 	}
-	a, err := b.startAbuser(abuser, o.inProcess)
-	if err != nil {
-		b.run.Problem("%s: %v", tag, err)
-		sampler.stop()
-		return nil
-	}
-	cpu = b.cpuMeter(p.Pid())
-	abuserCPU := func() float64 { return 0 }
-	if a.cmd != nil {
-		abuserCPU = b.cpuMeter(a.cmd.Process.Pid)
-	}
-	v.Loaded = pg.measure(ctx, o.phase)
-	v.GatewayCPULoaded, v.AbuserCPU = cpu(), abuserCPU()
-	if err := a.finish(v); err != nil {
-		b.run.Problem("%s: abuser: %v", tag, err)
-	}
+	v.Unloaded, v.Loaded = unloaded.result(), loaded.result()
+	v.GatewayCPUUnloaded, v.GatewayCPULoaded, v.AbuserCPU = round3(v.GatewayCPUUnloaded), round3(v.GatewayCPULoaded), round3(v.AbuserCPU)
 	v.MaxConnsOpen, v.Samples = sampler.stop()
 	v.PingsLost = pg.stop(5 * time.Second)
 	v.PoliteCut = pg.pool.Stats().Closed
@@ -554,9 +581,20 @@ func (pg *pingers) start(rate float64) {
 // measure starts a new phase, waits d and returns its round trips.
 func (pg *pingers) measure(ctx context.Context, d time.Duration) pingResult {
 	ph := &pingPhase{}
+	pg.measureInto(ctx, ph, d)
+	return ph.result()
+}
+
+// measureInto records the round trips of the next d into ph (which may
+// already hold earlier windows').
+func (pg *pingers) measureInto(ctx context.Context, ph *pingPhase, d time.Duration) {
 	pg.cur.Store(ph)
 	sleepCtx(ctx, d)
 	pg.cur.Store(&pingPhase{})
+}
+
+// result summarizes a phase's round trips.
+func (ph *pingPhase) result() pingResult {
 	q := ph.h.Percentiles(50, 90, 99, 99.9)
 	return pingResult{Sent: ph.sent.Load(), Answered: ph.answered.Load(), Errors: ph.errs.Load(),
 		LatencyMs: results.Percentiles{P50: durMs(q[0]), P90: durMs(q[1]), P99: durMs(q[2]), P999: durMs(q[3]), Max: durMs(ph.h.Max())}}
@@ -1038,8 +1076,8 @@ func readStatus(br *bufio.Reader) (string, error) {
 
 func abuseTables(r *abuseResult, o abuseOpts) string {
 	t := &mdTable{
-		title: fmt.Sprintf("Abuse: %s well-behaved clients, %g protocol pings/s each, latency over %v unloaded then %v under abuse",
-			report.Num(float64(r.Clients), 0), r.PingRate, o.phase, o.phase),
+		title: fmt.Sprintf("Abuse: %s well-behaved clients, %g protocol pings/s each, latency over %v unloaded and %v under abuse%s",
+			report.Num(float64(r.Clients), 0), r.PingRate, o.phase, o.phase, abuseRoundsNote(r.Rounds)),
 		head: []string{"abuse", "gateway flags", "unloaded p50 / p99 / max (ms)", "under abuse p50 / p99 / max (ms)", "p99 loaded / unloaded", "pings sent / answered (unloaded; loaded)", "gateway CPU unloaded → loaded", "abuser CPU"},
 	}
 	for _, v := range r.Variants {
@@ -1094,4 +1132,71 @@ func abuseTables(r *abuseResult, o abuseOpts) string {
 		}
 	}
 	return out
+}
+
+// mergeInto adds one round's flood stats to the total so far (nil: none).
+func (f *floodStats) mergeInto(total *floodStats) *floodStats {
+	switch {
+	case f == nil:
+		return total
+	case total == nil:
+		return f
+	}
+	total.Connections += f.Connections
+	total.Sent += f.Sent
+	total.Accepted += f.Accepted
+	total.RateLimited += f.RateLimited
+	total.OtherErrors += f.OtherErrors
+	if total.Closes == nil {
+		total.Closes = map[int]int{}
+	}
+	for code, n := range f.Closes {
+		total.Closes[code] += n
+	}
+	// Per-connection figures: the worse of the rounds.
+	total.ClosedAfterMs.P50 = max(total.ClosedAfterMs.P50, f.ClosedAfterMs.P50)
+	total.ClosedAfterMs.P90 = max(total.ClosedAfterMs.P90, f.ClosedAfterMs.P90)
+	total.ClosedAfterMs.P99 = max(total.ClosedAfterMs.P99, f.ClosedAfterMs.P99)
+	total.ClosedAfterMs.P999 = max(total.ClosedAfterMs.P999, f.ClosedAfterMs.P999)
+	total.ClosedAfterMs.Max = max(total.ClosedAfterMs.Max, f.ClosedAfterMs.Max)
+	total.FirstClosedMs = max(total.FirstClosedMs, f.FirstClosedMs)
+	total.SentPerConn = max(total.SentPerConn, f.SentPerConn)
+	if total.FirstError == "" {
+		total.FirstError = f.FirstError
+	}
+	return total
+}
+
+// mergeInto adds one abuser's storm stats to the total so far (nil: none).
+func (s *stormStats) mergeInto(total *stormStats) *stormStats {
+	switch {
+	case s == nil:
+		return total
+	case total == nil:
+		return s
+	}
+	total.Rounds += s.Rounds
+	total.Dialed += s.Dialed
+	total.Accepted += s.Accepted
+	if total.Refused == nil {
+		total.Refused = map[string]int{}
+	}
+	for k, n := range s.Refused {
+		total.Refused[k] += n
+	}
+	if total.FirstError == "" {
+		total.FirstError = s.FirstError
+	}
+	total.MaxPerIP = max(total.MaxPerIP, s.MaxPerIP)
+	total.MaxAccepted = max(total.MaxAccepted, s.MaxAccepted)
+	total.PerRound = append(total.PerRound, s.PerRound...)
+	return total
+}
+
+// abuseRoundsNote says how the windows were interleaved.
+func abuseRoundsNote(rounds int) string {
+	if rounds <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(", alternating in %d rounds", rounds)
 }
