@@ -132,12 +132,20 @@ func (l *loop) register(d *Desc, fd int, h Handler, deadline time.Time) error {
 func (p *Poller) work(l *loop, w *Worker) {
 	defer p.wg.Done()
 	for {
-		d := l.queue.pop()
+		d, deferrable := l.queue.pop()
 		if d == nil {
 			return
 		}
 		if ev := d.takePending(); !d.Closed() {
 			d.h.HandleEvent(w, ev)
+		}
+		if deferrable {
+			// Workers that always find more work never block, so Go's
+			// scheduler would run the epoll goroutines (back from
+			// epoll_wait with an urgent event) only when it preempts a
+			// worker, up to 10 ms later. Yield after each deferrable
+			// descriptor so urgent events are picked up within one.
+			runtime.Gosched()
 		}
 	}
 }

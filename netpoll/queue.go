@@ -71,8 +71,9 @@ func (q *readyQueue) push(d *Desc, deferrable bool) {
 	q.cond.Signal()
 }
 
-// pop blocks until a descriptor is ready or the queue is closed (nil).
-func (q *readyQueue) pop() *Desc {
+// pop blocks until a descriptor is ready or the queue is closed (nil),
+// and says whether it was a deferrable one.
+func (q *readyQueue) pop() (d *Desc, deferrable bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.urgent.n == 0 && q.low.n == 0 && !q.closed {
@@ -83,12 +84,12 @@ func (q *readyQueue) pop() *Desc {
 		if q.low.n > 0 {
 			q.streak++
 		}
-		return q.urgent.pop()
+		return q.urgent.pop(), false
 	case q.low.n > 0:
 		q.streak = 0
-		return q.low.pop()
+		return q.low.pop(), true
 	}
-	return nil
+	return nil, false
 }
 
 func (q *readyQueue) close() {

@@ -16,7 +16,7 @@ func TestReadyQueuePriority(t *testing.T) {
 	}
 	var order []int
 	for range 40 {
-		d := q.pop()
+		d, _ := q.pop()
 		for i := range descs {
 			if d == &descs[i] {
 				order = append(order, i)
@@ -42,7 +42,7 @@ func TestReadyQueuePriority(t *testing.T) {
 		}
 	}
 	q.close()
-	if q.pop() != nil {
+	if d, _ := q.pop(); d != nil {
 		t.Fatal("pop on a closed, empty queue returned a descriptor")
 	}
 }
