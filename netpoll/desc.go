@@ -51,7 +51,7 @@ type Desc struct {
 	pending  atomic.Uint32 // events gathered while queued or running
 	deferred atomic.Bool   // served after urgent descriptors (SetDeferrable)
 	loop     *loop
-	h       Handler
+	h        Handler
 
 	// Timer links, guarded by loop.wheel.mu. tick == 0 means not scheduled.
 	tprev, tnext *Desc
