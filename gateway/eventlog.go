@@ -116,13 +116,13 @@ func (e *eventLog) run(ctx context.Context, done chan<- struct{}) {
 
 // summarize writes the counts since the last summary, if any.
 func (e *eventLog) summarize() {
+	var refused, closed map[string]int64 // taken over only when non-empty
 	e.mu.Lock()
-	refused, closed := e.refused, e.closed
-	if len(refused) > 0 {
-		e.refused = map[string]int64{}
+	if len(e.refused) > 0 {
+		refused, e.refused = e.refused, map[string]int64{}
 	}
-	if len(closed) > 0 {
-		e.closed = map[string]int64{}
+	if len(e.closed) > 0 {
+		closed, e.closed = e.closed, map[string]int64{}
 	}
 	e.mu.Unlock()
 	if len(refused) > 0 {
