@@ -429,6 +429,7 @@ func (c *conn) protocolError(err error) {
 	}
 	c.mu.Lock()
 	c.startCloseLocked(ferr.Code, ferr.Reason, false)
+	c.flushLocked(true) // the close frame first, then the drain (see discard)
 	c.mu.Unlock()
 }
 
