@@ -46,6 +46,7 @@ import (
 const (
 	variantFlood = "flood"
 	variantStorm = "storm"
+	variantStall = "stall"
 )
 
 // Source addresses: the well-behaved clients, the flooder and the storm
@@ -86,6 +87,7 @@ type abuseOpts struct {
 	inProcess      bool
 	gatewayArgs    string
 	rounds         int
+	stallConns     int
 }
 
 func (o *abuseOpts) register(fs *flag.FlagSet) {
@@ -93,7 +95,8 @@ func (o *abuseOpts) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.pingRate, "ping-rate", 10, "ping round trips per second per well-behaved client")
 	fs.DurationVar(&o.phase, "phase", 10*time.Second, "length of each measurement: unloaded, then under abuse")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "pinging before the unloaded measurement starts")
-	fs.StringVar(&o.variants, "variants", variantFlood+","+variantStorm, "abuse to run: flood (publishes as fast as possible), storm (a connection storm)")
+	fs.StringVar(&o.variants, "variants", variantFlood+","+variantStorm+","+variantStall, "abuse to run: flood (publishes as fast as possible), storm (a connection storm), stall (clients stalled mid-handshake and mid-frame)")
+	fs.IntVar(&o.stallConns, "stall-conns", 3000, "stall: stalled clients, a third each half handshakes, half frames and one-byte-a-second tricklers")
 	fs.Float64Var(&o.commandRate, "command-rate", 100, "flood: the gateway's --command-rate")
 	fs.IntVar(&o.commandBurst, "command-burst", 50, "flood: the gateway's --command-burst")
 	fs.StringVar(&o.floodChannel, "flood-channel", "flood", "flood: the channel flooded (nobody subscribes to it)")
@@ -113,10 +116,10 @@ func (o *abuseOpts) variantList() ([]string, error) {
 	var out []string
 	for v := range strings.SplitSeq(o.variants, ",") {
 		switch v = strings.TrimSpace(v); v {
-		case variantFlood, variantStorm:
+		case variantFlood, variantStorm, variantStall:
 			out = append(out, v)
 		default:
-			return nil, fmt.Errorf("--variants: %q is not flood or storm", v)
+			return nil, fmt.Errorf("--variants: %q is not flood, storm or stall", v)
 		}
 	}
 	switch {
@@ -124,6 +127,8 @@ func (o *abuseOpts) variantList() ([]string, error) {
 		return nil, errors.New("--clients, --ping-rate, --phase, --sample and --rounds must be positive")
 	case o.commandRate <= 0 || o.commandBurst < 1:
 		return nil, errors.New("--command-rate and --command-burst must be positive")
+	case o.stallConns < 3:
+		return nil, errors.New("--stall-conns must be at least 3 (a third of each kind)")
 	case o.maxConnsPerIP < 1 || o.maxConns < 1 || o.stormConns < 1 || o.stormIPs < 1 || o.stormIPs > 254 || o.stormHold <= 0:
 		return nil, errors.New("--max-conns-per-ip, --max-conns, --storm-conns, --storm-hold must be positive, 1 ≤ --storm-ips ≤ 254")
 	}
@@ -158,6 +163,7 @@ type abuseVariant struct {
 	AbuserCPU          float64     `json:"abuser_cpu_pct"`
 	Flood              *floodStats `json:"flood,omitempty"`
 	Storm              *stormStats `json:"storm,omitempty"`
+	Stall              *stallStats `json:"stall,omitempty"`
 }
 
 // pingResult is the well-behaved clients' round trips in one phase.
@@ -242,6 +248,9 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 	sc := scrape.New(p.DebugAddr)
 	sampler := startSampler(sc, o.sample)
 	abuser := abuserArgs{Mode: variant, Addr: p.Addr, Channel: o.floodChannel, Reconnect: o.floodReconnect, Conns: o.stormConns, IPs: o.stormIPs, Hold: o.stormHold}
+	if variant == variantStall {
+		abuser.Conns = o.stallConns
+	}
 	for r := range o.rounds {
 		if ctx.Err() != nil {
 			break
@@ -252,10 +261,13 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 		pg.measureInto(ctx, unloaded, window)
 		v.GatewayCPUUnloaded += cpu() / float64(o.rounds)
 
-		if variant == variantFlood {
+		switch variant {
+		case variantFlood:
 			b.bar.Phase(fmt.Sprintf("%s: one client floods publishes, %v%s", tag, window, round), 0)
-		} else {
+		case variantStorm:
 			b.bar.Phase(fmt.Sprintf("%s: storms of %d connections, %v%s", tag, o.stormConns, window, round), 0)
+		default:
+			b.bar.Phase(fmt.Sprintf("%s: %d stalled clients, %v%s", tag, o.stallConns, window, round), 0)
 		}
 		a, err := b.startAbuser(abuser, o.inProcess)
 		if err != nil {
@@ -276,7 +288,7 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 		if err := a.finish(&got); err != nil {
 			b.run.Problem("%s: abuser: %v", tag, err)
 		}
-		v.Flood, v.Storm = got.Flood.mergeInto(v.Flood), got.Storm.mergeInto(v.Storm)
+		v.Flood, v.Storm, v.Stall = got.Flood.mergeInto(v.Flood), got.Storm.mergeInto(v.Storm), got.Stall.mergeInto(v.Stall)
 		// The abuser's last connections are still being closed: let the
 		// gateway settle before the next unloaded window.
 		waitFor(ctx, 5*time.Second, func() bool {
@@ -321,6 +333,15 @@ func (b *bench) checkAbuse(tag string, o abuseOpts, v *abuseVariant, p *server.P
 		}
 		if s.MaxPerIP > o.maxConnsPerIP {
 			b.run.Problem("%s: %d connections from one address were upgraded at once, over --max-conns-per-ip %d", tag, s.MaxPerIP, o.maxConnsPerIP)
+		}
+	}
+	if st := v.Stall; st != nil {
+		opened := 0
+		for _, n := range st.Opened {
+			opened += n
+		}
+		if want := o.stallConns * o.rounds; opened < want {
+			b.run.Problem("%s: %d of %d stalled clients opened (%s)", tag, opened, want, st.FirstError)
 		}
 	}
 	if v.Samples == 0 {
@@ -378,6 +399,9 @@ func (b *bench) startAbuser(a abuserArgs, inProcess bool) (*abuserProc, error) {
 		case variantFlood:
 			f := startFlood(a.Addr, a.Channel, a.Reconnect)
 			return &abuserProc{local: func(v *abuseVariant) { v.Flood = f.stop() }}, nil
+		case variantStall:
+			s := startStall(a.Addr, a.Conns)
+			return &abuserProc{local: func(v *abuseVariant) { v.Stall = s.stop() }}, nil
 		default:
 			s := startStorm(a.Addr, a.Conns, a.IPs, a.Hold)
 			return &abuserProc{local: func(v *abuseVariant) { v.Storm = s.stop() }}, nil
@@ -423,6 +447,9 @@ func (p *abuserProc) finish(v *abuseVariant) error {
 	case variantFlood:
 		v.Flood = &floodStats{}
 		return decodeLine(line, v.Flood)
+	case variantStall:
+		v.Stall = &stallStats{}
+		return decodeLine(line, v.Stall)
 	default:
 		v.Storm = &stormStats{}
 		return decodeLine(line, v.Storm)
@@ -435,18 +462,18 @@ func abuserCmd(e env, args []string) int {
 	fs := flag.NewFlagSet("abuser", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	var a abuserArgs
-	fs.StringVar(&a.Mode, "mode", variantFlood, "flood: one client publishing as fast as it can; storm: connection storms")
+	fs.StringVar(&a.Mode, "mode", variantFlood, "flood: one client publishing as fast as it can; storm: connection storms; stall: stalled clients")
 	fs.StringVar(&a.Addr, "addr", "", "the gateway's address")
 	fs.StringVar(&a.Channel, "channel", "flood", "flood: the channel")
 	fs.BoolVar(&a.Reconnect, "reconnect", true, "flood: connect again as soon as the gateway closed the connection")
-	fs.IntVar(&a.Conns, "conns", 5000, "storm: connections per round")
+	fs.IntVar(&a.Conns, "conns", 5000, "storm: connections per round; stall: stalled clients")
 	fs.IntVar(&a.IPs, "ips", 4, "storm: source addresses (127.0.1.1 …)")
 	fs.DurationVar(&a.Hold, "hold", time.Second, "storm: how long a round holds its connections")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
-	if a.Addr == "" || (a.Mode != variantFlood && a.Mode != variantStorm) || a.Conns < 1 || a.IPs < 1 || a.IPs > 254 {
-		fmt.Fprintln(e.stderr, "wsbench abuser: need --addr, --mode flood|storm, positive --conns, 1 ≤ --ips ≤ 254")
+	if a.Addr == "" || (a.Mode != variantFlood && a.Mode != variantStorm && a.Mode != variantStall) || a.Conns < 1 || a.IPs < 1 || a.IPs > 254 {
+		fmt.Fprintln(e.stderr, "wsbench abuser: need --addr, --mode flood|storm|stall, positive --conns, 1 ≤ --ips ≤ 254")
 		return 2
 	}
 	if _, err := raiseNofile(); err != nil {
@@ -455,10 +482,14 @@ func abuserCmd(e env, args []string) int {
 	ctx, stop := signalContext()
 	defer stop()
 	var finish func() any
-	if a.Mode == variantFlood {
+	switch a.Mode {
+	case variantFlood:
 		f := startFlood(a.Addr, a.Channel, a.Reconnect)
 		finish = func() any { return f.stop() }
-	} else {
+	case variantStall:
+		s := startStall(a.Addr, a.Conns)
+		finish = func() any { return s.stop() }
+	default:
 		s := startStorm(a.Addr, a.Conns, a.IPs, a.Hold)
 		finish = func() any { return s.stop() }
 	}
@@ -1081,7 +1112,8 @@ func abuseTables(r *abuseResult, o abuseOpts) string {
 		head: []string{"abuse", "gateway flags", "unloaded p50 / p99 / max (ms)", "under abuse p50 / p99 / max (ms)", "p99 loaded / unloaded", "pings sent / answered (unloaded; loaded)", "gateway CPU unloaded → loaded", "abuser CPU"},
 	}
 	for _, v := range r.Variants {
-		what := map[string]string{variantFlood: "one client floods publishes", variantStorm: fmt.Sprintf("storms of %s connections", report.Num(float64(o.stormConns), 0))}[v.Variant]
+		what := map[string]string{variantFlood: "one client floods publishes", variantStorm: fmt.Sprintf("storms of %s connections", report.Num(float64(o.stormConns), 0)),
+			variantStall: fmt.Sprintf("%s stalled clients", report.Num(float64(o.stallConns), 0))}[v.Variant]
 		t.add(what, "`"+strings.Join(v.Flags, " ")+"`",
 			fms(v.Unloaded.LatencyMs.P50)+" / "+fms(v.Unloaded.LatencyMs.P99)+" / "+fms(v.Unloaded.LatencyMs.Max),
 			fms(v.Loaded.LatencyMs.P50)+" / "+fms(v.Loaded.LatencyMs.P99)+" / "+fms(v.Loaded.LatencyMs.Max),
@@ -1127,6 +1159,20 @@ func abuseTables(r *abuseResult, o abuseOpts) string {
 				r.Clients, o.sample, strings.Join(per, ", "))
 			if s.FirstError != "" {
 				st.note += " First failure without a status: " + s.FirstError + "."
+			}
+			out += st.String()
+		}
+		if s := v.Stall; s != nil {
+			st := &mdTable{
+				title: fmt.Sprintf("Stall: %s stalled clients held through each abused window", report.Num(float64(o.stallConns), 0)),
+				head:  []string{"kind", "opened", "closed by the gateway within the window"},
+			}
+			for _, k := range []string{stallHandshake, stallFrame, stallTrickle} {
+				st.add(strings.ReplaceAll(k, "_", " "), report.Num(float64(s.Opened[k]), 0), report.Num(float64(s.ClosedByServer[k]), 0))
+			}
+			st.note = fmt.Sprintf("Opened over %d windows, a fresh set each, in up to %.0f ms (64 at a time) before the window starts.", r.Rounds, s.OpenMs)
+			if s.FirstError != "" {
+				st.note += " First failure: " + s.FirstError + "."
 			}
 			out += st.String()
 		}

@@ -61,7 +61,8 @@ func TestSmokeAbuse(t *testing.T) {
 	e, out, errb := testEnv()
 	code := run(e, []string{"abuse", "--wsgate-bin", wsgate, "--json", jsonPath, "--abuser-in-process",
 		"--clients", "10", "--phase", "1s", "--warmup", "200ms",
-		"--storm-conns", "200", "--storm-ips", "2", "--max-conns-per-ip", "60", "--max-conns", "120", "--storm-hold", "300ms"})
+		"--storm-conns", "200", "--storm-ips", "2", "--max-conns-per-ip", "60", "--max-conns", "120", "--storm-hold", "300ms",
+		"--stall-conns", "30", "--gateway-args", "--handshake-timeout 200ms"})
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
 	}
@@ -75,7 +76,7 @@ func TestSmokeAbuse(t *testing.T) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Result.Variants) != 2 {
+	if len(doc.Result.Variants) != 3 {
 		t.Fatalf("%+v", doc.Result)
 	}
 	for _, v := range doc.Result.Variants {
@@ -92,6 +93,12 @@ func TestSmokeAbuse(t *testing.T) {
 	}
 	if mx := doc.Result.Variants[1].MaxConnsOpen; mx > 120 || mx == 0 {
 		t.Errorf("storm: max conns open %v", mx)
+	}
+	// Three windows of 30 stalled clients, 10 of each kind; the half
+	// handshakes outlive a 200 ms handshake timeout within each window.
+	if st := doc.Result.Variants[2].Stall; st == nil || st.Opened[stallFrame] != 30 || st.Opened[stallTrickle] != 30 ||
+		st.Opened[stallHandshake] != 30 || st.ClosedByServer[stallHandshake] == 0 {
+		t.Errorf("stall: %+v", st)
 	}
 
 	// "wsbench abuser", as a child of the scenario would run it.
