@@ -107,7 +107,7 @@ func setup(fd int, src [4]byte, dst *unix.SockaddrInet4, cfg Config) error {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src}); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
-	if err := unix.Connect(fd, dst); err != nil {
+	if err := connect(fd, dst); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	key := make([]byte, 16)
@@ -197,4 +197,22 @@ func (s *Sleepers) Close() {
 		unix.Close(fd)
 	}
 	s.fds = nil
+}
+
+// connect is a blocking connect(2) that survives signals: Go's scheduler
+// preempts goroutines with SIGURG, which interrupts the call (EINTR) while
+// the kernel goes on connecting. Calling connect again then reports
+// EALREADY until the handshake is done, EISCONN once it is.
+func connect(fd int, dst unix.Sockaddr) error {
+	err := unix.Connect(fd, dst)
+	for err == unix.EINTR || err == unix.EALREADY {
+		if err == unix.EALREADY {
+			time.Sleep(time.Millisecond)
+		}
+		err = unix.Connect(fd, dst)
+	}
+	if err == unix.EISCONN {
+		return nil
+	}
+	return err
 }
