@@ -246,7 +246,6 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 	window := o.phase / time.Duration(o.rounds)
 	unloaded, loaded := &pingPhase{}, &pingPhase{}
 	sc := scrape.New(p.DebugAddr)
-	sampler := startSampler(sc, o.sample)
 	abuser := abuserArgs{Mode: variant, Addr: p.Addr, Channel: o.floodChannel, Reconnect: o.floodReconnect, Conns: o.stormConns, IPs: o.stormIPs, Hold: o.stormHold}
 	if variant == variantStall {
 		abuser.Conns = o.stallConns
@@ -269,6 +268,9 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 		default:
 			b.bar.Phase(fmt.Sprintf("%s: %d stalled clients, %v%s", tag, o.stallConns, window, round), 0)
 		}
+		// /metrics is sampled only while abused (scraping costs the
+		// gateway CPU the unloaded windows must not pay).
+		sampler := startSampler(sc, o.sample)
 		a, err := b.startAbuser(abuser, o.inProcess)
 		if err != nil {
 			b.run.Problem("%s: %v", tag, err)
@@ -289,6 +291,8 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 			b.run.Problem("%s: abuser: %v", tag, err)
 		}
 		v.Flood, v.Storm, v.Stall = got.Flood.mergeInto(v.Flood), got.Storm.mergeInto(v.Storm), got.Stall.mergeInto(v.Stall)
+		maxOpen, samples := sampler.stop()
+		v.MaxConnsOpen, v.Samples = max(v.MaxConnsOpen, maxOpen), v.Samples+samples
 		// The abuser's last connections are still being closed: let the
 		// gateway settle before the next unloaded window.
 		waitFor(ctx, 5*time.Second, func() bool {
@@ -298,7 +302,6 @@ func (b *bench) runAbuse(ctx context.Context, o abuseOpts, variant string) *abus
 	}
 	v.Unloaded, v.Loaded = unloaded.result(), loaded.result()
 	v.GatewayCPUUnloaded, v.GatewayCPULoaded, v.AbuserCPU = round3(v.GatewayCPUUnloaded), round3(v.GatewayCPULoaded), round3(v.AbuserCPU)
-	v.MaxConnsOpen, v.Samples = sampler.stop()
 	v.PingsLost = pg.stop(5 * time.Second)
 	v.PoliteCut = pg.pool.Stats().Closed
 	if v.Unloaded.LatencyMs.P99 > 0 {
