@@ -660,6 +660,7 @@ func (c *conn) onRequests() {
 			c.srv.events.refusedHandshake(c.desc.Fd(), 503, refusedDraining, "")
 			c.queueLocked(busyResponse)
 			c.state = stateClosing
+			c.desc.SetDeferrable(true)
 			c.flushLocked(true)
 			c.desc.SetTimer(c.srv.at(c.srv.now() + int64(closeLinger)))
 			return
