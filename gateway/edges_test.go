@@ -328,9 +328,9 @@ func statusOutcome(addr string, req []byte) string {
 	return status
 }
 
-// upgradeRequest is a valid upgrade request for /echo with the given lines
+// edgeRequest is a valid upgrade request for /echo with the given lines
 // in place of the usual ones (a line "-Name" drops that header).
-func upgradeRequest(lines ...string) string {
+func edgeRequest(lines ...string) string {
 	head := []string{"Host: x", "Upgrade: websocket", "Connection: Upgrade",
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"}
 	for _, l := range lines {
@@ -359,31 +359,31 @@ func TestStrictUpgradeParsing(t *testing.T) {
 		req  string
 		want string
 	}{
-		{"Transfer-Encoding chunked, with a body", upgradeRequest("Transfer-Encoding: chunked") + "186a0\r\n" + body + "\r\n0\r\n\r\n", "HTTP 400"},
-		{"Transfer-Encoding identity", upgradeRequest("Transfer-Encoding: identity"), "HTTP 400"},
-		{"Content-Length 1000000000, with a body", upgradeRequest("Content-Length: 1000000000") + body, "HTTP 400"},
-		{"Content-Length 5", upgradeRequest("Content-Length: 5") + "hello", "HTTP 400"},
-		{"space before a header colon", upgradeRequest("X-Test : 1"), "HTTP 400"},
-		{"tab before a header colon", upgradeRequest("X-Test\t: 1"), "HTTP 400"},
-		{"space before the Upgrade colon", upgradeRequest("-Upgrade", "Upgrade : websocket"), "HTTP 400"},
-		{"NUL in a header value", upgradeRequest("X-Test: a\x00b"), "HTTP 400"},
-		{"NUL in a header name", upgradeRequest("X-Te\x00st: 1"), "HTTP 400"},
-		{"NUL in the request target", strings.Replace(upgradeRequest(), "/echo", "/echo\x00", 1), "HTTP 400"},
-		{"control character 0x01 in a value", upgradeRequest("X-Test: a\x01b"), "HTTP 400"},
-		{"DEL in a value", upgradeRequest("X-Test: a\x7fb"), "HTTP 400"},
-		{"bare CR in a value", upgradeRequest("X-Test: a\rb"), "HTTP 400"},
-		{"bare LF in a value", upgradeRequest("X-Test: a\nb"), "HTTP 400"},
-		{"folded header line", upgradeRequest("X-Test: a", " continued"), "HTTP 400"},
-		{"two Sec-WebSocket-Key", upgradeRequest("Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA=="), "HTTP 400"},
-		{"two Host", upgradeRequest("Host: y"), "HTTP 400"},
-		{"two Sec-WebSocket-Version", upgradeRequest("Sec-WebSocket-Version: 13"), "HTTP 400"},
-		{"two Upgrade", upgradeRequest("upgrade: websocket"), "HTTP 400"},
-		{"two Origin", upgradeRequest("Origin: http://x", "Origin: http://x"), "HTTP 400"},
+		{"Transfer-Encoding chunked, with a body", edgeRequest("Transfer-Encoding: chunked") + "186a0\r\n" + body + "\r\n0\r\n\r\n", "HTTP 400"},
+		{"Transfer-Encoding identity", edgeRequest("Transfer-Encoding: identity"), "HTTP 400"},
+		{"Content-Length 1000000000, with a body", edgeRequest("Content-Length: 1000000000") + body, "HTTP 400"},
+		{"Content-Length 5", edgeRequest("Content-Length: 5") + "hello", "HTTP 400"},
+		{"space before a header colon", edgeRequest("X-Test : 1"), "HTTP 400"},
+		{"tab before a header colon", edgeRequest("X-Test\t: 1"), "HTTP 400"},
+		{"space before the Upgrade colon", edgeRequest("-Upgrade", "Upgrade : websocket"), "HTTP 400"},
+		{"NUL in a header value", edgeRequest("X-Test: a\x00b"), "HTTP 400"},
+		{"NUL in a header name", edgeRequest("X-Te\x00st: 1"), "HTTP 400"},
+		{"NUL in the request target", strings.Replace(edgeRequest(), "/echo", "/echo\x00", 1), "HTTP 400"},
+		{"control character 0x01 in a value", edgeRequest("X-Test: a\x01b"), "HTTP 400"},
+		{"DEL in a value", edgeRequest("X-Test: a\x7fb"), "HTTP 400"},
+		{"bare CR in a value", edgeRequest("X-Test: a\rb"), "HTTP 400"},
+		{"bare LF in a value", edgeRequest("X-Test: a\nb"), "HTTP 400"},
+		{"folded header line", edgeRequest("X-Test: a", " continued"), "HTTP 400"},
+		{"two Sec-WebSocket-Key", edgeRequest("Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA=="), "HTTP 400"},
+		{"two Host", edgeRequest("Host: y"), "HTTP 400"},
+		{"two Sec-WebSocket-Version", edgeRequest("Sec-WebSocket-Version: 13"), "HTTP 400"},
+		{"two Upgrade", edgeRequest("upgrade: websocket"), "HTTP 400"},
+		{"two Origin", edgeRequest("Origin: http://x", "Origin: http://x"), "HTTP 400"},
 		// Allowed: no body, list-valued headers repeated, tabs in values.
-		{"Content-Length 0", upgradeRequest("Content-Length: 0"), "HTTP 101"},
-		{"Sec-WebSocket-Protocol twice", upgradeRequest("Sec-WebSocket-Protocol: a", "Sec-WebSocket-Protocol: b"), "HTTP 101"},
-		{"tab inside a value", upgradeRequest("X-Test:\ta\tb\t"), "HTTP 101"},
-		{"non-ASCII in a value", upgradeRequest("X-Test: caf\xc3\xa9"), "HTTP 101"},
+		{"Content-Length 0", edgeRequest("Content-Length: 0"), "HTTP 101"},
+		{"Sec-WebSocket-Protocol twice", edgeRequest("Sec-WebSocket-Protocol: a", "Sec-WebSocket-Protocol: b"), "HTTP 101"},
+		{"tab inside a value", edgeRequest("X-Test:\ta\tb\t"), "HTTP 101"},
+		{"non-ASCII in a value", edgeRequest("X-Test: caf\xc3\xa9"), "HTTP 101"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tally(t, tc.want, func(int) string {
@@ -442,10 +442,10 @@ func TestRefusalAndCloseLogs(t *testing.T) {
 	})
 	addr := s.Addr().String()
 	for range 3 {
-		statusOutcome(addr, []byte(upgradeRequest("Origin: https://evil.test")))
+		statusOutcome(addr, []byte(edgeRequest("Origin: https://evil.test")))
 	}
 	for range 2 {
-		statusOutcome(addr, []byte(upgradeRequest("Host: twice")))
+		statusOutcome(addr, []byte(edgeRequest("Host: twice")))
 	}
 	c := dialWS(t, addr, "/echo")
 	c.send(binFrame(bytes.Repeat([]byte("m"), 70_000)))
@@ -480,7 +480,7 @@ func TestRefusalAndCloseLogs(t *testing.T) {
 		c.AllowedOrigins = []string{"https://app.test"}
 	})
 	for range 300 {
-		statusOutcome(quiet.Addr().String(), []byte(upgradeRequest("Origin: https://evil.test")))
+		statusOutcome(quiet.Addr().String(), []byte(edgeRequest("Origin: https://evil.test")))
 	}
 	stop()
 	logs = infoLog.String()

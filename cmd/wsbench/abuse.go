@@ -612,13 +612,6 @@ func (pg *pingers) start(rate float64) {
 	}()
 }
 
-// measure starts a new phase, waits d and returns its round trips.
-func (pg *pingers) measure(ctx context.Context, d time.Duration) pingResult {
-	ph := &pingPhase{}
-	pg.measureInto(ctx, ph, d)
-	return ph.result()
-}
-
 // measureInto records the round trips of the next d into ph (which may
 // already hold earlier windows').
 func (pg *pingers) measureInto(ctx context.Context, ph *pingPhase, d time.Duration) {
