@@ -198,12 +198,13 @@ func TestBigMessageToAReadingClient(t *testing.T) {
 // — never before — and counted; a message that arrives in pieces within
 // the timeout, and the silence between messages, are not affected.
 func TestMessageTimeout(t *testing.T) {
-	const timeout = time.Second
+	const timeout = 2 * time.Second
 	s := srv(t, func(c *gateway.Config) { c.MessageTimeout = timeout })
 	addr := s.Addr().String()
 
 	steady := dialWS(t, addr, "/echo")
-	steady.sendChopped(4, 100*time.Millisecond, textFrame("in pieces, within the timeout"))
+	// Four pieces 50 ms apart: well within the timeout even on a loaded machine.
+	steady.sendChopped(10, 50*time.Millisecond, textFrame("in pieces, within the timeout"))
 	steady.expectMessage(opText, []byte("in pieces, within the timeout"))
 
 	conns := make([]*wsConn, attempts)
