@@ -469,7 +469,17 @@ func TestMakeRunCtrlC(t *testing.T) {
 	var logs syncBuffer
 	debug := freeAddr(t)
 	cmd := exec.Command("make", "--no-print-directory", "-C", root, "run", "BIN="+t.TempDir())
-	cmd.Env = append(os.Environ(), "WSGATE_LISTEN="+freeAddr(t), "WSGATE_DEBUG_LISTEN="+debug)
+	// Under `make test` the environment carries the outer make's jobserver
+	// (MAKEFLAGS), whose descriptors this process does not have: a make
+	// started with it fails ("wait: No child processes"). Run it as a user
+	// would, from a plain shell.
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" && k != "MAKEOVERRIDES" {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "WSGATE_LISTEN="+freeAddr(t), "WSGATE_DEBUG_LISTEN="+debug)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
