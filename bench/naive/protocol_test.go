@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -215,6 +216,10 @@ func TestProtocolCloses(t *testing.T) {
 			}
 		})
 	}
+	// gorilla writes the 1009 before its read returns the error we count,
+	// so the last count may land just after the client saw the close.
+	waitFor(t, 5*time.Second, "5 protocol errors counted", func() bool { return ts.metrics.ProtocolErrors.Load() == 5 })
+	time.Sleep(50 * time.Millisecond)
 	if n := ts.metrics.ProtocolErrors.Load(); n != 5 {
 		t.Errorf("protocol errors counted: %d", n)
 	}
