@@ -279,7 +279,10 @@ func TestThreeInstancesOneRedis(t *testing.T) {
 	rs := redistest.StartStandalone(t)
 	gws := make([]*gatewayProc, 3)
 	for i := range gws {
-		gws[i] = redisGateway(t, rs.URL())
+		// The ext:feed subscribers are read only at the end, after twenty
+		// publish.py processes (30 s on a loaded host): no heartbeat may
+		// close them before that.
+		gws[i] = redisGateway(t, rs.URL(), "--ping-interval", "10m")
 	}
 	requirePubsubConns(t, rs, gws, 4)
 

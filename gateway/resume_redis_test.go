@@ -116,6 +116,8 @@ func testSlowConsumerResumes(t *testing.T, a *gateway.Server) {
 	slow.Close()
 	t.Logf("drained at offset %d after %v", last, time.Since(start))
 	back := &resumeClient{dialWS(t, addr, "/ws"), t}
+	// The reply follows a history read of ~12 MB: give a loaded host time.
+	back.readTimeout = 30 * time.Second
 	back.cmd(map[string]any{"id": 1, "cmd": "subscribe", "channel": "s", "offset": last, "epoch": epoch})
 	if r := back.frameMap(); r["recovered"] != true {
 		t.Fatalf("resume after 4008: %v", r)
