@@ -46,6 +46,15 @@ type Config struct {
 	// OnClose is called once when an upgraded connection ends (not on
 	// Pool.Close), on an event-loop goroutine; see Stats.Closes for codes.
 	OnClose func(c *Conn, code int)
+	// OnOpen, when set, is called on an event-loop goroutine right after a
+	// connection is upgraded, before any frame is read. It must not block;
+	// it may call Send (a subscribe goes out in the same dispatch).
+	OnOpen func(c *Conn)
+	// ResetOnClose makes Pool.Close reset every connection (SO_LINGER 0:
+	// an RST, no close handshake, no TIME_WAIT on either side) instead of
+	// closing it: what a benchmark wants when it tears down a hundred
+	// thousand connections and must leave no socket behind.
+	ResetOnClose bool
 }
 
 // Defaults for zero Config fields.

@@ -24,12 +24,13 @@ type Pool struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	messagesIn, messagesOut atomic.Uint64
+	messagesIn, messagesOut, pingsIn atomic.Uint64
 
 	// sem bounds dials in flight (nil: unbounded); a dial holds a slot from
 	// connect start until it is upgraded or failed.
 	sem     chan struct{}
 	allDone chan struct{} // closed when no dial is pending
+	dialed  chan struct{} // closed when the dialing goroutine is done (Start)
 
 	mu sync.Mutex // guards everything below
 	st dialStats
@@ -61,8 +62,28 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	p.dialAll(ctx)
+	close(p.dialed)
 	return p, nil
 }
+
+// Start is Dial without the wait: it returns at once and dials in the
+// background, so Stats shows a ramp as it happens. Dialed is closed when
+// Dial would have returned; ending ctx aborts the dials still pending. The
+// caller must wait for Dialed before Close.
+func Start(ctx context.Context, cfg Config) (*Pool, error) {
+	p, err := newPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(p.dialed)
+		p.dialAll(ctx)
+	}()
+	return p, nil
+}
+
+// Dialed is closed once every dial has ended (see Start).
+func (p *Pool) Dialed() <-chan struct{} { return p.dialed }
 
 func newPool(cfg Config) (*Pool, error) {
 	cfg = cfg.withDefaults()
@@ -74,7 +95,8 @@ func newPool(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadclient: start event loop: %w", err)
 	}
-	p := &Pool{cfg: cfg, target: t, poller: poller, conns: make([]*Conn, cfg.Conns), allDone: make(chan struct{})}
+	p := &Pool{cfg: cfg, target: t, poller: poller, conns: make([]*Conn, cfg.Conns),
+		allDone: make(chan struct{}), dialed: make(chan struct{})}
 	for i := range p.conns {
 		p.conns[i] = &Conn{pool: p, index: i}
 	}
@@ -297,6 +319,9 @@ func (p *Pool) Close() error {
 		// fds from this goroutine.
 		err := p.poller.Close()
 		for _, c := range p.conns {
+			if p.cfg.ResetOnClose {
+				c.lingerZero()
+			}
 			c.closeNow()
 		}
 		if err != nil {

@@ -33,6 +33,7 @@ type Stats struct {
 
 	MessagesIn  uint64 // complete messages received
 	MessagesOut uint64 // frames queued by Send
+	PingsIn     uint64 // server pings received (each answered with a pong)
 }
 
 // Stats returns a snapshot; it may be called at any time.
@@ -55,6 +56,7 @@ func (p *Pool) Stats() Stats {
 		FirstProtocolError: st.firstProto,
 		MessagesIn:         p.messagesIn.Load(),
 		MessagesOut:        p.messagesOut.Load(),
+		PingsIn:            p.pingsIn.Load(),
 	}
 	if !st.end.IsZero() {
 		s.DialDuration = st.end.Sub(st.start)
@@ -107,6 +109,7 @@ type Summary struct {
 	ProtocolErrors int     `json:"protocol_errors"`
 	MessagesIn     uint64  `json:"messages_in"`
 	MessagesOut    uint64  `json:"messages_out"`
+	PingsIn        uint64  `json:"pings_in"`
 }
 
 // Summary converts s for printing.
@@ -127,6 +130,7 @@ func (s Stats) Summary() Summary {
 		ProtocolErrors: s.ProtocolErrors,
 		MessagesIn:     s.MessagesIn,
 		MessagesOut:    s.MessagesOut,
+		PingsIn:        s.PingsIn,
 	}
 }
 
