@@ -120,6 +120,14 @@ func TestMachineParsers(t *testing.T) {
 	if b := ParseMemTotal([]byte("MemTotal:       24576000 kB\nMemFree: 1 kB\n")); b != 24576000<<10 {
 		t.Errorf("mem %d", b)
 	}
+	if b, err := ParseMemAvailable([]byte("MemTotal: 8 kB\nMemAvailable:   23442844 kB\n")); err != nil || b != 23442844<<10 {
+		t.Errorf("available %d, %v", b, err)
+	}
+	for _, bad := range []string{"MemTotal: 8 kB\n", "MemAvailable: 12 MB\n", "MemAvailable: -1 kB\n"} {
+		if _, err := ParseMemAvailable([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
 	if l, err := ParseLoadAvg([]byte("2.80 3.75 3.27 5/300 1234\n")); err != nil || l != 2.8 {
 		t.Errorf("loadavg %v %v", l, err)
 	}
@@ -165,6 +173,9 @@ func TestRootReadsFiles(t *testing.T) {
 	}
 	if _, err := Proc.ReadSockstat(); err != nil {
 		t.Fatal(err)
+	}
+	if b, err := Proc.ReadMemAvailable(); err != nil || b <= 0 {
+		t.Fatalf("MemAvailable %d, %v", b, err)
 	}
 	if _, err := Proc.ReadListenStats(); err != nil {
 		t.Fatal(err)
