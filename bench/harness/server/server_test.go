@@ -167,3 +167,24 @@ func TestTail(t *testing.T) {
 		t.Fatalf("%q", tl.String())
 	}
 }
+
+func TestStartRedis(t *testing.T) {
+	r, err := StartRedis(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(r.URL, "redis://127.0.0.1:") || r.Pid() <= 0 {
+		t.Errorf("URL %q pid %d", r.URL, r.Pid())
+	}
+	dir := r.dir
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", r.Addr); err == nil {
+		c.Close()
+		t.Errorf("%s still answers after Stop", r.Addr)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("redis directory %s left behind (%v)", dir, err)
+	}
+}
