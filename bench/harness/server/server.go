@@ -45,6 +45,9 @@ type Spec struct {
 	// server is ready when it prints its first stdout line (the floor:
 	// a probe connection would count as one of its clients).
 	Control bool
+	// NoListen starts a Control process that is not a server at all (a
+	// load client): no --listen argument, no port.
+	NoListen bool
 }
 
 // Process is a running server.
@@ -75,7 +78,7 @@ const stopGrace = 20 * time.Second
 func Start(ctx context.Context, spec Spec) (*Process, error) {
 	var err error
 	addr := spec.Listen
-	if addr == "" {
+	if addr == "" && !spec.NoListen {
 		if addr, err = FreePort(); err != nil {
 			return nil, err
 		}
@@ -93,7 +96,10 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if listenArgs == nil {
 		listenArgs = defaultListenArgs
 	}
-	args := append(append([]string(nil), spec.Args...), listenArgs(addr, p.DebugAddr)...)
+	args := append([]string(nil), spec.Args...)
+	if !spec.NoListen {
+		args = append(args, listenArgs(addr, p.DebugAddr)...)
+	}
 	cmd := exec.Command(spec.Bin, args...)
 	cmd.Stderr = p.logs
 	// Pdeathsig: a server must not outlive a killed wsbench and keep its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,11 @@ func TestMain(m *testing.M) {
 }
 
 func helper(mode string, args []string) int {
+	if mode == "args" { // echo the arguments, then wait for stdin to close
+		fmt.Printf("args: %q\n", args)
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return 0
+	}
 	fs := flag.NewFlagSet("helper", flag.ContinueOnError)
 	listen := fs.String("listen", "", "")
 	debug := fs.String("debug-listen", "", "")
@@ -155,6 +161,22 @@ func TestControl(t *testing.T) {
 		t.Fatalf("first line %q", p.FirstLine)
 	}
 	if err := p.Stop(); err != nil { // closing stdin ends it
+		t.Fatal(err)
+	}
+}
+
+// A NoListen process gets its arguments as given: no --listen.
+func TestNoListen(t *testing.T) {
+	sp := spec(t, "args", true)
+	sp.Args, sp.NoListen = []string{"million-client", "--conns", "3"}, true
+	p, err := Start(context.Background(), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `args: ["million-client" "--conns" "3"]`; strings.TrimSpace(p.FirstLine) != want || p.Addr != "" {
+		t.Errorf("first line %q, addr %q; want %s and no address", p.FirstLine, p.Addr, want)
+	}
+	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
 }
