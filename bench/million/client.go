@@ -74,6 +74,11 @@ func RunClient(ctx context.Context, cfg ClientConfig, in io.Reader, out io.Write
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+			// After the final report nobody reads: writing more could
+			// block on a full pipe and miss the end of stdin.
+			if c.final {
+				continue
+			}
 			if err := w.write(c.report(EventReport)); err != nil {
 				return err
 			}
@@ -124,6 +129,7 @@ type crowd struct {
 	pool       *loadclient.Pool
 	stopDials  context.CancelFunc
 	closedOnce sync.Once
+	final      bool // the final report was written
 
 	subscribed, subErrors atomic.Int64
 	dups, bad             atomic.Int64
@@ -164,7 +170,11 @@ func (c *crowd) obey(ctx context.Context, cmd string, w *reportWriter) error {
 			c.stopDials()
 		}
 	case CmdClose:
+		if c.final {
+			return nil
+		}
 		c.close()
+		c.final = true
 		return w.write(c.report(EventFinal))
 	}
 	return nil
