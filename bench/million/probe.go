@@ -39,6 +39,16 @@ func newProbe(proc procfs.Root) (*probe, error) {
 	return p, nil
 }
 
+// rebase makes the host's slab memory now the baseline: each design's
+// kernel memory is counted from its own start.
+func (p *probe) rebase() {
+	p.slabMu.Lock()
+	defer p.slabMu.Unlock()
+	if v, err := p.proc.ReadSlabBytes(p.pageSize); err == nil {
+		p.slab0, p.slabLast, p.slabAt = v, v, time.Now()
+	}
+}
+
 // slabGrowth returns the host's slab memory minus the run's baseline.
 func (p *probe) slabGrowth(fresh bool) int64 {
 	p.slabMu.Lock()

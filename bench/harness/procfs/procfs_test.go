@@ -193,16 +193,16 @@ func TestCountTCPPorts(t *testing.T) {
 		"   2: 0100007F:1F91 0100007F:0050 06 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1\n"
 	for _, c := range []struct {
 		ports []int
-		want  int
-	}{{[]int{8080}, 2}, {[]int{8081, 80}, 1}, {[]int{9}, 0}, {nil, 0}} {
+		want  TCPSockets
+	}{{[]int{8080}, TCPSockets{Other: 2}}, {[]int{8081, 80}, TCPSockets{TimeWait: 1}}, {[]int{9}, TCPSockets{}}, {nil, TCPSockets{}}} {
 		if n, err := CountTCPPorts([]byte(text), c.ports...); err != nil || n != c.want {
-			t.Errorf("ports %v: %d, %v; want %d", c.ports, n, err, c.want)
+			t.Errorf("ports %v: %+v, %v; want %+v", c.ports, n, err, c.want)
 		}
 	}
 	six := "  sl  local_address                         remote_address\n" +
 		"   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A\n"
-	if n, err := CountTCPPorts([]byte(six), 8080); err != nil || n != 1 {
-		t.Errorf("tcp6: %d, %v", n, err)
+	if n, err := CountTCPPorts([]byte(six), 8080); err != nil || n.Other != 1 {
+		t.Errorf("tcp6: %+v, %v", n, err)
 	}
 	if _, err := CountTCPPorts([]byte("hdr\n 0: nocolon zz:zz 0A\n"), 1); err == nil {
 		t.Error("garbage parsed")
@@ -213,7 +213,7 @@ func TestCountTCPPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if n, err := Proc.CountTCPSockets(l.Addr().(*net.TCPAddr).Port); err != nil || n != 1 {
-		t.Errorf("own listener: %d, %v", n, err)
+	if n, err := Proc.CountTCPSockets(l.Addr().(*net.TCPAddr).Port); err != nil || n.Other != 1 {
+		t.Errorf("own listener: %+v, %v", n, err)
 	}
 }

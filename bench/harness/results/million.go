@@ -28,8 +28,11 @@ type Host struct {
 	// (other work on the shared host).
 	LoadAvgMax float64 `json:"load_avg_1m_max"`
 	// SocketsLeft counts TCP sockets on the run's ports after teardown
-	// (/proc/net/tcp); ProcessesLeft the child processes still alive.
+	// (/proc/net/tcp), TimeWaitLeft those in TIME_WAIT among them (they
+	// expire by themselves within 60 s); ProcessesLeft the child
+	// processes still alive.
 	SocketsLeft   int `json:"sockets_left"`
+	TimeWaitLeft  int `json:"time_wait_left"`
 	ProcessesLeft int `json:"processes_left"`
 	// TCPInUse and TimeWait are /proc/net/sockstat before and after.
 	TCPInUseBefore int64 `json:"tcp_inuse_before"`
@@ -82,6 +85,12 @@ type Million struct {
 	// clients saw) from the first dial to teardown; Closes by code.
 	ClosedByServer int            `json:"closed_by_server"`
 	Closes         map[string]int `json:"closes,omitempty"`
+
+	// BaselinePctCore is the servers' CPU (% of one core, all of them)
+	// with no connection at all, over BaselineWindowS before the ramp:
+	// timers, broker probes, the runtime.
+	BaselinePctCore float64 `json:"baseline_server_pct_core"`
+	BaselineWindowS float64 `json:"baseline_window_s"`
 
 	Memory     MillionMemory      `json:"memory"`
 	Hold       *MillionHold       `json:"hold,omitempty"`

@@ -194,6 +194,11 @@ func (p *Process) probe(ctx context.Context, spec Spec, sc *scrape.Client) error
 	if err != nil {
 		return err
 	}
+	// Reset, not close: a probe must not leave a TIME_WAIT socket on the
+	// server's port for a minute.
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 	_ = c.Close()
 	if spec.Debug {
 		return sc.Ready(ctx)
