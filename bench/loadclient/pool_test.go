@@ -63,7 +63,8 @@ func newTestServer(t *testing.T) *testServer {
 		}
 	})
 	handle("/drop", func(c *websocket.Conn) {}) // TCP close without a close frame
-	handle("/hold", func(c *websocket.Conn) { // read until the client goes
+	// Read until the client goes, and say how that looked.
+	handle("/hold", func(c *websocket.Conn) {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		for {
 			if _, _, err := c.ReadMessage(); err != nil {
