@@ -14,6 +14,7 @@ import (
 type memBase struct {
 	serverRSS, serverHeap, clientRSS int64
 	memAvailable                     int64
+	gc                               []*scrape.GCStats // right after the servers started
 }
 
 // holdSampleEvery is the timeline's resolution while connections idle.
@@ -116,10 +117,15 @@ func (r *runner) memory(ctx context.Context, f *fleet, m *results.Million, base 
 	r.cfg.Bar.Phase(fmt.Sprintf("million: %s memory", f.design), 0)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	gcPre := gcAll(ctx, f.scrapes)
+	runGC := gcSummary(base.gc, gcPre)
+	m.GCRun = &runGC
 	heap, answered := heapAll(ctx, f.scrapes)
 	if answered < len(f.scrapes) {
 		r.run.Problem("%s: %d of %d servers did not report their heap", f.design, len(f.scrapes)-answered, len(f.scrapes))
 	}
+	forced := gcSummary(gcPre, gcAll(ctx, f.scrapes))
+	m.GCForced = &forced
 	r.slopeSample(ctx, f, sp)
 	serverPids, clientPids := f.pids()
 	tot := f.totals()

@@ -27,9 +27,9 @@ type slopePoints struct {
 
 // ramp tells every load client to dial and follows until every
 // connection is upgraded and subscribed, or the ramp has to stop: the
-// memory floor, RampTimeout, a crashed process, ctx. It fills m's ramp
+// memory floor, the timeout, a crashed process, ctx. It fills m's ramp
 // fields and timeline and returns the slope points.
-func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor int64) *slopePoints {
+func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor int64, timeout time.Duration) *slopePoints {
 	cfg := r.cfg
 	serverPids, _ := f.pids()
 	sp := &slopePoints{}
@@ -37,7 +37,8 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 		sp.base = append(sp.base, r.probe.rss([]int{pid}))
 	}
 	listen0, _ := cfg.Proc.ReadListenStats()
-	redis0 := r.probe.cpu(r.redisPids())
+	_, clientPids := f.pids()
+	server0, client0, redis0 := r.probe.cpu(serverPids), r.probe.cpu(clientPids), r.probe.cpu(r.redisPids())
 
 	cfg.Bar.Phase(fmt.Sprintf("million: %s ramp", f.design), cfg.Conns)
 	start := time.Now()
@@ -58,7 +59,7 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 		if tot.AllDialed && tot.Subscribed+tot.SubscribeErrors >= tot.Upgraded-tot.Closed {
 			break
 		}
-		if reason := r.rampStop(ctx, f, s, floor, start); reason != "" {
+		if reason := r.rampStop(ctx, f, s, floor, start, timeout); reason != "" {
 			m.StopReason = reason
 			r.stopDials(f)
 			tot = f.totals()
@@ -82,20 +83,25 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 	if listen1, err := cfg.Proc.ReadListenStats(); err == nil {
 		m.ListenOverflows, m.ListenDrops = listen1.Overflows-listen0.Overflows, listen1.Drops-listen0.Drops
 	}
+	m.RampServerCPUS = (r.probe.cpu(serverPids) - server0).Seconds()
+	m.RampClientCPUS = (r.probe.cpu(clientPids) - client0).Seconds()
 	m.RedisCPURampS = (r.probe.cpu(r.redisPids()) - redis0).Seconds()
+	if m.Reached > 0 {
+		m.RampCPUUsPerConn = (m.RampServerCPUS + m.RampClientCPUS + m.RedisCPURampS) * 1e6 / float64(m.Reached)
+	}
 	m.Layout.MinPerServer, m.Layout.MaxPerServer = sp.min, sp.max
 	return sp
 }
 
 // rampStop says why the ramp must stop now ("" to go on).
-func (r *runner) rampStop(ctx context.Context, f *fleet, s results.MillionSample, floor int64, start time.Time) string {
+func (r *runner) rampStop(ctx context.Context, f *fleet, s results.MillionSample, floor int64, start time.Time, timeout time.Duration) string {
 	switch {
 	case ctx.Err() != nil:
 		return context.Cause(ctx).Error()
 	case s.MemAvailableBytes > 0 && s.MemAvailableBytes < floor:
 		return errMemoryFloor{available: s.MemAvailableBytes, floor: floor}.Error()
-	case time.Since(start) > r.cfg.RampTimeout:
-		return fmt.Sprintf("time: not done after %v", r.cfg.RampTimeout)
+	case time.Since(start) > timeout:
+		return fmt.Sprintf("time: not done after %v", timeout)
 	}
 	if err := f.crashed(); err != nil {
 		return fmt.Sprintf("a process exited: %v", firstLine(err.Error()))

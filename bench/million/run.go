@@ -53,8 +53,10 @@ type Config struct {
 	// (default 4,000).
 	DialsInFlight    int
 	HandshakeTimeout time.Duration // default 10 s
-	// RampTimeout ends a ramp that has not reached Conns (default 5 min).
-	RampTimeout time.Duration
+	// RampTimeout ends a ramp that has not reached Conns (default 5 min);
+	// NaiveRampTimeout the naive server's (default 3 min: it comes last
+	// and the whole run should stay under a quarter of an hour).
+	RampTimeout, NaiveRampTimeout time.Duration
 	// BaselineWindow is how long the servers' CPU is measured before any
 	// connection (default 10 s).
 	BaselineWindow time.Duration
@@ -82,15 +84,16 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultConns         = 1_000_000
-	DefaultHold          = 60 * time.Second
-	DefaultBurst         = 5
-	DefaultChannel       = "all"
-	DefaultDialsInFlight = 4000
-	DefaultRampTimeout   = 5 * time.Minute
-	DefaultMemFloor      = 4 << 30
-	DefaultNaiveMemFloor = 6 << 30
-	DefaultUndoPath      = "/tmp/wsbench-million.sysctl-undo.conf"
+	DefaultConns            = 1_000_000
+	DefaultHold             = 60 * time.Second
+	DefaultBurst            = 3
+	DefaultChannel          = "all"
+	DefaultDialsInFlight    = 4000
+	DefaultRampTimeout      = 5 * time.Minute
+	DefaultNaiveRampTimeout = 3 * time.Minute
+	DefaultMemFloor         = 4 << 30
+	DefaultNaiveMemFloor    = 6 << 30
+	DefaultUndoPath         = "/tmp/wsbench-million.sysctl-undo.conf"
 )
 
 func (c Config) withDefaults() Config {
@@ -112,6 +115,7 @@ func (c Config) withDefaults() Config {
 	setD(&c.Hold, DefaultHold)
 	setD(&c.HandshakeTimeout, 10*time.Second)
 	setD(&c.RampTimeout, DefaultRampTimeout)
+	setD(&c.NaiveRampTimeout, DefaultNaiveRampTimeout)
 	setD(&c.BaselineWindow, 10*time.Second)
 	if c.Channel == "" {
 		c.Channel = DefaultChannel
@@ -371,6 +375,7 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 	serverPids, _ := f.pids()
 	base := memBase{serverRSS: r.probe.rss(serverPids)}
 	base.serverHeap, _ = heapAll(ctx, f.scrapes)
+	base.gc = gcAll(ctx, f.scrapes) // after the forced GC of the heap read
 	r.baselineCPU(ctx, f, m)
 
 	cfg.Bar.Phase(fmt.Sprintf("million: starting %d load clients", len(plan.Clients)), 0)
@@ -385,11 +390,11 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 	r.probe.rebase()
 
 	defer r.teardown(f, m)
-	floor := cfg.MemFloor
+	floor, timeout := cfg.MemFloor, cfg.RampTimeout
 	if design == results.Naive {
-		floor = cfg.NaiveMemFloor
+		floor, timeout = cfg.NaiveMemFloor, cfg.NaiveRampTimeout
 	}
-	slope := r.ramp(ctx, f, m, floor)
+	slope := r.ramp(ctx, f, m, floor, timeout)
 	r.checkRamp(design, m)
 	if design == results.Wsgate && m.StopReason == "" {
 		r.hold(ctx, f, m)

@@ -25,6 +25,7 @@ type millionOpts struct {
 	dialsInFlight    int
 	handshakeTimeout time.Duration
 	rampTimeout      time.Duration
+	naiveRampTimeout time.Duration
 	baselineWindow   time.Duration
 	memFloor         byteSize
 	naiveMemFloor    byteSize
@@ -49,7 +50,8 @@ func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
 	fs.IntVar(&o.perServer, "per-server", 0, "mean connections per server (0: the most that keeps the busiest under its cap)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", million.DefaultDialsInFlight, "concurrent connects+handshakes over all load clients")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "connect start to 101 deadline")
-	fs.DurationVar(&o.rampTimeout, "ramp-timeout", million.DefaultRampTimeout, "end a ramp that has not reached --conns")
+	fs.DurationVar(&o.rampTimeout, "ramp-timeout", million.DefaultRampTimeout, "end wsgate's ramp if it has not reached --conns by then")
+	fs.DurationVar(&o.naiveRampTimeout, "naive-ramp-timeout", million.DefaultNaiveRampTimeout, "end the naive server's ramp if it has not reached --conns by then")
 	fs.DurationVar(&o.baselineWindow, "baseline-window", 10*time.Second, "servers' CPU with no connection is measured this long before the ramp")
 	o.memFloor, o.naiveMemFloor = million.DefaultMemFloor, million.DefaultNaiveMemFloor
 	fs.Var(&o.memFloor, "mem-floor", "abort when MemAvailable falls below this (e.g. 4GiB)")
@@ -95,7 +97,7 @@ func millionCmd(e env, args []string) int {
 	cfg := million.Config{Conns: o.conns, Designs: b.designs, WsgateBin: wsgateBin, Self: b.self, RedisURL: c.redisURL,
 		PingInterval: c.pingInterval, PongTimeout: o.pongTimeout, Hold: o.hold, Burst: o.burst,
 		FDCap: o.fdCap, PerServer: o.perServer, DialsInFlight: o.dialsInFlight, HandshakeTimeout: o.handshakeTimeout,
-		RampTimeout: o.rampTimeout, BaselineWindow: o.baselineWindow, MemFloor: int64(o.memFloor), NaiveMemFloor: int64(o.naiveMemFloor),
+		RampTimeout: o.rampTimeout, NaiveRampTimeout: o.naiveRampTimeout, BaselineWindow: o.baselineWindow, MemFloor: int64(o.memFloor), NaiveMemFloor: int64(o.naiveMemFloor),
 		SysRoot: o.sysctlRoot, ApplySysctls: o.sysctls, UndoPath: o.undoFile, Log: e.log, Bar: b.bar}
 	if err := million.Run(ctx, cfg, b.run); err != nil {
 		b.run.Problem("%v", err)

@@ -121,7 +121,12 @@ func millionRampTable(ds []*results.Design) *table {
 	row("MemAvailable drop, left", func(m *results.Million) string {
 		return bytesIEC(float64(m.Memory.MemAvailableDropBytes)) + ", " + bytesIEC(float64(m.Memory.MemAvailableBytes))
 	})
-	row("Redis CPU during the ramp", func(m *results.Million) string { return Num(m.RedisCPURampS, 1) + " s" })
+	row("CPU during the ramp: servers + clients + Redis", func(m *results.Million) string {
+		return fmt.Sprintf("%s + %s + %s s (%s µs per connection)", Num(m.RampServerCPUS, 1), Num(m.RampClientCPUS, 1),
+			Num(m.RedisCPURampS, 1), Num(m.RampCPUUsPerConn, 0))
+	})
+	row("servers' GC, ramp + idle: collections, pause p99 / max ms", func(m *results.Million) string { return gcCell(m.GCRun) })
+	row("one forced GC per server: collections, pause p99 / max ms", func(m *results.Million) string { return gcCell(m.GCForced) })
 	row("teardown (RST every connection, stop every process)", func(m *results.Million) string { return Num(m.TeardownS, 1) + " s" })
 	t.notes = append(t.notes,
 		"Memory after a forced GC in every server. B/conn: (total − the same processes before their first connection) ÷ connections. "+
@@ -312,4 +317,15 @@ func MillionMarkdown(run *results.Run) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// gcCell renders a GC summary: collections, then pause p99 / max.
+func gcCell(g *results.MillionGC) string {
+	switch {
+	case g == nil:
+		return dash
+	case g.Collections == 0:
+		return "no collection"
+	}
+	return fmt.Sprintf("%d, %s / %s (p50 %s)", g.Collections, msv(g.PauseP99Ms), msv(g.PauseMaxMs), msv(g.PauseP50Ms))
 }

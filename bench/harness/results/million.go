@@ -79,7 +79,12 @@ type Million struct {
 	HandshakeMs     Percentiles `json:"handshake_ms"` // see MillionHandshakeNote
 	ListenOverflows int64       `json:"listen_overflows"`
 	ListenDrops     int64       `json:"listen_drops"`
-	RedisCPURampS   float64     `json:"redis_cpu_ramp_s"`
+	// CPU of the servers, load clients and Redis from the first dial to the
+	// end of the ramp, and their sum per connection reached.
+	RampServerCPUS   float64 `json:"ramp_server_cpu_s"`
+	RampClientCPUS   float64 `json:"ramp_client_cpu_s"`
+	RedisCPURampS    float64 `json:"redis_cpu_ramp_s"`
+	RampCPUUsPerConn float64 `json:"ramp_cpu_us_per_conn"`
 
 	// ClosedByServer counts connections the server ended (any close the
 	// clients saw) from the first dial to teardown; Closes by code.
@@ -91,6 +96,13 @@ type Million struct {
 	// timers, broker probes, the runtime.
 	BaselinePctCore float64 `json:"baseline_server_pct_core"`
 	BaselineWindowS float64 `json:"baseline_window_s"`
+
+	// GCRun is every collection the servers ran on their own from their
+	// start to the end of the idle phase (the ramp's included); GCForced
+	// the one forced in each server to measure the heap, a full
+	// collection at the run's size.
+	GCRun    *MillionGC `json:"gc_run,omitempty"`
+	GCForced *MillionGC `json:"gc_forced,omitempty"`
 
 	Memory     MillionMemory      `json:"memory"`
 	Hold       *MillionHold       `json:"hold,omitempty"`
