@@ -22,6 +22,9 @@ type Config struct {
 	// DialsInFlight bounds concurrent connects+handshakes; 0 starts all
 	// connects at once (a storm).
 	DialsInFlight int
+	// DialRate, when positive, starts at most this many connects per
+	// second (on top of DialsInFlight): a steady ramp instead of a storm.
+	DialRate float64
 	// SourceIPs are the local IPv4 addresses connections are bound to,
 	// round-robin (default 127.0.0.1 … 127.0.0.8).
 	SourceIPs []string

@@ -118,8 +118,9 @@ func (p *Pool) dialAll(ctx context.Context) {
 	if len(p.conns) == 0 {
 		p.finishDials()
 	}
+	start := time.Now()
 	for i, c := range p.conns {
-		if !p.acquire(ctx) {
+		if !p.pace(ctx, start, i) || !p.acquire(ctx) {
 			p.skip(len(p.conns)-i, fmt.Errorf("dial aborted: %w", ctx.Err()))
 			break
 		}
@@ -130,6 +131,26 @@ func (p *Pool) dialAll(ctx context.Context) {
 	case <-ctx.Done():
 		p.abortPending()
 		<-p.allDone
+	}
+}
+
+// pace waits until dial i is due under cfg.DialRate; false when ctx
+// ended first.
+func (p *Pool) pace(ctx context.Context, start time.Time, i int) bool {
+	if p.cfg.DialRate <= 0 {
+		return ctx.Err() == nil
+	}
+	wait := time.Until(start.Add(time.Duration(float64(i) / p.cfg.DialRate * float64(time.Second))))
+	if wait <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

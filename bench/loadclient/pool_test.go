@@ -510,3 +510,13 @@ func TestResetOnClose(t *testing.T) {
 		})
 	}
 }
+
+// DialRate spreads the connects: 20 at 100/s take at least 190 ms, which
+// the same dials without a rate do not need.
+func TestDialRatePaces(t *testing.T) {
+	srv := newTestServer(t)
+	p := dial(t, Config{Addr: srv.addr(), Path: "/echo", Conns: 20, DialRate: 100})
+	if st := p.Stats(); st.Connected != 20 || st.DialDuration < 190*time.Millisecond {
+		t.Fatalf("connected %d in %v, want 20 in at least 190ms", st.Connected, st.DialDuration)
+	}
+}

@@ -29,8 +29,10 @@ type ClientConfig struct {
 	Sources []string
 	// Channel every connection subscribes to right after its upgrade.
 	Channel string
-	// DialsInFlight bounds concurrent connects and handshakes.
+	// DialsInFlight bounds concurrent connects and handshakes, DialRate
+	// (when positive) the connects started per second.
 	DialsInFlight    int
+	DialRate         float64
 	HandshakeTimeout time.Duration
 	// ReportEvery is the period of the report lines (default 250 ms).
 	ReportEvery time.Duration
@@ -132,6 +134,7 @@ type crowd struct {
 	final      bool // the final report was written
 
 	subscribed, subErrors atomic.Int64
+	firstSubErr           atomic.Value // string: the first subscribe error reply
 	dups, bad             atomic.Int64
 	got                   []atomic.Uint64 // by connection: bit s = message s received
 	msgs                  [MaxMessages]message
@@ -157,7 +160,7 @@ func (c *crowd) obey(ctx context.Context, cmd string, w *reportWriter) error {
 		dialCtx, cancel := context.WithCancel(ctx)
 		pool, err := loadclient.Start(dialCtx, loadclient.Config{
 			Addr: c.cfg.Addr, Path: c.cfg.Path, Conns: c.cfg.Conns, SourceIPs: c.cfg.Sources,
-			DialsInFlight: c.cfg.DialsInFlight, HandshakeTimeout: c.cfg.HandshakeTimeout,
+			DialsInFlight: c.cfg.DialsInFlight, DialRate: c.cfg.DialRate, HandshakeTimeout: c.cfg.HandshakeTimeout,
 			OnOpen: c.onOpen, OnMessage: c.onMessage, ResetOnClose: true,
 		})
 		if err != nil {
@@ -195,7 +198,9 @@ func (c *crowd) close() {
 func (c *crowd) onOpen(conn *loadclient.Conn) {
 	// Send masks a copy into a frame of this connection's own.
 	if err := conn.Send(loadclient.OpBinary, c.subscribe); err != nil {
-		c.subErrors.Add(1)
+		if c.subErrors.Add(1) == 1 {
+			c.firstSubErr.Store("send: " + err.Error())
+		}
 	}
 }
 
@@ -211,7 +216,9 @@ func (c *crowd) onMessage(conn *loadclient.Conn, _ byte, payload []byte) {
 		if p.ID != subscribeID {
 			c.bad.Add(1)
 		} else if p.HasError {
-			c.subErrors.Add(1)
+			if c.subErrors.Add(1) == 1 {
+				c.firstSubErr.Store(fmt.Sprintf("%d %s", p.ErrorCode, p.ErrorMessage))
+			}
 		} else {
 			c.subscribed.Add(1)
 		}
@@ -250,6 +257,9 @@ func (c *crowd) report(event string) Report {
 	r := Report{Event: event, TimeNs: time.Now().UnixNano(), Conns: c.cfg.Conns,
 		Subscribed: int(c.subscribed.Load()), SubscribeErrors: int(c.subErrors.Load()),
 		Duplicates: c.dups.Load(), Bad: c.bad.Load()}
+	if e, ok := c.firstSubErr.Load().(string); ok {
+		r.FirstSubscribeError = e
+	}
 	if c.pool != nil {
 		select {
 		case <-c.pool.Dialed():

@@ -89,10 +89,10 @@ type clientHandle struct {
 }
 
 // startClients starts one load-client process per share.
-func (f *fleet) startClients(ctx context.Context, self string, shares []ClientShare, args func(ClientShare) []string) error {
+func (f *fleet) startClients(ctx context.Context, self string, shares []ClientShare, args func(ClientShare) []string, env []string) error {
 	handles, err := startAll(len(shares), startParallel, func(i int) (*clientHandle, error) {
 		p, err := server.Start(ctx, server.Spec{Name: fmt.Sprintf("%s-client-%d", f.design, i), Bin: self,
-			Args: args(shares[i]), Control: true, NoListen: true})
+			Args: args(shares[i]), Control: true, NoListen: true, Env: env})
 		if err != nil {
 			return nil, err
 		}
@@ -298,10 +298,11 @@ func (f *fleet) serverConns(ctx context.Context) []int {
 }
 
 // clientArgs is the command line of a load-client process.
-func clientArgs(addr, channel string, dialsInFlight int, handshakeTimeout time.Duration) func(ClientShare) []string {
+func clientArgs(addr, channel string, dialsInFlight int, dialRate float64, handshakeTimeout time.Duration) func(ClientShare) []string {
 	return func(s ClientShare) []string {
 		return []string{"million-client", "--addr", addr, "--conns", strconv.Itoa(s.Conns),
 			"--sources", strings.Join(s.Sources, ","), "--channel", channel,
-			"--dials-in-flight", strconv.Itoa(dialsInFlight), "--handshake-timeout", handshakeTimeout.String()}
+			"--dials-in-flight", strconv.Itoa(dialsInFlight), "--dial-rate", strconv.FormatFloat(dialRate, 'f', 1, 64),
+			"--handshake-timeout", handshakeTimeout.String()}
 	}
 }

@@ -75,7 +75,8 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 	m.Timeline = append(m.Timeline, r.probe.sample(f, tot, "ramp", start, true))
 
 	m.Reached, m.Upgraded = tot.Subscribed, tot.Upgraded
-	m.FailedDials, m.FirstDialError, m.SubscribeErrors = tot.Failed, tot.FirstError, tot.SubscribeErrors
+	m.FailedDials, m.FirstDialError = tot.Failed, tot.FirstError
+	m.SubscribeErrors, m.FirstSubscribeError = tot.SubscribeErrors, tot.FirstSubscribeError
 	if m.RampS > 0 {
 		m.ConnPerSec = float64(m.Reached) / m.RampS
 	}
@@ -105,6 +106,11 @@ func (r *runner) rampStop(ctx context.Context, f *fleet, s results.MillionSample
 	}
 	if err := f.crashed(); err != nil {
 		return fmt.Sprintf("a process exited: %v", firstLine(err.Error()))
+	}
+	tot := f.totals()
+	if failed := tot.Failed + tot.Closed + tot.SubscribeErrors; failed >= r.cfg.MaxFailures {
+		return fmt.Sprintf("failures: %d dials failed, %d connections closed by a server, %d subscribes refused (limit %d): the host no longer keeps up",
+			tot.Failed, tot.Closed, tot.SubscribeErrors, r.cfg.MaxFailures)
 	}
 	return ""
 }

@@ -49,8 +49,9 @@ type Report struct {
 	HandshakeP99Ms float64 `json:"handshake_p99_ms,omitempty"`
 	HandshakeMaxMs float64 `json:"handshake_max_ms,omitempty"`
 
-	Subscribed      int `json:"subscribed"`
-	SubscribeErrors int `json:"subscribe_errors"`
+	Subscribed          int    `json:"subscribed"`
+	SubscribeErrors     int    `json:"subscribe_errors"`
+	FirstSubscribeError string `json:"first_subscribe_error,omitempty"`
 
 	// Closed counts connections that ended before CmdClose (the server
 	// closed them, or TCP did), Closes by close code.
@@ -79,21 +80,22 @@ type MessageReport struct {
 
 // Totals adds up the latest reports of every client process.
 type Totals struct {
-	Processes       int
-	Conns           int
-	AllDialed       bool
-	Upgraded        int
-	Failed          int
-	FirstError      string
-	Subscribed      int
-	SubscribeErrors int
-	Closed          int
-	Closes          map[int]int
-	ProtocolErrors  int
-	Pings           uint64
-	Received        map[int]int
-	Duplicates      int64
-	Bad             int64
+	Processes           int
+	Conns               int
+	AllDialed           bool
+	Upgraded            int
+	Failed              int
+	FirstError          string
+	Subscribed          int
+	SubscribeErrors     int
+	FirstSubscribeError string
+	Closed              int
+	Closes              map[int]int
+	ProtocolErrors      int
+	Pings               uint64
+	Received            map[int]int
+	Duplicates          int64
+	Bad                 int64
 	// Handshake percentiles: the median of the processes' p50, the worst
 	// p99 and max (exact percentiles of the union are not reported).
 	HandshakeP50Ms, HandshakeP99Ms, HandshakeMaxMs float64
@@ -126,6 +128,9 @@ func Aggregate(reports []*Report) Totals {
 		}
 		t.Subscribed += r.Subscribed
 		t.SubscribeErrors += r.SubscribeErrors
+		if t.FirstSubscribeError == "" {
+			t.FirstSubscribeError = r.FirstSubscribeError
+		}
 		t.Closed += r.Closed
 		for code, n := range r.Closes {
 			t.Closes[code] += n

@@ -50,8 +50,19 @@ type Config struct {
 	FDCap     int
 	PerServer int
 	// DialsInFlight bounds concurrent dials over all load clients
-	// (default 4,000).
-	DialsInFlight    int
+	// (default 4,000); DialRate the connects started per second over all
+	// of them (default 6,000; negative: no pacing).
+	DialsInFlight int
+	DialRate      float64
+	// MaxFailures ends a ramp once this many dials have failed or
+	// connections were closed by a server (default 1 % of Conns, at
+	// least 100): the host no longer keeps up, and going on only burns
+	// the time the rest of the run needs.
+	MaxFailures int
+	// GOMAXPROCS is given to every child process (default 1: ~100
+	// processes share the cores; negative keeps Go's default, one per
+	// core).
+	GOMAXPROCS       int
 	HandshakeTimeout time.Duration // default 10 s
 	// RampTimeout ends a ramp that has not reached Conns (default 5 min);
 	// NaiveRampTimeout the naive server's (default 3 min: it comes last
@@ -89,6 +100,7 @@ const (
 	DefaultBurst            = 3
 	DefaultChannel          = "all"
 	DefaultDialsInFlight    = 4000
+	DefaultDialRate         = 6000
 	DefaultRampTimeout      = 5 * time.Minute
 	DefaultNaiveRampTimeout = 3 * time.Minute
 	DefaultMemFloor         = 4 << 30
@@ -110,6 +122,11 @@ func (c Config) withDefaults() Config {
 	set(&c.Conns, DefaultConns)
 	set(&c.Burst, DefaultBurst)
 	set(&c.DialsInFlight, DefaultDialsInFlight)
+	set(&c.MaxFailures, max(100, c.Conns/100))
+	set(&c.GOMAXPROCS, 1)
+	if c.DialRate == 0 {
+		c.DialRate = DefaultDialRate
+	}
 	setD(&c.PingInterval, 25*time.Second)
 	setD(&c.PongTimeout, 10*time.Second)
 	setD(&c.Hold, DefaultHold)
@@ -356,7 +373,7 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 	}
 	m.Layout = results.MillionLayout{FDCap: cfg.FDCap, Servers: plan.Servers, ServerCap: plan.ServerCap,
 		MeanPerServer: plan.MeanPerServer, Clients: len(plan.Clients), PerClient: plan.MaxPerClient(),
-		Sources: plan.Sources, LocalPorts: ports}
+		Sources: plan.Sources, LocalPorts: ports, GOMAXPROCS: max(cfg.GOMAXPROCS, 0), DialRate: max(cfg.DialRate, 0)}
 
 	addr, err := server.FreePort()
 	if err != nil {
@@ -380,7 +397,9 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 
 	cfg.Bar.Phase(fmt.Sprintf("million: starting %d load clients", len(plan.Clients)), 0)
 	perClient := max(1, cfg.DialsInFlight/len(plan.Clients))
-	if err := f.startClients(ctx, cfg.Self, plan.Clients, clientArgs(addr, cfg.Channel, perClient, cfg.HandshakeTimeout)); err != nil {
+	rate := max(cfg.DialRate, 0) / float64(len(plan.Clients))
+	args := clientArgs(addr, cfg.Channel, perClient, rate, cfg.HandshakeTimeout)
+	if err := f.startClients(ctx, cfg.Self, plan.Clients, args, r.env()); err != nil {
 		_ = f.stop(time.Second)
 		return fmt.Errorf("million: %w", err)
 	}
@@ -406,6 +425,14 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 	return nil
 }
 
+// env is what every child process gets on top of this one's environment.
+func (r *runner) env() []string {
+	if r.cfg.GOMAXPROCS < 0 {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(r.cfg.GOMAXPROCS)}
+}
+
 // baselineCPU measures the servers' CPU before they hold any connection.
 func (r *runner) baselineCPU(ctx context.Context, f *fleet, m *results.Million) {
 	r.cfg.Bar.Phase(fmt.Sprintf("million: %s servers idle with no connection", f.design), 0)
@@ -429,7 +456,7 @@ func (r *runner) serverSpec(design, addr string, plan Plan, f *fleet) func(int) 
 			// --pong-wait after its last one: it must exceed the interval.
 			args := []string{"naive", "--reuse-port", "--ping-interval", ping,
 				"--pong-wait", (cfg.PingInterval + cfg.PongTimeout).String(), "--broker", "redis", "--redis-url", r.url}
-			return server.Spec{Name: fmt.Sprintf("naive-%d", i), Bin: cfg.Self, Args: args, Debug: true, Listen: addr}
+			return server.Spec{Name: fmt.Sprintf("naive-%d", i), Bin: cfg.Self, Args: args, Debug: true, Listen: addr, Env: r.env()}
 		}
 	}
 	var key [16]byte
@@ -445,7 +472,7 @@ func (r *runner) serverSpec(design, addr string, plan Plan, f *fleet) func(int) 
 		if i == 0 && f.apiAddr != "" {
 			args = append(args, "--api-listen", f.apiAddr, "--api-key", f.apiKey)
 		}
-		return server.Spec{Name: fmt.Sprintf("wsgate-%d", i), Bin: cfg.WsgateBin, Args: args, Debug: true, Listen: addr}
+		return server.Spec{Name: fmt.Sprintf("wsgate-%d", i), Bin: cfg.WsgateBin, Args: args, Debug: true, Listen: addr, Env: r.env()}
 	}
 }
 
@@ -455,7 +482,7 @@ func (r *runner) checkRamp(design string, m *results.Million) {
 		r.run.Problem("%s: %d dials failed (first: %s)", design, m.FailedDials, m.FirstDialError)
 	}
 	if m.SubscribeErrors > 0 {
-		r.run.Problem("%s: %d subscribes failed", design, m.SubscribeErrors)
+		r.run.Problem("%s: %d subscribes failed (first: %s)", design, m.SubscribeErrors, m.FirstSubscribeError)
 	}
 	if m.StopReason != "" && design == results.Wsgate {
 		r.run.Problem("%s: ramp stopped at %d of %d connections: %s", design, m.Reached, m.Target, m.StopReason)

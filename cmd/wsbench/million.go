@@ -23,6 +23,9 @@ type millionOpts struct {
 	fdCap            int
 	perServer        int
 	dialsInFlight    int
+	dialRate         float64
+	maxFailures      int
+	gomaxprocs       int
 	handshakeTimeout time.Duration
 	rampTimeout      time.Duration
 	naiveRampTimeout time.Duration
@@ -49,6 +52,9 @@ func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
 	fs.IntVar(&o.fdCap, "fd-cap", 0, "open files per process the layout plans with (0: this process's RLIMIT_NOFILE hard limit)")
 	fs.IntVar(&o.perServer, "per-server", 0, "mean connections per server (0: the most that keeps the busiest under its cap)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", million.DefaultDialsInFlight, "concurrent connects+handshakes over all load clients")
+	fs.Float64Var(&o.dialRate, "dial-rate", million.DefaultDialRate, "connects started per second over all load clients (negative: unpaced)")
+	fs.IntVar(&o.maxFailures, "max-failures", 0, "end a ramp after this many failed dials, server closes and refused subscribes (0: 1% of --conns, at least 100)")
+	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of every server and load-client process (0: Go's default, one per core)")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "connect start to 101 deadline")
 	fs.DurationVar(&o.rampTimeout, "ramp-timeout", million.DefaultRampTimeout, "end wsgate's ramp if it has not reached --conns by then")
 	fs.DurationVar(&o.naiveRampTimeout, "naive-ramp-timeout", million.DefaultNaiveRampTimeout, "end the naive server's ramp if it has not reached --conns by then")
@@ -96,7 +102,8 @@ func millionCmd(e env, args []string) int {
 	defer stop()
 	cfg := million.Config{Conns: o.conns, Designs: b.designs, WsgateBin: wsgateBin, Self: b.self, RedisURL: c.redisURL,
 		PingInterval: c.pingInterval, PongTimeout: o.pongTimeout, Hold: o.hold, Burst: o.burst,
-		FDCap: o.fdCap, PerServer: o.perServer, DialsInFlight: o.dialsInFlight, HandshakeTimeout: o.handshakeTimeout,
+		FDCap: o.fdCap, PerServer: o.perServer, DialsInFlight: o.dialsInFlight, DialRate: o.dialRate,
+		MaxFailures: o.maxFailures, GOMAXPROCS: gomaxprocs(o.gomaxprocs), HandshakeTimeout: o.handshakeTimeout,
 		RampTimeout: o.rampTimeout, NaiveRampTimeout: o.naiveRampTimeout, BaselineWindow: o.baselineWindow, MemFloor: int64(o.memFloor), NaiveMemFloor: int64(o.naiveMemFloor),
 		SysRoot: o.sysctlRoot, ApplySysctls: o.sysctls, UndoPath: o.undoFile, Log: e.log, Bar: b.bar}
 	if err := million.Run(ctx, cfg, b.run); err != nil {
@@ -106,6 +113,15 @@ func millionCmd(e env, args []string) int {
 		fmt.Fprintf(e.stdout, "\n%s\n%s\n", b.run.Host.Doctor.Command, b.run.Host.Doctor.Output)
 	}
 	return b.finish()
+}
+
+// gomaxprocs maps the flag (0: Go's default) to million.Config.GOMAXPROCS
+// (negative: Go's default).
+func gomaxprocs(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // restoreLeftover is --restore: put back what an interrupted run changed.
@@ -137,6 +153,7 @@ func millionClientCmd(e env, args []string) int {
 	fs.StringVar(&sources, "sources", "127.0.0.1", "comma-separated source IPv4 addresses")
 	fs.StringVar(&cfg.Channel, "channel", million.DefaultChannel, "channel every connection subscribes to")
 	fs.IntVar(&cfg.DialsInFlight, "dials-in-flight", 100, "concurrent connects+handshakes")
+	fs.Float64Var(&cfg.DialRate, "dial-rate", 0, "connects started per second (0: as fast as --dials-in-flight allows)")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "connect start to 101 deadline")
 	fs.DurationVar(&cfg.ReportEvery, "report-every", million.DefaultReportEvery, "period of the report lines")
 	if ok, code := parseFlags(fs, args); !ok {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/wsgate/wsgate/bench/harness/chart"
@@ -84,6 +85,16 @@ func millionRampTable(ds []*results.Design) *table {
 	})
 	row("load clients, source addresses", func(m *results.Million) string {
 		return fmt.Sprintf("%d, %d", m.Layout.Clients, m.Layout.Sources)
+	})
+	row("GOMAXPROCS per process, planned dial rate", func(m *results.Million) string {
+		g, r := "Go's default", "unpaced"
+		if m.Layout.GOMAXPROCS > 0 {
+			g = strconv.Itoa(m.Layout.GOMAXPROCS)
+		}
+		if m.Layout.DialRate > 0 {
+			r = Num(m.Layout.DialRate, 0) + "/s"
+		}
+		return g + ", " + r
 	})
 	row("ramp time, rate", func(m *results.Million) string {
 		return Num(m.RampS, 1) + " s, " + Num(m.ConnPerSec, 0) + " conn/s"

@@ -68,17 +68,19 @@ type Million struct {
 
 	// Reached is the number of connections upgraded and subscribed when
 	// the ramp ended; StopReason says why it ended short of Target.
-	Reached         int         `json:"reached"`
-	Upgraded        int         `json:"upgraded"`
-	StopReason      string      `json:"stop_reason,omitempty"`
-	RampS           float64     `json:"ramp_s"`
-	ConnPerSec      float64     `json:"conn_per_s"`
-	FailedDials     int         `json:"failed_dials"`
-	FirstDialError  string      `json:"first_dial_error,omitempty"`
-	SubscribeErrors int         `json:"subscribe_errors"`
-	HandshakeMs     Percentiles `json:"handshake_ms"` // see MillionHandshakeNote
-	ListenOverflows int64       `json:"listen_overflows"`
-	ListenDrops     int64       `json:"listen_drops"`
+	Reached         int     `json:"reached"`
+	Upgraded        int     `json:"upgraded"`
+	StopReason      string  `json:"stop_reason,omitempty"`
+	RampS           float64 `json:"ramp_s"`
+	ConnPerSec      float64 `json:"conn_per_s"`
+	FailedDials     int     `json:"failed_dials"`
+	FirstDialError  string  `json:"first_dial_error,omitempty"`
+	SubscribeErrors int     `json:"subscribe_errors"`
+	// FirstSubscribeError is the first error reply to a subscribe.
+	FirstSubscribeError string      `json:"first_subscribe_error,omitempty"`
+	HandshakeMs         Percentiles `json:"handshake_ms"` // see MillionHandshakeNote
+	ListenOverflows     int64       `json:"listen_overflows"`
+	ListenDrops         int64       `json:"listen_drops"`
 	// CPU of the servers, load clients and Redis from the first dial to the
 	// end of the ramp, and their sum per connection reached.
 	RampServerCPUS   float64 `json:"ramp_server_cpu_s"`
@@ -130,6 +132,10 @@ type MillionLayout struct {
 	PerClient     int     `json:"per_client"` // the largest share
 	Sources       int     `json:"sources"`    // loopback source addresses in all
 	LocalPorts    int     `json:"local_ports"`
+	// GOMAXPROCS of every child process (0: Go's default); DialRate the
+	// planned connects per second over all clients (0: unpaced).
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	DialRate   float64 `json:"dial_rate"`
 }
 
 // MillionMemory is the memory split at Conns connections. Per-connection

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -48,6 +49,8 @@ type Spec struct {
 	// NoListen starts a Control process that is not a server at all (a
 	// load client): no --listen argument, no port.
 	NoListen bool
+	// Env is added to the harness's environment (e.g. GOMAXPROCS=1).
+	Env []string
 }
 
 // Process is a running server.
@@ -101,6 +104,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		args = append(args, listenArgs(addr, p.DebugAddr)...)
 	}
 	cmd := exec.Command(spec.Bin, args...)
+	if len(spec.Env) > 0 {
+		cmd.Env = append(os.Environ(), spec.Env...)
+	}
 	cmd.Stderr = p.logs
 	// Pdeathsig: a server must not outlive a killed wsbench and keep its
 	// ports and thousands of sockets.

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 func helper(mode string, args []string) int {
 	if mode == "args" { // echo the arguments, then wait for stdin to close
-		fmt.Printf("args: %q\n", args)
+		fmt.Printf("args: %q%s\n", args, os.Getenv("SERVER_TEST_EXTRA"))
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return 0
 	}
@@ -165,15 +165,16 @@ func TestControl(t *testing.T) {
 	}
 }
 
-// A NoListen process gets its arguments as given: no --listen.
+// A NoListen process gets its arguments as given (no --listen), and
+// Env on top of the environment.
 func TestNoListen(t *testing.T) {
 	sp := spec(t, "args", true)
-	sp.Args, sp.NoListen = []string{"million-client", "--conns", "3"}, true
+	sp.Args, sp.NoListen, sp.Env = []string{"million-client", "--conns", "3"}, true, []string{"SERVER_TEST_EXTRA= env"}
 	p, err := Start(context.Background(), sp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `args: ["million-client" "--conns" "3"]`; strings.TrimSpace(p.FirstLine) != want || p.Addr != "" {
+	if want := `args: ["million-client" "--conns" "3"] env`; strings.TrimSpace(p.FirstLine) != want || p.Addr != "" {
 		t.Errorf("first line %q, addr %q; want %s and no address", p.FirstLine, p.Addr, want)
 	}
 	if err := p.Stop(); err != nil {
