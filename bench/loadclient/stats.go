@@ -38,9 +38,22 @@ type Stats struct {
 
 // Stats returns a snapshot; it may be called at any time.
 func (p *Pool) Stats() Stats {
+	return p.stats(true)
+}
+
+// Counts is Stats without the handshake percentiles, which sort every
+// latency: cheap enough to call several times a second on a large pool.
+func (p *Pool) Counts() Stats {
+	return p.stats(false)
+}
+
+func (p *Pool) stats(percentiles bool) Stats {
 	p.mu.Lock()
 	st := p.st
-	lat := slices.Clone(st.latencies)
+	var lat []time.Duration
+	if percentiles {
+		lat = slices.Clone(st.latencies)
+	}
 	closes := maps.Clone(st.closes)
 	p.mu.Unlock()
 
@@ -64,8 +77,10 @@ func (p *Pool) Stats() Stats {
 	if s.DialDuration > 0 {
 		s.ConnectRate = float64(st.connected) / s.DialDuration.Seconds()
 	}
-	q := Percentiles(lat, 50, 90, 99, 100)
-	s.HandshakeP50, s.HandshakeP90, s.HandshakeP99, s.HandshakeMax = q[0], q[1], q[2], q[3]
+	if percentiles {
+		q := Percentiles(lat, 50, 90, 99, 100)
+		s.HandshakeP50, s.HandshakeP90, s.HandshakeP99, s.HandshakeMax = q[0], q[1], q[2], q[3]
+	}
 	return s
 }
 

@@ -131,7 +131,8 @@ type crowd struct {
 	pool       *loadclient.Pool
 	stopDials  context.CancelFunc
 	closedOnce sync.Once
-	final      bool // the final report was written
+	final      bool              // the final report was written
+	handshakes *loadclient.Stats // with percentiles, once every dial ended
 
 	subscribed, subErrors atomic.Int64
 	firstSubErr           atomic.Value // string: the first subscribe error reply
@@ -266,10 +267,19 @@ func (c *crowd) report(event string) Report {
 			r.Dialed = true
 		default:
 		}
-		st := c.pool.Stats()
+		st := c.pool.Counts()
+		if r.Dialed {
+			// Percentiles sort every handshake's latency: once, when they
+			// are final.
+			if c.handshakes == nil {
+				full := c.pool.Stats()
+				c.handshakes = &full
+			}
+			hs := c.handshakes
+			r.HandshakeP50Ms, r.HandshakeP99Ms, r.HandshakeMaxMs = ms(hs.HandshakeP50), ms(hs.HandshakeP99), ms(hs.HandshakeMax)
+		}
 		r.Upgraded, r.Failed, r.FirstError = st.Connected, st.Failed, st.FirstError
 		r.DialSeconds = st.DialDuration.Seconds()
-		r.HandshakeP50Ms, r.HandshakeP99Ms, r.HandshakeMaxMs = ms(st.HandshakeP50), ms(st.HandshakeP99), ms(st.HandshakeMax)
 		r.Closed, r.Closes, r.ProtocolErrors, r.Pings = st.Closed, st.Closes, st.ProtocolErrors, st.PingsIn
 	}
 	for i := range c.got {

@@ -25,8 +25,11 @@ type PlanConfig struct {
 	// (net.ipv4.ip_local_port_range).
 	LocalPorts int
 	// PortFill is the share of LocalPorts one source address may use
-	// towards the one server port (default 0.5: connect(2) searches for a
-	// free port, and a nearly full range makes it slow).
+	// towards the one server port (default 0.25). connect(2) tries ports of
+	// one parity first: past half the range every connect scans the whole
+	// used half before it finds a port (measured here: 480 µs of system
+	// time per connect with 19,000 connections from one source, 100 µs
+	// with 6,300 from each of three).
 	PortFill float64
 	// FirstSource is the first loopback source address (default
 	// 127.0.0.10); more are taken in order.
@@ -64,7 +67,7 @@ const spreadSigmas = 5
 // Defaults of PlanConfig's zero fields.
 const (
 	DefaultReserve  = 100
-	DefaultPortFill = 0.5
+	DefaultPortFill = 0.25
 )
 
 // DefaultFirstSource is the first source address clients bind to.

@@ -61,8 +61,12 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 		}
 		if reason := r.rampStop(ctx, f, s, floor, start, timeout); reason != "" {
 			m.StopReason = reason
+			failedBefore := f.totals().Failed
 			r.stopDials(f)
 			tot = f.totals()
+			// Dials the stop aborted (or never started) did not fail.
+			m.AbortedDials = tot.Failed - failedBefore
+			tot.Failed = failedBefore
 			break
 		}
 		select {

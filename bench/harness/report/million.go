@@ -100,7 +100,11 @@ func millionRampTable(ds []*results.Design) *table {
 		return Num(m.RampS, 1) + " s, " + Num(m.ConnPerSec, 0) + " conn/s"
 	})
 	row("failed dials / subscribe errors", func(m *results.Million) string {
-		return Num(float64(m.FailedDials), 0) + " / " + Num(float64(m.SubscribeErrors), 0)
+		s := Num(float64(m.FailedDials), 0) + " / " + Num(float64(m.SubscribeErrors), 0)
+		if m.AbortedDials > 0 {
+			s += " (" + Num(float64(m.AbortedDials), 0) + " dials aborted by the stop)"
+		}
+		return s
 	})
 	row("listen overflows (drops)", func(m *results.Million) string {
 		return Num(float64(m.ListenOverflows), 0) + " (" + Num(float64(m.ListenDrops), 0) + ")"

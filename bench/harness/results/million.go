@@ -68,14 +68,16 @@ type Million struct {
 
 	// Reached is the number of connections upgraded and subscribed when
 	// the ramp ended; StopReason says why it ended short of Target.
-	Reached         int     `json:"reached"`
-	Upgraded        int     `json:"upgraded"`
-	StopReason      string  `json:"stop_reason,omitempty"`
-	RampS           float64 `json:"ramp_s"`
-	ConnPerSec      float64 `json:"conn_per_s"`
-	FailedDials     int     `json:"failed_dials"`
-	FirstDialError  string  `json:"first_dial_error,omitempty"`
-	SubscribeErrors int     `json:"subscribe_errors"`
+	Reached     int     `json:"reached"`
+	Upgraded    int     `json:"upgraded"`
+	StopReason  string  `json:"stop_reason,omitempty"`
+	RampS       float64 `json:"ramp_s"`
+	ConnPerSec  float64 `json:"conn_per_s"`
+	FailedDials int     `json:"failed_dials"`
+	// AbortedDials were in flight or not started when the ramp stopped.
+	AbortedDials    int    `json:"aborted_dials,omitempty"`
+	FirstDialError  string `json:"first_dial_error,omitempty"`
+	SubscribeErrors int    `json:"subscribe_errors"`
 	// FirstSubscribeError is the first error reply to a subscribe.
 	FirstSubscribeError string      `json:"first_subscribe_error,omitempty"`
 	HandshakeMs         Percentiles `json:"handshake_ms"` // see MillionHandshakeNote
