@@ -306,3 +306,39 @@ func clientArgs(addr, channel string, dialsInFlight int, dialRate float64, hands
 			"--handshake-timeout", handshakeTimeout.String()}
 	}
 }
+
+// Counters summed over the servers (see results.Million.CountersAtEnd).
+var Counters = []string{
+	"wsgate_conns_open", "wsgate_conns_upgraded_total", "wsgate_pong_timeouts_total",
+	"wsgate_handshake_timeouts_total", "wsgate_handshakes_busy_total", "wsgate_handshakes_failed_total",
+	"wsgate_conns_refused_total", "wsgate_accept_errors_total", "wsgate_slow_consumers_total",
+	"wsgate_redis_deaf_total", "wsgate_redis_reconnects_total", "wsgate_redis_dropped_total",
+}
+
+// counters sums Counters over every server that answers.
+func (f *fleet) counters(ctx context.Context) map[string]float64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out := map[string]float64{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, sc := range f.scrapes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := sc.Metrics(ctx)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, name := range Counters {
+				if v, ok := m[name]; ok {
+					out[name] += v
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}

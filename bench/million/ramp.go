@@ -95,6 +95,7 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 		m.RampCPUUsPerConn = (m.RampServerCPUS + m.RampClientCPUS + m.RedisCPURampS) * 1e6 / float64(m.Reached)
 	}
 	m.Layout.MinPerServer, m.Layout.MaxPerServer = sp.min, sp.max
+	m.CountersAfterRamp = f.counters(context.WithoutCancel(ctx))
 	return sp
 }
 

@@ -493,6 +493,7 @@ func (r *runner) checkRamp(design string, m *results.Million) {
 // how the connections ended.
 func (r *runner) teardown(f *fleet, m *results.Million) {
 	r.cfg.Bar.Phase(fmt.Sprintf("million: %s teardown", f.design), 0)
+	m.CountersAtEnd = f.counters(context.Background())
 	start := time.Now()
 	final, err := f.closeClients(time.Minute)
 	if err != nil {

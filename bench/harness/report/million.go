@@ -142,6 +142,16 @@ func millionRampTable(ds []*results.Design) *table {
 	})
 	row("servers' GC, ramp + idle: collections, pause p99 / max ms", func(m *results.Million) string { return gcCell(m.GCRun) })
 	row("one forced GC per server: collections, pause p99 / max ms", func(m *results.Million) string { return gcCell(m.GCForced) })
+	row("inside the servers at the end: pong / handshake timeouts, refused, Redis deaf / reconnects", func(m *results.Million) string {
+		c := m.CountersAtEnd
+		if c == nil {
+			return dash
+		}
+		n := func(k string) string { return Num(c[k], 0) }
+		return n("wsgate_pong_timeouts_total") + " / " + n("wsgate_handshake_timeouts_total") + ", " +
+			Num(c["wsgate_handshakes_busy_total"]+c["wsgate_conns_refused_total"], 0) + ", " +
+			n("wsgate_redis_deaf_total") + " / " + n("wsgate_redis_reconnects_total")
+	})
 	row("teardown (RST every connection, stop every process)", func(m *results.Million) string { return Num(m.TeardownS, 1) + " s" })
 	t.notes = append(t.notes,
 		"Memory after a forced GC in every server. B/conn: (total − the same processes before their first connection) ÷ connections. "+

@@ -108,6 +108,13 @@ type Million struct {
 	GCRun    *MillionGC `json:"gc_run,omitempty"`
 	GCForced *MillionGC `json:"gc_forced,omitempty"`
 
+	// ServerCounters sums a few counters of every server's /metrics at the
+	// end of the ramp and at the end of the run (before teardown): what
+	// went wrong inside them (pong and handshake timeouts, refused
+	// handshakes, a Redis pub/sub connection found deaf and reconnected).
+	CountersAfterRamp map[string]float64 `json:"counters_after_ramp,omitempty"`
+	CountersAtEnd     map[string]float64 `json:"counters_at_end,omitempty"`
+
 	Memory     MillionMemory      `json:"memory"`
 	Hold       *MillionHold       `json:"hold,omitempty"`
 	Broadcasts []MillionBroadcast `json:"broadcasts,omitempty"`
