@@ -46,7 +46,7 @@ func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
 	fs.StringVar(&c.reportDir, "report", "", `rewrite DIR/README.md's "A million connections" section and its charts`)
 	fs.DurationVar(&c.pingInterval, "ping-interval", 25*time.Second, "the servers' ping interval")
 	fs.IntVar(&o.conns, "conns", million.DefaultConns, "connections to hold")
-	fs.DurationVar(&o.hold, "hold", million.DefaultHold, "idle phase (at least two ping intervals + 5 s)")
+	fs.DurationVar(&o.hold, "hold", 0, "idle phase (0: 60 s, and at least two ping intervals + 5 s)")
 	fs.DurationVar(&o.pongTimeout, "pong-timeout", 10*time.Second, "wsgate --pong-timeout (naive: --pong-wait = ping interval + this)")
 	fs.IntVar(&o.burst, "burst", million.DefaultBurst, "messages in the burst broadcast after the single one")
 	fs.IntVar(&o.fdCap, "fd-cap", 0, "open files per process the layout plans with (0: this process's RLIMIT_NOFILE hard limit)")
