@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -341,4 +343,19 @@ func (f *fleet) counters(ctx context.Context) map[string]float64 {
 	}
 	wg.Wait()
 	return out
+}
+
+// writeLogs writes every process's output tail into dir.
+func (f *fleet) writeLogs(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for i, p := range f.servers {
+		errs = append(errs, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-server-%d.log", f.design, i)), []byte(p.Logs()), 0o644))
+	}
+	for i, c := range f.clients {
+		errs = append(errs, os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-client-%d.log", f.design, i)), []byte(c.proc.Logs()), 0o644))
+	}
+	return errors.Join(errs...)
 }

@@ -92,6 +92,10 @@ type Config struct {
 	// (default /tmp/wsbench-million.sysctl-undo.conf).
 	UndoPath string
 
+	// LogDir, when set, receives every process's output tail at the end of
+	// each design (<design>-server-<i>.log, <design>-client-<i>.log).
+	LogDir string
+
 	Proc procfs.Root // default procfs.Proc
 	Log  *slog.Logger
 	Bar  *progress.Bar
@@ -510,4 +514,9 @@ func (r *runner) teardown(f *fleet, m *results.Million) {
 		r.run.Problem("%s: stop: %v", f.design, err)
 	}
 	m.TeardownS = time.Since(start).Seconds()
+	if r.cfg.LogDir != "" {
+		if err := f.writeLogs(r.cfg.LogDir); err != nil {
+			r.run.Problem("%s: logs: %v", f.design, err)
+		}
+	}
 }

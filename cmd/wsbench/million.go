@@ -36,6 +36,7 @@ type millionOpts struct {
 	sysctlRoot       string
 	undoFile         string
 	restoreOnly      bool
+	logDir           string
 }
 
 func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
@@ -65,6 +66,7 @@ func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
 	fs.BoolVar(&o.sysctls, "sysctls", true, "apply the sysctl profiles for the run (root) and restore them afterwards")
 	fs.StringVar(&o.sysctlRoot, "sysctl-root", "/", "host tree the sysctls are applied under and wsgate doctor inspects (tests: a fake tree)")
 	fs.StringVar(&o.undoFile, "undo-file", million.DefaultUndoPath, "where the replaced sysctl values wait until restored")
+	fs.StringVar(&o.logDir, "logs", "", "write every server's and load client's output tail into this directory")
 	fs.BoolVar(&o.restoreOnly, "restore", false, "only put back the sysctls an interrupted run left in --undo-file, then exit")
 }
 
@@ -80,6 +82,10 @@ func millionCmd(e env, args []string) int {
 	}
 	if o.restoreOnly {
 		return restoreLeftover(e, o)
+	}
+	if o.conns < 1 || o.burst < 1 || o.fdCap < 0 {
+		fmt.Fprintln(e.stderr, "wsbench million: --conns and --burst must be positive, --fd-cap not negative")
+		return 2
 	}
 	b, err := newBench(e, "million", args, c)
 	if err != nil {
@@ -105,7 +111,7 @@ func millionCmd(e env, args []string) int {
 		FDCap: o.fdCap, PerServer: o.perServer, DialsInFlight: o.dialsInFlight, DialRate: o.dialRate,
 		MaxFailures: o.maxFailures, GOMAXPROCS: gomaxprocs(o.gomaxprocs), HandshakeTimeout: o.handshakeTimeout,
 		RampTimeout: o.rampTimeout, NaiveRampTimeout: o.naiveRampTimeout, BaselineWindow: o.baselineWindow, MemFloor: int64(o.memFloor), NaiveMemFloor: int64(o.naiveMemFloor),
-		SysRoot: o.sysctlRoot, ApplySysctls: o.sysctls, UndoPath: o.undoFile, Log: e.log, Bar: b.bar}
+		LogDir: o.logDir, SysRoot: o.sysctlRoot, ApplySysctls: o.sysctls, UndoPath: o.undoFile, Log: e.log, Bar: b.bar}
 	if err := million.Run(ctx, cfg, b.run); err != nil {
 		b.run.Problem("%v", err)
 	}
