@@ -25,6 +25,10 @@ type Config struct {
 	// DialRate, when positive, starts at most this many connects per
 	// second (on top of DialsInFlight): a steady ramp instead of a storm.
 	DialRate float64
+	// TimerTick is the resolution of handshake timeouts and close
+	// lingers (default: netpoll's, 100 ms). A coarser tick wakes the
+	// process less often: many client processes on a few cores.
+	TimerTick time.Duration
 	// SourceIPs are the local IPv4 addresses connections are bound to,
 	// round-robin (default 127.0.0.1 … 127.0.0.8).
 	SourceIPs []string

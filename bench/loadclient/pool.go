@@ -91,7 +91,7 @@ func newPool(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	poller, err := netpoll.New(netpoll.Config{})
+	poller, err := netpoll.New(netpoll.Config{TimerTick: cfg.TimerTick})
 	if err != nil {
 		return nil, fmt.Errorf("loadclient: start event loop: %w", err)
 	}

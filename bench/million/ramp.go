@@ -13,8 +13,8 @@ import (
 // connection counts (for the per-server slope) are read every
 // slopeEvery.
 const (
-	rampSampleEvery = 250 * time.Millisecond
-	slopeEvery      = 2 * time.Second
+	rampSampleEvery = 500 * time.Millisecond
+	slopeEvery      = 5 * time.Second
 )
 
 // slopePoints are (connections, RSS - baseline) of every server at
