@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,10 +93,19 @@ type clientHandle struct {
 }
 
 // startClients starts one load-client process per share.
-func (f *fleet) startClients(ctx context.Context, self string, shares []ClientShare, args func(ClientShare) []string, env []string) error {
+func (f *fleet) startClients(ctx context.Context, self string, shares []ClientShare, args func(ClientShare) []string, env []string, nice int) error {
+	bin, prefix := self, []string(nil)
+	if nice != 0 {
+		// nice(1) execs wsbench in place (same pid) with every thread at
+		// the lower priority; setpriority(2) from inside a Go process
+		// would reach only the calling thread.
+		if p, err := exec.LookPath("nice"); err == nil {
+			bin, prefix = p, []string{"-n", strconv.Itoa(nice), self}
+		}
+	}
 	handles, err := startAll(len(shares), startParallel, func(i int) (*clientHandle, error) {
-		p, err := server.Start(ctx, server.Spec{Name: fmt.Sprintf("%s-client-%d", f.design, i), Bin: self,
-			Args: args(shares[i]), Control: true, NoListen: true, Env: env})
+		p, err := server.Start(ctx, server.Spec{Name: fmt.Sprintf("%s-client-%d", f.design, i), Bin: bin,
+			Args: append(slices.Clone(prefix), args(shares[i])...), Control: true, NoListen: true, Env: env})
 		if err != nil {
 			return nil, err
 		}

@@ -27,12 +27,13 @@ type slopePoints struct {
 
 // ramp tells every load client to dial and follows until every
 // connection is upgraded and subscribed, or the ramp has to stop: the
-// memory floor, the timeout, a crashed process, ctx. It fills m's ramp
-// fields and timeline and returns the slope points.
-func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor int64, timeout time.Duration) *slopePoints {
+// memory floor, the timeout, too many failures, a crashed process, ctx.
+// It fills m's ramp fields and timeline and returns the slope points, and
+// whether the stop was fatal (memory, a dead process, the run ended).
+func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor int64, timeout time.Duration) (sp *slopePoints, fatal bool) {
 	cfg := r.cfg
 	serverPids, _ := f.pids()
-	sp := &slopePoints{}
+	sp = &slopePoints{}
 	for _, pid := range serverPids {
 		sp.base = append(sp.base, r.probe.rss([]int{pid}))
 	}
@@ -59,8 +60,8 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 		if tot.AllDialed && tot.Subscribed+tot.SubscribeErrors >= tot.Upgraded-tot.Closed {
 			break
 		}
-		if reason := r.rampStop(ctx, f, s, floor, start, timeout); reason != "" {
-			m.StopReason = reason
+		if reason, isFatal := r.rampStop(ctx, f, s, floor, start, timeout); reason != "" {
+			m.StopReason, fatal = reason, isFatal
 			failedBefore := f.totals().Failed
 			r.stopDials(f)
 			tot = f.totals()
@@ -96,28 +97,29 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 	}
 	m.Layout.MinPerServer, m.Layout.MaxPerServer = sp.min, sp.max
 	m.CountersAfterRamp = f.counters(context.WithoutCancel(ctx))
-	return sp
+	return sp, fatal
 }
 
-// rampStop says why the ramp must stop now ("" to go on).
-func (r *runner) rampStop(ctx context.Context, f *fleet, s results.MillionSample, floor int64, start time.Time, timeout time.Duration) string {
+// rampStop says why the ramp must stop now ("" to go on), and whether
+// the run cannot go on with this design at all.
+func (r *runner) rampStop(ctx context.Context, f *fleet, s results.MillionSample, floor int64, start time.Time, timeout time.Duration) (reason string, fatal bool) {
 	switch {
 	case ctx.Err() != nil:
-		return context.Cause(ctx).Error()
+		return context.Cause(ctx).Error(), true
 	case s.MemAvailableBytes > 0 && s.MemAvailableBytes < floor:
-		return errMemoryFloor{available: s.MemAvailableBytes, floor: floor}.Error()
+		return errMemoryFloor{available: s.MemAvailableBytes, floor: floor}.Error(), true
 	case time.Since(start) > timeout:
-		return fmt.Sprintf("time: not done after %v", timeout)
+		return fmt.Sprintf("time: not done after %v", timeout), false
 	}
 	if err := f.crashed(); err != nil {
-		return fmt.Sprintf("a process exited: %v", firstLine(err.Error()))
+		return fmt.Sprintf("a process exited: %v", firstLine(err.Error())), true
 	}
 	tot := f.totals()
 	if failed := tot.Failed + tot.Closed + tot.SubscribeErrors; failed >= r.cfg.MaxFailures {
 		return fmt.Sprintf("failures: %d dials failed, %d connections closed by a server, %d subscribes refused (limit %d): the host no longer keeps up",
-			tot.Failed, tot.Closed, tot.SubscribeErrors, r.cfg.MaxFailures)
+			tot.Failed, tot.Closed, tot.SubscribeErrors, r.cfg.MaxFailures), false
 	}
-	return ""
+	return "", false
 }
 
 // stopDials aborts the dials in flight and waits until every client

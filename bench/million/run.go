@@ -66,7 +66,11 @@ type Config struct {
 	// GOMAXPROCS is given to every child process (default 1: ~100
 	// processes share the cores; negative keeps Go's default, one per
 	// core).
-	GOMAXPROCS       int
+	GOMAXPROCS int
+	// ClientNice is the load clients' nice value (default 5; negative:
+	// 0): the load generator, which would run on other machines in
+	// production, yields the CPU to the servers and Redis under test.
+	ClientNice       int
 	HandshakeTimeout time.Duration // default 10 s
 	// RampTimeout ends a ramp that has not reached Conns (default 5 min);
 	// NaiveRampTimeout the naive server's (default 3 min: it comes last
@@ -132,6 +136,7 @@ func (c Config) withDefaults() Config {
 	set(&c.DialsInFlight, DefaultDialsInFlight)
 	set(&c.MaxFailures, max(100, c.Conns/100))
 	set(&c.GOMAXPROCS, 1)
+	set(&c.ClientNice, 5)
 	if c.DialRate == 0 {
 		c.DialRate = DefaultDialRate
 	}
@@ -406,7 +411,7 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 	perClient := max(1, cfg.DialsInFlight/len(plan.Clients))
 	rate := max(cfg.DialRate, 0) / float64(len(plan.Clients))
 	args := clientArgs(addr, cfg.Channel, perClient, rate, cfg.HandshakeTimeout)
-	if err := f.startClients(ctx, cfg.Self, plan.Clients, args, r.env()); err != nil {
+	if err := f.startClients(ctx, cfg.Self, plan.Clients, args, r.env(), max(cfg.ClientNice, 0)); err != nil {
 		_ = f.stop(time.Second)
 		return fmt.Errorf("million: %w", err)
 	}
@@ -420,13 +425,17 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 	if design == results.Naive {
 		floor, timeout = cfg.NaiveMemFloor, cfg.NaiveRampTimeout
 	}
-	slope := r.ramp(ctx, f, m, floor, timeout)
+	slope, fatal := r.ramp(ctx, f, m, floor, timeout)
 	r.checkRamp(design, m)
-	if design == results.Wsgate && m.StopReason == "" {
+	// wsgate is held and broadcast to at whatever count its ramp reached,
+	// unless memory ran short or a process died: a ramp that ran out of
+	// time or CPU still says what that many connections cost.
+	full := design == results.Wsgate && !fatal && m.Reached > 0
+	if full {
 		r.hold(ctx, f, m)
 	}
 	r.memory(ctx, f, m, base, slope)
-	if design == results.Wsgate && m.StopReason == "" && ctx.Err() == nil {
+	if full && ctx.Err() == nil && m.Hold != nil && m.Hold.Conns > 0 {
 		r.broadcasts(ctx, f, m)
 	}
 	return nil
