@@ -126,7 +126,7 @@ func TestSmokeMillion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "wsbench"), "million", "--conns", "3000", "--fd-cap", "1000",
-		"--sysctl-root", tree, "--undo-file", undo, "--ping-interval", "2s", "--pong-timeout", "30s", "--hold", "5s",
+		"--sysctl-root", tree, "--undo-file", undo, "--ping-interval", "2s", "--pong-timeout", "10s", "--hold", "12s",
 		"--baseline-window", "1s", "--json", jsonPath, "--report", reportDir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
