@@ -60,7 +60,8 @@ type Config struct {
 	// ResetOnClose makes Pool.Close reset every connection (SO_LINGER 0:
 	// an RST, no close handshake, no TIME_WAIT on either side) instead of
 	// closing it: what a benchmark wants when it tears down a hundred
-	// thousand connections and must leave no socket behind.
+	// thousand connections and must leave no socket behind. Dials that
+	// fail or are aborted are reset too.
 	ResetOnClose bool
 }
 

@@ -411,6 +411,9 @@ func (c *Conn) abort(st connState, err error) {
 
 // fail ends a dial that did not reach the open state.
 func (c *Conn) fail(err error) {
+	if c.pool.cfg.ResetOnClose {
+		c.lingerZero()
+	}
 	c.closeNow()
 	c.key, c.head = "", nil
 	c.pool.dialFailed(c, err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -287,11 +286,11 @@ func (c *crowd) report(event string) Report {
 		r.Closed, r.Closes, r.ProtocolErrors, r.Pings = st.Closed, st.Closes, st.ProtocolErrors, st.PingsIn
 	}
 	for i := range c.got {
-		if n := bits.OnesCount64(c.got[i].Load()); n > 0 {
+		if set := c.got[i].Load(); set != 0 {
 			if r.Received == nil {
-				r.Received = map[int]int{}
+				r.Received = map[uint64]int{}
 			}
-			r.Received[n]++
+			r.Received[set]++
 		}
 	}
 	if r.Received != nil {
@@ -305,7 +304,7 @@ func (c *crowd) report(event string) Report {
 	return r
 }
 
-func sum(m map[int]int) int {
+func sum(m map[uint64]int) int {
 	n := 0
 	for _, v := range m {
 		n += v

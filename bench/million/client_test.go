@@ -134,7 +134,7 @@ func TestClientSubscribesAndCountsMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r = c.until("three messages everywhere", func(r Report) bool { return r.Received[3] == n })
+	r = c.until("three messages everywhere", func(r Report) bool { return r.Received[0b111] == n })
 	if len(r.Messages) != 3 || r.Duplicates != 0 || r.Bad != 0 {
 		t.Fatalf("report %+v", r)
 	}

@@ -178,6 +178,26 @@ func (f *fleet) totals() Totals {
 	return Aggregate(rs)
 }
 
+// fresh waits (up to timeout) until every client has reported after
+// mark, and returns the totals.
+func (f *fleet) fresh(mark time.Time, timeout time.Duration) Totals {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		stale := false
+		for _, c := range f.clients {
+			if r := c.latest(); r == nil || r.TimeNs < mark.UnixNano() {
+				stale = true
+				break
+			}
+		}
+		if !stale {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return f.totals()
+}
+
 // crashed names a process of the fleet that has exited, if any.
 func (f *fleet) crashed() error {
 	for _, p := range f.servers {

@@ -60,6 +60,8 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	h.PingsPerS = float64(h.Pings) / h.WindowS
 	if h.Pings > 0 {
 		h.ServerCPUUsPerPing = h.ServerCPUS * 1e6 / float64(h.Pings)
+		net := h.ServerCPUS - m.BaselinePctCore/100*h.WindowS
+		h.ServerCPUUsPerPingNet = max(net, 0) * 1e6 / float64(h.Pings)
 	}
 	h.GC = gcSummary(gc0, gc1)
 	h.GC.PromMaxMs = promGCMax(context.Background(), f.scrapes)

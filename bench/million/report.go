@@ -60,10 +60,11 @@ type Report struct {
 	ProtocolErrors int         `json:"protocol_errors"`
 	Pings          uint64      `json:"pings"`
 
-	// Received maps a number of distinct broadcast messages to how many
-	// connections got exactly that many; Duplicates counts messages a
-	// connection got again, Bad pushes that were not a stamped message.
-	Received   map[int]int     `json:"received,omitempty"`
+	// Received maps a set of broadcast messages (bit s: sequence s) to
+	// how many connections got exactly that set; Duplicates counts
+	// messages a connection got again, Bad pushes that were not a stamped
+	// message.
+	Received   map[uint64]int  `json:"received,omitempty"`
 	Duplicates int64           `json:"duplicates"`
 	Bad        int64           `json:"bad"`
 	Messages   []MessageReport `json:"messages,omitempty"`
@@ -93,7 +94,7 @@ type Totals struct {
 	Closes              map[int]int
 	ProtocolErrors      int
 	Pings               uint64
-	Received            map[int]int
+	Received            map[uint64]int
 	Duplicates          int64
 	Bad                 int64
 	// Handshake percentiles: the median of the processes' p50, the worst
@@ -111,7 +112,7 @@ type Delivery struct {
 
 // Aggregate sums reports (nil entries: processes that have not reported).
 func Aggregate(reports []*Report) Totals {
-	t := Totals{AllDialed: true, Closes: map[int]int{}, Received: map[int]int{}, Messages: map[uint64]*Delivery{}}
+	t := Totals{AllDialed: true, Closes: map[int]int{}, Received: map[uint64]int{}, Messages: map[uint64]*Delivery{}}
 	var p50s []float64
 	for _, r := range reports {
 		if r == nil {
@@ -177,12 +178,16 @@ func (t Totals) Delivered(seqs ...uint64) int64 {
 	return n
 }
 
-// Complete returns how many connections received at least n messages.
-func (t Totals) Complete(n int) int {
+// Complete returns how many connections received every message of seqs.
+func (t Totals) Complete(seqs ...uint64) int {
+	var want uint64
+	for _, s := range seqs {
+		want |= 1 << s
+	}
 	c := 0
-	for k, v := range t.Received {
-		if k >= n {
-			c += v
+	for set, n := range t.Received {
+		if set&want == want {
+			c += n
 		}
 	}
 	return c

@@ -24,14 +24,14 @@ func TestAggregateReports(t *testing.T) {
 		{Event: EventReport, Conns: 10, Dialed: true, Upgraded: 10, Subscribed: 10, Pings: 20,
 			HandshakeP50Ms: 3, HandshakeP99Ms: 9, HandshakeMaxMs: 12,
 			Closed: 1, Closes: map[int]int{4008: 1},
-			Received: map[int]int{2: 9, 1: 1},
+			Received: map[uint64]int{0b11: 9, 0b01: 1},
 			Messages: []MessageReport{
 				{Seq: 0, Latency: snapshotOf(10*time.Millisecond, 20*time.Millisecond), LastNs: base.Add(time.Second).UnixNano()},
 				{Seq: 1, Latency: snapshotOf(30 * time.Millisecond), LastNs: base.Add(3 * time.Second).UnixNano()},
 			}},
 		{Event: EventReport, Conns: 8, Dialed: true, Upgraded: 7, Failed: 1, FirstError: "conn 3: refused",
 			Subscribed: 6, SubscribeErrors: 1, HandshakeP50Ms: 5, HandshakeP99Ms: 20, HandshakeMaxMs: 25,
-			Closes: map[int]int{}, Received: map[int]int{2: 6, 0: 2}, Duplicates: 2, Bad: 1,
+			Closes: map[int]int{}, Received: map[uint64]int{0b11: 5, 0b10: 1, 0: 2}, Duplicates: 2, Bad: 1,
 			Messages: []MessageReport{
 				{Seq: 0, Latency: snapshotOf(40 * time.Millisecond), LastNs: base.Add(2 * time.Second).UnixNano()},
 			}},
@@ -67,11 +67,11 @@ func TestAggregateReports(t *testing.T) {
 	if tot.HandshakeP50Ms != 4 || tot.HandshakeP99Ms != 20 || tot.HandshakeMaxMs != 25 {
 		t.Errorf("handshake %v / %v / %v, want 4 (median) / 20 / 25 (worst)", tot.HandshakeP50Ms, tot.HandshakeP99Ms, tot.HandshakeMaxMs)
 	}
-	if want := map[int]int{2: 15, 1: 1, 0: 2}; !maps.Equal(tot.Received, want) {
+	if want := map[uint64]int{0b11: 14, 0b01: 1, 0b10: 1, 0: 2}; !maps.Equal(tot.Received, want) {
 		t.Errorf("received %v, want %v", tot.Received, want)
 	}
-	if tot.Complete(2) != 15 || tot.Complete(1) != 16 || tot.Complete(0) != 18 {
-		t.Errorf("complete(2,1,0) = %d, %d, %d", tot.Complete(2), tot.Complete(1), tot.Complete(0))
+	if tot.Complete(0, 1) != 14 || tot.Complete(0) != 15 || tot.Complete(1) != 15 || tot.Complete() != 18 {
+		t.Errorf("complete(0,1), (0), (1), () = %d, %d, %d, %d", tot.Complete(0, 1), tot.Complete(0), tot.Complete(1), tot.Complete())
 	}
 	if tot.Delivered(0) != 3 || tot.Delivered(0, 1) != 4 || tot.Delivered(7) != 0 {
 		t.Errorf("delivered %d / %d / %d", tot.Delivered(0), tot.Delivered(0, 1), tot.Delivered(7))

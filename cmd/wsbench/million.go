@@ -27,6 +27,7 @@ type millionOpts struct {
 	maxFailures      int
 	gomaxprocs       int
 	clientNice       int
+	redisNice        int
 	handshakeTimeout time.Duration
 	rampTimeout      time.Duration
 	naiveRampTimeout time.Duration
@@ -57,6 +58,7 @@ func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
 	fs.Float64Var(&o.dialRate, "dial-rate", million.DefaultDialRate, "connects started per second over all load clients (negative: unpaced)")
 	fs.IntVar(&o.maxFailures, "max-failures", 0, "end a ramp after this many failed dials, server closes and refused subscribes (0: 1% of --conns, at least 100)")
 	fs.IntVar(&o.clientNice, "client-nice", 5, "nice value of the load clients, so the servers and Redis come first (0: none)")
+	fs.IntVar(&o.redisNice, "redis-nice", -10, "nice value of the private redis-server, so every server's Redis round trip stays short (0: none)")
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of every server and load-client process (0: Go's default, one per core)")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "connect start to 101 deadline")
 	fs.DurationVar(&o.rampTimeout, "ramp-timeout", million.DefaultRampTimeout, "end wsgate's ramp if it has not reached --conns by then")
@@ -111,7 +113,7 @@ func millionCmd(e env, args []string) int {
 	cfg := million.Config{Conns: o.conns, Designs: b.designs, WsgateBin: wsgateBin, Self: b.self, RedisURL: c.redisURL,
 		PingInterval: c.pingInterval, PongTimeout: o.pongTimeout, Hold: o.hold, Burst: o.burst,
 		FDCap: o.fdCap, PerServer: o.perServer, DialsInFlight: o.dialsInFlight, DialRate: o.dialRate,
-		MaxFailures: o.maxFailures, GOMAXPROCS: gomaxprocs(o.gomaxprocs), ClientNice: niceValue(o.clientNice), HandshakeTimeout: o.handshakeTimeout,
+		MaxFailures: o.maxFailures, GOMAXPROCS: gomaxprocs(o.gomaxprocs), ClientNice: niceValue(o.clientNice), RedisNice: redisNice(o.redisNice), HandshakeTimeout: o.handshakeTimeout,
 		RampTimeout: o.rampTimeout, NaiveRampTimeout: o.naiveRampTimeout, BaselineWindow: o.baselineWindow, MemFloor: int64(o.memFloor), NaiveMemFloor: int64(o.naiveMemFloor),
 		LogDir: o.logDir, SysRoot: o.sysctlRoot, ApplySysctls: o.sysctls, UndoPath: o.undoFile, Log: e.log, Bar: b.bar}
 	if err := million.Run(ctx, cfg, b.run); err != nil {
@@ -136,6 +138,14 @@ func gomaxprocs(flag int) int {
 func niceValue(flag int) int {
 	if flag == 0 {
 		return -1
+	}
+	return flag
+}
+
+// redisNice maps the flag (0: none) to million.Config.RedisNice.
+func redisNice(flag int) int {
+	if flag == 0 {
+		return 1
 	}
 	return flag
 }

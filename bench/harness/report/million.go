@@ -190,8 +190,8 @@ func millionHoldTable(ds []*results.Design) *table {
 		return Num(float64(h.Pings), 0) + " (" + Num(h.PingsPerS, 0) + "/s)"
 	})
 	row("servers' CPU", func(h *results.MillionHold) string {
-		return fmt.Sprintf("%s %% of a core (%s %% per 10k conns, %s µs per ping)", Num(h.ServerPctCore, 1),
-			Num(h.ServerPctCorePer10k, 3), Num(h.ServerCPUUsPerPing, 1))
+		return fmt.Sprintf("%s %% of a core (%s %% per 10k conns; %s µs per ping, %s net of the no-connection baseline)", Num(h.ServerPctCore, 1),
+			Num(h.ServerPctCorePer10k, 3), Num(h.ServerCPUUsPerPing, 1), Num(h.ServerCPUUsPerPingNet, 1))
 	})
 	cells := []string{"servers' CPU with no connection"}
 	for _, d := range with {

@@ -201,6 +201,9 @@ type MillionHold struct {
 	Pings              int64   `json:"pings"`
 	PingsPerS          float64 `json:"pings_per_s"`
 	ServerCPUUsPerPing float64 `json:"server_cpu_us_per_ping"`
+	// ServerCPUUsPerPingNet leaves out what the servers burn with no
+	// connection at all (Million.BaselinePctCore over the same window).
+	ServerCPUUsPerPingNet float64 `json:"server_cpu_us_per_ping_net"`
 
 	ClosedByServer int       `json:"closed_by_server"`
 	GC             MillionGC `json:"gc"`
