@@ -130,7 +130,7 @@ func (p *apiPublisher) publish(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("no API listener")
 	}
 	wire.Stamp(p.data, seq, time.Now())
-	body, err := json.Marshal(map[string]string{"channel": p.channel, "b64data": base64.StdEncoding.EncodeToString(p.data)})
+	body, err := json.Marshal(map[string]string{"channel": p.channel, "b64": base64.StdEncoding.EncodeToString(p.data)})
 	if err != nil {
 		return err
 	}

@@ -236,7 +236,7 @@ func millionBroadcastTable(ds []*results.Design) *table {
 	if len(t.rows) == 0 {
 		return nil
 	}
-	t.notes = append(t.notes, "Published through the first server's HTTP API (POST /api/publish, b64data), back to back; "+
+	t.notes = append(t.notes, "Published through the first server's HTTP API (POST /api/publish, b64), back to back; "+
 		"every server gets it from Redis. Completion: first publish → the last delivery anywhere (the payload carries the send time). "+
 		"CPU from before the first publish until every delivery was reported.")
 	return t
