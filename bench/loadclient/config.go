@@ -22,6 +22,13 @@ type Config struct {
 	// DialsInFlight bounds concurrent connects+handshakes; 0 starts all
 	// connects at once (a storm).
 	DialsInFlight int
+	// DialRate, when positive, starts at most this many connects per
+	// second (on top of DialsInFlight): a steady ramp instead of a storm.
+	DialRate float64
+	// TimerTick is the resolution of handshake timeouts and close
+	// lingers (default: netpoll's, 100 ms). A coarser tick wakes the
+	// process less often: many client processes on a few cores.
+	TimerTick time.Duration
 	// SourceIPs are the local IPv4 addresses connections are bound to,
 	// round-robin (default 127.0.0.1 … 127.0.0.8).
 	SourceIPs []string
@@ -46,6 +53,16 @@ type Config struct {
 	// OnClose is called once when an upgraded connection ends (not on
 	// Pool.Close), on an event-loop goroutine; see Stats.Closes for codes.
 	OnClose func(c *Conn, code int)
+	// OnOpen, when set, is called on an event-loop goroutine right after a
+	// connection is upgraded, before any frame is read. It must not block;
+	// it may call Send (a subscribe goes out in the same dispatch).
+	OnOpen func(c *Conn)
+	// ResetOnClose makes Pool.Close reset every connection (SO_LINGER 0:
+	// an RST, no close handshake, no TIME_WAIT on either side) instead of
+	// closing it: what a benchmark wants when it tears down a hundred
+	// thousand connections and must leave no socket behind. Dials that
+	// fail or are aborted are reset too.
+	ResetOnClose bool
 }
 
 // Defaults for zero Config fields.

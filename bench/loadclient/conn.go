@@ -303,6 +303,9 @@ func (c *Conn) upgraded() {
 	c.rd.maxMessage = c.pool.cfg.MaxMessageBytes
 	c.setState(stateOpen)
 	c.pool.dialSucceeded(c, time.Since(c.started))
+	if f := c.pool.cfg.OnOpen; f != nil {
+		f(c)
+	}
 }
 
 // frames decodes server frames; a protocol violation closes with its code.
@@ -331,6 +334,7 @@ func (c *Conn) onMessage(op wsframe.Opcode, payload []byte) {
 // onPing implements frameSink: the pong shares the queue with everything
 // else, so frames never interleave.
 func (c *Conn) onPing(payload []byte) {
+	c.pool.pingsIn.Add(1)
 	frame := clientFrame(wsframe.OpPong, payload)
 	c.mu.Lock()
 	if !c.closeSent {
@@ -407,6 +411,9 @@ func (c *Conn) abort(st connState, err error) {
 
 // fail ends a dial that did not reach the open state.
 func (c *Conn) fail(err error) {
+	if c.pool.cfg.ResetOnClose {
+		c.lingerZero()
+	}
 	c.closeNow()
 	c.key, c.head = "", nil
 	c.pool.dialFailed(c, err)
@@ -422,6 +429,18 @@ func (c *Conn) report(code int) {
 	if f := c.pool.cfg.OnClose; f != nil {
 		f(c, code)
 	}
+}
+
+// lingerZero sets SO_LINGER to 0 so that the close that follows sends an
+// RST. Pool.Close only (the workers are gone).
+func (c *Conn) lingerZero() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateNew || c.state == stateClosed {
+		return
+	}
+	// A socket that refuses it is closed normally: nothing else to do.
+	_ = unix.SetsockoptLinger(c.desc.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 }
 
 // closeNow unregisters and closes the fd. Worker (or Pool.Close) only.

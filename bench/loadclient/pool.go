@@ -24,12 +24,13 @@ type Pool struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	messagesIn, messagesOut atomic.Uint64
+	messagesIn, messagesOut, pingsIn atomic.Uint64
 
 	// sem bounds dials in flight (nil: unbounded); a dial holds a slot from
 	// connect start until it is upgraded or failed.
 	sem     chan struct{}
 	allDone chan struct{} // closed when no dial is pending
+	dialed  chan struct{} // closed when the dialing goroutine is done (Start)
 
 	mu sync.Mutex // guards everything below
 	st dialStats
@@ -61,8 +62,28 @@ func Dial(ctx context.Context, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	p.dialAll(ctx)
+	close(p.dialed)
 	return p, nil
 }
+
+// Start is Dial without the wait: it returns at once and dials in the
+// background, so Stats shows a ramp as it happens. Dialed is closed when
+// Dial would have returned; ending ctx aborts the dials still pending. The
+// caller must wait for Dialed before Close.
+func Start(ctx context.Context, cfg Config) (*Pool, error) {
+	p, err := newPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(p.dialed)
+		p.dialAll(ctx)
+	}()
+	return p, nil
+}
+
+// Dialed is closed once every dial has ended (see Start).
+func (p *Pool) Dialed() <-chan struct{} { return p.dialed }
 
 func newPool(cfg Config) (*Pool, error) {
 	cfg = cfg.withDefaults()
@@ -70,11 +91,12 @@ func newPool(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	poller, err := netpoll.New(netpoll.Config{})
+	poller, err := netpoll.New(netpoll.Config{TimerTick: cfg.TimerTick})
 	if err != nil {
 		return nil, fmt.Errorf("loadclient: start event loop: %w", err)
 	}
-	p := &Pool{cfg: cfg, target: t, poller: poller, conns: make([]*Conn, cfg.Conns), allDone: make(chan struct{})}
+	p := &Pool{cfg: cfg, target: t, poller: poller, conns: make([]*Conn, cfg.Conns),
+		allDone: make(chan struct{}), dialed: make(chan struct{})}
 	for i := range p.conns {
 		p.conns[i] = &Conn{pool: p, index: i}
 	}
@@ -96,8 +118,9 @@ func (p *Pool) dialAll(ctx context.Context) {
 	if len(p.conns) == 0 {
 		p.finishDials()
 	}
+	start := time.Now()
 	for i, c := range p.conns {
-		if !p.acquire(ctx) {
+		if !p.pace(ctx, start, i) || !p.acquire(ctx) {
 			p.skip(len(p.conns)-i, fmt.Errorf("dial aborted: %w", ctx.Err()))
 			break
 		}
@@ -108,6 +131,26 @@ func (p *Pool) dialAll(ctx context.Context) {
 	case <-ctx.Done():
 		p.abortPending()
 		<-p.allDone
+	}
+}
+
+// pace waits until dial i is due under cfg.DialRate; false when ctx
+// ended first.
+func (p *Pool) pace(ctx context.Context, start time.Time, i int) bool {
+	if p.cfg.DialRate <= 0 {
+		return ctx.Err() == nil
+	}
+	wait := time.Until(start.Add(time.Duration(float64(i) / p.cfg.DialRate * float64(time.Second))))
+	if wait <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -297,6 +340,9 @@ func (p *Pool) Close() error {
 		// fds from this goroutine.
 		err := p.poller.Close()
 		for _, c := range p.conns {
+			if p.cfg.ResetOnClose {
+				c.lingerZero()
+			}
 			c.closeNow()
 		}
 		if err != nil {

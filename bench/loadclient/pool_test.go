@@ -26,11 +26,13 @@ type testServer struct {
 	mu      sync.Mutex
 	sources map[string]int
 	origins map[string]int
+	// readErrs receives how each /hold connection's reads ended.
+	readErrs chan error
 }
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
-	s := &testServer{sources: map[string]int{}, origins: map[string]int{}}
+	s := &testServer{sources: map[string]int{}, origins: map[string]int{}, readErrs: make(chan error, 100)}
 	// A small write buffer makes gorilla fragment large messages, which
 	// exercises our reassembly.
 	up := websocket.Upgrader{
@@ -61,6 +63,16 @@ func newTestServer(t *testing.T) *testServer {
 		}
 	})
 	handle("/drop", func(c *websocket.Conn) {}) // TCP close without a close frame
+	// Read until the client goes, and say how that looked.
+	handle("/hold", func(c *websocket.Conn) {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				s.readErrs <- err
+				return
+			}
+		}
+	})
 	handle("/ping", func(c *websocket.Conn) {
 		got := make(chan string, 1)
 		c.SetPongHandler(func(p string) error { got <- p; return nil })
@@ -244,6 +256,9 @@ func TestPingAnsweredWithPong(t *testing.T) {
 		msgs.Store(c.Index(), string(payload))
 	}})
 	waitFor(t, "pong confirmations", func() bool { return p.Stats().MessagesIn == 5 })
+	if n := p.Stats().PingsIn; n != 5 {
+		t.Errorf("PingsIn = %d, want 5", n)
+	}
 	for i := range 5 {
 		if v, _ := msgs.Load(i); v != "pong:are you there" {
 			t.Fatalf("conn %d: %v", i, v)
@@ -437,4 +452,71 @@ func TestFramesRightAfterUpgradeKept(t *testing.T) {
 	}
 	p.Close()
 	<-done
+}
+
+// Start returns before the dials end; OnOpen runs once per upgraded
+// connection, and what it sends goes out (the echo comes back).
+func TestStartRampsInBackgroundAndOnOpenSends(t *testing.T) {
+	srv := newTestServer(t)
+	var opened atomic.Int64
+	p, err := Start(context.Background(), Config{Addr: srv.addr(), Path: "/echo", Conns: 50, DialsInFlight: 10,
+		OnOpen: func(c *Conn) {
+			opened.Add(1)
+			if err := c.Send(OpText, []byte(fmt.Sprintf("hello %d", c.Index()))); err != nil {
+				t.Errorf("send from OnOpen: %v", err)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Dialed():
+	case <-time.After(20 * time.Second):
+		t.Fatal("dials did not end")
+	}
+	defer p.Close()
+	if st := p.Stats(); st.Connected != 50 || opened.Load() != 50 {
+		t.Fatalf("connected %d, opened %d, want 50 each", st.Connected, opened.Load())
+	}
+	waitFor(t, "echoes of the OnOpen sends", func() bool { return p.Stats().MessagesIn == 50 })
+}
+
+// Closing the pool with ResetOnClose resets the connections (the server
+// reads ECONNRESET); without it, the server sees the TCP close.
+func TestResetOnClose(t *testing.T) {
+	for _, reset := range []bool{true, false} {
+		t.Run(fmt.Sprint("reset=", reset), func(t *testing.T) {
+			srv := newTestServer(t)
+			p, err := Dial(context.Background(), Config{Addr: srv.addr(), Path: "/hold", Conns: 3, ResetOnClose: reset})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := p.Stats(); st.Connected != 3 {
+				t.Fatalf("stats: %+v", st)
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				select {
+				case err := <-srv.readErrs:
+					if got := strings.Contains(err.Error(), "reset by peer"); got != reset {
+						t.Errorf("server read error %q: reset %v, want %v", err, got, reset)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("server did not notice the close")
+				}
+			}
+		})
+	}
+}
+
+// DialRate spreads the connects: 20 at 100/s take at least 190 ms, which
+// the same dials without a rate do not need.
+func TestDialRatePaces(t *testing.T) {
+	srv := newTestServer(t)
+	p := dial(t, Config{Addr: srv.addr(), Path: "/echo", Conns: 20, DialRate: 100})
+	if st := p.Stats(); st.Connected != 20 || st.DialDuration < 190*time.Millisecond {
+		t.Fatalf("connected %d in %v, want 20 in at least 190ms", st.Connected, st.DialDuration)
+	}
 }

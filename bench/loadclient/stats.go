@@ -33,13 +33,27 @@ type Stats struct {
 
 	MessagesIn  uint64 // complete messages received
 	MessagesOut uint64 // frames queued by Send
+	PingsIn     uint64 // server pings received (each answered with a pong)
 }
 
 // Stats returns a snapshot; it may be called at any time.
 func (p *Pool) Stats() Stats {
+	return p.stats(true)
+}
+
+// Counts is Stats without the handshake percentiles, which sort every
+// latency: cheap enough to call several times a second on a large pool.
+func (p *Pool) Counts() Stats {
+	return p.stats(false)
+}
+
+func (p *Pool) stats(percentiles bool) Stats {
 	p.mu.Lock()
 	st := p.st
-	lat := slices.Clone(st.latencies)
+	var lat []time.Duration
+	if percentiles {
+		lat = slices.Clone(st.latencies)
+	}
 	closes := maps.Clone(st.closes)
 	p.mu.Unlock()
 
@@ -55,6 +69,7 @@ func (p *Pool) Stats() Stats {
 		FirstProtocolError: st.firstProto,
 		MessagesIn:         p.messagesIn.Load(),
 		MessagesOut:        p.messagesOut.Load(),
+		PingsIn:            p.pingsIn.Load(),
 	}
 	if !st.end.IsZero() {
 		s.DialDuration = st.end.Sub(st.start)
@@ -62,8 +77,10 @@ func (p *Pool) Stats() Stats {
 	if s.DialDuration > 0 {
 		s.ConnectRate = float64(st.connected) / s.DialDuration.Seconds()
 	}
-	q := Percentiles(lat, 50, 90, 99, 100)
-	s.HandshakeP50, s.HandshakeP90, s.HandshakeP99, s.HandshakeMax = q[0], q[1], q[2], q[3]
+	if percentiles {
+		q := Percentiles(lat, 50, 90, 99, 100)
+		s.HandshakeP50, s.HandshakeP90, s.HandshakeP99, s.HandshakeMax = q[0], q[1], q[2], q[3]
+	}
 	return s
 }
 
@@ -107,6 +124,7 @@ type Summary struct {
 	ProtocolErrors int     `json:"protocol_errors"`
 	MessagesIn     uint64  `json:"messages_in"`
 	MessagesOut    uint64  `json:"messages_out"`
+	PingsIn        uint64  `json:"pings_in"`
 }
 
 // Summary converts s for printing.
@@ -127,6 +145,7 @@ func (s Stats) Summary() Summary {
 		ProtocolErrors: s.ProtocolErrors,
 		MessagesIn:     s.MessagesIn,
 		MessagesOut:    s.MessagesOut,
+		PingsIn:        s.PingsIn,
 	}
 }
 

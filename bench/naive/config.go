@@ -29,6 +29,9 @@ const (
 type Config struct {
 	// Listen is the TCP address for WebSocket clients (/ws and /echo).
 	Listen string
+	// ReusePort sets SO_REUSEPORT on the listener, so several processes
+	// share one port (each holds at most one process's open files).
+	ReusePort bool
 	// DebugListen, when set, serves /metrics and /debug/pprof/.
 	DebugListen string
 	// Broker carries publications (nil: gateway/broker/memory).

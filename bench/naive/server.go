@@ -28,9 +28,11 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
@@ -114,6 +116,9 @@ func nodeID() string {
 // load the comparison should not carry on one side only.
 func (s *Server) listen() error {
 	lc := net.ListenConfig{KeepAlive: -1}
+	if s.cfg.ReusePort {
+		lc.Control = reusePort
+	}
 	ln, err := lc.Listen(context.Background(), "tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("naive: listen: %w", err)
@@ -298,4 +303,18 @@ func selectSubprotocol(r *http.Request) string {
 		}
 	}
 	return ""
+}
+
+// reusePort sets SO_REUSEPORT on the listening socket before bind.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("naive: SO_REUSEPORT: %w", serr)
+	}
+	return nil
 }

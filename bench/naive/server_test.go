@@ -2,8 +2,10 @@ package naive
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
@@ -348,5 +350,47 @@ func TestChurnWhilePublishing(t *testing.T) {
 		if n := ts.hub.subscribers(ch); n != 0 {
 			t.Errorf("%s: %d subscribers left", ch, n)
 		}
+	}
+}
+
+// With ReusePort a second server binds the first one's port (as several
+// processes behind one port do); without it the bind fails.
+func TestReusePortSharesTheListenPort(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	serve := func(cfg Config) error {
+		srv, err := New(cfg, log)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+		return nil
+	}
+	first, err := New(Config{Listen: "127.0.0.1:0", ReusePort: true}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := first.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := serve(Config{Listen: addr, ReusePort: true}); err != nil {
+		t.Fatalf("second listener with SO_REUSEPORT on %s: %v", addr, err)
+	}
+	if err := serve(Config{Listen: addr}); err == nil {
+		t.Fatalf("a listener without SO_REUSEPORT bound %s too", addr)
 	}
 }

@@ -74,6 +74,10 @@ func run(e env, args []string) int {
 		return reportCmd(e, rest)
 	case "floor":
 		return floorCmd(e, rest)
+	case "million":
+		return millionCmd(e, rest)
+	case "million-client":
+		return millionClientCmd(e, rest)
 	case "help", "-h", "--help":
 		usage(e.stdout)
 		return 0
@@ -113,7 +117,13 @@ commands:
          DIR rewrites DIR/README.md's results section
   report render a saved run (--json) again: tables, and with --report DIR
          the README section and charts
+  million hold --conns (a million) connections at once over many server
+         and load-client processes (each under the open-file cap): ramp,
+         idle with pings, broadcast; then the naive server's ramp until
+         memory or time runs out. Prepares the host's sysctls and restores
+         them; not part of "all"; "wsbench million -h" lists flags
   floor  the fan-out floor (a bare write loop), driven by "fanout"
+  million-client one load-client process of "million", driven by it
   abuser the abuse scenario's flooder or connection storm in a process of
          its own, driven by "abuse"; it stops when stdin closes
 `)

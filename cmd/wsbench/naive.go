@@ -49,6 +49,7 @@ func naiveFlags(e env, args []string) (opts naiveOptions, ok bool, code int) {
 	cfg := &opts.cfg
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address for WebSocket clients (/ws, /echo)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address for /metrics and /debug/pprof/ (off when empty)")
+	fs.BoolVar(&cfg.ReusePort, "reuse-port", false, "set SO_REUSEPORT on the listener (several processes on one port)")
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", cfg.MaxMessageBytes, "largest incoming message; larger closes with 1009")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "ping every connection this often")
 	fs.DurationVar(&cfg.PongWait, "pong-wait", cfg.PongWait, "drop a connection with no pong for this long")

@@ -7,16 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -162,17 +159,17 @@ func (b *bench) runResume(ctx context.Context, o resumeOpts) *resumeResult {
 	res := &resumeResult{Clients: o.clients, Channels: o.channels, HistorySize: o.historySize, Rate: o.rate}
 	if b.flags.redisURL == "" {
 		b.bar.Phase("resume: starting redis-server", 0)
-		rs, err := startRedis(ctx)
+		rs, err := server.StartRedis(ctx)
 		if err != nil {
 			b.run.Problem("resume: %v", err)
 			return res
 		}
 		defer func() {
-			if err := rs.stop(); err != nil {
+			if err := rs.Stop(); err != nil {
 				b.run.Problem("resume: %v", err)
 			}
 		}()
-		b.flags.redisURL = rs.url
+		b.flags.redisURL = rs.URL
 	}
 	info, err := newRedisInfo(b.flags.redisURL)
 	if err != nil {
@@ -914,94 +911,6 @@ func parseRedisInfo(text string) redisStats {
 	}
 	s.infos = s.calls["info"]
 	return s
-}
-
-// redisProc is a redis-server this run started.
-type redisProc struct {
-	cmd  *exec.Cmd
-	dir  string
-	url  string
-	done chan error
-}
-
-// startRedis starts redis-server on a free loopback port, without
-// persistence, in a temporary directory.
-func startRedis(ctx context.Context) (*redisProc, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, errors.New("redis-server not on $PATH: install it (make deps) or pass --redis-url")
-	}
-	var lastErr error
-	for range 5 { // the free port may be taken before redis-server binds it
-		addr, err := server.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		host, port, _ := net.SplitHostPort(addr)
-		dir, err := os.MkdirTemp("", "wsbench-redis-")
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(bin, "--port", port, "--bind", host, "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("start redis-server: %w", err)
-		}
-		r := &redisProc{cmd: cmd, dir: dir, url: "redis://" + addr + "/0", done: make(chan error, 1)}
-		go func() { r.done <- cmd.Wait() }()
-		if lastErr = r.waitReady(ctx, addr); lastErr == nil {
-			return r, nil
-		}
-		_ = r.stop()
-	}
-	return nil, fmt.Errorf("redis-server did not start: %w", lastErr)
-}
-
-func (r *redisProc) waitReady(ctx context.Context, addr string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			_, err = c.Write([]byte("PING\r\n"))
-			buf := make([]byte, 16)
-			var n int
-			if err == nil {
-				n, err = c.Read(buf)
-			}
-			_ = c.Close()
-			if err == nil && strings.HasPrefix(string(buf[:n]), "+PONG") {
-				return nil
-			}
-		}
-		select {
-		case werr := <-r.done:
-			r.done <- werr
-			return fmt.Errorf("redis-server exited: %v", werr)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server on %s not ready: %v", addr, err)
-		}
-	}
-}
-
-// stop ends redis-server (SIGTERM, SIGKILL after 5 s) and removes its
-// directory.
-func (r *redisProc) stop() error {
-	defer os.RemoveAll(r.dir)
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-		return nil
-	case <-time.After(5 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-		return errors.New("redis-server did not exit within 5 s of SIGTERM; killed")
-	}
 }
 
 // Output shared by resume and abuse: Markdown tables on stdout, the

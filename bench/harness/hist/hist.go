@@ -178,3 +178,48 @@ func (h *Hist) CDF(maxPoints int) []Point {
 	}
 	return out
 }
+
+// Snapshot is a histogram as data: its non-empty buckets, sum and max. It
+// carries a histogram from one process to another (as JSON), where Merge
+// adds it to a Hist, so percentiles over several load-client processes are
+// those of all their samples together.
+type Snapshot struct {
+	// Buckets maps a bucket index to its count (non-empty buckets only).
+	Buckets map[int]uint64 `json:"buckets,omitempty"`
+	Count   uint64         `json:"count"`
+	SumNs   int64          `json:"sum_ns"`
+	MaxNs   int64          `json:"max_ns"`
+}
+
+// Snapshot returns h's buckets, count, sum and max.
+func (h *Hist) Snapshot() Snapshot {
+	c, total := h.snapshot()
+	s := Snapshot{Count: total, SumNs: h.sum.Load(), MaxNs: h.max.Load()}
+	for i, n := range c {
+		if n > 0 {
+			if s.Buckets == nil {
+				s.Buckets = map[int]uint64{}
+			}
+			s.Buckets[i] = n
+		}
+	}
+	return s
+}
+
+// Merge adds the samples of s to h. Bucket indexes outside h's range (a
+// snapshot from a different build) land in the nearest bucket.
+func (h *Hist) Merge(s Snapshot) {
+	var n uint64
+	for i, c := range s.Buckets {
+		h.counts[min(max(i, 0), buckets-1)].Add(c)
+		n += c
+	}
+	h.n.Add(n)
+	h.sum.Add(s.SumNs)
+	for {
+		m := h.max.Load()
+		if s.MaxNs <= m || h.max.CompareAndSwap(m, s.MaxNs) {
+			return
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package hist
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -122,5 +123,44 @@ func TestAdd(t *testing.T) {
 		t.Fatalf("sum: n %d max %v mean %v p50 %v p99 %v; all: n %d max %v mean %v p50 %v p99 %v",
 			sum.Count(), sum.Max(), sum.Mean(), sum.Percentile(50), sum.Percentile(99),
 			all.Count(), all.Max(), all.Mean(), all.Percentile(50), all.Percentile(99))
+	}
+}
+
+// Splitting samples over several histograms, carrying each as JSON and
+// merging gives the histogram of all the samples.
+func TestSnapshotMergeEqualsOneHistogram(t *testing.T) {
+	var whole Hist
+	parts := make([]Hist, 3)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 30000 {
+		d := time.Duration(r.Int64N(int64(2 * time.Second)))
+		whole.Record(d)
+		parts[i%3].Record(d)
+	}
+	var merged Hist
+	for i := range parts {
+		b, err := json.Marshal(parts[i].Snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Snapshot
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		merged.Merge(s)
+	}
+	ps := []float64{0, 50, 90, 99, 99.9, 100}
+	if got, want := merged.Percentiles(ps...), whole.Percentiles(ps...); !slices.Equal(got, want) {
+		t.Errorf("merged percentiles %v, want %v", got, want)
+	}
+	if merged.Count() != whole.Count() || merged.Max() != whole.Max() || merged.Mean() != whole.Mean() {
+		t.Errorf("merged count/max/mean %d/%v/%v, want %d/%v/%v",
+			merged.Count(), merged.Max(), merged.Mean(), whole.Count(), whole.Max(), whole.Mean())
+	}
+	var empty Hist
+	var none Hist
+	empty.Merge(none.Snapshot())
+	if empty.Count() != 0 || empty.Max() != 0 {
+		t.Errorf("merging an empty snapshot: count %d max %v", empty.Count(), empty.Max())
 	}
 }

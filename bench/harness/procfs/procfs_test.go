@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,6 +121,14 @@ func TestMachineParsers(t *testing.T) {
 	if b := ParseMemTotal([]byte("MemTotal:       24576000 kB\nMemFree: 1 kB\n")); b != 24576000<<10 {
 		t.Errorf("mem %d", b)
 	}
+	if b, err := ParseMemAvailable([]byte("MemTotal: 8 kB\nMemAvailable:   23442844 kB\n")); err != nil || b != 23442844<<10 {
+		t.Errorf("available %d, %v", b, err)
+	}
+	for _, bad := range []string{"MemTotal: 8 kB\n", "MemAvailable: 12 MB\n", "MemAvailable: -1 kB\n"} {
+		if _, err := ParseMemAvailable([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
 	if l, err := ParseLoadAvg([]byte("2.80 3.75 3.27 5/300 1234\n")); err != nil || l != 2.8 {
 		t.Errorf("loadavg %v %v", l, err)
 	}
@@ -166,10 +175,45 @@ func TestRootReadsFiles(t *testing.T) {
 	if _, err := Proc.ReadSockstat(); err != nil {
 		t.Fatal(err)
 	}
+	if b, err := Proc.ReadMemAvailable(); err != nil || b <= 0 {
+		t.Fatalf("MemAvailable %d, %v", b, err)
+	}
 	if _, err := Proc.ReadListenStats(); err != nil {
 		t.Fatal(err)
 	}
 	if m := Proc.ReadMachine(); m.CPUs <= 0 || m.Kernel == "" || m.PageSize <= 0 {
 		t.Fatalf("machine %+v", m)
+	}
+}
+
+func TestCountTCPPorts(t *testing.T) {
+	text := "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
+		"   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n" +
+		"   1: 0A00007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n" +
+		"   2: 0100007F:1F91 0100007F:0050 06 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1\n"
+	for _, c := range []struct {
+		ports []int
+		want  TCPSockets
+	}{{[]int{8080}, TCPSockets{Other: 2}}, {[]int{8081, 80}, TCPSockets{TimeWait: 1}}, {[]int{9}, TCPSockets{}}, {nil, TCPSockets{}}} {
+		if n, err := CountTCPPorts([]byte(text), c.ports...); err != nil || n != c.want {
+			t.Errorf("ports %v: %+v, %v; want %+v", c.ports, n, err, c.want)
+		}
+	}
+	six := "  sl  local_address                         remote_address\n" +
+		"   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A\n"
+	if n, err := CountTCPPorts([]byte(six), 8080); err != nil || n.Other != 1 {
+		t.Errorf("tcp6: %+v, %v", n, err)
+	}
+	if _, err := CountTCPPorts([]byte("hdr\n 0: nocolon zz:zz 0A\n"), 1); err == nil {
+		t.Error("garbage parsed")
+	}
+	// Our own listener shows up in the real file.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if n, err := Proc.CountTCPSockets(l.Addr().(*net.TCPAddr).Port); err != nil || n.Other != 1 {
+		t.Errorf("own listener: %+v, %v", n, err)
 	}
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/wsgate/wsgate/bench/harness/chart"
@@ -36,6 +37,7 @@ func Charts(run *results.Run) map[string]string {
 	if c, ok := slowChart(run); ok {
 		out[ChartSlowRSS] = c.SVG()
 	}
+	maps.Copy(out, millionCharts(run))
 	return out
 }
 

@@ -16,7 +16,7 @@ func Text(run *results.Run) string {
 	m := run.Machine
 	fmt.Fprintf(&b, "\n%s — %d × %s, Linux %s, %s; load average %.2f → %.2f; %.0f s\n",
 		run.Command, m.CPUs, orDash(m.Model), orDash(m.Kernel), orDash(m.GoVersion), m.LoadAvg, run.LoadAvgEnd, run.Seconds)
-	for _, t := range tables(run) {
+	for _, t := range append(tables(run), millionTables(run)...) {
 		b.WriteString("\n" + t.text())
 	}
 	if len(run.Problems) > 0 {
@@ -87,7 +87,9 @@ func orDash(s string) string {
 
 // Write puts the charts into dir/charts and the results section into
 // dir/README.md: between the markers when they are there, appended when
-// not, in a new file when there is none.
+// not, in a new file when there is none. A run of the million scenario
+// writes its own section (between the million markers) instead, and the
+// main one only if it has other results too.
 func Write(dir string, run *results.Run) error {
 	if err := os.MkdirAll(filepath.Join(dir, chartsDir), 0o755); err != nil {
 		return err
@@ -106,17 +108,29 @@ func Write(dir string, run *results.Run) error {
 	if doc == "" {
 		doc = "# wsbench results\n"
 	}
-	return os.WriteFile(path, []byte(Splice(doc, Markdown(run))), 0o644)
+	million := hasMillion(run)
+	if !million || len(tables(run)) > 0 {
+		doc = Splice(doc, Markdown(run))
+	}
+	if million {
+		doc = SpliceBetween(doc, MillionBeginMarker, MillionEndMarker, MillionMarkdown(run))
+	}
+	return os.WriteFile(path, []byte(doc), 0o644)
 }
 
 // Splice replaces the text between the markers in doc with section, or
 // appends a marked section when doc has none.
 func Splice(doc, section string) string {
-	block := BeginMarker + "\n" + strings.TrimRight(section, "\n") + "\n" + EndMarker
-	i := strings.Index(doc, BeginMarker)
-	j := strings.Index(doc, EndMarker)
+	return SpliceBetween(doc, BeginMarker, EndMarker, section)
+}
+
+// SpliceBetween is Splice with the given markers.
+func SpliceBetween(doc, begin, end, section string) string {
+	block := begin + "\n" + strings.TrimRight(section, "\n") + "\n" + end
+	i := strings.Index(doc, begin)
+	j := strings.Index(doc, end)
 	if i >= 0 && j > i {
-		return doc[:i] + block + doc[j+len(EndMarker):]
+		return doc[:i] + block + doc[j+len(end):]
 	}
 	return strings.TrimRight(doc, "\n") + "\n\n" + block + "\n"
 }

@@ -40,6 +40,8 @@ type Run struct {
 	// failed, deliveries that never arrived): numbers next to a problem
 	// are suspect.
 	Problems []string `json:"problems,omitempty"`
+	// Host is what a run that prepares the host (million) did to it.
+	Host *Host `json:"host,omitempty"`
 }
 
 // Design holds one design's results, scenario by scenario.
@@ -49,6 +51,8 @@ type Design struct {
 	Fanout []*Fanout `json:"fanout,omitempty"`
 	Churn  *Churn    `json:"churn,omitempty"`
 	Slow   *Slow     `json:"slow,omitempty"`
+	// Million is the many-process scenario (wsbench million).
+	Million *Million `json:"million,omitempty"`
 }
 
 // NewRun starts a Run for the given command line.

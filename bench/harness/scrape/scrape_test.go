@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/pprof"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +86,18 @@ func TestClientAgainstPprof(t *testing.T) {
 	if m, err := c.Metrics(ctx); err != nil || m["wsgate_conns_open"] != 3 {
 		t.Fatalf("metrics %v %v", m, err)
 	}
+	before, err := c.GCStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	after, err := c.GCStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, lost := after.PausesSince(before); len(p) < 1 || p[len(p)-1] <= 0 || lost != 0 {
+		t.Fatalf("pauses after runtime.GC: %v (lost %d)", p, lost)
+	}
 	if _, err := c.get(ctx, "/nope"); err == nil {
 		t.Fatal("404 accepted")
 	}
@@ -94,5 +109,64 @@ func TestClientAgainstPprof(t *testing.T) {
 	}
 	if time.Since(start) < time.Second {
 		t.Fatal("profile returned before its second")
+	}
+}
+
+// heapWithGC renders the MemStats tail of a debug=1 heap profile after
+// numGC collections whose pause was the collection's number in µs.
+func heapWithGC(numGC int) []byte {
+	var ring [256]uint64
+	for g := 1; g <= numGC; g++ {
+		ring[(g+255)%256] = uint64(g) * 1000
+	}
+	vals := make([]string, 256)
+	for i, v := range ring {
+		vals[i] = strconv.FormatUint(v, 10)
+	}
+	return []byte("heap profile: 1: 2 [3: 4] @ heap/1048576\n\n# runtime.MemStats\n# HeapInuse = 8192\n" +
+		"# PauseNs = [" + strings.Join(vals, " ") + "]\n# PauseEnd = [0]\n# NumGC = " + strconv.Itoa(numGC) + "\n# NumForcedGC = 0\n")
+}
+
+func TestGCStatsPausesSince(t *testing.T) {
+	parse := func(n int) GCStats {
+		s, err := ParseGCStats(heapWithGC(n))
+		if err != nil {
+			t.Fatalf("ParseGCStats(%d): %v", n, err)
+		}
+		return s
+	}
+	us := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Microsecond
+		}
+		return out
+	}
+	cases := []struct {
+		from, to int
+		want     []time.Duration
+		lost     int
+	}{
+		{from: 3, to: 3, want: nil},
+		{from: 3, to: 5, want: us(4, 5)},
+		{from: 250, to: 260, want: us(251, 252, 253, 254, 255, 256, 257, 258, 259, 260)}, // across the ring's end
+		{from: 0, to: 300, want: nil, lost: 44},
+	}
+	for _, c := range cases {
+		got, lost := parse(c.to).PausesSince(parse(c.from))
+		if c.from == 0 && c.to == 300 {
+			if len(got) != 256 || got[0] != 45*time.Microsecond || got[255] != 300*time.Microsecond || lost != c.lost {
+				t.Errorf("300 after 0: %d pauses from %v to %v, lost %d", len(got), got[0], got[len(got)-1], lost)
+			}
+			continue
+		}
+		if !slices.Equal(got, c.want) || lost != c.lost {
+			t.Errorf("%d → %d: %v lost %d, want %v lost %d", c.from, c.to, got, lost, c.want, c.lost)
+		}
+	}
+	for _, bad := range []string{"# NumGC = 3\n", "# PauseNs = [1 2 3]\n# NumGC = 3\n", "# PauseNs = [" + strings.Repeat("x ", 256) + "]\n# NumGC = 1\n"} {
+		if _, err := ParseGCStats([]byte(bad)); err == nil {
+			t.Errorf("ParseGCStats(%.30q…) accepted it", bad)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -45,6 +46,11 @@ type Spec struct {
 	// server is ready when it prints its first stdout line (the floor:
 	// a probe connection would count as one of its clients).
 	Control bool
+	// NoListen starts a Control process that is not a server at all (a
+	// load client): no --listen argument, no port.
+	NoListen bool
+	// Env is added to the harness's environment (e.g. GOMAXPROCS=1).
+	Env []string
 }
 
 // Process is a running server.
@@ -75,7 +81,7 @@ const stopGrace = 20 * time.Second
 func Start(ctx context.Context, spec Spec) (*Process, error) {
 	var err error
 	addr := spec.Listen
-	if addr == "" {
+	if addr == "" && !spec.NoListen {
 		if addr, err = FreePort(); err != nil {
 			return nil, err
 		}
@@ -93,8 +99,14 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if listenArgs == nil {
 		listenArgs = defaultListenArgs
 	}
-	args := append(append([]string(nil), spec.Args...), listenArgs(addr, p.DebugAddr)...)
+	args := append([]string(nil), spec.Args...)
+	if !spec.NoListen {
+		args = append(args, listenArgs(addr, p.DebugAddr)...)
+	}
 	cmd := exec.Command(spec.Bin, args...)
+	if len(spec.Env) > 0 {
+		cmd.Env = append(os.Environ(), spec.Env...)
+	}
 	cmd.Stderr = p.logs
 	// Pdeathsig: a server must not outlive a killed wsbench and keep its
 	// ports and thousands of sockets.
@@ -187,6 +199,11 @@ func (p *Process) probe(ctx context.Context, spec Spec, sc *scrape.Client) error
 	c, err := d.DialContext(ctx, "tcp4", p.Addr)
 	if err != nil {
 		return err
+	}
+	// Reset, not close: a probe must not leave a TIME_WAIT socket on the
+	// server's port for a minute.
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
 	}
 	_ = c.Close()
 	if spec.Debug {

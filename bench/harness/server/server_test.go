@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,11 @@ func TestMain(m *testing.M) {
 }
 
 func helper(mode string, args []string) int {
+	if mode == "args" { // echo the arguments, then wait for stdin to close
+		fmt.Printf("args: %q%s\n", args, os.Getenv("SERVER_TEST_EXTRA"))
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return 0
+	}
 	fs := flag.NewFlagSet("helper", flag.ContinueOnError)
 	listen := fs.String("listen", "", "")
 	debug := fs.String("debug-listen", "", "")
@@ -159,11 +165,49 @@ func TestControl(t *testing.T) {
 	}
 }
 
+// A NoListen process gets its arguments as given (no --listen), and
+// Env on top of the environment.
+func TestNoListen(t *testing.T) {
+	sp := spec(t, "args", true)
+	sp.Args, sp.NoListen, sp.Env = []string{"million-client", "--conns", "3"}, true, []string{"SERVER_TEST_EXTRA= env"}
+	p, err := Start(context.Background(), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `args: ["million-client" "--conns" "3"] env`; strings.TrimSpace(p.FirstLine) != want || p.Addr != "" {
+		t.Errorf("first line %q, addr %q; want %s and no address", p.FirstLine, p.Addr, want)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTail(t *testing.T) {
 	tl := newTail(5)
 	fmt.Fprint(tl, "abc")
 	fmt.Fprint(tl, "defg")
 	if tl.String() != "cdefg" {
 		t.Fatalf("%q", tl.String())
+	}
+}
+
+func TestStartRedis(t *testing.T) {
+	r, err := StartRedis(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(r.URL, "redis://127.0.0.1:") || r.Pid() <= 0 {
+		t.Errorf("URL %q pid %d", r.URL, r.Pid())
+	}
+	dir := r.dir
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", r.Addr); err == nil {
+		c.Close()
+		t.Errorf("%s still answers after Stop", r.Addr)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("redis directory %s left behind (%v)", dir, err)
 	}
 }

@@ -94,7 +94,11 @@ type Push struct {
 	Type     []byte // "reply", "message", ...
 	ID       uint64 // a reply's id
 	HasError bool   // a reply carrying "error"
-	Data     []byte // a message's data (bin or str)
+	// ErrorCode and ErrorMessage are the error's "code" and "message"
+	// (zero when absent or not in that shape).
+	ErrorCode    uint64
+	ErrorMessage []byte
+	Data         []byte // a message's data (bin or str)
 }
 
 // IsMessage reports whether p is a message push.
@@ -130,7 +134,7 @@ func ParsePush(b []byte) (Push, error) {
 			p.Data, err = r.bytes()
 		case "error":
 			p.HasError = true
-			err = r.skip(0)
+			err = r.errorValue(&p)
 		default:
 			err = r.skip(0)
 		}
@@ -139,6 +143,38 @@ func ParsePush(b []byte) (Push, error) {
 		}
 	}
 	return p, nil
+}
+
+// errorValue reads an error object ({"code": n, "message": s}); any other
+// value is skipped.
+func (r *reader) errorValue(p *Push) error {
+	if r.off < len(r.b) {
+		if c := r.b[r.off]; c&0xf0 != 0x80 && c != 0xde && c != 0xdf {
+			return r.skip(0)
+		}
+	}
+	n, err := r.mapLen()
+	if err != nil {
+		return err
+	}
+	for range n {
+		key, err := r.str()
+		if err != nil {
+			return err
+		}
+		switch string(key) {
+		case "code":
+			p.ErrorCode, err = r.uint()
+		case "message":
+			p.ErrorMessage, err = r.str()
+		default:
+			err = r.skip(1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type reader struct {

@@ -50,7 +50,8 @@ func TestParsePushFromCodec(t *testing.T) {
 		t.Fatalf("reply: %+v %v", p, err)
 	}
 	p, err = ParsePush(codec.AppendError(nil, codec.Msgpack, 9, codec.CodeBadChannel, "bad channel"))
-	if err != nil || !p.IsReply() || p.ID != 9 || !p.HasError {
+	if err != nil || !p.IsReply() || p.ID != 9 || !p.HasError ||
+		p.ErrorCode != uint64(codec.CodeBadChannel) || string(p.ErrorMessage) != "bad channel" {
 		t.Fatalf("error reply: %+v %v", p, err)
 	}
 }

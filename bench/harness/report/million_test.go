@@ -1,0 +1,93 @@
+package report
+
+import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/bench/harness/hist"
+	"github.com/wsgate/wsgate/bench/harness/procfs"
+	"github.com/wsgate/wsgate/bench/harness/results"
+)
+
+// millionRun is a million-scenario run: wsgate ramped, held and broadcast
+// to, naive stopped by the memory floor.
+func millionRun() *results.Run {
+	r := results.NewRun("wsbench million", procfs.Machine{CPUs: 2, Model: "Test CPU", NofileLimit: 20000}, time.Unix(0, 0))
+	var h hist.Hist
+	for i := 1; i <= 100; i++ {
+		h.Record(time.Duration(i) * 10 * time.Millisecond)
+	}
+	timeline := func(n int) []results.MillionSample {
+		var tl []results.MillionSample
+		for i := 0; i <= 10; i++ {
+			tl = append(tl, results.MillionSample{T: float64(i) * 10, Phase: "ramp", Conns: n * i / 10,
+				ServerRSSBytes: int64(n*i/10) * 600, KernelSlabBytes: int64(n*i/10) * 10000, ClientRSSBytes: int64(n*i/10) * 1000})
+		}
+		return tl
+	}
+	r.Design(results.Wsgate).Million = &results.Million{Target: 1000000, Reached: 1000000, Upgraded: 1000000, RampS: 200, ConnPerSec: 5000,
+		Layout:   results.MillionLayout{Servers: 53, ServerCap: 19900, MinPerServer: 18500, MaxPerServer: 19300, Clients: 51, Sources: 102, GOMAXPROCS: 1},
+		Memory:   results.MillionMemory{Conns: 1000000, ServerRSSBytes: 700 << 20, ServerBaseRSSBytes: 100 << 20, KernelSlabBytes: 10 << 30},
+		GCRun:    &results.MillionGC{Collections: 400, PauseP99Ms: 1.5, PauseMaxMs: 3},
+		Hold:     &results.MillionHold{Conns: 1000000, WindowS: 60, PingInterval: "25s", Pings: 2400000, ServerPctCore: 140, GC: results.MillionGC{Source: "test"}},
+		Timeline: timeline(1000000),
+		Broadcasts: []results.MillionBroadcast{{Name: "one", Messages: 1, Conns: 1000000, Expected: 1000000, Delivered: 1000000,
+			ConnsComplete: 1000000, CompletionMs: 41234, LatencyMs: results.LatencyOf(&h, 20)}}}
+	r.Design(results.Naive).Million = &results.Million{Target: 1000000, Reached: 420000, StopReason: "memory: MemAvailable 5.99 GiB fell below the floor of 6.00 GiB",
+		Layout: results.MillionLayout{Servers: 53}, Memory: results.MillionMemory{Conns: 420000, ServerRSSBytes: 9 << 30}, Timeline: timeline(420000)}
+	r.Host = &results.Host{Restored: true, MemFloorBytes: 4 << 30, Sysctls: []results.SysctlChange{{Key: "net.core.somaxconn", Old: "4096", New: "65535"}},
+		Doctor: &results.Doctor{Command: "wsgate doctor", Verdict: "NOT READY: …", Waived: []string{"RLIMIT_NOFILE hard"}}}
+	return r
+}
+
+// A million run writes its own README section and charts and leaves the
+// main results section alone; the terminal shows its tables.
+func TestMillionSection(t *testing.T) {
+	run := millionRun()
+	text := Text(run)
+	for _, want := range []string{"A million connections: ramp and memory", "1,000,000", "memory: MemAvailable", "Held idle, pinged",
+		"41,234 ms", "net.core.somaxconn", "18,500–19,300"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	dir := t.TempDir()
+	doc := "# bench\n\n" + BeginMarker + "\nthe main results\n" + EndMarker + "\n\nhand-written tail\n"
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a second write replaces the section instead of adding one
+		if err := Write(dir, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if !strings.Contains(got, "the main results") || !strings.Contains(got, "hand-written tail") ||
+		strings.Count(got, MillionBeginMarker) != 1 || !strings.Contains(got, "## A million connections") {
+		t.Errorf("README after Write:\n%s", got)
+	}
+	for _, name := range []string{ChartMillionConns, ChartMillionMemory} {
+		svg, err := os.ReadFile(filepath.Join(dir, "charts", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+			t.Errorf("%s is not XML: %v", name, err)
+		}
+		if !strings.Contains(got, "charts/"+name) {
+			t.Errorf("README does not show %s", name)
+		}
+	}
+	// A main-scenario run still writes only the main section.
+	if hasMillion(sampleRun(t)) {
+		t.Error("a run without million results has a million section")
+	}
+}
