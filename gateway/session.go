@@ -33,22 +33,35 @@ func newSession(protocol, id string, identity Identity) *session {
 // Encoding implements hub.Subscriber.
 func (c *conn) Encoding() codec.Encoding { return c.sess.enc }
 
-// Enqueue implements hub.Subscriber. Live frames of a channel being
-// recovered are held back (counted against the queue limit) until its
-// history has been queued. A connection is not sent its own join/leave
-// events (it has its subscribe/unsubscribe reply instead).
-func (c *conn) Enqueue(p *codec.Publication, frame []byte) bool {
-	event := p.Kind != codec.KindPublication
-	if event && string(p.Client) == c.sess.id { // sess and its id never change once subscribed
-		return false
-	}
+// Enqueue implements hub.Subscriber: it queues a run of one channel's
+// frames under one lock.
+func (c *conn) Enqueue(pubs []*codec.Publication, frames [][]byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	wasEmpty := c.out == nil
+	for i, p := range pubs {
+		if !c.enqueueLocked(p, frames[i]) {
+			return true // closing as a slow consumer: the flush sends the close
+		}
+	}
+	return wasEmpty && c.out != nil
+}
+
+// enqueueLocked queues one frame. Live frames of a channel being recovered
+// are held back (counted against the queue limit) until its history has
+// been queued. A connection is not sent its own join/leave events (it has
+// its subscribe/unsubscribe reply instead). It returns false when the
+// connection started closing as a slow consumer.
+func (c *conn) enqueueLocked(p *codec.Publication, frame []byte) bool {
+	event := p.Kind != codec.KindPublication
+	if event && string(p.Client) == c.sess.id { // sess and its id never change once subscribed
+		return true
+	}
 	if top, ok := c.resumedTop[string(p.Channel)]; ok {
 		// Right after a resume, Pub/Sub may still bring publications the
 		// history read already replayed: drop those, once.
 		if p.Offset <= top && p.Kind == codec.KindPublication {
-			return false
+			return true
 		}
 		delete(c.resumedTop, string(p.Channel))
 	}
@@ -58,13 +71,12 @@ func (c *conn) Enqueue(p *codec.Publication, frame []byte) bool {
 		if c.queuedBytesLocked()+r.bytes > c.srv.cfg.MaxQueueBytes {
 			c.srv.metrics.SlowConsumers.Add(1)
 			c.startCloseLocked(CloseSlowConsumer, "slow consumer", true)
-			return true
+			return false
 		}
-		return false
+		return true
 	}
-	wasEmpty := c.out == nil
 	c.queueLocked(frame)
-	return wasEmpty && c.out != nil
+	return true
 }
 
 func (c *conn) queuedBytesLocked() int {

@@ -24,6 +24,34 @@ import (
 // What history no longer has is announced to the subscribers with a gap
 // push in its place, so nothing is missed without a word.
 
+// inOrder reports, under the shard lock, whether p is simply the next
+// publication of the channel: no repair running, and no duplicate, gap or
+// epoch change for admit to act on. Such publications are delivered in
+// runs (worker.go); every other one goes through admit alone.
+func inOrder(ch *chanState, p *codec.Publication) bool {
+	switch {
+	case ch.filling:
+		return false
+	case p.Offset == 0:
+		return true // no history position: nothing to check
+	case ch.epoch == string(p.Epoch):
+		return p.Offset == ch.last+1
+	default:
+		return ch.epoch == "" // the first position, or an epoch change
+	}
+}
+
+// advance moves the channel's position to p, which inOrder accepted.
+func advance(ch *chanState, p *codec.Publication) {
+	if p.Offset == 0 {
+		return
+	}
+	if ch.epoch != string(p.Epoch) {
+		ch.epoch = string(p.Epoch)
+	}
+	ch.last, ch.observed = p.Offset, false
+}
+
 // admit decides, under the shard lock, whether p is delivered now: it
 // drops duplicates (an offset already delivered, e.g. after a pub/sub
 // reconnect), holds p back while a repair runs, and starts one when p
@@ -81,7 +109,7 @@ func (w *worker) epochChangedLocked(ch *chanState, name, epoch string) {
 	prev, last := ch.epoch, ch.last
 	w.snapshotLocked(ch)
 	notice := &codec.Publication{Channel: []byte(name), Kind: codec.KindEpoch}
-	w.fanOut(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
+	w.fanOutOne(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
 		buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(name)+len(epoch)+len(prev)+64)
 		return frameIn(codec.AppendEpoch(buf, enc, name, epoch, prev, last), enc)
 	}, &s.hub.stats.GapNotices)
@@ -240,14 +268,7 @@ func (w *worker) deliverLocked(ch *chanState, p *codec.Publication) {
 		ch.epoch, ch.last, ch.observed = string(p.Epoch), p.Offset, false
 	}
 	w.snapshotLocked(ch)
-	w.fanOut(p, messageFrame, &w.shard.hub.stats.Delivered)
-}
-
-// snapshotLocked copies the channel's subscribers for a fan-out.
-func (w *worker) snapshotLocked(ch *chanState) {
-	for sub := range ch.subs {
-		w.snapshot = append(w.snapshot, sub)
-	}
+	w.fanOutOne(p, messageFrame, &w.shard.hub.stats.Delivered)
 }
 
 // lostLocked counts publications from..to that history could not provide
@@ -261,7 +282,7 @@ func (w *worker) lostLocked(ch *chanState, name string, from, to uint64) {
 	s.hub.stats.GapsLost.Add(int64(to - from + 1))
 	w.snapshotLocked(ch)
 	notice := &codec.Publication{Channel: []byte(name), Kind: codec.KindGap}
-	w.fanOut(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
+	w.fanOutOne(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
 		return frameIn(codec.AppendGap(make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(name)+48), enc, name, from, to), enc)
 	}, &s.hub.stats.GapNotices)
 }

@@ -5,9 +5,10 @@
 // shards deliver in parallel.
 //
 // A publication is framed once per encoding (MessagePack, JSON) and every
-// subscriber gets a reference to the same bytes. Queued frames are flushed
-// once per subscriber per batch, so a burst to one socket leaves in one
-// writev.
+// subscriber gets a reference to the same bytes. Consecutive publications
+// of a channel are fanned out together as a run, and queued frames are
+// flushed once per subscriber per round (worker.go), so a burst to one
+// socket leaves in one writev.
 //
 // Join / leave events (codec.KindJoin, codec.KindLeave) travel the same
 // queue, so they keep their place among a channel's publications, but
@@ -20,22 +21,22 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
-	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
 // Subscriber is one local connection as the hub sees it.
 type Subscriber interface {
 	// Encoding is the subscriber's wire format.
 	Encoding() codec.Encoding
-	// Enqueue queues p's shared, immutable frame. It must not block or
-	// write; it returns true when the caller must call Flush (the queue was
-	// empty, so nobody else will). p is passed for subscribers that hold
-	// live publications back while they recover history.
-	Enqueue(p *codec.Publication, frame []byte) (flush bool)
+	// Enqueue queues a run of publications of one channel, in order, with
+	// their shared, immutable frames (frames[i] is pubs[i]'s, in the
+	// subscriber's encoding). It must not block or write, nor keep either
+	// slice; it returns true when the caller must call Flush (the queue was
+	// empty, so nobody else will). The publications are passed for
+	// subscribers that hold live ones back while they recover history.
+	Enqueue(pubs []*codec.Publication, frames [][]byte) (flush bool)
 	// Flush writes what the socket takes now, without blocking.
 	Flush()
 }
@@ -119,7 +120,7 @@ type shard struct {
 // subscriber arrives; until something is delivered, the positions its
 // subscribers were told (Observe) stand in for it.
 type chanState struct {
-	subs     map[Subscriber]struct{}
+	subs     map[Subscriber]codec.Encoding // read once, at Subscribe
 	epoch    string
 	last     uint64
 	observed bool // epoch and last come from Observe, nothing delivered yet
@@ -190,7 +191,7 @@ func (h *Hub) Subscribe(channel string, sub Subscriber) error {
 	defer s.mu.Unlock()
 	ch := s.channels[channel]
 	if ch == nil {
-		ch = &chanState{subs: map[Subscriber]struct{}{}}
+		ch = &chanState{subs: map[Subscriber]codec.Encoding{}}
 		s.channels[channel] = ch
 		h.stats.Channels.Add(1)
 		h.broker.Subscribe(channel)
@@ -198,7 +199,7 @@ func (h *Hub) Subscribe(channel string, sub Subscriber) error {
 	if _, ok := ch.subs[sub]; ok {
 		return ErrAlreadySubscribed
 	}
-	ch.subs[sub] = struct{}{}
+	ch.subs[sub] = sub.Encoding()
 	return nil
 }
 
@@ -299,154 +300,6 @@ func (h *Hub) AdmitPublish() bool {
 // bytes and the envelope around them.
 func queueCost(p *codec.Publication) int64 {
 	return int64(len(p.Data) + len(p.Channel) + len(p.Epoch) + len(p.Client) + len(p.User) + 160)
-}
-
-// run is a shard's write worker: it takes publications in batches, queues
-// their frames to every subscriber, then flushes each touched subscriber
-// once.
-func (s *shard) run() {
-	defer s.hub.wg.Done()
-	w := s.worker
-	batch := make([]*codec.Publication, s.hub.cfg.BatchSize)
-	var ctrl []func()
-	for {
-		n := s.queue.popBatch(batch, &ctrl)
-		if n == 0 && len(ctrl) == 0 {
-			return
-		}
-		for i, fn := range ctrl {
-			fn()
-			ctrl[i] = nil
-		}
-		ctrl = ctrl[:0]
-		for i, p := range batch[:n] {
-			w.deliver(p)
-			s.hub.stats.Queued.Add(-queueCost(p))
-			batch[i] = nil
-		}
-		w.flush()
-	}
-}
-
-// worker holds a write worker's reusable buffers: delivering allocates
-// nothing per subscriber.
-type worker struct {
-	shard    *shard
-	snapshot []Subscriber
-	dirty    []Subscriber
-}
-
-// deliver frames p once per encoding in use and queues it to every
-// subscriber. The subscriber set is copied under the lock and written to
-// outside it, so subscribing never waits for a fan-out. (Gap fills, rare,
-// fan out under the shard lock; that is safe because no connection calls
-// into the hub while holding its own lock.)
-func (w *worker) deliver(p *codec.Publication) {
-	if p.Kind != codec.KindPublication {
-		w.deliverEvent(p)
-		return
-	}
-	s := w.shard
-	s.mu.Lock()
-	ch := s.channels[string(p.Channel)]
-	if ch == nil || !w.admit(ch, p) {
-		s.mu.Unlock()
-		return
-	}
-	for sub := range ch.subs {
-		w.snapshot = append(w.snapshot, sub)
-	}
-	s.mu.Unlock()
-	w.fanOut(p, messageFrame, &s.hub.stats.Delivered)
-}
-
-// fanOut queues p, framed by frame once per encoding in use, to the
-// snapshot of subscribers, and counts the frames queued.
-func (w *worker) fanOut(p *codec.Publication, frame func(codec.Encoding, *codec.Publication) []byte, count *atomic.Int64) {
-	var frames [2][]byte // by encoding
-	for i, sub := range w.snapshot {
-		enc := sub.Encoding()
-		if frames[enc] == nil {
-			frames[enc] = frame(enc, p)
-		}
-		if sub.Enqueue(p, frames[enc]) {
-			w.dirty = append(w.dirty, sub)
-		}
-		w.snapshot[i] = nil
-	}
-	count.Add(int64(len(w.snapshot)))
-	w.snapshot = w.snapshot[:0]
-}
-
-// deliverEvent fans a join/leave event out to the channel's subscribers.
-// It bypasses admit: an event has no offset, so it neither moves the
-// channel's position nor waits for a gap fill.
-func (w *worker) deliverEvent(p *codec.Publication) {
-	if !p.Kind.IsEvent() {
-		return // a kind this hub does not know (the decoder refuses them)
-	}
-	s := w.shard
-	s.mu.Lock()
-	ch := s.channels[string(p.Channel)]
-	if ch == nil {
-		s.mu.Unlock()
-		return
-	}
-	for sub := range ch.subs {
-		w.snapshot = append(w.snapshot, sub)
-	}
-	s.mu.Unlock()
-	w.fanOut(p, eventFrame, &s.hub.stats.Events)
-}
-
-func (w *worker) flush() {
-	for i, sub := range w.dirty {
-		sub.Flush()
-		w.dirty[i] = nil
-	}
-	w.dirty = w.dirty[:0]
-}
-
-// messageFrame builds one complete WebSocket frame for p in one allocation:
-// the payload is encoded after room for the largest header, then the header
-// is written right before it.
-func messageFrame(enc codec.Encoding, p *codec.Publication) []byte {
-	buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(p.Data)+len(p.Channel)+48)
-	// The channel is only copied into buf, so viewing its bytes as a string
-	// in place is safe and saves an allocation per publication.
-	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
-	epoch := unsafe.String(unsafe.SliceData(p.Epoch), len(p.Epoch))
-	buf = codec.AppendMessage(buf, enc, channel, p.Offset, epoch, p.Data)
-	return frameIn(buf, enc)
-}
-
-// eventFrame builds the WebSocket frame of a join/leave push for p.
-func eventFrame(enc codec.Encoding, p *codec.Publication) []byte {
-	buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(p.Channel)+len(p.Client)+len(p.User)+64)
-	// Only copied into buf: string views in place are safe.
-	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
-	client := unsafe.String(unsafe.SliceData(p.Client), len(p.Client))
-	user := unsafe.String(unsafe.SliceData(p.User), len(p.User))
-	if p.Kind == codec.KindJoin {
-		buf = codec.AppendJoin(buf, enc, channel, client, user)
-	} else {
-		buf = codec.AppendLeave(buf, enc, channel, client, user)
-	}
-	return frameIn(buf, enc)
-}
-
-// frameIn writes the WebSocket header into the room reserved at the start
-// of buf (wsframe.MaxServerHeader bytes, payload after it) and returns the
-// frame.
-func frameIn(buf []byte, enc codec.Encoding) []byte {
-	n := len(buf) - wsframe.MaxServerHeader
-	op := wsframe.OpBinary
-	if enc == codec.JSON {
-		op = wsframe.OpText
-	}
-	start := wsframe.MaxServerHeader - wsframe.HeaderSize(n)
-	wsframe.AppendHeader(buf[start:start], true, op, n)
-	return buf[start:]
 }
 
 // Channels lists the channels with local subscribers.

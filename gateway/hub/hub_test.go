@@ -50,13 +50,15 @@ type fakeSub struct {
 	frames  [][]byte
 	pending bool
 	flushes int
+	runs    int // Enqueue calls
 }
 
 func (s *fakeSub) Encoding() codec.Encoding { return s.enc }
-func (s *fakeSub) Enqueue(_ *codec.Publication, f []byte) bool {
+func (s *fakeSub) Enqueue(_ []*codec.Publication, f [][]byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.frames = append(s.frames, f)
+	s.frames = append(s.frames, f...)
+	s.runs++
 	first := !s.pending
 	s.pending = true
 	return first
@@ -147,12 +149,13 @@ func TestDeliverAllocations(t *testing.T) {
 		}
 		w := worker{shard: h.shard("c")}
 		p := &codec.Publication{Channel: []byte("c"), Offset: 1, Data: make([]byte, 64)}
-		w.deliver(p) // warm the reusable buffers
+		batch := []*codec.Publication{p}
+		w.deliverBatch(batch) // warm the reusable buffers
 		w.flush()
 		before := subs[0].n
 		allocs := testing.AllocsPerRun(20, func() {
 			p.Offset++ // a new publication each run (a repeated offset is a dropped duplicate)
-			w.deliver(p)
+			w.deliverBatch(batch)
 			w.flush()
 		})
 		t.Logf("%d subscribers: %.1f allocations per publication", n, allocs)
@@ -168,9 +171,12 @@ func TestDeliverAllocations(t *testing.T) {
 // countSub is an allocation-free subscriber.
 type countSub struct{ n int }
 
-func (s *countSub) Encoding() codec.Encoding                { return codec.Msgpack }
-func (s *countSub) Enqueue(*codec.Publication, []byte) bool { s.n++; return s.n%2 == 1 }
-func (s *countSub) Flush()                                  {}
+func (s *countSub) Encoding() codec.Encoding { return codec.Msgpack }
+func (s *countSub) Enqueue(p []*codec.Publication, _ [][]byte) bool {
+	s.n += len(p)
+	return s.n%2 == 1
+}
+func (s *countSub) Flush() {}
 
 // BenchmarkDeliver10k measures publish → frame → enqueue to 10,000 local
 // subscribers (b.N publications; allocs/op is per publication).
@@ -180,11 +186,12 @@ func BenchmarkDeliver10k(b *testing.B) {
 		must2(b, h.Subscribe("c", &countSub{}))
 	}
 	w := worker{shard: h.shard("c")}
-	p := &codec.Publication{Channel: []byte("c"), Offset: 1, Data: make([]byte, 64)}
+	p := &codec.Publication{Channel: []byte("c"), Data: make([]byte, 64)}
+	batch := []*codec.Publication{p}
 	b.ReportAllocs()
 	for b.Loop() {
-		p.Offset++ // a new publication each time (a repeated offset is a dropped duplicate)
-		w.deliver(p)
+		p.Offset++ // the next publication each time (from 1: a repeated offset is a dropped duplicate, a skipped one a gap)
+		w.deliverBatch(batch)
 		w.flush()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/delivery")

@@ -67,14 +67,14 @@ func (q *queue) pushCtrl(fn func()) {
 	q.cond.Signal()
 }
 
-// popBatch waits for publications or control work and moves up to len(dst)
-// publications into dst and the control work into ctrl. It returns 0 and no
-// control work once the queue is closed and empty. A ring grown by a burst
-// shrinks again once mostly empty.
-func (q *queue) popBatch(dst []*codec.Publication, ctrl *[]func()) int {
+// popBatch moves up to len(dst) publications into dst and the control work
+// into ctrl; with wait it first waits for either. It returns 0 and no
+// control work when there is none (with wait: once the queue is closed and
+// empty). A ring grown by a burst shrinks again once mostly empty.
+func (q *queue) popBatch(dst []*codec.Publication, ctrl *[]func(), wait bool) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.n == 0 && len(q.ctrl) == 0 && !q.closed {
+	for wait && q.n == 0 && len(q.ctrl) == 0 && !q.closed {
 		q.cond.Wait()
 	}
 	*ctrl = append(*ctrl, q.ctrl...)

@@ -1,0 +1,53 @@
+package hub
+
+import (
+	"unsafe"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/wsframe"
+)
+
+// frameFunc frames a publication (or an event) for one encoding.
+type frameFunc func(codec.Encoding, *codec.Publication) []byte
+
+// messageFrame builds one complete WebSocket frame for p in one allocation:
+// the payload is encoded after room for the largest header, then the header
+// is written right before it.
+func messageFrame(enc codec.Encoding, p *codec.Publication) []byte {
+	buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(p.Data)+len(p.Channel)+48)
+	// The channel is only copied into buf, so viewing its bytes as a string
+	// in place is safe and saves an allocation per publication.
+	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
+	epoch := unsafe.String(unsafe.SliceData(p.Epoch), len(p.Epoch))
+	buf = codec.AppendMessage(buf, enc, channel, p.Offset, epoch, p.Data)
+	return frameIn(buf, enc)
+}
+
+// eventFrame builds the WebSocket frame of a join/leave push for p.
+func eventFrame(enc codec.Encoding, p *codec.Publication) []byte {
+	buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(p.Channel)+len(p.Client)+len(p.User)+64)
+	// Only copied into buf: string views in place are safe.
+	channel := unsafe.String(unsafe.SliceData(p.Channel), len(p.Channel))
+	client := unsafe.String(unsafe.SliceData(p.Client), len(p.Client))
+	user := unsafe.String(unsafe.SliceData(p.User), len(p.User))
+	if p.Kind == codec.KindJoin {
+		buf = codec.AppendJoin(buf, enc, channel, client, user)
+	} else {
+		buf = codec.AppendLeave(buf, enc, channel, client, user)
+	}
+	return frameIn(buf, enc)
+}
+
+// frameIn writes the WebSocket header into the room reserved at the start
+// of buf (wsframe.MaxServerHeader bytes, payload after it) and returns the
+// frame.
+func frameIn(buf []byte, enc codec.Encoding) []byte {
+	n := len(buf) - wsframe.MaxServerHeader
+	op := wsframe.OpBinary
+	if enc == codec.JSON {
+		op = wsframe.OpText
+	}
+	start := wsframe.MaxServerHeader - wsframe.HeaderSize(n)
+	wsframe.AppendHeader(buf[start:start], true, op, n)
+	return buf[start:]
+}
