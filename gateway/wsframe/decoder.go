@@ -1,6 +1,9 @@
 package wsframe
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 // Sink receives what a Decoder finds. Payload slices are only valid during
 // the call (they usually point into the caller's read buffer).
@@ -27,8 +30,15 @@ type Sink interface {
 //
 // The zero Decoder with MaxMessage set is ready to use.
 type Decoder struct {
-	// MaxMessage bounds a message's total payload (all fragments).
+	// MaxMessage bounds a message's total payload (all fragments) as it
+	// arrives and, for a compressed message, its inflated size too.
 	MaxMessage int
+
+	// Inflate, when set, means permessage-deflate was negotiated (RFC
+	// 7692): a message whose first frame has RSV1 set is inflated with it
+	// (appending to dst, failing once past limit bytes) before the Sink
+	// sees it. Without it RSV1 is a protocol error.
+	Inflate func(dst, compressed []byte, limit int) ([]byte, error)
 
 	// The data frame whose payload is streaming in (inFrame).
 	inFrame   bool
@@ -38,9 +48,11 @@ type Decoder struct {
 	remaining int
 
 	// The message being assembled (msgOp != 0).
-	msgOp Opcode
-	utf8  utf8Validator
-	msg   []byte
+	msgOp      Opcode
+	compressed bool // the message's first frame had RSV1
+	utf8       utf8Validator
+	msg        []byte
+	inflated   []byte // output buffer for compressed messages
 
 	closed bool
 }
@@ -63,14 +75,18 @@ func (d *Decoder) Buffered() int { return len(d.msg) }
 // Closed reports whether a close frame has been received.
 func (d *Decoder) Closed() bool { return d.closed }
 
-// Reset returns the decoder to its initial state, keeping MaxMessage and a
-// small assembly buffer.
+// Reset returns the decoder to its initial state, keeping MaxMessage,
+// Inflate and small buffers.
 func (d *Decoder) Reset() {
-	msg := d.msg[:0]
-	if cap(msg) > maxRetainedBuffer {
-		msg = nil
+	*d = Decoder{MaxMessage: d.MaxMessage, Inflate: d.Inflate, msg: retain(d.msg), inflated: retain(d.inflated)}
+}
+
+// retain empties a buffer for reuse, or drops it when it is large.
+func retain(b []byte) []byte {
+	if cap(b) > maxRetainedBuffer {
+		return nil
 	}
-	*d = Decoder{MaxMessage: d.MaxMessage, msg: msg}
+	return b[:0]
 }
 
 // Decode consumes frames from p, unmasking p in place, and returns how many
@@ -107,7 +123,7 @@ func (d *Decoder) frame(p []byte, s Sink) (int, error) {
 	if err := d.checkFirstByte(p[0]); err != nil {
 		return 0, err
 	}
-	fin, op := p[0]&0x80 != 0, Opcode(p[0]&0x0F)
+	fin, op, compressed := p[0]&0x80 != 0, Opcode(p[0]&0x0F), p[0]&rsv1 != 0
 	if len(p) < 2 {
 		return 0, nil
 	}
@@ -147,22 +163,31 @@ func (d *Decoder) frame(p []byte, s Sink) (int, error) {
 		return 0, errorf(CloseTooBig, "message too big")
 	}
 	if fin && op != OpContinuation && uint64(len(p)-hlen) >= length {
-		return d.whole(p[hlen:hlen+int(length)], op, key, s, hlen)
+		return d.whole(p[hlen:hlen+int(length)], op, compressed, key, s, hlen)
 	}
 	d.inFrame, d.fin, d.mask, d.maskPos, d.remaining = true, fin, key, 0, int(length)
 	if op != OpContinuation {
-		d.msgOp = op
+		d.msgOp, d.compressed = op, compressed
 		d.utf8.reset()
 	}
 	k, err := d.payload(p[hlen:], s)
 	return hlen + k, err
 }
 
+// rsv1 marks a compressed message (RFC 7692 §6) on its first frame.
+const rsv1 = 0x40
+
 func (d *Decoder) checkFirstByte(b0 byte) error {
 	op := Opcode(b0 & 0x0F)
 	switch {
-	case b0&0x70 != 0:
+	case b0&0x30 != 0:
 		return errorf(CloseProtocolError, "reserved bits set")
+	case b0&rsv1 != 0 && d.Inflate == nil:
+		return errorf(CloseProtocolError, "RSV1 set without permessage-deflate")
+	case b0&rsv1 != 0 && op.IsControl():
+		return errorf(CloseProtocolError, "RSV1 set on a control frame")
+	case b0&rsv1 != 0 && op == OpContinuation:
+		return errorf(CloseProtocolError, "RSV1 set on a continuation frame")
 	case op > OpBinary && op < OpClose, op > OpPong:
 		return errorf(CloseProtocolError, "reserved opcode")
 	case op.IsControl() && b0&0x80 == 0:
@@ -176,8 +201,14 @@ func (d *Decoder) checkFirstByte(b0 byte) error {
 }
 
 // whole delivers a single-frame message that is complete in the input.
-func (d *Decoder) whole(payload []byte, op Opcode, key [4]byte, s Sink, hlen int) (int, error) {
+func (d *Decoder) whole(payload []byte, op Opcode, compressed bool, key [4]byte, s Sink, hlen int) (int, error) {
 	Mask(key, 0, payload)
+	if compressed {
+		if err := d.inflate(op, payload, s); err != nil {
+			return 0, err
+		}
+		return hlen + len(payload), nil
+	}
 	if op == OpText {
 		var v utf8Validator
 		if !v.write(payload) || !v.complete() {
@@ -214,7 +245,7 @@ func (d *Decoder) control(p []byte, hlen, length int, op Opcode, key [4]byte, s 
 func (d *Decoder) payload(p []byte, s Sink) (int, error) {
 	chunk := p[:min(len(p), d.remaining)]
 	d.maskPos = uint8(Mask(d.mask, int(d.maskPos), chunk))
-	if d.msgOp == OpText && !d.utf8.write(chunk) {
+	if d.msgOp == OpText && !d.compressed && !d.utf8.write(chunk) {
 		return 0, errorf(CloseInvalidPayload, "text message is not UTF-8")
 	}
 	d.msg = append(d.msg, chunk...)
@@ -226,13 +257,35 @@ func (d *Decoder) payload(p []byte, s Sink) (int, error) {
 	if !d.fin {
 		return len(chunk), nil
 	}
-	if d.msgOp == OpText && !d.utf8.complete() {
+	if d.msgOp == OpText && !d.compressed && !d.utf8.complete() {
 		return 0, errorf(CloseInvalidPayload, "text message is not UTF-8")
 	}
-	op, msg := d.msgOp, d.msg
-	d.msgOp, d.msg = 0, d.msg[:0]
-	if cap(d.msg) > maxRetainedBuffer {
-		d.msg = nil
+	op, msg, compressed := d.msgOp, d.msg, d.compressed
+	d.msgOp, d.compressed, d.msg = 0, false, retain(d.msg)
+	if compressed {
+		return len(chunk), d.inflate(op, msg, s)
 	}
 	return len(chunk), s.OnMessage(op, msg)
+}
+
+// inflate decompresses a complete compressed message, bounded by
+// MaxMessage, checks a text message's UTF-8 and delivers it. Errors that
+// are not a *Error (invalid compressed data) close with 1007.
+func (d *Decoder) inflate(op Opcode, compressed []byte, s Sink) error {
+	out, err := d.Inflate(d.inflated[:0], compressed, d.MaxMessage)
+	d.inflated = retain(out)
+	if err != nil {
+		var ferr *Error
+		if errors.As(err, &ferr) {
+			return ferr
+		}
+		return errorf(CloseInvalidPayload, "invalid compressed data")
+	}
+	if op == OpText {
+		var v utf8Validator
+		if !v.write(out) || !v.complete() {
+			return errorf(CloseInvalidPayload, "text message is not UTF-8")
+		}
+	}
+	return s.OnMessage(op, out)
 }
