@@ -1,7 +1,3 @@
-// Package gateway is the wsgate server: it accepts TCP connections on raw
-// fds, upgrades them to WebSocket without a goroutine per connection, runs
-// the frame engine on netpoll workers and keeps every connection's memory,
-// queue and timers bounded.
 package gateway
 
 import (
