@@ -262,6 +262,15 @@ func TestSessionEnqueue(t *testing.T) {
 	if !s.Enqueue([]*codec.Publication{other}, [][]byte{[]byte("pub")}) || len(f.frames) != 1 {
 		t.Fatalf("a publication was not queued: %q", f.frames)
 	}
+	// A run with the session's own join in the middle: the rest goes out,
+	// in order.
+	f.frames = nil
+	run := []*codec.Publication{other, own, other}
+	if !s.Enqueue(run, [][]byte{[]byte("a"), []byte("join"), []byte("b")}) || len(f.frames) != 2 ||
+		string(f.frames[0]) != "a" || string(f.frames[1]) != "b" {
+		t.Fatalf("run with own join queued %q, want a, b", f.frames)
+	}
+	f.frames = f.frames[:1]
 	// While c recovers, live frames are held, counted against the limit.
 	f.limit = 10
 	rec := s.startRecovery("c")
