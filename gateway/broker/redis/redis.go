@@ -23,6 +23,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/rediskeys"
 )
 
 // Config configures the Redis broker.
@@ -69,10 +70,10 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Prefix == "" {
-		c.Prefix = "wsgate"
+		c.Prefix = rediskeys.DefaultPrefix
 	}
 	if c.Partitions <= 0 {
-		c.Partitions = 64
+		c.Partitions = rediskeys.DefaultPartitions
 	}
 	if c.PubSubShards <= 0 {
 		c.PubSubShards = 4
@@ -152,7 +153,7 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, names: naming{prefix: cfg.Prefix, partitions: uint32(cfg.Partitions)}}
+	b := &Broker{cfg: cfg, names: newNaming(cfg.Prefix, cfg.Partitions)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.client, err = connect(b.ctx, opt, cfg.Log)
 	if err != nil {
