@@ -88,7 +88,7 @@ func (c Config) withDefaults() Config {
 		c.MetaTTL = 24 * time.Hour
 	}
 	if c.History == nil {
-		c.History = func(string) (int, time.Duration) { return 100, 5 * time.Minute }
+		c.History = broker.DefaultHistory
 	}
 	if c.Publishers <= 0 {
 		c.Publishers = 8
