@@ -36,12 +36,7 @@ type RedisConfig struct {
 }
 
 func (c RedisConfig) withDefaults() RedisConfig {
-	if c.Prefix == "" {
-		c.Prefix = rediskeys.DefaultPrefix
-	}
-	if c.Partitions <= 0 {
-		c.Partitions = rediskeys.DefaultPartitions
-	}
+	c.Prefix, c.Partitions = rediskeys.Defaults(c.Prefix, c.Partitions)
 	if c.TTL <= 0 {
 		c.TTL = 30 * time.Second
 	}

@@ -32,6 +32,18 @@ const (
 	DefaultPartitions = 64
 )
 
+// Defaults returns prefix and partitions, with the defaults for what is
+// unset: the broker and presence must agree on both.
+func Defaults(prefix string, partitions int) (string, int) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if partitions <= 0 {
+		partitions = DefaultPartitions
+	}
+	return prefix, partitions
+}
+
 // Layout names the keys of one deployment: every instance and every
 // backend must use the same Prefix and Partitions.
 type Layout struct {

@@ -69,12 +69,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Prefix == "" {
-		c.Prefix = rediskeys.DefaultPrefix
-	}
-	if c.Partitions <= 0 {
-		c.Partitions = rediskeys.DefaultPartitions
-	}
+	c.Prefix, c.Partitions = rediskeys.Defaults(c.Prefix, c.Partitions)
 	if c.PubSubShards <= 0 {
 		c.PubSubShards = 4
 	}
