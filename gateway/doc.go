@@ -25,9 +25,11 @@
 //	config.go, listen.go, outq.go  config and defaults; the listener; queue pool
 //
 // Packages: hub (channel → subscribers, fan-out workers), broker/memory and
-// broker/redis (publish, history, pub/sub), presence, api (HTTP API),
-// auth (tokens), wsframe (frames, no I/O), client (the Go client library);
-// netpoll (event loop) and codec (wire formats) sit beside gateway.
+// broker/redis (publish, history, pub/sub), presence, rediskeys (the Redis
+// key layout broker/redis and presence share), api (HTTP API), auth
+// (tokens), wsframe (frames, no I/O), deflate (permessage-deflate), client
+// (the Go client library); netpoll (event loop) and codec (wire formats)
+// sit beside gateway.
 //
 // # One publication's path
 //
