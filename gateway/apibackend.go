@@ -61,42 +61,26 @@ func (b apiBackend) Publish(ctx context.Context, channel string, data []byte, ke
 	return api.PublishResult{}, err
 }
 
-// forEach runs fn on the worker of every /ws connection matching user
-// and/or client, and returns how many matched.
+// forEach runs fn on the worker of every open /ws connection matching
+// user and/or client ("": any), and returns how many matched. The index
+// makes it cost O(matches) when either is given.
 func (b apiBackend) forEach(user, client string, fn func(c *conn)) int {
-	n := 0
-	for fd := range b.s.conns {
-		c := b.s.conns[fd].Load()
-		if c == nil {
-			continue
-		}
-		c.mu.Lock()
-		sess := c.sess
-		match := sess != nil && c.state == stateOpen &&
-			(user == "" || sess.identity.UserID == user) && (client == "" || sess.id == client)
-		c.mu.Unlock()
-		if match {
-			c.runOnWorker(func() { fn(c) })
-			n++
-		}
+	cs := b.s.index.lookup(user, client)
+	for _, c := range cs {
+		c.runOnWorker(func() { fn(c) })
 	}
-	return n
+	return len(cs)
 }
 
 func (b apiBackend) Disconnect(_ context.Context, user, client string, code uint16, reason string) (int, error) {
 	if code == 0 {
-		code, reason = 4000, "disconnected by the server"
+		code, reason = CloseDisconnected, "disconnected by the server"
 	}
-	return b.forEach(user, client, func(c *conn) {
-		c.mu.Lock()
-		c.startCloseLocked(code, reason, false)
-		c.flushLocked(true)
-		c.mu.Unlock()
-	}), nil
+	return b.forEach(user, client, func(c *conn) { c.close(code, reason) }), nil
 }
 
 func (b apiBackend) Unsubscribe(_ context.Context, user, client, channel string) (int, error) {
-	return b.forEach(user, client, func(c *conn) { c.dropSubscription(channel) }), nil
+	return b.forEach(user, client, func(c *conn) { c.sess.dropSubscription(channel) }), nil
 }
 
 // errPresenceOff and errHistoryOff: the channel's namespace keeps none,
@@ -154,41 +138,4 @@ func (b apiBackend) Info(context.Context) (map[string]any, error) {
 
 func (b apiBackend) ValidChannel(name string) bool {
 	return codec.ValidChannel([]byte(name), b.s.cfg.MaxChannelBytes)
-}
-
-// dropSubscription unsubscribes the connection from channel on the
-// server's behalf (worker only) and tells the client with an unsubscribe
-// push.
-func (c *conn) dropSubscription(channel string) {
-	s := c.sess
-	for i, ch := range s.subs {
-		if ch == channel {
-			c.leave(ch)
-			s.subs = append(s.subs[:i], s.subs[i+1:]...)
-			c.replyAsync(codec.AppendUnsubscribe(nil, s.enc, channel))
-			return
-		}
-	}
-}
-
-// runOnWorker queues fn to run on the connection's worker, where session
-// state may be touched.
-func (c *conn) runOnWorker(fn func()) {
-	c.mu.Lock()
-	c.pending = append(c.pending, fn)
-	c.mu.Unlock()
-	c.desc.Notify(netpollNotify)
-}
-
-// runPending runs what other goroutines queued (worker only).
-func (c *conn) runPending() {
-	c.mu.Lock()
-	fns := c.pending
-	c.pending = nil
-	c.mu.Unlock()
-	for _, fn := range fns {
-		if c.stateIs(stateOpen) {
-			fn()
-		}
-	}
 }

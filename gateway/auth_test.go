@@ -168,6 +168,7 @@ func TestPrivateChannels(t *testing.T) {
 // TestTokenExpiryAndRefresh: an expired token brings a refresh push; a
 // client that refreshes stays, one that does not is closed with 4004.
 func TestTokenExpiryAndRefresh(t *testing.T) {
+	skipSlow(t)
 	srv := authServer(t, func(c *gateway.Config, _ *auth.Config) { c.RefreshGrace = time.Second })
 	addr := srv.Addr().String()
 	good := dialAs(t, addr, token(t, "7", 1500*time.Millisecond, nil))

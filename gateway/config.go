@@ -1,7 +1,3 @@
-// Package gateway is the wsgate server: it accepts TCP connections on raw
-// fds, upgrades them to WebSocket without a goroutine per connection, runs
-// the frame engine on netpoll workers and keeps every connection's memory,
-// queue and timers bounded.
 package gateway
 
 import (
@@ -161,8 +157,8 @@ func DefaultConfig() Config {
 		DrainWindow:         10 * time.Second,
 		MaxChannelBytes:     128,
 		MaxChannelsPerConn:  128,
-		HistorySize:         100,
-		HistoryTTL:          5 * time.Minute,
+		HistorySize:         broker.DefaultHistorySize,
+		HistoryTTL:          broker.DefaultHistoryTTL,
 		Recovery:            true,
 		CommandBurst:        50,
 		RefreshGrace:        10 * time.Second,

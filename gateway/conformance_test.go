@@ -112,6 +112,7 @@ func runCases(t *testing.T, addr string, cases []rawCase) {
 }
 
 func TestConformance(t *testing.T) {
+	skipSlow(t)
 	addr := startEcho(t, nil)
 	big := startEcho(t, func(cfg *gateway.Config) {
 		cfg.MaxMessageBytes = bigLimit

@@ -22,7 +22,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
 )
 
-// The delivery contract (DESIGN.md): every acknowledged publication
+// The delivery contract: every acknowledged publication
 // reaches every subscriber of its channel exactly once and in offset
 // order, or the subscriber is told what it missed (an epoch push, a gap
 // push). These tests hold three real gateways on one Redis to it through

@@ -23,6 +23,7 @@ const upgradeRequest = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nC
 // Retry-After, which a load balancer retries on another instance. Once
 // Serve returns, the port refuses connections.
 func TestDrainRefusesNewHandshakes(t *testing.T) {
+	skipSlow(t)
 	cfg := gateway.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Echo = true

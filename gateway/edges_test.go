@@ -198,6 +198,7 @@ func TestBigMessageToAReadingClient(t *testing.T) {
 // — never before — and counted; a message that arrives in pieces within
 // the timeout, and the silence between messages, are not affected.
 func TestMessageTimeout(t *testing.T) {
+	skipSlow(t)
 	const timeout = 2 * time.Second
 	s := srv(t, func(c *gateway.Config) { c.MessageTimeout = timeout })
 	addr := s.Addr().String()

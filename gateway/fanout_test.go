@@ -67,6 +67,7 @@ func requireExactlyOnce(t *testing.T, res pubsub.Result, subscribers int, public
 // TestFanoutExactlyOnce: 2,000 subscribers (100 of them on JSON) on one
 // channel, 10,000 publications from 10 pipelining publishers.
 func TestFanoutExactlyOnce(t *testing.T) {
+	skipSlow(t)
 	p := startGateway(t)
 	res := runPubsub(t, p, "--channels", "1", "--subs-per-channel", "2000", "--json-subscribers", "100",
 		"--publishers", "10", "--messages", "10000", "--size", "64", "--mode", "burst")
@@ -77,6 +78,7 @@ func TestFanoutExactlyOnce(t *testing.T) {
 // publishers publishes once on every channel, so every channel hears every
 // publisher and no two channels' streams may mix.
 func TestFanoutManyChannels(t *testing.T) {
+	skipSlow(t)
 	p := startGateway(t)
 	res := runPubsub(t, p, "--channels", "500", "--subs-per-channel", "20", "--json-subscribers", "500",
 		"--publishers", "10", "--messages", "5000", "--size", "64", "--mode", "burst")
@@ -120,6 +122,7 @@ const (
 // queue limit too — the test would measure the client's CPU share. Non-
 // readers are not paced for: they fall behind without limit.
 func TestSlowConsumers(t *testing.T) {
+	skipSlow(t)
 	p := startGateway(t)
 	sampler := startRSSSampler(t, p.cmd.Process.Pid, 50*time.Millisecond)
 	res := runPubsub(t, p, "--channels", "1", "--subs-per-channel", strconv.Itoa(slowReaders),

@@ -41,6 +41,7 @@ func TestBytesAfterRequestAreKept(t *testing.T) {
 // closed when nothing arrives within the pong timeout; a client that
 // answers pings stays connected.
 func TestHeartbeat(t *testing.T) {
+	skipSlow(t)
 	srv := startServer(t, func(c *gateway.Config) {
 		c.PingInterval = 300 * time.Millisecond
 		c.PongTimeout = 300 * time.Millisecond
@@ -80,6 +81,7 @@ func TestHeartbeat(t *testing.T) {
 // outbound queue; past MaxQueueBytes it is closed with 4008, counted, and
 // after the echoes that were already written it finds that close code.
 func TestOutboundQueueLimit(t *testing.T) {
+	skipSlow(t)
 	srv := startServer(t, func(c *gateway.Config) { c.MaxQueueBytes = 64 << 10 })
 	c, err := dialIdle(srv.Addr().String(), "/echo")
 	if err != nil {

@@ -6,68 +6,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/wsgate/wsgate/codec"
-	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
-// CloseRateLimited closes a connection that keeps exceeding its command
-// rate; CloseTokenExpired one that did not refresh its token in time.
-const (
-	CloseRateLimited  uint16 = 4029
-	CloseTokenExpired uint16 = 4004
-)
-
-// limiter is a token bucket: rate tokens per second up to burst. It lives
-// in the session (worker-only), so it needs no lock.
-type limiter struct {
-	rate   float64
-	burst  float64
-	tokens float64
-	last   int64 // server clock
-	denied int   // consecutive refusals
-}
-
-func newLimiter(rate float64, burst int, now int64) limiter {
-	return limiter{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
-}
-
-// allow takes a token if there is one.
-func (l *limiter) allow(now int64) bool {
-	if l.rate <= 0 {
-		return true
-	}
-	l.tokens = min(l.burst, l.tokens+float64(now-l.last)/1e9*l.rate)
-	l.last = now
-	if l.tokens >= 1 {
-		l.tokens--
-		l.denied = 0
-		return true
-	}
-	l.denied++
-	return false
-}
-
-// allowCommand applies the command rate; a refused command gets error 107.
-func (c *conn) allowCommand(id uint32) bool {
-	if c.sess.limiter.allow(c.srv.now()) {
-		return true
-	}
-	c.srv.metrics.RateLimited.Add(1)
-	if c.sess.limiter.denied <= int(c.sess.limiter.burst) {
-		c.replyError(id, codec.CodeRateLimited, "rate limited: slow down")
-	}
-	return false
-}
-
-// rateLimitError closes a connection that stayed over its rate for a
-// whole burst of refusals (it is not slowing down), else lets it go on.
-func (c *conn) rateLimitError() error {
-	if c.sess.limiter.denied > int(c.sess.limiter.burst) {
-		return &wsframe.Error{Code: CloseRateLimited, Reason: "rate limit exceeded"}
-	}
-	return nil
-}
+// Admission: every bound on who may connect, in one place. admitNew runs
+// for each accepted socket before it is registered; admitUser when its
+// upgrade names a user; release when it closes.
 
 // acceptBurstDivisor: the accept-rate bucket holds 1/acceptBurstDivisor
 // of a second's worth of handshakes.
@@ -92,11 +35,41 @@ func newLimits(cfg *Config) *limits {
 	return &limits{cfg: cfg, perIP: map[netip.Addr]int{}, ipOf: map[*conn]netip.Addr{}, perUsr: map[string]int{}}
 }
 
-// admitHandshake paces new connections: false means answer 503. The
-// bucket holds a tenth of a second's worth (at least one): a full second's
-// worth let a whole second of handshakes through at once, which is the
-// burst the rate is there to spread.
-func (l *limits) admitHandshake(now time.Time) bool {
+// refusal is how a fresh connection is turned away before its handshake:
+// the HTTP answer and the label its log line and summary count it under.
+type refusal struct {
+	status int
+	label  string
+	resp   []byte
+}
+
+// admitNew decides whether the freshly accepted fd (to become c) may
+// start a handshake: the cap on handshakes in flight, on open
+// connections, the accept rate, then the per-IP count, which it takes for
+// c when it admits. It counts refusals in m.
+func (l *limits) admitNew(c *conn, fd int, m *Metrics, now time.Time) (refusal, bool) {
+	switch {
+	case m.HandshakesActive.Load() >= int64(l.cfg.MaxHandshakes):
+		m.HandshakesBusy.Add(1)
+		return refusal{503, refusedHandshakes, busyResponse}, false
+	case l.cfg.MaxConns > 0 && m.ConnsOpen.Load() >= int64(l.cfg.MaxConns):
+		m.ConnsRefused.Add(1)
+		return refusal{503, refusedMaxConns, busyResponse}, false
+	case !l.admitRate(now):
+		m.ConnsRefused.Add(1)
+		return refusal{503, refusedAcceptRate, busyResponse}, false
+	case !l.admitIP(c, fd):
+		m.ConnsRefused.Add(1)
+		return refusal{429, refusedPerIP, tooManyFromIP}, false
+	}
+	return refusal{}, true
+}
+
+// admitRate paces new connections: false means answer 503. The bucket
+// holds a tenth of a second's worth (at least one): a full second's worth
+// let a whole second of handshakes through at once, which is the burst
+// the rate is there to spread.
+func (l *limits) admitRate(now time.Time) bool {
 	rate := l.cfg.AcceptRate
 	if rate <= 0 {
 		return true
@@ -157,8 +130,8 @@ func (l *limits) release(c *conn) {
 			delete(l.perIP, ip)
 		}
 	}
-	if c.sess != nil && c.sess.identity.UserID != "" && l.cfg.MaxConnsPerUser > 0 {
-		u := c.sess.identity.UserID
+	if c.sess != nil && c.sess.userID() != "" && l.cfg.MaxConnsPerUser > 0 {
+		u := c.sess.userID()
 		if l.perUsr[u]--; l.perUsr[u] <= 0 {
 			delete(l.perUsr, u)
 		}

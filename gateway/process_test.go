@@ -16,6 +16,7 @@ import (
 // connections: within 64), and at most 1 KiB of Go heap per idle
 // connection (HeapInuse slope between 1,000 and 5,000).
 func TestIdleConnectionCosts(t *testing.T) {
+	skipSlow(t)
 	p := startGateway(t)
 	var conns []net.Conn
 	defer func() { closeAll(conns) }()

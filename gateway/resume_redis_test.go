@@ -71,6 +71,7 @@ func TestResumeAfterRedisRestart(t *testing.T) {
 // TestSlowConsumerResumes: a subscriber closed with 4008 resumes and
 // misses nothing.
 func TestSlowConsumerResumes(t *testing.T) {
+	skipSlow(t)
 	slowLimits := func(c *gateway.Config) {
 		c.MaxQueueBytes = 256 << 10
 		c.HistorySize = 5000

@@ -51,9 +51,8 @@ type Server struct {
 	rawLn  syscall.RawConn
 	poller *netpoll.Poller
 
-	// conns is a slab indexed by fd: registration, lookup and the shutdown
-	// sweep cost no map and no per-connection allocation.
-	conns []atomic.Pointer[conn]
+	// index is the connection table: by fd, and by user (index.go).
+	index *connIndex
 
 	acceptor  *acceptor
 	serveOnce sync.Once
@@ -85,7 +84,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		log:      log,
 		start:    time.Now(),
 		upgrader: upgrader{cfg: &cfg, origins: newOriginPolicy(cfg.AllowedOrigins)},
-		conns:    make([]atomic.Pointer[conn], lim.Cur),
+		index:    newConnIndex(int(lim.Cur)),
 		events:   newEventLog(log, cfg.LogSummaryInterval),
 		// Twice the message limit: a client caught sending a message over
 		// the limit can finish writing it and still read our close code.
@@ -170,9 +169,6 @@ func (s *Server) Alive(ctx context.Context) error {
 	}
 	return s.poller.Probe(ctx)
 }
-
-// Hub returns the server's channel hub (its stats, subscriber counts).
-func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Metrics returns the server's live counters.
 func (s *Server) Metrics() *Metrics { return &s.metrics }
@@ -294,30 +290,18 @@ func (s *Server) refuse(fd int, status int, label string, resp []byte) {
 // request (--max-handshake-bytes is at most half a read buffer).
 const maxRefusedRequest = readBufferBytes
 
-// newClientID names a connection uniquely: node id and a counter.
-func (s *Server) newClientID() string {
-	return s.cfg.NodeID + "-" + strconv.FormatUint(s.clientSeq.Add(1), 36)
-}
-
-// admit registers a freshly accepted fd with the event loop.
+// admit registers a freshly accepted fd with the event loop, if admission
+// (limits.go) lets it in.
 func (s *Server) admit(fd int) {
 	s.metrics.ConnsAccepted.Add(1)
-	if fd >= len(s.conns) { // cannot happen: fds stay below RLIMIT_NOFILE
+	if !s.index.fits(fd) { // cannot happen: fds stay below RLIMIT_NOFILE
 		unix.Close(fd)
 		return
 	}
-	switch {
-	case s.metrics.HandshakesActive.Load() >= int64(s.cfg.MaxHandshakes):
-		s.metrics.HandshakesBusy.Add(1)
-		s.refuse(fd, 503, refusedHandshakes, busyResponse)
-		return
-	case s.cfg.MaxConns > 0 && s.metrics.ConnsOpen.Load() >= int64(s.cfg.MaxConns):
-		s.metrics.ConnsRefused.Add(1)
-		s.refuse(fd, 503, refusedMaxConns, busyResponse)
-		return
-	case !s.limits.admitHandshake(time.Now()):
-		s.metrics.ConnsRefused.Add(1)
-		s.refuse(fd, 503, refusedAcceptRate, busyResponse)
+	now := s.now()
+	c := &conn{srv: s, lastRead: now}
+	if r, ok := s.limits.admitNew(c, fd, &s.metrics, time.Now()); !ok {
+		s.refuse(fd, r.status, r.label, r.resp)
 		return
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
@@ -327,22 +311,15 @@ func (s *Server) admit(fd int) {
 	// hide megabytes in the kernel's send buffer (autotuned up to
 	// tcp_wmem's maximum) before its backlog even starts to count.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat)
-	now := s.now()
-	c := &conn{srv: s, lastRead: now}
 	// Handshakes yield to established connections (see netpoll's ready
 	// queue); the upgrade makes the connection urgent.
 	c.desc.SetDeferrable(true)
-	if !s.limits.admitIP(c, fd) {
-		s.metrics.ConnsRefused.Add(1)
-		s.refuse(fd, 429, refusedPerIP, tooManyFromIP)
-		return
-	}
 	s.metrics.HandshakesActive.Add(1)
 	s.metrics.ConnsOpen.Add(1)
-	s.conns[fd].Store(c)
+	s.index.put(fd, c)
 	if err := s.poller.Register(&c.desc, fd, c, s.at(now+int64(s.cfg.HandshakeTimeout))); err != nil {
 		s.log.Error("register connection", "err", err)
-		s.conns[fd].Store(nil)
+		s.index.put(fd, nil)
 		s.metrics.HandshakesActive.Add(-1)
 		s.metrics.ConnsOpen.Add(-1)
 		s.limits.release(c)
@@ -358,16 +335,8 @@ const notSentLowat = 128 << 10
 // forget removes a closing connection from the table (before its fd number
 // can be reused).
 func (s *Server) forget(c *conn) {
-	s.conns[c.desc.Fd()].CompareAndSwap(c, nil)
+	s.index.remove(c.desc.Fd(), c)
 	s.metrics.ConnsOpen.Add(-1)
-}
-
-// request asks a connection's worker to act (drain, kill).
-func (c *conn) request(r uint8) {
-	c.mu.Lock()
-	c.requests |= r
-	c.mu.Unlock()
-	c.desc.Notify(netpoll.EventNotify)
 }
 
 // drainSteps is how many batches a graceful shutdown is split into.
@@ -389,7 +358,7 @@ func (s *Server) shutdown() error {
 
 	// Close connections with 1001 in batches spread over the drain window,
 	// so their clients do not all reconnect in the same instant.
-	open := s.openConns()
+	open := s.index.all()
 	batch := max(1, (len(open)+drainSteps-1)/drainSteps)
 	for i := 0; i < len(open); i += batch {
 		if i > 0 {
@@ -407,27 +376,25 @@ func (s *Server) shutdown() error {
 	}
 	// A connection admitted just before the drain began may have missed
 	// the list above; draining twice is harmless.
-	for _, c := range s.openConns() {
+	for _, c := range s.index.all() {
 		c.request(requestDrain)
 	}
 	// Give the last batch a moment to answer, then force what remains, so
 	// shutdown ends within the drain window plus about a second.
 	s.waitConns(time.Now().Add(drainGrace))
-	for fd := range s.conns {
-		if c := s.conns[fd].Load(); c != nil {
-			c.request(requestKill)
-		}
+	for _, c := range s.index.all() {
+		c.request(requestKill)
 	}
 	s.waitConns(time.Now().Add(time.Second))
 	s.hookWG.Wait() // hook calls are bounded by the handshake timeout
 	err := s.poller.Close()
 	// Workers are gone: whatever is left can be closed directly.
-	for fd := range s.conns {
-		if c := s.conns[fd].Load(); c != nil {
-			c.mu.Lock()
-			c.closeNowLocked()
-			c.mu.Unlock()
-			c.leaveChannels()
+	for _, c := range s.index.all() {
+		c.mu.Lock()
+		c.closeNowLocked()
+		c.mu.Unlock()
+		if c.sess != nil {
+			c.sess.closed()
 		}
 	}
 	s.hub.Close()
@@ -436,17 +403,6 @@ func (s *Server) shutdown() error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	return nil
-}
-
-// openConns lists the registered connections.
-func (s *Server) openConns() []*conn {
-	var open []*conn
-	for fd := range s.conns {
-		if c := s.conns[fd].Load(); c != nil {
-			open = append(open, c)
-		}
-	}
-	return open
 }
 
 // draining reports whether shutdown has begun: new handshakes are refused

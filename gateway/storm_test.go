@@ -14,6 +14,7 @@ import (
 // (all in flight) and all get upgraded, with the kernel's ListenOverflows
 // counter unchanged: accepting is never held up by handshake work.
 func TestConnectionStorm(t *testing.T) {
+	skipSlow(t)
 	const n = 19000
 	p := startGateway(t)
 	before := listenOverflows(t)

@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/wsgate/wsgate/codec"
 )
 
-// Subprotocols the client protocol endpoint negotiates.
+// Subprotocols the client protocol endpoint negotiates (codec owns the
+// names).
 const (
-	ProtocolMsgpack = "wsgate.v1.msgpack"
-	ProtocolJSON    = "wsgate.v1.json"
+	ProtocolMsgpack = codec.SubprotocolMsgpack
+	ProtocolJSON    = codec.SubprotocolJSON
 )
 
 // Endpoint says which handler a connection was upgraded for.
@@ -123,7 +126,8 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 	up := ws.Upgrader{
 		// gobwas picks the first offered protocol this accepts.
 		Protocol: func(p []byte) bool {
-			ok := res.endpoint == EndpointWS && (string(p) == ProtocolMsgpack || string(p) == ProtocolJSON)
+			_, known := codec.EncodingFor(string(p))
+			ok := res.endpoint == EndpointWS && len(p) > 0 && known
 			if ok && res.protocol == "" {
 				res.protocol = string(p)
 			}
@@ -161,30 +165,9 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 			if u.cfg.Hook == nil {
 				return nil, nil
 			}
-			var id Identity
-			var err error
-			if done != nil {
-				id, err = done.identity, done.err
-			} else {
-				id, err = u.cfg.Hook.Handshake(&HandshakeRequest{
-					Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
-				})
-			}
-			var deferred *deferredHook
-			if errors.As(err, &deferred) {
-				res.deferred = deferred
-				return nil, err // nothing is sent: the hook runs off the worker
-			}
-			if err != nil {
-				res.label = refusedAuth
-				var rej *RejectError
-				if !errors.As(err, &rej) {
-					rej = &RejectError{Status: http.StatusForbidden, Reason: "forbidden"}
-				}
-				return nil, reject(rej.Status, rej.Reason)
-			}
-			res.identity = id
-			return nil, nil
+			return nil, u.authorize(&res, done, &HandshakeRequest{
+				Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
+			})
 		},
 	}
 	var out bytes.Buffer
@@ -201,6 +184,34 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		}
 	}
 	return res
+}
+
+// authorize runs the handshake hook (or takes the outcome of the connect
+// hook that already ran off the worker: done) and records the identity in
+// res; an error refuses the upgrade, or defers it to the connect hook.
+func (u *upgrader) authorize(res *upgradeResult, done *hookOutcome, req *HandshakeRequest) error {
+	var id Identity
+	var err error
+	if done != nil {
+		id, err = done.identity, done.err
+	} else {
+		id, err = u.cfg.Hook.Handshake(req)
+	}
+	var deferred *deferredHook
+	if errors.As(err, &deferred) {
+		res.deferred = deferred
+		return err // nothing is sent: the hook runs off the worker
+	}
+	if err != nil {
+		res.label = refusedAuth
+		var rej *RejectError
+		if !errors.As(err, &rej) {
+			rej = &RejectError{Status: http.StatusForbidden, Reason: "forbidden"}
+		}
+		return reject(rej.Status, rej.Reason)
+	}
+	res.identity = id
+	return nil
 }
 
 // responseStatus reads the status code of an HTTP/1.1 response (0 if it

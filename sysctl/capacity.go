@@ -6,7 +6,7 @@ import "math"
 const DefaultTarget = 1_000_000
 
 // The per-connection cost model behind the capacity estimate. The numbers
-// come from DESIGN.md ("Numbers to beat") and are deliberately round: the
+// are the design goals (bench/README.md measures them) and deliberately round: the
 // estimate answers "can this host hold a million?", not "exactly how many?".
 const (
 	// UserBytesPerConn is wsgate's own memory per idle connection: the design
@@ -45,7 +45,7 @@ const (
 // but still decide whether a million connections behave well.
 const (
 	// MinSomaxconn is the smallest accept queue that absorbs a reconnect
-	// storm (DESIGN.md asks for >= 30k conn/s with no listen overflow).
+	// storm (the design goal is >= 30k conn/s with no listen overflow).
 	MinSomaxconn = 65535
 
 	// MinLocalPorts is the smallest usable ephemeral port range: outbound

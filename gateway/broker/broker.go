@@ -71,6 +71,16 @@ type Broker interface {
 	Close() error
 }
 
+// The history a channel keeps when nothing else is configured: the
+// gateway's --history-size / --history-ttl defaults and both brokers'.
+const (
+	DefaultHistorySize = 100
+	DefaultHistoryTTL  = 5 * time.Minute
+)
+
+// DefaultHistory is the HistoryPolicy of a broker given none.
+func DefaultHistory(string) (int, time.Duration) { return DefaultHistorySize, DefaultHistoryTTL }
+
 // HistoryPolicy says how much history a channel keeps: at most size
 // publications, none older than ttl. size 0 keeps none. Brokers take it at
 // construction; the gateway derives it from channel namespaces.

@@ -43,11 +43,7 @@ func eventFrame(enc codec.Encoding, p *codec.Publication) []byte {
 // frame.
 func frameIn(buf []byte, enc codec.Encoding) []byte {
 	n := len(buf) - wsframe.MaxServerHeader
-	op := wsframe.OpBinary
-	if enc == codec.JSON {
-		op = wsframe.OpText
-	}
 	start := wsframe.MaxServerHeader - wsframe.HeaderSize(n)
-	wsframe.AppendHeader(buf[start:start], true, op, n)
+	wsframe.AppendHeader(buf[start:start], true, wsframe.OpcodeFor(enc), n)
 	return buf[start:]
 }

@@ -525,7 +525,8 @@ func deliverAll(h *Hub, epoch string, offsets ...uint64) {
 
 func expectPushes(t *testing.T, sub *fakeSub, want string) {
 	t.Helper()
-	n := len(strings.Fields(want))
+	// One frame per push; "gap a-b" and "epoch x>y" are two words each.
+	n := len(strings.Fields(want)) - strings.Count(want, "gap ") - strings.Count(want, "epoch ")
 	waitFrames(sub, n)
 	time.Sleep(20 * time.Millisecond) // nothing more may come
 	if got := strings.Join(pushes(t, sub), " "); got != want {

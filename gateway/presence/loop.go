@@ -97,7 +97,7 @@ func (r *Redis) opCalls(ops []op, calls []call) []call {
 				}
 			}
 		}
-		c := call{kind: o.kind, channel: o.channel, keys: r.names.keys(o.channel)}
+		c := call{kind: o.kind, channel: o.channel, keys: r.names.Presence(o.channel)}
 		switch o.kind {
 		case opJoin:
 			c.args = appendMember(r.joinArgs(), o)

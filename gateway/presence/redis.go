@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/wsgate/wsgate/gateway/rediskeys"
 )
 
 // RedisConfig configures NewRedis.
@@ -17,7 +18,7 @@ type RedisConfig struct {
 	// Client is the Redis (or Redis Cluster) client; the caller owns it and
 	// closes it after the store.
 	Client rueidis.Client
-	// Prefix and Partitions must match the broker's (defaults "wsgate", 64)
+	// Prefix and Partitions must match the broker's (defaults rediskeys.DefaultPrefix, DefaultPartitions)
 	// so a channel's presence keys share its slot.
 	Prefix     string
 	Partitions int
@@ -35,12 +36,7 @@ type RedisConfig struct {
 }
 
 func (c RedisConfig) withDefaults() RedisConfig {
-	if c.Prefix == "" {
-		c.Prefix = "wsgate"
-	}
-	if c.Partitions <= 0 {
-		c.Partitions = 64
-	}
+	c.Prefix, c.Partitions = rediskeys.Defaults(c.Prefix, c.Partitions)
 	if c.TTL <= 0 {
 		c.TTL = 30 * time.Second
 	}
@@ -70,7 +66,7 @@ const keyTTLFactor = 3
 // refresh, a dropped Leave expires within TTL.
 type Redis struct {
 	cfg      RedisConfig
-	names    naming
+	names    rediskeys.Layout // key layout, shared with the Redis broker
 	counters Counters
 	kick     chan struct{} // wakes the loop; capacity 1
 	exited   chan struct{} // closed when the loop has returned
@@ -117,7 +113,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	cfg = cfg.withDefaults()
 	r := &Redis{
 		cfg:    cfg,
-		names:  naming{prefix: cfg.Prefix, partitions: uint32(cfg.Partitions)},
+		names:  rediskeys.Layout{Prefix: cfg.Prefix, Partitions: uint32(cfg.Partitions)},
 		kick:   make(chan struct{}, 1),
 		exited: make(chan struct{}),
 		live:   map[string]map[string]string{},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wsgate/wsgate/gateway/broker/redis"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
+	"github.com/wsgate/wsgate/gateway/rediskeys"
 )
 
 func newClient(t testing.TB, addrs ...string) rueidis.Client {
@@ -106,12 +107,12 @@ func TestRedisCrashedInstanceExpires(t *testing.T) {
 		}
 	}
 	// Nobody read a-only: its keys vanish by themselves (key TTL).
-	keys := naming{prefix: "wsgate", partitions: 64}.keys("a-only")
+	keys := rediskeys.Layout{Prefix: "wsgate", Partitions: 64}.Presence("a-only")
 	waitFor(t, "a-only's keys to expire", keyTTLFactor*ttl+time.Second, func() bool {
 		n, err := srv.Do("EXISTS", keys[0], keys[1], keys[2])
 		return err == nil && n == "0"
 	})
-	if n, _ := srv.Do("EXISTS", naming{prefix: "wsgate", partitions: 64}.keys("room")[0]); n != "1" {
+	if n, _ := srv.Do("EXISTS", rediskeys.Layout{Prefix: "wsgate", Partitions: 64}.Presence("room")[0]); n != "1" {
 		t.Fatalf("room's zset is gone (EXISTS %s)", n)
 	}
 }
@@ -188,11 +189,11 @@ func TestRedisDropsAreRepaired(t *testing.T) {
 func TestRedisClusterMasters(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
 	ins := threeInstances(cl.Addrs(), nil)(t)
-	names := naming{prefix: "wsgate", partitions: 64}
+	names := rediskeys.Layout{Prefix: "wsgate", Partitions: 64}
 	byMaster := map[int]string{}
 	for i := 0; len(byMaster) < 3; i++ {
 		ch := fmt.Sprint("room", i)
-		owner := cl.SlotOwner(int(redis.Slot(names.keys(ch)[0])))
+		owner := cl.SlotOwner(int(redis.Slot(names.Presence(ch)[0])))
 		if _, ok := byMaster[owner]; !ok {
 			byMaster[owner] = ch
 		}
@@ -213,7 +214,7 @@ func TestRedisClusterMasters(t *testing.T) {
 				t.Errorf("%s (master %d): %d members", ch, master, len(ms))
 			}
 		}
-		for _, k := range names.keys(ch) {
+		for _, k := range names.Presence(ch) {
 			if n, err := cl.Nodes()[master].Do("EXISTS", k); n != "1" {
 				t.Errorf("%s not on its slot's owner %d: %s %v", k, master, n, err)
 			}

@@ -49,7 +49,7 @@ func (p *refresher) next(r *Redis, calls []call) []call {
 			continue
 		}
 		live := r.live[p.channel]
-		c := call{kind: p.kind, channel: p.channel, keys: r.names.keys(p.channel), args: r.joinArgs()}
+		c := call{kind: p.kind, channel: p.channel, keys: r.names.Presence(p.channel), args: r.joinArgs()}
 		for len(p.clients) > 0 && budget > 0 && !full(&c) {
 			client := p.clients[len(p.clients)-1]
 			p.clients = p.clients[:len(p.clients)-1]

@@ -6,6 +6,8 @@ package wsframe
 import (
 	"encoding/binary"
 	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/codec"
 )
 
 // Opcode is a WebSocket frame opcode.
@@ -25,7 +27,7 @@ const (
 func (op Opcode) IsControl() bool { return op&0x8 != 0 }
 
 // Close status codes used by the engine (RFC 6455 §7.4.1) and by wsgate
-// (4000–4999, see DESIGN.md).
+// (4000–4999: gateway/closecodes.go and README.md's "Close codes").
 const (
 	CloseNormal          uint16 = 1000
 	CloseGoingAway       uint16 = 1001
@@ -166,4 +168,14 @@ func Mask(key [4]byte, pos int, p []byte) int {
 		p[i] ^= k[i&3]
 	}
 	return (pos + len(p)) & 3
+}
+
+// OpcodeFor is the data frame opcode that carries enc: text for JSON,
+// binary for MessagePack (codec/README.md). Every frame of the client
+// protocol gets its opcode here.
+func OpcodeFor(enc codec.Encoding) Opcode {
+	if enc == codec.JSON {
+		return OpText
+	}
+	return OpBinary
 }

@@ -22,10 +22,6 @@ const shards = 64
 // are forgotten before their TTL (counted in Stats).
 const idemCapacity = 100_000
 
-// DefaultHistory keeps the last 100 publications of every channel for 5
-// minutes (the gateway's --history-size and --history-ttl defaults).
-func DefaultHistory(string) (int, time.Duration) { return 100, 5 * time.Minute }
-
 // Broker is the in-process broker. Its state is a channel → stream table,
 // sharded so publishers on different channels do not contend.
 type Broker struct {
@@ -67,9 +63,9 @@ type entry struct {
 	at     time.Time
 }
 
-// New returns an embedded broker with DefaultHistory whose publications
+// New returns an embedded broker with broker.DefaultHistory whose publications
 // carry node as origin.
-func New(node string) *Broker { return NewWithHistory(node, DefaultHistory) }
+func New(node string) *Broker { return NewWithHistory(node, broker.DefaultHistory) }
 
 // NewWithHistory returns an embedded broker keeping history per policy and
 // idempotency keys for broker.DefaultIdempotencyTTL.
@@ -80,14 +76,14 @@ func NewWithHistory(node string, policy broker.HistoryPolicy) *Broker {
 // Config configures the embedded broker.
 type Config struct {
 	Node           string               // origin of its publications
-	History        broker.HistoryPolicy // default: DefaultHistory
+	History        broker.HistoryPolicy // default: broker.DefaultHistory
 	IdempotencyTTL time.Duration        // default: broker.DefaultIdempotencyTTL
 }
 
 // NewWithConfig returns an embedded broker configured by cfg.
 func NewWithConfig(cfg Config) *Broker {
 	if cfg.History == nil {
-		cfg.History = DefaultHistory
+		cfg.History = broker.DefaultHistory
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = broker.DefaultIdempotencyTTL

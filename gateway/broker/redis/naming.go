@@ -1,90 +1,35 @@
 package redis
 
-import (
-	"hash/crc32"
-	"strconv"
-	"strings"
-)
+import "github.com/wsgate/wsgate/gateway/rediskeys"
 
-// Key layout. Every channel belongs to one of a fixed number of partitions
-// (CRC-32/IEEE of the channel name modulo Partitions). The partition is a
-// Redis Cluster hash tag, so a channel's Pub/Sub channel and its meta key
-// live in one slot (a publish script may touch both), and all channels of a
-// partition live on one node (one pub/sub connection per node serves them).
-//
-//	<prefix>:{<partition>}:c:<channel>   Pub/Sub channel carrying envelopes
-//	<prefix>:{<partition>}:m:<channel>   hash: o = last offset, e = epoch
-//	<prefix>:{<partition>}:h:<channel>   stream: the channel's history
-//	<prefix>:{<partition>}:i:<channel>|<key>  string: an idempotency key's
-//	                                     "offset|epoch|sha1(data)"
-//
-// A backend computes the same names to publish (see README, "Publishing
-// from a backend").
-type naming struct {
-	prefix     string
-	partitions uint32
+// naming is the broker's view of the Redis key layout, which
+// gateway/rediskeys owns (presence shares it: a channel's keys all live in
+// one slot).
+type naming struct{ l rediskeys.Layout }
+
+func newNaming(prefix string, partitions int) naming {
+	return naming{rediskeys.Layout{Prefix: prefix, Partitions: uint32(partitions)}}
 }
 
-func (n naming) partition(channel string) uint32 {
-	return crc32.ChecksumIEEE([]byte(channel)) % n.partitions
-}
-
-func (n naming) tag(channel string) string {
-	return n.prefix + ":{" + strconv.FormatUint(uint64(n.partition(channel)), 10) + "}:"
-}
+func (n naming) partition(channel string) uint32 { return n.l.Partition(channel) }
 
 // pubsubChannel is the Redis Pub/Sub channel of a wsgate channel.
-func (n naming) pubsubChannel(channel string) string { return n.tag(channel) + "c:" + channel }
+func (n naming) pubsubChannel(channel string) string { return n.l.PubSub(channel) }
 
 // metaKey is the hash holding a channel's offset and epoch.
-func (n naming) metaKey(channel string) string { return n.tag(channel) + "m:" + channel }
+func (n naming) metaKey(channel string) string { return n.l.Meta(channel) }
 
 // historyKey is the stream holding a channel's retained publications.
-func (n naming) historyKey(channel string) string { return n.tag(channel) + "h:" + channel }
+func (n naming) historyKey(channel string) string { return n.l.History(channel) }
 
 // idempotencyKey is the string claimed by an idempotent publish of key on
-// channel. '|' cannot occur in a channel name, so (channel, key) pairs
-// never collide.
-func (n naming) idempotencyKey(channel, key string) string {
-	return n.tag(channel) + "i:" + channel + "|" + key
-}
+// channel.
+func (n naming) idempotencyKey(channel, key string) string { return n.l.Idempotency(channel, key) }
 
-// channelOf is the wsgate channel of a Pub/Sub channel name (the inverse
-// of pubsubChannel), or "" for a name of another shape (a probe).
-func channelOf(pubsub string) string {
-	if i := strings.Index(pubsub, "}:c:"); i >= 0 {
-		return pubsub[i+len("}:c:"):]
-	}
-	return ""
-}
+// channelOf is the wsgate channel of a Pub/Sub channel name, or "" for a
+// name of another shape (a probe).
+func channelOf(pubsub string) string { return rediskeys.ChannelOf(pubsub) }
 
-// Slot is Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, mod
-// 16384. Exported for tests and tools that check where a channel lives.
-func Slot(key string) uint16 {
-	if i := indexByte(key, '{'); i >= 0 {
-		if j := indexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for k := 0; k < len(key); k++ {
-		crc ^= uint16(key[k]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc % 16384
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
+// Slot is Redis Cluster's key slot (rediskeys.Slot). Exported for tests
+// and tools that check where a channel lives.
+func Slot(key string) uint16 { return rediskeys.Slot(key) }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/rediskeys"
 )
 
 // Config configures the Redis broker.
@@ -68,12 +69,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Prefix == "" {
-		c.Prefix = "wsgate"
-	}
-	if c.Partitions <= 0 {
-		c.Partitions = 64
-	}
+	c.Prefix, c.Partitions = rediskeys.Defaults(c.Prefix, c.Partitions)
 	if c.PubSubShards <= 0 {
 		c.PubSubShards = 4
 	}
@@ -87,7 +83,7 @@ func (c Config) withDefaults() Config {
 		c.MetaTTL = 24 * time.Hour
 	}
 	if c.History == nil {
-		c.History = func(string) (int, time.Duration) { return 100, 5 * time.Minute }
+		c.History = broker.DefaultHistory
 	}
 	if c.Publishers <= 0 {
 		c.Publishers = 8
@@ -152,7 +148,7 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, names: naming{prefix: cfg.Prefix, partitions: uint32(cfg.Partitions)}}
+	b := &Broker{cfg: cfg, names: newNaming(cfg.Prefix, cfg.Partitions)}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.client, err = connect(b.ctx, opt, cfg.Log)
 	if err != nil {

@@ -119,7 +119,7 @@ for (const c of cases) {
 }
 
 // Pipelined: all cases in flight at once; echoes must come back in order
-// (DESIGN.md invariant 5), which also exercises several frames per read.
+// (one writer per connection: frames leave in queue order), which also exercises several frames per read.
 step = 'pipelined burst';
 for (const c of cases) ws.send(c.data, { binary: c.binary });
 for (const c of cases) {

@@ -89,7 +89,7 @@ async def run(url, state):
             verify(name, data, await ws.recv())
 
         # Pipelined: all cases in flight at once; echoes must come back in
-        # order (DESIGN.md invariant 5).
+        # order (frames leave in the order they were queued).
         state["step"] = "pipelined burst"
         for _, data in CASES:
             await ws.send(data)

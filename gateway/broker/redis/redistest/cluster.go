@@ -35,6 +35,7 @@ type Cluster struct {
 // t.Cleanup. Opts apply to every node.
 func StartCluster(t testing.TB, masters int, opts ...Option) *Cluster {
 	t.Helper()
+	SkipShort(t)
 	if masters < 1 {
 		t.Fatalf("redistest: a cluster needs at least one master, got %d", masters)
 	}

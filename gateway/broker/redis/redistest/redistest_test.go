@@ -31,6 +31,7 @@ func mustDo(t *testing.T, s *Server, args ...string) string {
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 func TestFreePort(t *testing.T) {
+	SkipShort(t)
 	p := FreePort(t)
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 	if err != nil {
@@ -40,6 +41,7 @@ func TestFreePort(t *testing.T) {
 }
 
 func TestStandaloneStartStop(t *testing.T) {
+	SkipShort(t)
 	var pid int
 	var addr, dir string
 	t.Run("owner", func(t *testing.T) {
@@ -104,6 +106,7 @@ func TestStandaloneStartStop(t *testing.T) {
 }
 
 func TestKillRestart(t *testing.T) {
+	SkipShort(t)
 	s := StartStandalone(t)
 	addr, pid := s.Addr(), s.Pid()
 	mustDo(t, s, "SET", "k", "v")
@@ -142,6 +145,7 @@ func TestKillRestart(t *testing.T) {
 }
 
 func TestStopCont(t *testing.T) {
+	SkipShort(t)
 	s := StartStandalone(t)
 	s.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -172,6 +176,7 @@ func TestStopCont(t *testing.T) {
 }
 
 func TestDoFromOtherGoroutineDuringDebugSleep(t *testing.T) {
+	SkipShort(t)
 	s := StartStandalone(t)
 	errc := make(chan error, 1)
 	go func() {
@@ -190,6 +195,7 @@ func TestDoFromOtherGoroutineDuringDebugSleep(t *testing.T) {
 }
 
 func TestWithArgs(t *testing.T) {
+	SkipShort(t)
 	s := StartStandalone(t, WithArgs("--maxclients", "77"))
 	if got := mustDo(t, s, "CONFIG", "GET", "maxclients"); got != "maxclients\n77" {
 		t.Errorf("CONFIG GET maxclients = %q", got)
@@ -199,6 +205,7 @@ func TestWithArgs(t *testing.T) {
 // TestStartRetriesTakenPort: losing the free port to another listener makes
 // launch report errAddrInUse, which is what the retry loop keys on.
 func TestStartRetriesTakenPort(t *testing.T) {
+	SkipShort(t)
 	s := StartStandalone(t)
 	s.Kill()
 	l, err := net.Listen("tcp", s.Addr())
@@ -255,6 +262,7 @@ func clusterSlots(t *testing.T, node *Server, addrs []string, masters int) {
 }
 
 func TestCluster(t *testing.T) {
+	SkipShort(t)
 	c := StartCluster(t, 3)
 	addrs := c.Addrs()
 	if len(addrs) != 3 || len(c.Nodes()) != 3 {
@@ -306,6 +314,7 @@ func TestCluster(t *testing.T) {
 }
 
 func TestClusterMigrateSlot(t *testing.T) {
+	SkipShort(t)
 	c := StartCluster(t, 3)
 	nodes := c.Nodes()
 	const tag = "{mig}"
@@ -361,6 +370,7 @@ func TestClusterMigrateSlot(t *testing.T) {
 }
 
 func TestClusterNodeKillRestart(t *testing.T) {
+	SkipShort(t)
 	c := StartCluster(t, 3)
 	n := c.Nodes()[1]
 	addr := n.Addr()
@@ -378,6 +388,7 @@ func TestClusterNodeKillRestart(t *testing.T) {
 }
 
 func TestClusterSmall(t *testing.T) {
+	SkipShort(t)
 	for _, masters := range []int{1, 2} {
 		t.Run(strconv.Itoa(masters), func(t *testing.T) {
 			c := StartCluster(t, masters)

@@ -95,10 +95,21 @@ func FreePort(t testing.TB) int {
 }
 
 // StartStandalone starts a redis-server on a free 127.0.0.1 port and waits
-// until it answers PING. The server is stopped by t.Cleanup.
+// until it answers PING. The server is stopped by t.Cleanup. A test that
+// needs one is process-level: with -short it is skipped.
 func StartStandalone(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	SkipShort(t)
 	return startServer(t, false, opts)
+}
+
+// SkipShort skips a test that starts redis-server under go test -short:
+// the unit layer runs without processes.
+func SkipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("process-level: starts redis-server (runs without -short)")
+	}
 }
 
 func startServer(t testing.TB, cluster bool, opts []Option) *Server {

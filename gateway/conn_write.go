@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/gateway/wsframe"
+	"github.com/wsgate/wsgate/netpoll"
+)
+
+// The transport's write side: the outbound queue, flushing, and the close
+// state machine; then the transport interface the session uses.
+
+// send queues one frame without flushing; the worker flushes after the
+// read batch, so replies to pipelined requests share one writev.
+func (c *conn) send(frame []byte) {
+	c.mu.Lock()
+	c.queueLocked(frame)
+	c.mu.Unlock()
+}
+
+// queueLocked appends a frame, enforcing MaxQueueBytes on the backlog:
+// the bytes already queued that the socket has not taken. A frame on an
+// empty backlog is always accepted, whatever its size: one large message
+// to a client that reads is not a slow consumer. (The queue is non-empty
+// only while the socket refuses bytes: every path that queues flushes.)
+func (c *conn) queueLocked(frame []byte) {
+	if c.state >= stateClosing {
+		return // the close frame is the last one
+	}
+	if c.out == nil {
+		c.out = getOutQueue()
+	}
+	if backlog := c.out.Len(); backlog > 0 && backlog+len(frame) > c.srv.cfg.MaxQueueBytes {
+		c.slowConsumerLocked()
+		return
+	}
+	c.pushLocked(frame)
+}
+
+// slowConsumerLocked closes a connection whose backlog passed
+// MaxQueueBytes; what it had queued is dropped.
+func (c *conn) slowConsumerLocked() {
+	c.srv.metrics.SlowConsumers.Add(1)
+	c.startCloseLocked(CloseSlowConsumer, "slow consumer", true)
+}
+
+// pushLocked appends a frame without the queue limit check.
+func (c *conn) pushLocked(frame []byte) {
+	if c.state >= stateClosing {
+		return
+	}
+	if c.out == nil {
+		c.out = getOutQueue()
+	}
+	c.out.Push(frame)
+	c.srv.metrics.FramesOut.Add(1)
+}
+
+// startCloseLocked queues a close frame (code 0: empty payload) and enters
+// the closing state. dropQueued discards frames not yet started (slow
+// consumer: they would never drain). A close the server starts for a
+// reason of its own (not an answer to the peer's close, not a drain) is
+// logged and counted as a forced close.
+func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
+	if c.state >= stateClosing {
+		return
+	}
+	if !c.closeIn && code != 0 && code != wsframe.CloseNormal && code != wsframe.CloseGoingAway {
+		c.srv.events.forcedClose(c.desc.Fd(), closeLabel(code), reason, c.clientID())
+	}
+	if c.state == stateHandshake {
+		c.srv.metrics.HandshakesActive.Add(-1)
+	}
+	if c.out == nil {
+		c.out = getOutQueue()
+	}
+	linger := closeLinger
+	if dropQueued {
+		c.out.DropUnstarted()
+		// A slow consumer can only see its close code once it reads again;
+		// give it as long as any silent connection gets before it is
+		// declared dead.
+		linger = c.srv.cfg.PingInterval + c.srv.cfg.PongTimeout
+	}
+	c.out.Push(wsframe.CloseFrame(code, reason))
+	c.state = stateClosing
+	c.desc.SetDeferrable(true) // nobody waits on a closing connection
+	c.desc.SetTimer(c.srv.at(c.srv.now() + int64(linger)))
+}
+
+// flushLocked writes as much of the queue as the socket takes, in one
+// writev per MaxIovecs frames. onWorker says whether the caller owns the
+// dispatch; otherwise write interest is added with ArmIfIdle.
+func (c *conn) flushLocked(onWorker bool) {
+	if c.state == stateClosed || c.out == nil {
+		return
+	}
+	writes, err := c.out.Flush(c.desc.Fd())
+	c.srv.metrics.Writevs.Add(int64(writes))
+	if err != nil { // peer reset: nothing more can be sent
+		c.out.Reset()
+		c.closeIn = true
+		c.state = max(c.state, stateClosing)
+	}
+	if c.out.Empty() {
+		putOutQueue(c.out)
+		c.out = nil
+	} else if !onWorker {
+		if err := c.desc.ArmIfIdle(true); err != nil {
+			c.requests |= requestKill
+		}
+	}
+	if !onWorker && c.state == stateClosing && c.out == nil {
+		c.desc.Notify(netpoll.EventNotify) // let the worker finish the close
+	}
+}
+
+// finishCloseLocked completes a close once the close frame is written: at
+// once if the peer already closed its side, else after shutting down ours
+// and waiting (bounded by closeLinger) for its EOF.
+func (c *conn) finishCloseLocked() {
+	if c.state != stateClosing || c.out != nil {
+		return
+	}
+	if c.closeIn {
+		c.closeNowLocked()
+		return
+	}
+	if !c.shutWr {
+		c.shutWr = true
+		_ = unix.Shutdown(c.desc.Fd(), unix.SHUT_WR)
+	}
+}
+
+// closeNowLocked unregisters and closes the fd. Worker only.
+func (c *conn) closeNowLocked() {
+	if c.state == stateClosed {
+		return
+	}
+	if c.state == stateHandshake {
+		c.srv.metrics.HandshakesActive.Add(-1)
+	}
+	c.state = stateClosed
+	c.srv.limits.release(c)
+	if c.out != nil {
+		putOutQueue(c.out)
+		c.out = nil
+	}
+	c.releaseInbound()
+	c.ext = nil // pending work dies with the connection
+	c.srv.forget(c)
+	if err := c.desc.Close(); err != nil {
+		c.srv.log.Debug("close connection", "err", err)
+	}
+}
+
+// The transport interface (session.go) as conn implements it.
+
+// write queues a frame and flushes, from any goroutine (broker callbacks
+// run on this connection's worker or on another goroutine): it flushes
+// whenever it made the queue non-empty, since nobody else may be about to.
+// (Trying to tell "still on the worker, which flushes later" from "after
+// the worker's last flush" is a race that loses replies.)
+func (c *conn) write(frame []byte) {
+	c.mu.Lock()
+	c.queueLocked(frame)
+	c.flushLocked(false) // even if others queued first: they may be waiting on us
+	c.mu.Unlock()
+}
+
+// writeAll queues frames in one go and flushes, from any goroutine. With
+// force the queue limit does not apply to them (a resume's replay, bounded
+// by the channel's history instead).
+func (c *conn) writeAll(frames [][]byte, force bool) {
+	c.mu.Lock()
+	for _, f := range frames {
+		if force {
+			c.pushLocked(f)
+		} else {
+			c.queueLocked(f)
+		}
+	}
+	c.flushLocked(false)
+	c.mu.Unlock()
+}
+
+// enqueue queues fan-out frames under one lock without flushing, from any
+// goroutine, and reports whether the caller must flush (the queue was
+// empty, so nobody else will).
+func (c *conn) enqueue(frames [][]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wasEmpty := c.out == nil
+	for _, f := range frames {
+		c.queueLocked(f)
+	}
+	return wasEmpty && c.out != nil
+}
+
+// flush writes what the socket takes now, from any goroutine.
+func (c *conn) flush() {
+	c.mu.Lock()
+	c.flushLocked(false)
+	c.mu.Unlock()
+}
+
+// overLimit reports whether extra bytes held for the connection on top
+// of its backlog pass MaxQueueBytes; if so the connection is closed as a
+// slow consumer (the caller then flushes). Any goroutine.
+func (c *conn) overLimit(extra int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	backlog := 0
+	if c.out != nil {
+		backlog = c.out.Len()
+	}
+	if backlog+extra <= c.srv.cfg.MaxQueueBytes {
+		return false
+	}
+	c.slowConsumerLocked()
+	return true
+}
+
+// close starts a close with code (worker only) and flushes the close frame.
+func (c *conn) close(code uint16, reason string) {
+	c.mu.Lock()
+	c.startCloseLocked(code, reason, false)
+	c.flushLocked(true)
+	c.mu.Unlock()
+}
+
+// replan runs the timer now, so it is planned again (heartbeat, expiry).
+func (c *conn) replan() { c.desc.SetTimer(c.srv.at(c.srv.now())) }

@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/broker"
+)
+
+// A subscribe with a resume position: the subscription goes live at once,
+// but its live frames are held back while history is read, then the
+// reply, the missed publications and the held frames history did not
+// cover are queued in one go — neither a gap nor a duplicate at the seam.
+// (gateway/hub/gaps.go holds live publications back the same way once per
+// channel when the broker reports a gap; this is once per connection.)
+
+// recovery is a channel's resume in progress: the live frames that
+// arrived meanwhile.
+type recovery struct {
+	held  []heldFrame
+	bytes int
+}
+
+type heldFrame struct {
+	offset uint64
+	event  bool // a join/leave push: no offset, always released
+	frame  []byte
+}
+
+// startRecovery begins holding ch's live frames back (worker only; the
+// session has subscribed state).
+func (s *session) startRecovery(ch string) *recovery {
+	rec := &recovery{}
+	u := s.sub
+	u.mu.Lock()
+	if u.recovering == nil {
+		u.recovering = map[string]*recovery{}
+	}
+	u.recovering[ch] = rec
+	u.mu.Unlock()
+	return rec
+}
+
+// takeLocked ends the resume rec of ch and returns it, or nil when it was
+// cancelled (unsubscribed meanwhile) or superseded by a later subscribe's
+// own resume (or rec is nil: there was none).
+func (u *subState) takeLocked(ch string, rec *recovery) *recovery {
+	r := u.recovering[ch]
+	if r != rec || r == nil {
+		return nil
+	}
+	delete(u.recovering, ch)
+	return r
+}
+
+// endRecovery ends the resume rec of ch without a history: the held frames
+// are queued (queue limit applies). It always flushes: it may run off the
+// worker, with nobody else to.
+func (s *session) endRecovery(ch string, rec *recovery) {
+	u := s.sub
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var held [][]byte
+	if r := u.takeLocked(ch, rec); r != nil {
+		for _, h := range r.held {
+			held = append(held, h.frame)
+		}
+	}
+	s.t.writeAll(held, false)
+}
+
+// finishRecovery answers a subscribe with a resume position: the reply
+// (recovered or not, and why), the missed publications if recovered, then
+// the live ones held back meanwhile that history did not already cover, in
+// one go under the subscription lock, so Enqueue cannot slip a live frame
+// in between.
+func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint64, epoch string, res broker.HistoryResult, err error) {
+	if err != nil {
+		s.endRecovery(ch, rec)
+		s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
+		return
+	}
+	s.srv.hub.Observe(ch, res.Position)
+	recovered, reason := recoverable(since, epoch, res)
+	var frames [][]byte
+	if id != 0 { // else no reply wanted
+		frames = append(frames, s.frame(codec.AppendReply(nil, s.enc, codec.Reply{
+			ID: id, Cmd: codec.CmdSubscribe, Offset: res.Position.Offset, Epoch: res.Position.Epoch,
+			Resumed: true, Recovered: recovered, Reason: reason,
+		})))
+	}
+	if recovered {
+		for _, p := range res.Publications {
+			frames = append(frames, s.frame(codec.AppendMessage(nil, s.enc, ch, p.Offset, res.Position.Epoch, p.Data)))
+		}
+	}
+	u := s.sub
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	r := u.takeLocked(ch, rec)
+	if r == nil { // unsubscribed meanwhile: just answer the subscribe
+		var reply [][]byte
+		if id != 0 {
+			reply = frames[:1]
+		}
+		s.t.writeAll(reply, true)
+		return
+	}
+	for _, h := range r.held {
+		if h.event || h.offset > res.Position.Offset {
+			frames = append(frames, h.frame)
+		}
+	}
+	// Recovered frames may exceed MaxQueueBytes at once: they are bounded
+	// by the channel's history size instead, and the limit applies again
+	// to what follows.
+	s.t.writeAll(frames, true)
+	if recovered && len(res.Publications) > 0 {
+		if u.resumedTop == nil {
+			u.resumedTop = map[string]uint64{}
+		}
+		u.resumedTop[ch] = res.Position.Offset
+	}
+}
+
+// recoverable decides whether history covers (since, top] of the epoch the
+// client knew.
+func recoverable(since uint64, epoch string, res broker.HistoryResult) (bool, string) {
+	top := res.Position.Offset
+	pubs := res.Publications
+	switch {
+	case epoch != res.Position.Epoch:
+		return false, "epoch changed"
+	case since > top:
+		return false, "position ahead of the stream"
+	case since == top:
+		return true, ""
+	case len(pubs) == 0 || pubs[0].Offset != since+1 || pubs[len(pubs)-1].Offset != top:
+		return false, "too old: history no longer has it"
+	}
+	return true, ""
+}

@@ -1,0 +1,202 @@
+package netpoll
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The descriptor state machine (idle → queued/running → idle or closed)
+// over a real socketpair, under -race: every event reaches the handler,
+// never twice at once, nothing after Close.
+
+// recorder is a Handler that reads what arrives, records the events it was
+// dispatched with, and re-arms (or closes, when told to).
+type recorder struct {
+	desc     Desc
+	mu       sync.Mutex
+	events   []Event
+	read     []byte
+	inside   atomic.Int32 // handlers running now: must never exceed 1
+	overlap  atomic.Bool
+	write    atomic.Bool // re-arm with write interest
+	closeNow atomic.Bool
+	seen     chan Event
+}
+
+func (r *recorder) HandleEvent(w *Worker, ev Event) {
+	if r.inside.Add(1) > 1 {
+		r.overlap.Store(true)
+	}
+	time.Sleep(100 * time.Microsecond) // widen the window for overlaps
+	if ev&EventRead != 0 {
+		if n, err := Read(r.desc.Fd(), w.Scratch); err == nil && n > 0 {
+			r.mu.Lock()
+			r.read = append(r.read, w.Scratch[:n]...)
+			r.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	r.inside.Add(-1)
+	if r.closeNow.Load() {
+		_ = r.desc.Close()
+	} else {
+		_ = r.desc.Rearm(r.write.Load())
+	}
+	select {
+	case r.seen <- ev:
+	default:
+	}
+}
+
+// waitFor waits until the handler was dispatched with want.
+func (r *recorder) waitFor(t *testing.T, want Event) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-r.seen:
+			if ev&want != 0 {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %v event; got %v", want, r.snapshot())
+		}
+	}
+}
+
+func (r *recorder) snapshot() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}
+
+// pair registers one end of a socketpair with a fresh poller and returns
+// the recorder and the other end.
+func pair(t *testing.T) (*Poller, *recorder, int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{Loops: 1, WorkersPerLoop: 4, ScratchBytes: 4096, TimerTick: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{seen: make(chan Event, 1024)}
+	if err := p.Register(&r.desc, fds[0], r, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.closeNow.Store(true)
+		r.desc.Notify(EventNotify)
+		time.Sleep(20 * time.Millisecond)
+		_ = p.Close()
+		unix.Close(fds[1])
+	})
+	return p, r, fds[1]
+}
+
+func TestDescReadWriteHup(t *testing.T) {
+	_, r, peer := pair(t)
+	if _, err := unix.Write(peer, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, EventRead)
+	// A second write after the re-arm is reported again (one-shot re-armed).
+	if _, err := unix.Write(peer, []byte(" again")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		got := string(r.read)
+		r.mu.Unlock()
+		if got == "hello again" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read %q, want %q", got, "hello again")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Write interest: armed with it, a writable socket reports EventWrite.
+	r.write.Store(true)
+	r.desc.Notify(EventNotify)
+	r.waitFor(t, EventWrite)
+	r.write.Store(false)
+	// The peer hangs up: EventHup.
+	unix.Shutdown(peer, unix.SHUT_WR)
+	r.waitFor(t, EventHup)
+}
+
+// TestDescNotifyStorm: notifications from many goroutines while the
+// handler runs are never lost and never dispatch it twice at once.
+func TestDescNotifyStorm(t *testing.T) {
+	_, r, _ := pair(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				r.desc.Notify(EventNotify)
+			}
+		})
+	}
+	wg.Wait()
+	// Once quiet, one more notification is dispatched.
+	time.Sleep(20 * time.Millisecond)
+	for len(r.seen) > 0 {
+		<-r.seen
+	}
+	r.desc.Notify(EventNotify)
+	r.waitFor(t, EventNotify)
+	if r.overlap.Load() {
+		t.Fatal("the handler ran twice at once for one descriptor")
+	}
+	if n := len(r.snapshot()); n == 0 || n > 8*200+1 {
+		t.Fatalf("%d dispatches for %d notifications", n, 8*200+1)
+	}
+}
+
+func TestDescTimer(t *testing.T) {
+	_, r, _ := pair(t)
+	r.desc.SetTimer(time.Now().Add(20 * time.Millisecond))
+	r.waitFor(t, EventTimer)
+	// A stopped timer does not fire.
+	r.desc.SetTimer(time.Now().Add(20 * time.Millisecond))
+	r.desc.StopTimer()
+	n := len(r.snapshot())
+	time.Sleep(80 * time.Millisecond)
+	for _, ev := range r.snapshot()[n:] {
+		if ev&EventTimer != 0 {
+			t.Fatal("a stopped timer fired")
+		}
+	}
+}
+
+// TestDescClose: after the handler closes the descriptor, neither the
+// peer's bytes nor Notify nor a timer dispatch it again.
+func TestDescClose(t *testing.T) {
+	_, r, peer := pair(t)
+	r.closeNow.Store(true)
+	r.desc.Notify(EventNotify)
+	r.waitFor(t, EventNotify)
+	if !r.desc.Closed() {
+		t.Fatal("not closed after Close")
+	}
+	n := len(r.snapshot())
+	r.desc.Notify(EventNotify)
+	_, _ = unix.Write(peer, []byte("late"))
+	time.Sleep(50 * time.Millisecond)
+	if got := len(r.snapshot()); got != n {
+		t.Fatalf("%d dispatches after Close", got-n)
+	}
+	if err := r.desc.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+}
