@@ -25,6 +25,8 @@ type Pool struct {
 	closeErr  error
 
 	messagesIn, messagesOut, pingsIn atomic.Uint64
+	bytesIn                          atomic.Uint64 // read from sockets (101 responses included)
+	deflated                         atomic.Uint64 // upgrades that negotiated permessage-deflate
 
 	// sem bounds dials in flight (nil: unbounded); a dial holds a slot from
 	// connect start until it is upgraded or failed.
