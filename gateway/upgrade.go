@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/deflate"
 )
 
 // Subprotocols the client protocol endpoint negotiates (codec owns the
@@ -69,6 +71,7 @@ type upgradeResult struct {
 	ok       bool
 	endpoint Endpoint
 	protocol string // negotiated subprotocol, "" for none
+	deflate  bool   // permessage-deflate negotiated
 	identity Identity
 	deferred *deferredHook // the connect hook must run first (not ok, no response)
 	static   bool          // response is a demo page (static.go), not a refusal
@@ -121,6 +124,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		res               upgradeResult
 		uri, host, origin string
 		hdr               http.Header
+		offers            [][]byte // Sec-WebSocket-Extensions values
 	)
 	wantHeaders := u.cfg.Hook != nil
 	up := ws.Upgrader{
@@ -144,6 +148,14 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 			}
 			return nil
 		},
+		// Extensions are negotiated in OnBeforeUpgrade, once every header
+		// line was seen (an offer list may span several).
+		ExtensionCustom: func(v []byte, opts []httphead.Option) ([]httphead.Option, bool) {
+			if u.cfg.Compression {
+				offers = append(offers, bytes.Clone(v))
+			}
+			return opts, true
+		},
 		OnHost: func(h []byte) error {
 			host = string(h)
 			return nil
@@ -163,11 +175,15 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 				return nil, reject(http.StatusForbidden, "origin not allowed")
 			}
 			if u.cfg.Hook == nil {
-				return nil, nil
+				return extensionHeader(offers, &res), nil
 			}
-			return nil, u.authorize(&res, done, &HandshakeRequest{
+			err := u.authorize(&res, done, &HandshakeRequest{
 				Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
 			})
+			if err != nil {
+				return nil, err
+			}
+			return extensionHeader(offers, &res), nil
 		},
 	}
 	var out bytes.Buffer
@@ -212,6 +228,17 @@ func (u *upgrader) authorize(res *upgradeResult, done *hookOutcome, req *Handsha
 	}
 	res.identity = id
 	return nil
+}
+
+// extensionHeader answers the extension offers: permessage-deflate when
+// one can be accepted (deflate.Negotiate), else nothing (nil).
+func extensionHeader(offers [][]byte, res *upgradeResult) ws.HandshakeHeader {
+	resp, ok := deflate.Negotiate(offers)
+	if !ok {
+		return nil
+	}
+	res.deflate = true
+	return ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + resp + "\r\n")
 }
 
 // responseStatus reads the status code of an HTTP/1.1 response (0 if it
