@@ -34,8 +34,8 @@ type Config struct {
 	AllowedOrigins []string
 
 	// MaxMessageBytes bounds an incoming message; larger ones close the
-	// connection with 1009. A compressed message is bounded twice: as it
-	// arrives, and inflated.
+	// connection with 1009. A compressed message is bounded inflated (on
+	// the wire by DEFLATE's worst case for that size, see wsframe).
 	MaxMessageBytes int
 
 	// Compression accepts permessage-deflate offers (RFC 7692), always

@@ -58,6 +58,9 @@ type session struct {
 	fd      int32
 	enc     codec.Encoding
 	asked   bool // a refresh was requested (token expired)
+	// deflate: permessage-deflate was negotiated (set before the session
+	// is published, never written again; compression.go).
+	deflate bool
 }
 
 // subState is a subscribed session's state. subs is worker-only; mu
@@ -274,7 +277,7 @@ func (s *session) replyAsync(payload []byte) { s.t.write(s.frame(payload)) }
 
 // frame wraps an encoded payload in a WebSocket frame of the session's type.
 func (s *session) frame(payload []byte) []byte {
-	return wsframe.Frame(wsframe.OpcodeFor(s.enc), payload)
+	return dataFrame(wsframe.OpcodeFor(s.enc), payload, s.deflate, s.srv.cfg.CompressionMinBytes)
 }
 
 // checkExpiry asks a connection whose token expired to refresh (a push of

@@ -69,7 +69,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.BoolVar(&c.Demo, "demo", false, "serve the demo chat page at / on the client listener")
 	fs.StringVar(&c.WSPath, "ws-path", c.WSPath, "path of the client protocol endpoint")
 	fs.Var((*stringList)(&c.AllowedOrigins), "allowed-origins", "comma-separated allowed Origin `values` (https://a.example, *.example.com, *); empty: same host or no Origin")
-	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message, compressed or inflated; larger closes with 1009")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message (a compressed one once inflated); larger closes with 1009")
 	fs.BoolVar(&c.Compression, "compression", c.Compression, "accept permessage-deflate offers (no context takeover; a namespace may turn it off with \"compression\": false)")
 	fs.IntVar(&c.CompressionMinBytes, "compression-min-bytes", c.CompressionMinBytes, "frames with a shorter payload go out uncompressed")
 	fs.IntVar(&c.MaxPublicationBytes, "max-publication-bytes", c.MaxPublicationBytes, "largest publication data (client publish: error 106; API: 400); below --max-message-bytes")

@@ -32,8 +32,12 @@ function open(name) {
       if (w) w(frame); else queue.push(frame);
     });
     ws.next = () => queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiters.push(r));
+    // ws.extensions names the extensions only; the parameters are in the
+    // response header.
+    let ext = '';
+    ws.on('upgrade', (res) => { ext = res.headers['sec-websocket-extensions'] || ''; });
     ws.on('open', () => {
-      const ext = ws.extensions;
+      if (ws.extensions !== 'permessage-deflate') fail(`${name}: ws negotiated ${JSON.stringify(ws.extensions)}`);
       if (!ext.startsWith('permessage-deflate') || !ext.includes('server_no_context_takeover') ||
           !ext.includes('client_no_context_takeover')) {
         fail(`${name}: extensions ${JSON.stringify(ext)}`);

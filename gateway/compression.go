@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"github.com/wsgate/wsgate/gateway/deflate"
+	"github.com/wsgate/wsgate/gateway/wsframe"
+)
+
+// permessage-deflate on a connection (README, "Compression"). The upgrade
+// negotiates it (upgrade.go, deflate.Negotiate); from then on the
+// connection's decoder inflates RSV1 messages with the server's pooled,
+// counted inflater, and data frames the connection builds itself (replies,
+// echoes) are compressed when worth it. Publications are compressed by the
+// hub, once for all subscribers (session.Deflate, hub.Deflater).
+//
+// Where the negotiated flag lives costs nothing at rest: a /ws session
+// keeps it in its padding (set before the session is published, never
+// written again); the transport keeps it as flagDeflate in its requests
+// byte, under mu, for the echo endpoint.
+
+// flagDeflate, in conn.requests, is not a request: it says the connection
+// negotiated permessage-deflate. Set once under mu at the upgrade; the
+// conn has no spare byte for it, and onRequests keeps it.
+const flagDeflate uint8 = 1 << 7
+
+// inflate is the decoders' Inflate: deflate.Inflate, counted.
+func (s *Server) inflate(dst, compressed []byte, limit int) ([]byte, error) {
+	s.metrics.MessagesInflated.Add(1)
+	return deflate.Inflate(dst, compressed, limit)
+}
+
+// deflate reports whether c negotiated permessage-deflate.
+func (c *conn) deflate() bool {
+	if c.sess != nil { // set once under mu at the upgrade, before any frame
+		return c.sess.deflate
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requests&flagDeflate != 0
+}
+
+// inflater returns the Inflate function for c's decoder: the server's when
+// c negotiated compression, nil (RSV1 is an error) otherwise. Worker only.
+func (c *conn) inflater() func(dst, compressed []byte, limit int) ([]byte, error) {
+	if !c.deflate() {
+		return nil
+	}
+	return c.srv.inflateFn
+}
+
+// dataFrame builds a data frame for payload: compressed when negotiated
+// and the payload is at least --compression-min-bytes and shrinks, plain
+// otherwise (RSV1 is per message).
+func dataFrame(op wsframe.Opcode, payload []byte, negotiated bool, minBytes int) []byte {
+	if negotiated && len(payload) >= minBytes {
+		if f, ok := deflate.Frame(op, payload); ok {
+			return f
+		}
+	}
+	return wsframe.Frame(op, payload)
+}
+
+// Deflate implements hub.Deflater.
+func (s *session) Deflate() bool { return s.deflate }
