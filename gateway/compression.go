@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"github.com/wsgate/wsgate/gateway/deflate"
+	"github.com/wsgate/wsgate/gateway/hub"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
@@ -61,3 +62,6 @@ func dataFrame(op wsframe.Opcode, payload []byte, negotiated bool, minBytes int)
 
 // Deflate implements hub.Deflater.
 func (s *session) Deflate() bool { return s.deflate }
+
+// A session is the hub's subscriber; with Deflate it gets compressed frames.
+var _ hub.Deflater = (*session)(nil)
