@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"sync/atomic"
+
 	"github.com/wsgate/wsgate/gateway/deflate"
 	"github.com/wsgate/wsgate/gateway/hub"
 	"github.com/wsgate/wsgate/gateway/wsframe"
@@ -23,29 +25,13 @@ import (
 // conn has no spare byte for it, and onRequests keeps it.
 const flagDeflate uint8 = 1 << 7
 
-// inflate is the decoders' Inflate: deflate.Inflate, counted.
-func (s *Server) inflate(dst, compressed []byte, limit int) ([]byte, error) {
-	s.metrics.MessagesInflated.Add(1)
-	return deflate.Inflate(dst, compressed, limit)
-}
-
-// deflate reports whether c negotiated permessage-deflate.
-func (c *conn) deflate() bool {
-	if c.sess != nil { // set once under mu at the upgrade, before any frame
-		return c.sess.deflate
+// countedInflate returns the decoders' Inflate: deflate.Inflate, counted
+// in n. The server makes it once (Server.inflateFn).
+func countedInflate(n *atomic.Int64) func(dst, compressed []byte, limit int) ([]byte, error) {
+	return func(dst, compressed []byte, limit int) ([]byte, error) {
+		n.Add(1)
+		return deflate.Inflate(dst, compressed, limit)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.requests&flagDeflate != 0
-}
-
-// inflater returns the Inflate function for c's decoder: the server's when
-// c negotiated compression, nil (RSV1 is an error) otherwise. Worker only.
-func (c *conn) inflater() func(dst, compressed []byte, limit int) ([]byte, error) {
-	if !c.deflate() {
-		return nil
-	}
-	return c.srv.inflateFn
 }
 
 // dataFrame builds a data frame for payload: compressed when negotiated
@@ -59,9 +45,6 @@ func dataFrame(op wsframe.Opcode, payload []byte, negotiated bool, minBytes int)
 	}
 	return wsframe.Frame(op, payload)
 }
-
-// Deflate implements hub.Deflater.
-func (s *session) Deflate() bool { return s.deflate }
 
 // A session is the hub's subscriber; with Deflate it gets compressed frames.
 var _ hub.Deflater = (*session)(nil)

@@ -349,6 +349,26 @@ func (c *conn) protocolError(err error) {
 	c.mu.Unlock()
 }
 
+// deflate reports whether c negotiated permessage-deflate (the flag's
+// home: compression.go).
+func (c *conn) deflate() bool {
+	if c.sess != nil { // set once under mu at the upgrade, before any frame
+		return c.sess.deflate
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requests&flagDeflate != 0
+}
+
+// inflater returns the Inflate function for c's decoder: the server's when
+// c negotiated compression, nil (RSV1 is an error) otherwise. Worker only.
+func (c *conn) inflater() func(dst, compressed []byte, limit int) ([]byte, error) {
+	if !c.deflate() {
+		return nil
+	}
+	return c.srv.inflateFn
+}
+
 func (c *conn) inbound() *inbound {
 	if c.in == nil {
 		c.in = inboundPool.Get().(*inbound)

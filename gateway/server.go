@@ -111,7 +111,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if s.broker == nil {
 		s.broker = memory.NewWithConfig(memory.Config{Node: cfg.NodeID, History: s.ns.HistoryPolicy(), IdempotencyTTL: cfg.IdempotencyTTL})
 	}
-	s.inflateFn = s.inflate // one method value for every decoder
+	s.inflateFn = countedInflate(&s.metrics.MessagesInflated) // one for every decoder
 	s.hub = hub.New(hub.Config{Compress: s.cfg.compressionPolicy(), CompressMinBytes: s.cfg.CompressionMinBytes}, s.broker)
 	if err := s.broker.Start(s.hub); err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)

@@ -120,6 +120,10 @@ func (s *session) subscribed() *subState {
 	return s.sub
 }
 
+// Deflate implements hub.Deflater: the connection negotiated
+// permessage-deflate, so the hub sends it compressed frames.
+func (s *session) Deflate() bool { return s.deflate }
+
 // Encoding implements hub.Subscriber.
 func (s *session) Encoding() codec.Encoding { return s.enc }
 

@@ -124,7 +124,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		res               upgradeResult
 		uri, host, origin string
 		hdr               http.Header
-		offers            [][]byte // Sec-WebSocket-Extensions values
+		offers            = extOffers{on: u.cfg.Compression}
 	)
 	wantHeaders := u.cfg.Hook != nil
 	up := ws.Upgrader{
@@ -148,14 +148,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 			}
 			return nil
 		},
-		// Extensions are negotiated in OnBeforeUpgrade, once every header
-		// line was seen (an offer list may span several).
-		ExtensionCustom: func(v []byte, opts []httphead.Option) ([]httphead.Option, bool) {
-			if u.cfg.Compression {
-				offers = append(offers, bytes.Clone(v))
-			}
-			return opts, true
-		},
+		ExtensionCustom: offers.collect,
 		OnHost: func(h []byte) error {
 			host = string(h)
 			return nil
@@ -174,16 +167,14 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 				res.label = refusedOrigin
 				return nil, reject(http.StatusForbidden, "origin not allowed")
 			}
-			if u.cfg.Hook == nil {
-				return extensionHeader(offers, &res), nil
+			if u.cfg.Hook != nil {
+				if err := u.authorize(&res, done, &HandshakeRequest{
+					Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
+				}); err != nil {
+					return nil, err
+				}
 			}
-			err := u.authorize(&res, done, &HandshakeRequest{
-				Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
-			})
-			if err != nil {
-				return nil, err
-			}
-			return extensionHeader(offers, &res), nil
+			return offers.answer(&res), nil
 		},
 	}
 	var out bytes.Buffer
@@ -230,10 +221,27 @@ func (u *upgrader) authorize(res *upgradeResult, done *hookOutcome, req *Handsha
 	return nil
 }
 
-// extensionHeader answers the extension offers: permessage-deflate when
-// one can be accepted (deflate.Negotiate), else nothing (nil).
-func extensionHeader(offers [][]byte, res *upgradeResult) ws.HandshakeHeader {
-	resp, ok := deflate.Negotiate(offers)
+// extOffers collects the Sec-WebSocket-Extensions values of a request
+// (when compression is on); they are answered in OnBeforeUpgrade, once
+// every header line was seen (an offer list may span several).
+type extOffers struct {
+	on     bool
+	values [][]byte
+}
+
+// collect is gobwas's ExtensionCustom: it keeps the value (gobwas reuses
+// its buffer) and leaves gobwas's own extension list empty.
+func (o *extOffers) collect(v []byte, opts []httphead.Option) ([]httphead.Option, bool) {
+	if o.on {
+		o.values = append(o.values, bytes.Clone(v))
+	}
+	return opts, true
+}
+
+// answer accepts permessage-deflate when an offer can be met
+// (deflate.Negotiate) and returns the response header, else nil.
+func (o *extOffers) answer(res *upgradeResult) ws.HandshakeHeader {
+	resp, ok := deflate.Negotiate(o.values)
 	if !ok {
 		return nil
 	}
