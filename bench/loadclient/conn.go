@@ -293,7 +293,7 @@ func (c *Conn) onHandshakeData(p []byte) {
 		c.fail(err)
 		return
 	}
-	c.rd.deflate = deflate
+	c.rd.deflate, c.rd.cache = deflate, c.pool.inflates
 	if deflate {
 		c.pool.deflated.Add(1)
 	}

@@ -42,3 +42,23 @@ func TestFrameReaderInflates(t *testing.T) {
 		t.Fatalf("RSV1 without negotiation: %v", err)
 	}
 }
+
+// TestInflateCache: the same compressed message is inflated once and
+// shared; different messages are told apart by their bytes.
+func TestInflateCache(t *testing.T) {
+	c := newInflateCache()
+	a := deflate.Compress(nil, bytes.Repeat([]byte("a message "), 50))
+	b := deflate.Compress(nil, bytes.Repeat([]byte("b message "), 50))
+	x, err := c.inflate(a, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := c.inflate(bytes.Clone(a), 1<<20)
+	z, _ := c.inflate(b, 1<<20)
+	if &x[0] != &y[0] || !bytes.HasPrefix(z, []byte("b message")) || !bytes.HasPrefix(x, []byte("a message")) {
+		t.Fatal("cache did not share the same message or mixed two up")
+	}
+	if _, err := c.inflate([]byte{0xff, 0xff}, 1<<20); err == nil {
+		t.Fatal("invalid data inflated")
+	}
+}

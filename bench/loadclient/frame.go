@@ -32,8 +32,10 @@ type frameSink interface {
 type frameReader struct {
 	maxMessage int
 	// deflate: permessage-deflate was negotiated, so RSV1 marks a
-	// compressed message, inflated (into inflated) before delivery.
+	// compressed message, inflated (through cache when set, else into
+	// inflated) before delivery.
 	deflate  bool
+	cache    *inflateCache
 	inflated []byte
 
 	hdr  [maxServerHeader]byte // a header split across reads
@@ -209,6 +211,14 @@ func (r *frameReader) whole(h frameHeader, payload []byte, s frameSink) error {
 func (r *frameReader) message(op wsframe.Opcode, compressed bool, payload []byte, s frameSink) error {
 	if !compressed {
 		s.onMessage(op, payload)
+		return nil
+	}
+	if r.cache != nil {
+		out, err := r.cache.inflate(payload, r.maxMessage)
+		if err != nil {
+			return err
+		}
+		s.onMessage(op, out)
 		return nil
 	}
 	out, err := deflate.Inflate(r.inflated[:0], payload, r.maxMessage)
