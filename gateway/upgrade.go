@@ -221,32 +221,37 @@ func (u *upgrader) authorize(res *upgradeResult, done *hookOutcome, req *Handsha
 	return nil
 }
 
-// extOffers collects the Sec-WebSocket-Extensions values of a request
-// (when compression is on); they are answered in OnBeforeUpgrade, once
-// every header line was seen (an offer list may span several).
+// extOffers negotiates permessage-deflate from a request's
+// Sec-WebSocket-Extensions lines (when compression is on) as gobwas reads
+// them: the first acceptable offer, in header order, wins. The answer is
+// sent from OnBeforeUpgrade, once the request is accepted.
 type extOffers struct {
-	on     bool
-	values [][]byte
+	on       bool
+	response string // the accepted offer's answer ("": none yet)
 }
 
-// collect is gobwas's ExtensionCustom: it keeps the value (gobwas reuses
-// its buffer) and leaves gobwas's own extension list empty.
+// collect is gobwas's ExtensionCustom. It leaves gobwas's own extension
+// list empty and copies nothing: v is only valid during the call.
 func (o *extOffers) collect(v []byte, opts []httphead.Option) ([]httphead.Option, bool) {
-	if o.on {
-		o.values = append(o.values, bytes.Clone(v))
+	if o.on && o.response == "" {
+		o.response, _ = deflate.Negotiate([][]byte{v})
 	}
 	return opts, true
 }
 
-// answer accepts permessage-deflate when an offer can be met
-// (deflate.Negotiate) and returns the response header, else nil.
+// extensionHeaders are the response lines for deflate's answers, made once
+// so a compressed connection's handshake allocates no more than a plain one.
+var extensionHeaders = map[string]ws.HandshakeHeader{
+	deflate.ResponsePlain:    ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + deflate.ResponsePlain + "\r\n"),
+	deflate.ResponseWindow15: ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + deflate.ResponseWindow15 + "\r\n"),
+}
+
+// answer returns the response header for the accepted offer (nil: none)
+// and records the agreement in res.
 func (o *extOffers) answer(res *upgradeResult) ws.HandshakeHeader {
-	resp, ok := deflate.Negotiate(o.values)
-	if !ok {
-		return nil
-	}
-	res.deflate = true
-	return ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + resp + "\r\n")
+	h, ok := extensionHeaders[o.response]
+	res.deflate = ok
+	return h
 }
 
 // responseStatus reads the status code of an HTTP/1.1 response (0 if it
