@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -113,14 +114,14 @@ func TestDeflateNamespaces(t *testing.T) {
 		return f
 	}
 	for i, ch := range []string{"plain:x", "raw:x"} {
-		sub.send(textFrame(`{"id":` + string(rune('1'+i)) + `,"cmd":"subscribe","channel":"` + ch + `"}`))
+		sub.send(textFrame(fmt.Sprintf(`{"id":%d,"cmd":"subscribe","channel":%q}`, i+1, ch)))
 		if f := readOne(sub); f.rsv1 || !bytes.Contains(f.payload, []byte(`"reply"`)) {
 			t.Fatalf("subscribe %s: %q", ch, f.payload)
 		}
 	}
 	for i, ch := range []string{"plain:x", "raw:x"} {
 		before := srv.Hub().Stats().Compressed.Load()
-		pub.send(textFrame(`{"id":` + string(rune('1'+i)) + `,"cmd":"publish","channel":"` + ch + `","data":` + string(doc) + `}`))
+		pub.send(textFrame(fmt.Sprintf(`{"id":%d,"cmd":"publish","channel":%q,"data":%s}`, i+1, ch, doc)))
 		readOne(pub) // the reply
 		f := readOne(sub)
 		payload := sub.inflate(f.rsv1, f.payload)

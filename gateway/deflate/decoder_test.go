@@ -141,3 +141,23 @@ func TestDeflateInboundRules(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDeflateDecoder: any byte stream into a decoder that negotiated
+// permessage-deflate, whole and one byte at a time, gives the same
+// messages and close code, never a message over the limit, never a panic.
+func FuzzDeflateDecoder(f *testing.F) {
+	z := Compress(nil, []byte(`{"hello":"world","hello again":"world"}`))
+	f.Add(maskedFrame(true, wsframe.OpText, true, z))
+	f.Add(append(maskedFrame(false, wsframe.OpBinary, true, z[:5]), maskedFrame(true, wsframe.OpContinuation, false, z[5:])...))
+	f.Add(maskedFrame(true, wsframe.OpBinary, true, Compress(nil, make([]byte, 5000))))
+	f.Add(maskedFrame(true, wsframe.OpPing, true, nil))
+	f.Fuzz(func(t *testing.T, input []byte) {
+		const limit = 1 << 10
+		msgs, _ := decode(t, true, limit, input)
+		for _, m := range msgs {
+			if len(m) > limit+2 { // "op:" prefix
+				t.Fatalf("message of %d bytes over the %d limit", len(m)-2, limit)
+			}
+		}
+	})
+}
