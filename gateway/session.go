@@ -281,7 +281,10 @@ func (s *session) replyAsync(payload []byte) { s.t.write(s.frame(payload)) }
 
 // frame wraps an encoded payload in a WebSocket frame of the session's type.
 func (s *session) frame(payload []byte) []byte {
-	return dataFrame(wsframe.OpcodeFor(s.enc), payload, s.deflate, s.srv.cfg.CompressionMinBytes)
+	if s.deflate {
+		return dataFrame(wsframe.OpcodeFor(s.enc), payload, true, s.srv.cfg.CompressionMinBytes)
+	}
+	return wsframe.Frame(wsframe.OpcodeFor(s.enc), payload)
 }
 
 // checkExpiry asks a connection whose token expired to refresh (a push of
