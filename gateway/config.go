@@ -34,8 +34,18 @@ type Config struct {
 	AllowedOrigins []string
 
 	// MaxMessageBytes bounds an incoming message; larger ones close the
-	// connection with 1009.
+	// connection with 1009. A compressed message is bounded inflated (on
+	// the wire by DEFLATE's worst case for that size, see wsframe).
 	MaxMessageBytes int
+
+	// Compression accepts permessage-deflate offers (RFC 7692), always
+	// without context takeover in either direction, so one compressed
+	// frame serves every subscriber of a publication and a connection at
+	// rest holds no compression state. A namespace may turn it off for its
+	// channels (its "compression" option). Frames whose payload is shorter
+	// than CompressionMinBytes go out uncompressed.
+	Compression         bool
+	CompressionMinBytes int
 	// MaxPublicationBytes bounds a publication's data wherever it comes
 	// from: a client's publish over it is answered with error 106 (the
 	// connection stays), an API publish with 400. It must leave room for
@@ -145,6 +155,8 @@ func DefaultConfig() Config {
 		EchoPath:            "/echo",
 		WSPath:              "/ws",
 		MaxMessageBytes:     64 << 10,
+		Compression:         true,
+		CompressionMinBytes: 256,
 		MaxPublicationBytes: 63 << 10,
 		MaxQueueBytes:       1 << 20,
 		MessageTimeout:      10 * time.Second,
@@ -203,6 +215,8 @@ func (c Config) validateEach() error {
 		return fmt.Errorf("--max-conns, --max-conns-per-ip and --max-conns-per-user must not be negative (0: no limit)")
 	case c.AcceptRate < 0 || c.CommandRate < 0:
 		return fmt.Errorf("--accept-rate and --command-rate must not be negative (0: no limit)")
+	case c.CompressionMinBytes < 0:
+		return fmt.Errorf("--compression-min-bytes must not be negative, got %d", c.CompressionMinBytes)
 	}
 	return nil
 }
@@ -245,7 +259,7 @@ const (
 func (c Config) DefaultNamespace() Namespace {
 	return Namespace{
 		HistorySize: c.HistorySize, HistoryTTL: Duration(c.HistoryTTL), Recovery: c.Recovery,
-		Subscribe: RuleAnyone, Publish: RuleAnyone,
+		Subscribe: RuleAnyone, Publish: RuleAnyone, Compression: c.Compression,
 	}
 }
 
@@ -255,6 +269,16 @@ func (c *Config) namespaces() *Namespaces {
 		c.Namespaces, _ = NewNamespaces(c.DefaultNamespace(), nil)
 	}
 	return c.Namespaces
+}
+
+// compressionPolicy says which channels' publications may go out
+// compressed (nil: none, compression is off).
+func (c *Config) compressionPolicy() func(string) bool {
+	if !c.Compression {
+		return nil
+	}
+	ns := c.namespaces()
+	return func(channel string) bool { return ns.For(channel).Compression }
 }
 
 // HistoryPolicy is the history each channel keeps under this configuration.

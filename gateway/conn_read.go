@@ -185,9 +185,13 @@ func (c *conn) open(res *upgradeResult, rest []byte) {
 	if res.endpoint == EndpointWS {
 		enc, _ := codec.EncodingFor(res.protocol) // the upgrader accepted only codec's names
 		sess = newSession(c, c.srv, enc, c.srv.clientSeq.Add(1), c.desc.Fd(), res.identity)
+		sess.deflate = res.deflate
 	}
 	c.mu.Lock()
 	c.state, c.sess = stateOpen, sess
+	if res.deflate {
+		c.requests |= flagDeflate
+	}
 	c.queueLocked(res.response)
 	c.flushLocked(true)
 	c.mu.Unlock()
@@ -285,6 +289,7 @@ func (c *conn) finishHook() {
 // within MessageTimeout.
 func (c *conn) frames(data []byte, now int64) {
 	in := c.inbound()
+	in.dec.Inflate = c.inflater() // a pooled decoder may carry another's
 	n, err := in.dec.Decode(data, c)
 	if err != nil {
 		c.setLeftover(nil)
@@ -344,6 +349,26 @@ func (c *conn) protocolError(err error) {
 	c.mu.Unlock()
 }
 
+// deflate reports whether c negotiated permessage-deflate (the flag's
+// home: compression.go).
+func (c *conn) deflate() bool {
+	if c.sess != nil { // set once under mu at the upgrade, before any frame
+		return c.sess.deflate
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requests&flagDeflate != 0
+}
+
+// inflater returns the Inflate function for c's decoder: the server's when
+// c negotiated compression, nil (RSV1 is an error) otherwise. Worker only.
+func (c *conn) inflater() func(dst, compressed []byte, limit int) ([]byte, error) {
+	if !c.deflate() {
+		return nil
+	}
+	return c.srv.inflateFn
+}
+
 func (c *conn) inbound() *inbound {
 	if c.in == nil {
 		c.in = inboundPool.Get().(*inbound)
@@ -390,7 +415,7 @@ func (c *conn) releaseInbound() {
 func (c *conn) OnMessage(op wsframe.Opcode, payload []byte) error {
 	c.srv.metrics.MessagesIn.Add(1)
 	if c.sess == nil { // the echo endpoint
-		c.send(wsframe.Frame(op, payload))
+		c.send(dataFrame(op, payload, c.deflate(), c.srv.cfg.CompressionMinBytes))
 		return nil
 	}
 	return c.sess.onMessage(op, payload)

@@ -30,6 +30,7 @@ type Metrics struct {
 	SlowConsumers     atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their backlog (bytes queued that the socket has not taken) passed --max-queue-bytes."`
 	PongTimeouts      atomic.Int64 `metric:"wsgate_pong_timeouts_total" help:"Connections closed because nothing arrived within --pong-timeout after a ping."`
 	MessagesIn        atomic.Int64 `metric:"wsgate_messages_in_total" help:"Complete WebSocket messages received from clients."`
+	MessagesInflated  atomic.Int64 `metric:"wsgate_messages_inflated_total" help:"Compressed (permessage-deflate) messages received and inflated."`
 	FramesOut         atomic.Int64 `metric:"wsgate_frames_out_total" help:"WebSocket frames queued for writing to clients."`
 	Writevs           atomic.Int64 `metric:"wsgate_writev_total" help:"writev(2) calls that wrote something to a client socket."`
 	AcceptErrors      atomic.Int64 `metric:"wsgate_accept_errors_total" help:"accept4(2) failures on the client listener (EMFILE and the like)."`

@@ -34,6 +34,10 @@ type Namespace struct {
 	JoinLeave   bool     `json:"join_leave"` // push join/leave of subscribers to the channel, on every instance
 	Subscribe   Rule     `json:"subscribe"`
 	Publish     Rule     `json:"publish"`
+	// Compression lets the channels' publications go out compressed to
+	// connections that negotiated permessage-deflate (default: the
+	// --compression flag; without it nothing is negotiated at all).
+	Compression bool `json:"compression"`
 }
 
 // Duration is a time.Duration written as "5m" in the config file.

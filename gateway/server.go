@@ -37,6 +37,8 @@ type Server struct {
 	// discardLimit bounds the input a closing connection reads and drops
 	// while it waits for the client to close (see conn.discard).
 	discardLimit int
+	// inflateFn is s.inflate, made once (compression.go).
+	inflateFn func(dst, compressed []byte, limit int) ([]byte, error)
 
 	broker    broker.Broker
 	hub       *hub.Hub
@@ -109,7 +111,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if s.broker == nil {
 		s.broker = memory.NewWithConfig(memory.Config{Node: cfg.NodeID, History: s.ns.HistoryPolicy(), IdempotencyTTL: cfg.IdempotencyTTL})
 	}
-	s.hub = hub.New(hub.Config{}, s.broker)
+	s.inflateFn = countedInflate(&s.metrics.MessagesInflated) // one for every decoder
+	s.hub = hub.New(hub.Config{Compress: s.cfg.compressionPolicy(), CompressMinBytes: s.cfg.CompressionMinBytes}, s.broker)
 	if err := s.broker.Start(s.hub); err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}

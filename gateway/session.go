@@ -58,6 +58,9 @@ type session struct {
 	fd      int32
 	enc     codec.Encoding
 	asked   bool // a refresh was requested (token expired)
+	// deflate: permessage-deflate was negotiated (set before the session
+	// is published, never written again; compression.go).
+	deflate bool
 }
 
 // subState is a subscribed session's state. subs is worker-only; mu
@@ -116,6 +119,10 @@ func (s *session) subscribed() *subState {
 	}
 	return s.sub
 }
+
+// Deflate implements hub.Deflater: the connection negotiated
+// permessage-deflate, so the hub sends it compressed frames.
+func (s *session) Deflate() bool { return s.deflate }
 
 // Encoding implements hub.Subscriber.
 func (s *session) Encoding() codec.Encoding { return s.enc }
@@ -274,6 +281,9 @@ func (s *session) replyAsync(payload []byte) { s.t.write(s.frame(payload)) }
 
 // frame wraps an encoded payload in a WebSocket frame of the session's type.
 func (s *session) frame(payload []byte) []byte {
+	if s.deflate {
+		return dataFrame(wsframe.OpcodeFor(s.enc), payload, true, s.srv.cfg.CompressionMinBytes)
+	}
 	return wsframe.Frame(wsframe.OpcodeFor(s.enc), payload)
 }
 

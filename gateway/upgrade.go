@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/deflate"
 )
 
 // Subprotocols the client protocol endpoint negotiates (codec owns the
@@ -69,6 +71,7 @@ type upgradeResult struct {
 	ok       bool
 	endpoint Endpoint
 	protocol string // negotiated subprotocol, "" for none
+	deflate  bool   // permessage-deflate negotiated
 	identity Identity
 	deferred *deferredHook // the connect hook must run first (not ok, no response)
 	static   bool          // response is a demo page (static.go), not a refusal
@@ -121,6 +124,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		res               upgradeResult
 		uri, host, origin string
 		hdr               http.Header
+		offers            = extOffers{on: u.cfg.Compression}
 	)
 	wantHeaders := u.cfg.Hook != nil
 	up := ws.Upgrader{
@@ -144,6 +148,7 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 			}
 			return nil
 		},
+		ExtensionCustom: offers.collect,
 		OnHost: func(h []byte) error {
 			host = string(h)
 			return nil
@@ -162,12 +167,14 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 				res.label = refusedOrigin
 				return nil, reject(http.StatusForbidden, "origin not allowed")
 			}
-			if u.cfg.Hook == nil {
-				return nil, nil
+			if u.cfg.Hook != nil {
+				if err := u.authorize(&res, done, &HandshakeRequest{
+					Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
+				}); err != nil {
+					return nil, err
+				}
 			}
-			return nil, u.authorize(&res, done, &HandshakeRequest{
-				Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
-			})
+			return offers.answer(&res), nil
 		},
 	}
 	var out bytes.Buffer
@@ -212,6 +219,39 @@ func (u *upgrader) authorize(res *upgradeResult, done *hookOutcome, req *Handsha
 	}
 	res.identity = id
 	return nil
+}
+
+// extOffers negotiates permessage-deflate from a request's
+// Sec-WebSocket-Extensions lines (when compression is on) as gobwas reads
+// them: the first acceptable offer, in header order, wins. The answer is
+// sent from OnBeforeUpgrade, once the request is accepted.
+type extOffers struct {
+	on       bool
+	response string // the accepted offer's answer ("": none yet)
+}
+
+// collect is gobwas's ExtensionCustom. It leaves gobwas's own extension
+// list empty and copies nothing: v is only valid during the call.
+func (o *extOffers) collect(v []byte, opts []httphead.Option) ([]httphead.Option, bool) {
+	if o.on && o.response == "" {
+		o.response, _ = deflate.Negotiate([][]byte{v})
+	}
+	return opts, true
+}
+
+// extensionHeaders are the response lines for deflate's answers, made once
+// so a compressed connection's handshake allocates no more than a plain one.
+var extensionHeaders = map[string]ws.HandshakeHeader{
+	deflate.ResponsePlain:    ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + deflate.ResponsePlain + "\r\n"),
+	deflate.ResponseWindow15: ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + deflate.ResponseWindow15 + "\r\n"),
+}
+
+// answer returns the response header for the accepted offer (nil: none)
+// and records the agreement in res.
+func (o *extOffers) answer(res *upgradeResult) ws.HandshakeHeader {
+	h, ok := extensionHeaders[o.response]
+	res.deflate = ok
+	return h
 }
 
 // responseStatus reads the status code of an HTTP/1.1 response (0 if it

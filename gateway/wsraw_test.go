@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/gateway/deflate"
 )
 
 // Opcodes, RFC 6455 §5.2.
@@ -164,6 +166,11 @@ type wsConn struct {
 	inMsg  bool
 	msgOp  byte
 	msgBuf []byte
+	msgZ   bool // its first frame had RSV1
+
+	// deflate: permessage-deflate was offered (an extra header line) and
+	// accepted, so RSV1 marks a compressed message, inflated by next.
+	deflate bool
 }
 
 // dialWS connects to addr, performs the opening handshake for path by hand
@@ -227,11 +234,17 @@ func dialWSWith(t testing.TB, addr, path string, extra ...string) *wsConn {
 	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
 		t.Fatalf("upgrade: Sec-WebSocket-Accept %q, want %q", got, want)
 	}
-	// We offered no extension, so none may be in effect (RFC 6455 §9.1);
+	// Without an offer no extension may be in effect (RFC 6455 §9.1);
 	// the RSV tests rely on that.
-	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+	offered := false
+	for _, h := range extra {
+		offered = offered || strings.HasPrefix(strings.ToLower(h), "sec-websocket-extensions:")
+	}
+	ext := resp.Header.Get("Sec-WebSocket-Extensions")
+	if ext != "" && !offered {
 		t.Fatalf("upgrade: server accepted an extension nobody offered: %q", ext)
 	}
+	c.deflate = strings.HasPrefix(ext, "permessage-deflate")
 	return c
 }
 
@@ -344,6 +357,7 @@ func isPeerGone(err error) bool {
 // serverFrame is one frame as received from the server.
 type serverFrame struct {
 	fin     bool
+	rsv1    bool
 	op      byte
 	payload []byte
 }
@@ -357,9 +371,13 @@ func (c *wsConn) readFrame() (serverFrame, error) {
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
 		return serverFrame{}, err
 	}
-	f := serverFrame{fin: h[0]&0x80 != 0, op: h[0] & 0x0F}
-	if rsv := h[0] & 0x70; rsv != 0 {
-		c.t.Fatalf("server frame has RSV bits %#x set, but no extension was negotiated", rsv)
+	f := serverFrame{fin: h[0]&0x80 != 0, rsv1: h[0]&0x40 != 0, op: h[0] & 0x0F}
+	rsv := h[0] & 0x70
+	if rsv == 0x40 && c.deflate && (f.op == opText || f.op == opBinary) {
+		rsv = 0 // permessage-deflate: a compressed message's first frame
+	}
+	if rsv != 0 {
+		c.t.Fatalf("server frame has RSV bits %#x set where no extension allows them", rsv)
 	}
 	if h[1]&0x80 != 0 {
 		c.t.Fatalf("server frame is masked (RFC 6455 §5.1: a server must not mask)")
@@ -438,9 +456,9 @@ func (c *wsConn) next() (event, error) {
 				c.t.Fatalf("server started a new %#x message inside an unfinished fragmented one", f.op)
 			}
 			if f.fin {
-				return event{f.op, f.payload}, nil
+				return event{f.op, c.inflate(f.rsv1, f.payload)}, nil
 			}
-			c.inMsg, c.msgOp, c.msgBuf = true, f.op, f.payload
+			c.inMsg, c.msgOp, c.msgBuf, c.msgZ = true, f.op, f.payload, f.rsv1
 		case opCont:
 			if !c.inMsg {
 				c.t.Fatalf("server sent a continuation frame with no message in progress")
@@ -448,12 +466,24 @@ func (c *wsConn) next() (event, error) {
 			c.msgBuf = append(c.msgBuf, f.payload...)
 			if f.fin {
 				c.inMsg = false
-				return event{c.msgOp, c.msgBuf}, nil
+				return event{c.msgOp, c.inflate(c.msgZ, c.msgBuf)}, nil
 			}
 		default:
 			return event{f.op, f.payload}, nil
 		}
 	}
+}
+
+// inflate decompresses a compressed message (RSV1 on its first frame).
+func (c *wsConn) inflate(compressed bool, payload []byte) []byte {
+	if !compressed {
+		return payload
+	}
+	out, err := deflate.Inflate(nil, payload, maxServerFrame)
+	if err != nil {
+		c.t.Fatalf("server sent a compressed message that does not inflate: %v", err)
+	}
+	return out
 }
 
 // expectMessage asserts that the next thing from the server is a complete

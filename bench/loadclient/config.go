@@ -37,6 +37,11 @@ type Config struct {
 	Subprotocol string
 	// Origin, when set, is sent as the Origin header.
 	Origin string
+	// Compression offers permessage-deflate (as browsers do:
+	// "permessage-deflate; client_max_window_bits"); when the server
+	// accepts, compressed messages are inflated before OnMessage. The
+	// client itself sends uncompressed frames (allowed per message).
+	Compression bool
 	// HandshakeTimeout bounds connect start → 101 parsed (default 10 s,
 	// enough for a few SYN retransmits when a storm overflows the backlog).
 	HandshakeTimeout time.Duration
@@ -132,6 +137,6 @@ func (c Config) resolve() (target, error) {
 	if !strings.HasPrefix(c.Path, "/") {
 		return t, fmt.Errorf("loadclient: path %q must start with /", c.Path)
 	}
-	t.request = newRequestTemplate(c.Addr, c.Path, c.Subprotocol, c.Origin)
+	t.request = newRequestTemplate(c.Addr, c.Path, c.Subprotocol, c.Origin, c.Compression)
 	return t, nil
 }

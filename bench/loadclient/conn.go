@@ -252,6 +252,7 @@ func (c *Conn) onReadable(w *netpoll.Worker) {
 			c.onEOF(err)
 			return
 		}
+		c.pool.bytesIn.Add(uint64(n))
 		c.onData(w.Scratch[:n])
 		if c.getState() == stateClosed || n < len(w.Scratch) {
 			return // closed, or drained (saves a read that returns EAGAIN)
@@ -287,9 +288,14 @@ func (c *Conn) onHandshakeData(p []byte) {
 		}
 		return
 	}
-	if err := checkResponse(head, c.key, c.pool.cfg.Subprotocol); err != nil {
+	deflate, err := checkResponse(head, c.key, c.pool.cfg.Subprotocol, c.pool.cfg.Compression)
+	if err != nil {
 		c.fail(err)
 		return
+	}
+	c.rd.deflate, c.rd.cache = deflate, c.pool.inflates
+	if deflate {
+		c.pool.deflated.Add(1)
 	}
 	c.upgraded()
 	if len(rest) > 0 {

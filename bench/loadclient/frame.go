@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 
+	"github.com/wsgate/wsgate/gateway/deflate"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
@@ -30,6 +31,12 @@ type frameSink interface {
 // not UTF-8 validated: this is a load client, not a conformance checker.
 type frameReader struct {
 	maxMessage int
+	// deflate: permessage-deflate was negotiated, so RSV1 marks a
+	// compressed message, inflated (through cache when set, else into
+	// inflated) before delivery.
+	deflate  bool
+	cache    *inflateCache
+	inflated []byte
 
 	hdr  [maxServerHeader]byte // a header split across reads
 	hdrN int
@@ -42,14 +49,16 @@ type frameReader struct {
 	ctrl      []byte
 
 	// The message being assembled (msgOp != 0).
-	msgOp wsframe.Opcode
-	msg   []byte
+	msgOp      wsframe.Opcode
+	compressed bool
+	msg        []byte
 
 	closed bool // a close frame was received: ignore the rest
 }
 
 type frameHeader struct {
 	fin    bool
+	rsv1   bool
 	op     wsframe.Opcode
 	length int
 }
@@ -107,9 +116,10 @@ func parseHeader(b []byte) (h frameHeader, n int, err error) {
 	if len(b) < 2 {
 		return h, 0, nil
 	}
-	if b[0]&0x70 != 0 {
+	if b[0]&0x30 != 0 {
 		return h, 0, protocolError(wsframe.CloseProtocolError, "reserved bits set without an extension")
 	}
+	h.rsv1 = b[0]&deflate.RSV1 != 0
 	if b[1]&0x80 != 0 {
 		return h, 0, protocolError(wsframe.CloseProtocolError, "masked frame from the server")
 	}
@@ -137,6 +147,9 @@ func parseHeader(b []byte) (h frameHeader, n int, err error) {
 
 // check enforces the framing rules a server frame must follow.
 func (r *frameReader) check(h frameHeader) error {
+	if h.rsv1 && (!r.deflate || h.op.IsControl() || h.op == wsframe.OpContinuation) {
+		return protocolError(wsframe.CloseProtocolError, "RSV1 where permessage-deflate does not allow it")
+	}
 	if h.op.IsControl() {
 		switch {
 		case h.op != wsframe.OpClose && h.op != wsframe.OpPing && h.op != wsframe.OpPong:
@@ -171,7 +184,7 @@ func (r *frameReader) begin(h frameHeader, p []byte, s frameSink) ([]byte, error
 	}
 	r.inFrame, r.fin, r.op, r.remaining = true, h.fin, h.op, h.length
 	if h.op == wsframe.OpText || h.op == wsframe.OpBinary {
-		r.msgOp = h.op
+		r.msgOp, r.compressed = h.op, h.rsv1
 	}
 	return r.payload(p, s)
 }
@@ -182,16 +195,40 @@ func (r *frameReader) whole(h frameHeader, payload []byte, s frameSink) error {
 		return r.control(h.op, payload, s)
 	}
 	if h.fin && h.op != wsframe.OpContinuation {
-		s.onMessage(h.op, payload)
-		return nil
+		return r.message(h.op, h.rsv1, payload, s)
 	}
 	if h.op != wsframe.OpContinuation {
-		r.msgOp = h.op
+		r.msgOp, r.compressed = h.op, h.rsv1
 	}
 	r.msg = append(r.msg, payload...)
 	if h.fin {
-		r.deliver(s)
+		return r.deliver(s)
 	}
+	return nil
+}
+
+// message hands a complete message over, inflating a compressed one.
+func (r *frameReader) message(op wsframe.Opcode, compressed bool, payload []byte, s frameSink) error {
+	if !compressed {
+		s.onMessage(op, payload)
+		return nil
+	}
+	if r.cache != nil {
+		out, err := r.cache.inflate(payload, r.maxMessage)
+		if err != nil {
+			return err
+		}
+		s.onMessage(op, out)
+		return nil
+	}
+	out, err := deflate.Inflate(r.inflated[:0], payload, r.maxMessage)
+	if cap(out) <= maxRetainedMessage {
+		r.inflated = out[:0]
+	}
+	if err != nil {
+		return err
+	}
+	s.onMessage(op, out)
 	return nil
 }
 
@@ -215,20 +252,21 @@ func (r *frameReader) payload(p []byte, s frameSink) ([]byte, error) {
 		return p, err
 	}
 	if r.fin {
-		r.deliver(s)
+		return p, r.deliver(s)
 	}
 	return p, nil
 }
 
 // deliver hands the assembled message over and resets the assembly.
-func (r *frameReader) deliver(s frameSink) {
-	s.onMessage(r.msgOp, r.msg)
-	r.msgOp = 0
+func (r *frameReader) deliver(s frameSink) error {
+	err := r.message(r.msgOp, r.compressed, r.msg, s)
+	r.msgOp, r.compressed = 0, false
 	if cap(r.msg) > maxRetainedMessage {
 		r.msg = nil
 	} else {
 		r.msg = r.msg[:0]
 	}
+	return err
 }
 
 func (r *frameReader) control(op wsframe.Opcode, payload []byte, s frameSink) error {

@@ -25,7 +25,10 @@ type requestTemplate struct {
 
 const requestTail = "\r\n\r\n"
 
-func newRequestTemplate(host, path, subprotocol, origin string) requestTemplate {
+// deflateOffer is the permessage-deflate offer browsers send.
+const deflateOffer = "permessage-deflate; client_max_window_bits"
+
+func newRequestTemplate(host, path, subprotocol, origin string, compression bool) requestTemplate {
 	var b strings.Builder
 	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", path, host)
 	if subprotocol != "" {
@@ -33,6 +36,9 @@ func newRequestTemplate(host, path, subprotocol, origin string) requestTemplate 
 	}
 	if origin != "" {
 		fmt.Fprintf(&b, "Origin: %s\r\n", origin)
+	}
+	if compression {
+		fmt.Fprintf(&b, "Sec-WebSocket-Extensions: %s\r\n", deflateOffer)
 	}
 	b.WriteString("Sec-WebSocket-Key: ")
 	return requestTemplate{head: b.String(), subprotocol: subprotocol}
@@ -71,19 +77,21 @@ func splitResponseHead(data []byte) (head, rest []byte, ok bool) {
 }
 
 // checkResponse verifies a 101 response head against the key we sent and
-// the subprotocol we offered (RFC 6455 §4.1, client requirements).
-func checkResponse(head []byte, key, subprotocol string) error {
+// the subprotocol we offered (RFC 6455 §4.1, client requirements), and
+// reports whether the server accepted permessage-deflate (offered says
+// whether we offered it: an answer to an offer never made is an error).
+func checkResponse(head []byte, key, subprotocol string, offered bool) (deflate bool, err error) {
 	lines := strings.Split(string(head), "\r\n")
 	status := strings.Fields(lines[0])
 	if len(status) < 2 || !strings.HasPrefix(status[0], "HTTP/1.") || status[1] != "101" {
-		return fmt.Errorf("upgrade refused: %q", lines[0])
+		return false, fmt.Errorf("upgrade refused: %q", lines[0])
 	}
-	var upgrade, connection, accept, proto string
+	var upgrade, connection, accept, proto, ext string
 	var sawProto bool
 	for _, line := range lines[1:] {
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
-			return fmt.Errorf("malformed response header line %q", line)
+			return false, fmt.Errorf("malformed response header line %q", line)
 		}
 		value = strings.TrimSpace(value)
 		switch strings.ToLower(strings.TrimSpace(name)) {
@@ -95,21 +103,30 @@ func checkResponse(head []byte, key, subprotocol string) error {
 			accept = value
 		case "sec-websocket-protocol":
 			proto, sawProto = value, true
+		case "sec-websocket-extensions":
+			ext = value
 		}
+	}
+	if ext != "" {
+		name, _, _ := strings.Cut(ext, ";")
+		if !offered || !strings.EqualFold(strings.TrimSpace(name), "permessage-deflate") || strings.Contains(ext, ",") {
+			return false, fmt.Errorf("server selected extensions %q that were not offered", ext)
+		}
+		deflate = true
 	}
 	switch {
 	case !strings.EqualFold(upgrade, "websocket"):
-		return fmt.Errorf("bad Upgrade header %q", upgrade)
+		return false, fmt.Errorf("bad Upgrade header %q", upgrade)
 	case !hasToken(connection, "upgrade"):
-		return fmt.Errorf("bad Connection header %q", connection)
+		return false, fmt.Errorf("bad Connection header %q", connection)
 	case accept != acceptFor(key):
-		return fmt.Errorf("bad Sec-WebSocket-Accept %q", accept)
+		return false, fmt.Errorf("bad Sec-WebSocket-Accept %q", accept)
 	case subprotocol != "" && proto != subprotocol:
-		return fmt.Errorf("server selected subprotocol %q, offered %q", proto, subprotocol)
+		return false, fmt.Errorf("server selected subprotocol %q, offered %q", proto, subprotocol)
 	case subprotocol == "" && sawProto:
-		return fmt.Errorf("server selected subprotocol %q that was not offered", proto)
+		return false, fmt.Errorf("server selected subprotocol %q that was not offered", proto)
 	}
-	return nil
+	return deflate, nil
 }
 
 // hasToken reports whether the comma-separated header value contains token

@@ -13,7 +13,7 @@ func TestAcceptForRFCExample(t *testing.T) {
 }
 
 func TestRequest(t *testing.T) {
-	req := string(newRequestTemplate("127.0.0.1:9", "/ws", "wsgate.v1", "https://a.example").build("KEY"))
+	req := string(newRequestTemplate("127.0.0.1:9", "/ws", "wsgate.v1", "https://a.example", false).build("KEY"))
 	for _, want := range []string{"GET /ws HTTP/1.1\r\n", "Host: 127.0.0.1:9\r\n", "Sec-WebSocket-Protocol: wsgate.v1\r\n", "Origin: https://a.example\r\n", "Sec-WebSocket-Key: KEY\r\n\r\n", "Sec-WebSocket-Version: 13\r\n"} {
 		if !strings.Contains(req, want) {
 			t.Errorf("request lacks %q:\n%s", want, req)
@@ -41,7 +41,7 @@ func TestCheckResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkResponse([]byte(tt.head), key, tt.proto)
+			_, err := checkResponse([]byte(tt.head), key, tt.proto, false)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}

@@ -25,6 +25,9 @@ type Pool struct {
 	closeErr  error
 
 	messagesIn, messagesOut, pingsIn atomic.Uint64
+	bytesIn                          atomic.Uint64 // read from sockets (101 responses included)
+	deflated                         atomic.Uint64 // upgrades that negotiated permessage-deflate
+	inflates                         *inflateCache // Config.Compression: each distinct message inflated once
 
 	// sem bounds dials in flight (nil: unbounded); a dial holds a slot from
 	// connect start until it is upgraded or failed.
@@ -97,6 +100,9 @@ func newPool(cfg Config) (*Pool, error) {
 	}
 	p := &Pool{cfg: cfg, target: t, poller: poller, conns: make([]*Conn, cfg.Conns),
 		allDone: make(chan struct{}), dialed: make(chan struct{})}
+	if cfg.Compression {
+		p.inflates = newInflateCache()
+	}
 	for i := range p.conns {
 		p.conns[i] = &Conn{pool: p, index: i}
 	}

@@ -32,6 +32,8 @@ type Stats struct {
 	FirstProtocolError string
 
 	MessagesIn  uint64 // complete messages received
+	BytesIn     uint64 // bytes read from the sockets: frames on the wire (and 101 responses)
+	Deflated    uint64 // upgrades where the server accepted permessage-deflate
 	MessagesOut uint64 // frames queued by Send
 	PingsIn     uint64 // server pings received (each answered with a pong)
 }
@@ -68,6 +70,8 @@ func (p *Pool) stats(percentiles bool) Stats {
 		ProtocolErrors:     st.protoErrs,
 		FirstProtocolError: st.firstProto,
 		MessagesIn:         p.messagesIn.Load(),
+		BytesIn:            p.bytesIn.Load(),
+		Deflated:           p.deflated.Load(),
 		MessagesOut:        p.messagesOut.Load(),
 		PingsIn:            p.pingsIn.Load(),
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	// SendBuffer is the depth of each connection's send channel; a client
 	// whose channel is full is closed as a slow consumer (4008).
 	SendBuffer int
+	// Compression accepts permessage-deflate offers the way a gorilla
+	// user turns it on (Upgrader.EnableCompression); gorilla then
+	// compresses every data message it writes to such a connection.
+	Compression bool
 }
 
 // DefaultConfig returns the documented defaults.

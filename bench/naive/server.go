@@ -86,6 +86,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		ReadBufferSize:   BufferSize,
 		WriteBufferSize:  BufferSize,
 		HandshakeTimeout: handshakeTimeout,
+		// gorilla negotiates permessage-deflate without context takeover
+		// and, once negotiated, compresses every data message it writes.
+		EnableCompression: cfg.Compression,
 		// CheckOrigin nil: gorilla's default, same host or no Origin, which
 		// is also wsgate's default policy.
 	}

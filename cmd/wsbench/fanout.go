@@ -39,6 +39,11 @@ type fanoutOpts struct {
 	dialsInFlight int
 	stall         time.Duration
 	profileDir    string
+	// compression (the flag) runs every design twice with the JSON
+	// document as payload: plain, then with permessage-deflate
+	// offered. document and deflate are those runs' settings.
+	compression       bool
+	document, deflate bool
 }
 
 func (o *fanoutOpts) register(fs *flag.FlagSet) {
@@ -53,6 +58,7 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.floor, "floor", true, "also measure the floor: a bare write(2) loop over as many sockets (single-channel layout)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes")
 	fs.DurationVar(&o.stall, "stall", 5*time.Second, "give up waiting for deliveries after this long without one")
+	fs.BoolVar(&o.compression, "compression", false, "publish the JSON document of bench/harness/wire/document.json and run each design twice: plain, then with subscribers offering permessage-deflate (naive accepts it as gorilla's EnableCompression does)")
 	fs.StringVar(&o.profileDir, "profile", "", "save each server's CPU profile of each mode (/debug/pprof/profile) into this directory (the profiler's overhead is in that run's CPU numbers)")
 }
 
@@ -78,12 +84,37 @@ func (o *fanoutOpts) modeList() ([]string, error) {
 	return out, nil
 }
 
-// variant names the channel layout.
+// variant names the channel layout (and compression).
 func (o *fanoutOpts) variant() string {
+	v := "many channels"
 	if o.channels == 1 {
-		return "one channel"
+		v = "one channel"
 	}
-	return "many channels"
+	if o.document {
+		v += ", JSON document"
+	}
+	if o.deflate {
+		v += ", permessage-deflate"
+	}
+	return v
+}
+
+// runs returns the settings of each run of one design.
+func (o fanoutOpts) runs() []fanoutOpts {
+	if !o.compression {
+		return []fanoutOpts{o}
+	}
+	plain, deflate := o, o
+	plain.document, deflate.document, deflate.deflate = true, true, true
+	return []fanoutOpts{plain, deflate}
+}
+
+// serverArgs are the extra flags a design needs for o.
+func (o *fanoutOpts) serverArgs(design string) []string {
+	if o.deflate && design == results.Naive {
+		return []string{"--compression"} // wsgate negotiates it by default
+	}
+	return nil
 }
 
 // fanoutCmd measures fan-out cost and latency for each design and the
@@ -117,8 +148,10 @@ func fanoutCmd(e env, args []string) int {
 // fanoutAll runs every design, then the floor, and relates them.
 func (b *bench) fanoutAll(ctx context.Context, o fanoutOpts, modes []string) {
 	for _, d := range b.designs {
-		if ctx.Err() == nil {
-			b.runFanout(ctx, d, o, modes)
+		for _, run := range o.runs() {
+			if ctx.Err() == nil {
+				b.runFanout(ctx, d, run, modes)
+			}
 		}
 	}
 	if o.floor && ctx.Err() == nil {
@@ -140,7 +173,11 @@ func channelNames(n int) []string {
 
 // runFanout measures one server.
 func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, modes []string) {
-	p, err := b.startServer(ctx, design)
+	if o.document && design == results.Centrifugo {
+		b.run.Problem("fanout --compression: centrifugo is not measured with compression")
+		return
+	}
+	p, err := b.startServer(ctx, design, o.serverArgs(design)...)
 	if err != nil {
 		return
 	}
@@ -164,6 +201,9 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 		return
 	}
 	defer pub.Close()
+	if sp, ok := pub.(*drive.SocketPublisher); ok && o.document {
+		sp.UseDocument()
+	}
 	// A burst is burst messages on every channel, published in one go
 	// (pipelined on wsgate's connection, batched through Centrifugo's API).
 	var burst []string
@@ -224,15 +264,20 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 // connectSubscribers dials the subscriber pool and checks it is complete.
 func (b *bench) connectSubscribers(ctx context.Context, p *server.Process, d drive.Dialect, tag string, o fanoutOpts) (*drive.Subscribers, error) {
 	b.bar.Phase(fmt.Sprintf("%s: connecting %d subscribers", tag, o.subs), 0)
-	subs, err := drive.DialSubscribers(ctx, d, p.Addr, o.subs, o.dialsInFlight, 60*time.Second)
+	subs, err := drive.DialSubscribersWith(ctx, d, p.Addr, o.subs, o.dialsInFlight, 60*time.Second,
+		drive.Options{Compression: o.deflate})
 	if err != nil {
 		if subs != nil {
 			_ = subs.Close()
 		}
 		return nil, err
 	}
-	if st := subs.Stats(); st.Failed > 0 {
+	st := subs.Stats()
+	if st.Failed > 0 {
 		b.run.Problem("%s: %d of %d subscriber dials failed: %s", tag, st.Failed, st.Conns, st.FirstError)
+	}
+	if o.deflate && st.Deflated != uint64(st.Connected) {
+		b.run.Problem("%s: permessage-deflate negotiated on %d of %d subscribers", tag, st.Deflated, st.Connected)
 	}
 	return subs, nil
 }
@@ -304,6 +349,7 @@ func (b *bench) measureFanout(ctx context.Context, p *server.Process, sc *scrape
 	}
 	io0, errIO := b.proc.ReadIO(p.Pid())
 	cpu0, errCPU := b.proc.ReadCPU(p.Pid())
+	bytes0 := subs.BytesIn()
 	ph := subs.Begin(firstSeq)
 	start := time.Now()
 	m.Published = publish(ph)
@@ -323,6 +369,9 @@ func (b *bench) measureFanout(ctx context.Context, p *server.Process, sc *scrape
 	}
 	m.ExpectedDeliveries = expected(m.Published)
 	m.Delivered = ph.Delivered()
+	if m.Delivered > 0 {
+		m.WireBytesPerDelivery = round3(float64(subs.BytesIn()-bytes0) / float64(m.Delivered))
+	}
 	m.Seconds = round3(end.Sub(start).Seconds())
 	if m.Seconds > 0 {
 		m.DeliveredPerSec = float64(int64(float64(m.Delivered) / m.Seconds))

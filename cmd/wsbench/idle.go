@@ -22,6 +22,7 @@ type idleOpts struct {
 	cpuWindow     time.Duration
 	dialsInFlight int
 	settle        time.Duration
+	compression   bool
 }
 
 func (o *idleOpts) register(fs *flag.FlagSet) {
@@ -30,6 +31,7 @@ func (o *idleOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.cpuWindow, "cpu-window", 0, "how long idle CPU is measured at the largest count (0: one ping interval, at least 10s)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes while growing")
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause after each growth step before measuring")
+	fs.BoolVar(&o.compression, "compression", false, "connections offer permessage-deflate (naive accepts it as gorilla's EnableCompression does): what negotiated compression costs at rest")
 }
 
 // idleCmd measures what idle connections cost each design.
@@ -61,7 +63,11 @@ func idleCmd(e env, args []string) int {
 func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 	sizes := slices.Clone(o.sizes)
 	slices.Sort(sizes)
-	p, err := b.startServer(ctx, design)
+	var extra []string
+	if o.compression && design == results.Naive {
+		extra = append(extra, "--compression")
+	}
+	p, err := b.startServer(ctx, design, extra...)
 	if err != nil {
 		return
 	}
@@ -90,7 +96,7 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 			continue
 		}
 		b.bar.Phase(fmt.Sprintf("idle %s: %d connections", design, n), n)
-		pool, sum, err := b.grow(ctx, p, design, base.FDs, held, n, o.dialsInFlight)
+		pool, sum, err := b.grow(ctx, p, design, base.FDs, held, n, o)
 		if err != nil {
 			b.run.Problem("idle %s: dial to %d: %v", design, n, err)
 			return
@@ -98,6 +104,9 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 		pools = append(pools, pool)
 		if sum.Failed > 0 {
 			b.run.Problem("idle %s: %d of %d dials failed growing to %d: %s", design, sum.Failed, sum.Conns, n, sum.FirstError)
+		}
+		if d := pool.Stats().Deflated; o.compression && d != uint64(sum.Connected) {
+			b.run.Problem("idle %s: permessage-deflate negotiated on %d of %d connections", design, d, sum.Connected)
 		}
 		held += sum.Connected
 		sleepCtx(ctx, o.settle)
@@ -145,9 +154,10 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 // fd count (the client pool reports only when done). A connection is
 // idle once it is a client: upgraded, and connected where the protocol
 // has a connect command (Centrifugo); it subscribes to nothing.
-func (b *bench) grow(ctx context.Context, p *server.Process, design string, baseFDs, held, n, inFlight int) (*drive.Subscribers, loadclient.Summary, error) {
+func (b *bench) grow(ctx context.Context, p *server.Process, design string, baseFDs, held, n int, o idleOpts) (*drive.Subscribers, loadclient.Summary, error) {
 	stop := b.watchFDs(p, baseFDs)
-	pool, err := drive.DialSubscribers(ctx, dialect(design), p.Addr, n-held, inFlight, 60*time.Second)
+	pool, err := drive.DialSubscribersWith(ctx, dialect(design), p.Addr, n-held, o.dialsInFlight, 60*time.Second,
+		drive.Options{Compression: o.compression})
 	stop()
 	if err != nil {
 		if pool != nil {

@@ -55,6 +55,7 @@ func naiveFlags(e env, args []string) (opts naiveOptions, ok bool, code int) {
 	fs.DurationVar(&cfg.PongWait, "pong-wait", cfg.PongWait, "drop a connection with no pong for this long")
 	fs.DurationVar(&cfg.WriteWait, "write-wait", cfg.WriteWait, "deadline of every write; slower clients are dropped")
 	fs.IntVar(&cfg.SendBuffer, "send-buffer", cfg.SendBuffer, "messages queued per connection before it is dropped (4008)")
+	fs.BoolVar(&cfg.Compression, "compression", false, "accept permessage-deflate offers (gorilla's EnableCompression)")
 	// The same brokers as wsgate serve, so a comparison can include Redis.
 	fs.StringVar(&opts.broker, "broker", "memory", "broker: memory (embedded) or redis")
 	fs.StringVar(&opts.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for --broker redis (as wsgate serve --redis-url)")

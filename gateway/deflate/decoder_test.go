@@ -90,6 +90,16 @@ func decode(t *testing.T, negotiated bool, limit int, input []byte) ([]string, u
 func TestDeflateInboundRules(t *testing.T) {
 	z := Compress(nil, publication)
 	half := len(z) / 2
+	// Random bytes grow when compressed: a client that compresses every
+	// message sends more than the limit for a message at the limit.
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(uint32(i)*2654435761>>13 ^ uint32(i)*40503)
+	}
+	zNoise := Compress(nil, noise)
+	if len(zNoise) <= len(noise) {
+		t.Fatalf("noise compressed from %d to %d bytes: want it to grow", len(noise), len(zNoise))
+	}
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	cases := []struct {
 		name       string
@@ -115,7 +125,8 @@ func TestDeflateInboundRules(t *testing.T) {
 		{"inflated text not UTF-8", true, 64 << 10, maskedFrame(true, wsframe.OpText, true, Compress(nil, []byte{0xce, 0xff})), "", wsframe.CloseInvalidPayload},
 		{"inflates past the limit", true, 1000, maskedFrame(true, wsframe.OpText, true, z), "", wsframe.CloseTooBig},
 		{"compressed at the limit", true, len(publication), maskedFrame(true, wsframe.OpText, true, z), "1:" + string(publication), 0},
-		{"compressed frame over the limit", true, len(z) - 1, maskedFrame(true, wsframe.OpText, true, z), "", wsframe.CloseTooBig},
+		{"incompressible data at the limit, sent compressed", true, len(noise), maskedFrame(true, wsframe.OpBinary, true, zNoise), "2:" + string(noise), 0},
+		{"compressed frame over the wire bound", true, len(noise) / 2, maskedFrame(true, wsframe.OpBinary, true, zNoise), "", wsframe.CloseTooBig},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,4 +140,24 @@ func TestDeflateInboundRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDeflateDecoder: any byte stream into a decoder that negotiated
+// permessage-deflate, whole and one byte at a time, gives the same
+// messages and close code, never a message over the limit, never a panic.
+func FuzzDeflateDecoder(f *testing.F) {
+	z := Compress(nil, []byte(`{"hello":"world","hello again":"world"}`))
+	f.Add(maskedFrame(true, wsframe.OpText, true, z))
+	f.Add(append(maskedFrame(false, wsframe.OpBinary, true, z[:5]), maskedFrame(true, wsframe.OpContinuation, false, z[5:])...))
+	f.Add(maskedFrame(true, wsframe.OpBinary, true, Compress(nil, make([]byte, 5000))))
+	f.Add(maskedFrame(true, wsframe.OpPing, true, nil))
+	f.Fuzz(func(t *testing.T, input []byte) {
+		const limit = 1 << 10
+		msgs, _ := decode(t, true, limit, input)
+		for _, m := range msgs {
+			if len(m) > limit+2 { // "op:" prefix
+				t.Fatalf("message of %d bytes over the %d limit", len(m)-2, limit)
+			}
+		}
+	})
 }

@@ -3,17 +3,26 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
-	_ "embed"
 	"errors"
 	"io"
+	"os"
 	"runtime"
 	"testing"
 
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
-//go:embed testdata/publication.json
-var publication []byte
+// publication is the benchmark's JSON document (bench/README.md,
+// "Compression"): a realistic publication of about 1.5 KB.
+var publication = mustRead("../../bench/harness/wire/document.json")
+
+func mustRead(path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 // zlibCompress is an independent reference: the standard library's flate
 // with a sync flush and the tail removed, as any RFC 7692 peer sends.
@@ -63,7 +72,7 @@ func TestCompressRoundTrip(t *testing.T) {
 func TestPublicationRatio(t *testing.T) {
 	z := Compress(nil, publication)
 	ratio := float64(len(publication)) / float64(len(z))
-	t.Logf("publication.json: %d bytes → %d compressed, ratio %.2f×", len(publication), len(z), ratio)
+	t.Logf("document.json: %d bytes → %d compressed, ratio %.2f×", len(publication), len(z), ratio)
 	if ratio < 1.8 {
 		t.Fatalf("ratio %.2f: the document should compress about 2×", ratio)
 	}

@@ -21,9 +21,17 @@ const ExtensionName = "permessage-deflate"
 // and server_max_window_bits=15 echoed when the offer carried it (§7.1.2.1
 // requires the response to state it then). client_max_window_bits is never
 // sent: the decompressor accepts any window up to 15 bits, the default.
+// Negotiate returns one of these two values, so a caller can prepare its
+// header lines once.
 const (
-	responsePlain   = ExtensionName + "; server_no_context_takeover; client_no_context_takeover"
-	responseWindow  = responsePlain + "; server_max_window_bits=15"
+	ResponsePlain    = ExtensionName + "; server_no_context_takeover; client_no_context_takeover"
+	ResponseWindow15 = ResponsePlain + "; server_max_window_bits=15"
+)
+
+// Parameters of RFC 7692 §7.1 and the window sizes compress/flate allows.
+const (
+	responsePlain   = ResponsePlain
+	responseWindow  = ResponseWindow15
 	maxWindowBits   = 15 // compress/flate always uses a 32 KiB window
 	minWindowBits   = 8
 	paramServerNCT  = "server_no_context_takeover"

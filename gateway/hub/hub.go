@@ -41,6 +41,14 @@ type Subscriber interface {
 	Flush()
 }
 
+// Deflater is implemented by subscribers whose connection may have
+// negotiated permessage-deflate; Deflate reports whether it did. The hub
+// asks once, at Subscribe, and such a subscriber of a channel that allows
+// compression (Config.Compress) gets compressed frames.
+type Deflater interface {
+	Deflate() bool
+}
+
 // Config sizes a Hub.
 type Config struct {
 	Shards int // default 64
@@ -51,6 +59,13 @@ type Config struct {
 	// publishers are refused before anything is published.
 	QueueBytes int64
 	BatchSize  int // publications delivered before a flush (default 64)
+	// Compress says whether a channel's publications may go out
+	// compressed to subscribers that negotiated permessage-deflate (asked
+	// once, when the channel gets its first local subscriber); nil: none
+	// may. Frames whose payload is shorter than CompressMinBytes go out
+	// plain.
+	Compress         func(channel string) bool
+	CompressMinBytes int
 }
 
 // DefaultQueueBytes is the default fan-out queue budget: at ~200 bytes per
@@ -82,6 +97,10 @@ type Stats struct {
 	GapsFilled atomic.Int64 `metric:"wsgate_hub_gaps_filled_total" help:"Publications recovered from history to fill gaps."`
 	GapsLost   atomic.Int64 `metric:"wsgate_hub_gaps_lost_total" help:"Publications of gaps that history could no longer provide."`
 	GapNotices atomic.Int64 `metric:"wsgate_hub_gap_notices_total" help:"Gap pushes queued to subscribers for publications they will not get."`
+	// Compressed counts frames compressed for permessage-deflate: once per
+	// publication per encoding that has compressing subscribers, however
+	// many they are.
+	Compressed atomic.Int64 `metric:"wsgate_hub_compressed_frames_total" help:"Frames compressed for permessage-deflate subscribers (once per publication and encoding, shared by all of them)."`
 	Duplicates atomic.Int64 `metric:"wsgate_hub_duplicates_total" help:"Publications dropped at or below the last offset already delivered."`
 	Events     atomic.Int64 `metric:"wsgate_hub_events_total" help:"Join and leave frames queued to subscribers."`
 	// EpochChanges counts channels whose epoch changed under live
@@ -120,7 +139,8 @@ type shard struct {
 // subscriber arrives; until something is delivered, the positions its
 // subscribers were told (Observe) stand in for it.
 type chanState struct {
-	subs     map[Subscriber]codec.Encoding // read once, at Subscribe
+	subs     map[Subscriber]format // read once, at Subscribe
+	compress bool                  // Config.Compress allows compressed frames
 	epoch    string
 	last     uint64
 	observed bool // epoch and last come from Observe, nothing delivered yet
@@ -191,7 +211,7 @@ func (h *Hub) Subscribe(channel string, sub Subscriber) error {
 	defer s.mu.Unlock()
 	ch := s.channels[channel]
 	if ch == nil {
-		ch = &chanState{subs: map[Subscriber]codec.Encoding{}}
+		ch = &chanState{subs: map[Subscriber]format{}, compress: h.cfg.Compress != nil && h.cfg.Compress(channel)}
 		s.channels[channel] = ch
 		h.stats.Channels.Add(1)
 		h.broker.Subscribe(channel)
@@ -199,7 +219,7 @@ func (h *Hub) Subscribe(channel string, sub Subscriber) error {
 	if _, ok := ch.subs[sub]; ok {
 		return ErrAlreadySubscribed
 	}
-	ch.subs[sub] = sub.Encoding()
+	ch.subs[sub] = formatOf(sub, ch.compress)
 	return nil
 }
 

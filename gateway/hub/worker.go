@@ -32,7 +32,7 @@ type worker struct {
 	shard    *shard
 	snapshot []member
 	dirty    []Subscriber
-	frames   [2][][]byte           // a run's frames, by encoding
+	frames   [formats][][]byte     // a run's frames, by format
 	one      [1]*codec.Publication // a run of one (events, notices, repairs)
 
 	roundPubs  int // publications delivered since the last flush
@@ -43,7 +43,7 @@ type worker struct {
 // when it subscribed.
 type member struct {
 	sub Subscriber
-	enc codec.Encoding
+	fmt format
 }
 
 // run is a shard's write worker: it takes publications in batches and
@@ -159,22 +159,21 @@ func (w *worker) deliverEvent(p *codec.Publication) {
 
 // snapshotLocked copies the channel's subscribers for a fan-out.
 func (w *worker) snapshotLocked(ch *chanState) {
-	for sub, enc := range ch.subs {
-		w.snapshot = append(w.snapshot, member{sub, enc})
+	for sub, f := range ch.subs {
+		w.snapshot = append(w.snapshot, member{sub, f})
 	}
 }
 
-// fanOut queues the run pubs, framed by frame once per encoding in use, to
+// fanOut queues the run pubs, framed by frame once per format in use, to
 // the snapshot of subscribers, and counts the frames queued.
 func (w *worker) fanOut(pubs []*codec.Publication, frame frameFunc, count *atomic.Int64) {
-	var built [2]bool
+	var built [formats]bool
 	for i := range w.snapshot {
 		m := &w.snapshot[i]
-		if !built[m.enc] {
-			w.frames[m.enc] = w.buildFrames(w.frames[m.enc][:0], m.enc, pubs, frame)
-			built[m.enc] = true
+		if !built[m.fmt] {
+			w.build(m.fmt, pubs, frame, &built)
 		}
-		if m.sub.Enqueue(pubs, w.frames[m.enc]) {
+		if m.sub.Enqueue(pubs, w.frames[m.fmt]) {
 			w.dirty = append(w.dirty, m.sub)
 		}
 		m.sub = nil
@@ -192,6 +191,28 @@ func (w *worker) fanOutOne(p *codec.Publication, frame frameFunc, count *atomic.
 	w.one[0] = p
 	w.fanOut(w.one[:], frame, count)
 	w.one[0] = nil
+}
+
+// build frames the run in format f. A compressed format is made from the
+// plain frames of its encoding (built first if they are not yet), so each
+// publication is encoded once and compressed once per encoding.
+func (w *worker) build(f format, pubs []*codec.Publication, frame frameFunc, built *[formats]bool) {
+	plain := format(f.encoding())
+	if !built[plain] {
+		w.frames[plain] = w.buildFrames(w.frames[plain][:0], plain.encoding(), pubs, frame)
+		built[plain] = true
+	}
+	if f == plain {
+		return
+	}
+	hub := w.shard.hub
+	dst := w.frames[f][:0]
+	for _, pf := range w.frames[plain] {
+		// roundBytes already counts the plain frame: an upper bound.
+		dst = append(dst, compressFrame(pf, hub.cfg.CompressMinBytes, &hub.stats.Compressed))
+	}
+	w.frames[f] = dst
+	built[f] = true
 }
 
 // buildFrames appends the frames of pubs in encoding enc to dst.

@@ -159,7 +159,7 @@ func (d *Decoder) frame(p []byte, s Sink) (int, error) {
 		}
 		return d.control(p, hlen, int(length), op, key, s)
 	}
-	if length > uint64(d.MaxMessage-len(d.msg)) {
+	if length > uint64(d.wireLimit(compressed || op == OpContinuation && d.compressed)-len(d.msg)) {
 		return 0, errorf(CloseTooBig, "message too big")
 	}
 	if fin && op != OpContinuation && uint64(len(p)-hlen) >= length {
@@ -176,6 +176,22 @@ func (d *Decoder) frame(p []byte, s Sink) (int, error) {
 
 // rsv1 marks a compressed message (RFC 7692 §6) on its first frame.
 const rsv1 = 0x40
+
+// wireLimit is the most payload a message may bring on the wire. A
+// compressed message is bounded by MaxMessage once inflated; on the wire
+// it may be larger than what it inflates to: clients compress
+// incompressible data too, and with a small zlib memLevel (Python's
+// websockets uses 5) stored blocks come every few KiB, 5 bytes each. So
+// it gets zlib's conservative bound on DEFLATE output for MaxMessage bytes
+// of input under any settings (deflateBound in zlib's deflate.c), plus the
+// 4-byte sync tail for senders that keep it.
+func (d *Decoder) wireLimit(compressed bool) int {
+	n := d.MaxMessage
+	if !compressed {
+		return n
+	}
+	return n + (n+7)>>3 + (n+63)>>6 + 5 + 4
+}
 
 func (d *Decoder) checkFirstByte(b0 byte) error {
 	op := Opcode(b0 & 0x0F)

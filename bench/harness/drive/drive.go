@@ -60,9 +60,21 @@ type Subscribers struct {
 // replies (timeout bounds that wait). Failed dials are in Stats; the error
 // is for a pool that could not be made at all, or connects that failed.
 func DialSubscribers(ctx context.Context, d Dialect, addr string, n, dialsInFlight int, timeout time.Duration) (*Subscribers, error) {
+	return DialSubscribersWith(ctx, d, addr, n, dialsInFlight, timeout, Options{})
+}
+
+// Options are the less common subscriber settings.
+type Options struct {
+	// Compression offers permessage-deflate on every connection.
+	Compression bool
+}
+
+// DialSubscribersWith is DialSubscribers with options.
+func DialSubscribersWith(ctx context.Context, d Dialect, addr string, n, dialsInFlight int, timeout time.Duration, o Options) (*Subscribers, error) {
 	s := &Subscribers{dialect: d}
 	pool, err := loadclient.Dial(ctx, loadclient.Config{
 		Addr: addr, Path: d.Path(), Conns: n, DialsInFlight: dialsInFlight, OnMessage: s.onMessage,
+		Compression: o.Compression,
 	})
 	if err != nil {
 		return nil, err
@@ -183,6 +195,9 @@ func (s *Subscribers) MeanPushBytes() float64 {
 	return float64(s.pushBytes.Load()) / float64(n)
 }
 
+// BytesIn returns the bytes the subscribers have read from their sockets.
+func (s *Subscribers) BytesIn() uint64 { return s.pool.Counts().BytesIn }
+
 // Stats returns the pool's stats (dials, closes).
 func (s *Subscribers) Stats() loadclient.Stats { return s.pool.Stats() }
 
@@ -224,7 +239,12 @@ type SocketPublisher struct {
 	seq         uint64
 	ok, errs    atomic.Int64
 	dataBytesFn func(channel string) int
+	document    bool // publish wire.Document (stamped) instead of padding
 }
+
+// UseDocument makes every later publication the stamped JSON document
+// (wire.Document) instead of padding: the compressible payload.
+func (p *SocketPublisher) UseDocument() { p.document, p.data = true, nil }
 
 // DialPublisher opens the publisher's connection. dataBytes is the
 // payload size (0: what makes an 80-byte push on the channel published to).
@@ -278,8 +298,11 @@ func (p *SocketPublisher) publish(channel string) error {
 	}) {
 		return fmt.Errorf("publish: %d publishes unanswered for %v", Window, windowWait)
 	}
-	n := p.dataBytesFn(channel)
-	if len(p.data) != n {
+	if p.document {
+		if len(p.data) == 0 {
+			p.data = wire.NewDocumentData()
+		}
+	} else if n := p.dataBytesFn(channel); len(p.data) != n {
 		p.data = wire.NewData(n)
 	}
 	wire.Stamp(p.data, p.seq, time.Now())

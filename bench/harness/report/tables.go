@@ -169,13 +169,18 @@ func fanoutTables(run *results.Run) []*table {
 				}
 			}
 		}
-		var sizes []string
+		var sizes, wire []string
 		for _, name := range withFloor {
 			f := byDesign[name]
 			if f == nil {
 				continue
 			}
 			sizes = append(sizes, fmt.Sprintf("%s %.1f", name, f.PushBytes))
+			for _, m := range f.Modes {
+				if m.WireBytesPerDelivery > 0 {
+					wire = append(wire, fmt.Sprintf("%s %s %.1f", name, modeLabel(m), m.WireBytesPerDelivery))
+				}
+			}
 			if t.title == "" {
 				t.title = fmt.Sprintf("Fan-out, %s: %s subscribers on %s, %.0f-byte pushes", v,
 					Num(float64(f.Subs), 0), plural(f.Channels, "channel"), f.PushBytes)
@@ -207,6 +212,10 @@ func fanoutTables(run *results.Run) []*table {
 			"Floor: a bare write(2) loop over as many sockets (bench/floor), every message to every socket, one frame per write "+
 			"unless coalesced. × floor compares with the floor's row of the same mode.",
 			"Mean push size received (bytes, without the 2-byte WebSocket header): "+strings.Join(sizes, ", ")+".")
+		if len(wire) > 0 {
+			t.notes = append(t.notes, "Bytes on the wire per delivery (frames as the subscribers read them, compressed or not): "+
+				strings.Join(wire, ", ")+".")
+		}
 		out = append(out, t)
 	}
 	return out

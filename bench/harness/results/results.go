@@ -214,7 +214,10 @@ type FanoutMode struct {
 	WritesPerDelivery float64 `json:"writes_per_delivery"`
 	Writevs           int64   `json:"writevs,omitempty"` // wsgate_writev_total delta, when exported
 	CPUVsFloor        float64 `json:"cpu_vs_floor,omitempty"`
-	LatencyMs         Latency `json:"latency_ms"`
+	// WireBytesPerDelivery: bytes the subscribers read from their sockets
+	// during the phase, over deliveries (frame headers included).
+	WireBytesPerDelivery float64 `json:"wire_bytes_per_delivery,omitempty"`
+	LatencyMs            Latency `json:"latency_ms"`
 }
 
 // Latency summarizes a latency histogram.

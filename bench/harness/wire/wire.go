@@ -7,6 +7,7 @@
 package wire
 
 import (
+	_ "embed"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,6 +50,20 @@ func NewData(size int) []byte {
 		b[i] = 'x'
 	}
 	return b
+}
+
+// Document is the compressible payload of the compression benchmarks
+// (fanout --compression): an order-update event of about 1.5 KB of JSON,
+// the kind of document a gateway fans out. NewDocumentData puts the stamp
+// in front of it.
+//
+//go:embed document.json
+var Document []byte
+
+// NewDocumentData returns a payload of the stamp followed by Document.
+func NewDocumentData() []byte {
+	b := make([]byte, stampBytes, stampBytes+len(Document))
+	return append(b, Document...)
 }
 
 // Stamp writes seq and the send time (Unix nanoseconds: the wall clock is
