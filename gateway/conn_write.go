@@ -24,17 +24,32 @@ func (c *conn) send(frame []byte) {
 // to a client that reads is not a slow consumer. (The queue is non-empty
 // only while the socket refuses bytes: every path that queues flushes.)
 func (c *conn) queueLocked(frame []byte) {
+	one := [1][]byte{frame}
+	c.queueAllLocked(one[:])
+}
+
+// queueAllLocked is queueLocked for a run of frames, with one append and
+// one count for the run (a fan-out run reaches every subscriber at once,
+// so per-frame work here is multiplied by the audience).
+func (c *conn) queueAllLocked(frames [][]byte) {
 	if c.state >= stateClosing {
-		return // the close frame is the last one
+		return
 	}
 	if c.out == nil {
 		c.out = getOutQueue()
 	}
-	if backlog := c.out.Len(); backlog > 0 && backlog+len(frame) > c.srv.cfg.MaxQueueBytes {
-		c.slowConsumerLocked()
-		return
+	backlog, k := c.out.Len(), 0
+	for ; k < len(frames); k++ {
+		if backlog > 0 && backlog+len(frames[k]) > c.srv.cfg.MaxQueueBytes {
+			break
+		}
+		backlog += len(frames[k])
 	}
-	c.pushLocked(frame)
+	c.out.PushAll(frames[:k])
+	c.srv.metrics.FramesOut.Add(int64(k))
+	if k < len(frames) {
+		c.slowConsumerLocked()
+	}
 }
 
 // slowConsumerLocked closes a connection whose backlog passed
@@ -191,9 +206,7 @@ func (c *conn) enqueue(frames [][]byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	wasEmpty := c.out == nil
-	for _, f := range frames {
-		c.queueLocked(f)
-	}
+	c.queueAllLocked(frames)
 	return wasEmpty && c.out != nil
 }
 

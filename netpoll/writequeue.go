@@ -1,6 +1,10 @@
 package netpoll
 
-import "golang.org/x/sys/unix"
+import (
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
 
 // WriteQueue holds the buffers waiting to be written to one non-blocking
 // fd. Buffers may be shared with other queues (a fan-out frame is built
@@ -18,6 +22,16 @@ type WriteQueue struct {
 func (q *WriteQueue) Push(b []byte) {
 	q.bufs = append(q.bufs, b)
 	q.bytes += len(b)
+}
+
+// PushAll appends bufs with at most one growth of the queue's array: a
+// run of frames for one socket costs one allocation at most, not one per
+// doubling.
+func (q *WriteQueue) PushAll(bufs [][]byte) {
+	q.bufs = append(slices.Grow(q.bufs, len(bufs)), bufs...)
+	for _, b := range bufs {
+		q.bytes += len(b)
+	}
 }
 
 // Empty reports whether nothing waits.
