@@ -11,7 +11,7 @@ import (
 // state machine; then the transport interface the session uses.
 
 // send queues one frame without flushing; the worker flushes after the
-// read batch, so replies to pipelined requests share one writev.
+// read batch, so replies to pipelined requests share one write.
 func (c *conn) send(frame []byte) {
 	c.mu.Lock()
 	c.queueLocked(frame)
@@ -104,7 +104,7 @@ func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
 }
 
 // flushLocked writes as much of the queue as the socket takes, in one
-// writev per MaxIovecs frames. onWorker says whether the caller owns the
+// write per MaxIovecs frames. onWorker says whether the caller owns the
 // dispatch; otherwise write interest is added with ArmIfIdle.
 func (c *conn) flushLocked(onWorker bool) {
 	if c.state == stateClosed || c.out == nil {
