@@ -11,7 +11,7 @@ import (
 // state machine; then the transport interface the session uses.
 
 // send queues one frame without flushing; the worker flushes after the
-// read batch, so replies to pipelined requests share one writev.
+// read batch, so replies to pipelined requests share one write.
 func (c *conn) send(frame []byte) {
 	c.mu.Lock()
 	c.queueLocked(frame)
@@ -24,17 +24,32 @@ func (c *conn) send(frame []byte) {
 // to a client that reads is not a slow consumer. (The queue is non-empty
 // only while the socket refuses bytes: every path that queues flushes.)
 func (c *conn) queueLocked(frame []byte) {
+	one := [1][]byte{frame}
+	c.queueAllLocked(one[:])
+}
+
+// queueAllLocked is queueLocked for a run of frames, with one append and
+// one count for the run (a fan-out run reaches every subscriber at once,
+// so per-frame work here is multiplied by the audience).
+func (c *conn) queueAllLocked(frames [][]byte) {
 	if c.state >= stateClosing {
-		return // the close frame is the last one
+		return
 	}
 	if c.out == nil {
 		c.out = getOutQueue()
 	}
-	if backlog := c.out.Len(); backlog > 0 && backlog+len(frame) > c.srv.cfg.MaxQueueBytes {
-		c.slowConsumerLocked()
-		return
+	backlog, k := c.out.Len(), 0
+	for ; k < len(frames); k++ {
+		if backlog > 0 && backlog+len(frames[k]) > c.srv.cfg.MaxQueueBytes {
+			break
+		}
+		backlog += len(frames[k])
 	}
-	c.pushLocked(frame)
+	c.out.PushAll(frames[:k])
+	c.srv.metrics.FramesOut.Add(int64(k))
+	if k < len(frames) {
+		c.slowConsumerLocked()
+	}
 }
 
 // slowConsumerLocked closes a connection whose backlog passed
@@ -89,7 +104,7 @@ func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
 }
 
 // flushLocked writes as much of the queue as the socket takes, in one
-// writev per MaxIovecs frames. onWorker says whether the caller owns the
+// write per MaxIovecs frames. onWorker says whether the caller owns the
 // dispatch; otherwise write interest is added with ArmIfIdle.
 func (c *conn) flushLocked(onWorker bool) {
 	if c.state == stateClosed || c.out == nil {
@@ -191,9 +206,7 @@ func (c *conn) enqueue(frames [][]byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	wasEmpty := c.out == nil
-	for _, f := range frames {
-		c.queueLocked(f)
-	}
+	c.queueAllLocked(frames)
 	return wasEmpty && c.out != nil
 }
 

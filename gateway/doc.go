@@ -48,7 +48,7 @@
 // worker frames it once per encoding and calls session.Enqueue for every
 // subscriber (session.go) → conn.enqueue queues the shared frame
 // (conn_write.go) → the hub calls Flush once per subscriber per batch →
-// conn.flushLocked writes every queued frame in one writev
+// conn.flushLocked writes every queued frame in one write
 // (netpoll/writequeue.go); what the socket refuses waits for EPOLLOUT,
 // which HandleEvent flushes.
 //

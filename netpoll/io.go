@@ -44,6 +44,17 @@ func Writev(fd int, bufs [][]byte) (int, error) {
 	}
 }
 
+// Write writes p to a non-blocking fd, retrying EINTR.
+func Write(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		return n, err
+	}
+}
+
 // Read reads from a non-blocking fd, retrying EINTR.
 func Read(fd int, p []byte) (int, error) {
 	for {

@@ -1,11 +1,16 @@
 package netpoll
 
-import "golang.org/x/sys/unix"
+import (
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
 
 // WriteQueue holds the buffers waiting to be written to one non-blocking
 // fd. Buffers may be shared with other queues (a fan-out frame is built
 // once), so they are never modified: a partial write only advances an
-// offset. Flush writes with writev, MaxIovecs buffers at a time.
+// offset. Flush writes MaxIovecs buffers at a time, small ones copied into
+// one write, large ones with writev.
 //
 // A WriteQueue is not safe for concurrent use; its owner locks.
 type WriteQueue struct {
@@ -20,24 +25,35 @@ func (q *WriteQueue) Push(b []byte) {
 	q.bytes += len(b)
 }
 
+// PushAll appends bufs with at most one growth of the queue's array: a
+// run of frames for one socket costs one allocation at most, not one per
+// doubling.
+func (q *WriteQueue) PushAll(bufs [][]byte) {
+	q.bufs = append(slices.Grow(q.bufs, len(bufs)), bufs...)
+	for _, b := range bufs {
+		q.bytes += len(b)
+	}
+}
+
 // Empty reports whether nothing waits.
 func (q *WriteQueue) Empty() bool { return len(q.bufs) == 0 }
 
 // Len is the number of unwritten bytes.
 func (q *WriteQueue) Len() int { return q.bytes }
 
-// Flush writes as much as fd takes now. It returns how many writev calls
+// Flush writes as much as fd takes now. It returns how many write calls
 // wrote something; an error means the fd is broken (EAGAIN is not an
 // error: the rest waits for writability).
 func (q *WriteQueue) Flush(fd int) (writes int, err error) {
 	var vec [MaxIovecs][]byte
+	var flat [flatBytes]byte
 	for !q.Empty() {
 		v := q.vector(&vec)
 		want := 0
 		for _, b := range v {
 			want += len(b)
 		}
-		n, err := Writev(fd, v)
+		n, err := writeVector(fd, v, want, &flat)
 		if err == unix.EAGAIN {
 			return writes, nil
 		}
@@ -51,6 +67,29 @@ func (q *WriteQueue) Flush(fd int) (writes int, err error) {
 		}
 	}
 	return writes, nil
+}
+
+// flatBytes bounds the small frames Flush copies into one buffer.
+const flatBytes = 4096
+
+// writeVector writes v (want bytes) with one system call. Small frames
+// (a burst of short publications) are copied into flat and written with
+// write(2): in the kernel, every iovec of a writev is a separate copy
+// into the socket buffer, which costs more than copying a few KiB here
+// once; larger frames go out with writev, uncopied.
+func writeVector(fd int, v [][]byte, want int, flat *[flatBytes]byte) (int, error) {
+	switch {
+	case len(v) == 1:
+		return Write(fd, v[0])
+	case want <= len(flat):
+		k := 0
+		for _, b := range v {
+			k += copy(flat[k:], b)
+		}
+		return Write(fd, flat[:k])
+	default:
+		return Writev(fd, v)
+	}
 }
 
 // vector fills vec with the unwritten parts of up to len(vec) buffers.

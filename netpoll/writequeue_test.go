@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -121,5 +122,51 @@ func TestDiscard(t *testing.T) {
 	client.Close()
 	if n, err := discard(1 << 20); n != 0 || err != nil {
 		t.Fatalf("Discard after the peer closed: %d, %v, want EOF", n, err)
+	}
+}
+
+// TestWriteQueueSmallFrames flushes many small frames (the path that
+// copies them into one write) through a socket pair whose buffer fills,
+// and reads back every byte in order.
+func TestWriteQueueSmallFrames(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	var q WriteQueue
+	var want []byte
+	for i := range 2000 {
+		frame := []byte(fmt.Sprintf("<%d>", i))
+		want = append(want, frame...)
+		q.Push(frame)
+	}
+	var got []byte
+	buf := make([]byte, 1<<16)
+	for len(got) < len(want) {
+		writes, err := q.Flush(fds[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if writes == 0 && q.Empty() {
+			break
+		}
+		n, err := unix.Read(fds[1], buf)
+		if err != nil && err != unix.EAGAIN {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:max(n, 0)]...)
+	}
+	for len(got) < len(want) {
+		n, err := unix.Read(fds[1], buf)
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", len(got), len(want), err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.Equal(got, want) || !q.Empty() {
+		t.Fatalf("read %d bytes, want %d in order; queue empty %v", len(got), len(want), q.Empty())
 	}
 }

@@ -8,7 +8,7 @@
 // subscriber gets a reference to the same bytes. Consecutive publications
 // of a channel are fanned out together as a run, and queued frames are
 // flushed once per subscriber per round (worker.go), so a burst to one
-// socket leaves in one writev.
+// socket leaves in one write.
 //
 // Join / leave events (codec.KindJoin, codec.KindLeave) travel the same
 // queue, so they keep their place among a channel's publications, but

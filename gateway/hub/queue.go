@@ -94,6 +94,13 @@ func (q *queue) popBatch(dst []*codec.Publication, ctrl *[]func(), wait bool) in
 	return k
 }
 
+// pending reports whether publications or control work wait.
+func (q *queue) pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n > 0 || len(q.ctrl) > 0
+}
+
 func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true

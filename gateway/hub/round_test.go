@@ -34,6 +34,63 @@ func TestBurstIsOneRunAndOneFlush(t *testing.T) {
 	}
 }
 
+// arrivalSub is a fakeSub whose first flush, of all of them, runs arrive:
+// the rest of a burst reaching the hub while the worker flushes its head.
+type arrivalSub struct {
+	*fakeSub
+	once   *sync.Once
+	arrive func()
+}
+
+func (s *arrivalSub) Flush() {
+	s.fakeSub.Flush()
+	s.once.Do(s.arrive)
+}
+
+// TestBurstArrivingDuringFlushIsOneWrite: a burst whose head is delivered
+// alone and whose rest arrives while the head is being flushed still
+// reaches the subscribers not yet flushed in one flush of the whole burst;
+// at most the yieldCheckEvery flushed before the worker looked get two.
+func TestBurstArrivingDuringFlushIsOneWrite(t *testing.T) {
+	h := New(Config{Shards: 1}, &nopBroker{})
+	var once sync.Once
+	rest := func() { deliverAll(h, "e", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20) }
+	subs := make([]*fakeSub, 1000)
+	for i := range subs {
+		subs[i] = &fakeSub{enc: codec.Msgpack}
+		must(t, h.Subscribe("c", &arrivalSub{subs[i], &once, rest}))
+	}
+	deliverAll(h, "e", 1)
+	h.Start()
+	for _, s := range subs {
+		waitFrames(s, 20)
+	}
+	h.Close()
+	twice := 0
+	for i, s := range subs {
+		s.mu.Lock()
+		flushes := s.flushes
+		s.mu.Unlock()
+		if flushes > 1 {
+			twice++
+		}
+		if got := strings.Join(pushes(t, s), " "); got != strings.Join(burstPushes(20), " ") {
+			t.Fatalf("subscriber %d got %s", i, got)
+		}
+	}
+	if twice > yieldCheckEvery {
+		t.Fatalf("%d of %d subscribers were flushed twice for one burst, want ≤ %d", twice, len(subs), yieldCheckEvery)
+	}
+}
+
+func burstPushes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("e:%d", i+1)
+	}
+	return out
+}
+
 // boundedSub records the most bytes it held between two flushes.
 type boundedSub struct {
 	mu      sync.Mutex

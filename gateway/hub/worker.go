@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"slices"
 	"sync/atomic"
 
 	"github.com/wsgate/wsgate/codec"
@@ -24,6 +25,9 @@ import (
 const (
 	roundPubs  = 256
 	flushBytes = 256 << 10 // bounds what a round queues on one socket before a flush
+
+	maxYields       = 4  // times a round's last flush may stop for new arrivals
+	yieldCheckEvery = 64 // subscribers flushed between two looks at the queue
 )
 
 // worker holds a write worker's reusable buffers: delivering allocates
@@ -37,6 +41,7 @@ type worker struct {
 
 	roundPubs  int // publications delivered since the last flush
 	roundBytes int // bytes of frames built since the last flush
+	yields     int // times this round's last flush stopped for new arrivals
 }
 
 // member is a subscriber as a fan-out sees it: its encoding was read once,
@@ -60,8 +65,9 @@ func (s *shard) run() {
 			if wait {
 				return // closed and drained
 			}
-			w.flush() // the queue ran dry: the round ends
-			wait = true
+			// The queue ran dry: the round ends, unless publications
+			// arrive while it is being flushed.
+			wait = w.endRound()
 			continue
 		}
 		for i, fn := range ctrl {
@@ -233,5 +239,30 @@ func (w *worker) flush() {
 		w.dirty[i] = nil
 	}
 	w.dirty = w.dirty[:0]
-	w.roundPubs, w.roundBytes = 0, 0
+	w.roundPubs, w.roundBytes, w.yields = 0, 0, 0
+}
+
+// endRound flushes the touched subscribers once the queue ran dry, and
+// reports whether the round ended. Flushing 10,000 sockets takes long
+// enough for the rest of a burst to arrive after its head: then, up to
+// maxYields times a round, it stops and lets the worker deliver what
+// arrived, so the subscribers not yet flushed take the whole burst in one
+// write instead of two. Those already flushed stay flushed; the rest keep
+// their place at the front of the list, so each yield delays them by one
+// run's queueing, never by a flush of anyone after them.
+func (w *worker) endRound() bool {
+	i := 0
+	for ; i < len(w.dirty); i++ {
+		if i%yieldCheckEvery == 0 && w.yields < maxYields && w.shard.queue.pending() {
+			w.yields++
+			break
+		}
+		w.dirty[i].Flush()
+	}
+	w.dirty = slices.Delete(w.dirty, 0, i)
+	if len(w.dirty) > 0 {
+		return false
+	}
+	w.roundPubs, w.roundBytes, w.yields = 0, 0, 0
+	return true
 }
