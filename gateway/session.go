@@ -174,9 +174,11 @@ func (u *subState) admitLocked(p *codec.Publication, frame []byte) (ok bool, hel
 		delete(u.resumedTop, string(p.Channel))
 	}
 	if r := u.recovering[string(p.Channel)]; r != nil {
-		r.held = append(r.held, heldFrame{offset: p.Offset, event: event, frame: frame})
-		r.bytes += len(frame)
-		return false, r.bytes
+		offset := p.Offset
+		if event {
+			offset = 0 // history never covers an event: always released
+		}
+		return false, r.Hold(p.Epoch, offset, frame, len(frame))
 	}
 	return true, 0
 }
