@@ -97,16 +97,17 @@ func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint
 		s.t.writeAll(reply, true)
 		return
 	}
-	frames = append(frames, r.Uncovered(holdback.Position{Epoch: res.Position.Epoch, Offset: res.Position.Offset})...)
+	top := holdback.Position{Epoch: res.Position.Epoch, Offset: res.Position.Offset}
+	frames = append(frames, r.Uncovered(top)...)
 	// Recovered frames may exceed MaxQueueBytes at once: they are bounded
 	// by the channel's history size instead, and the limit applies again
 	// to what follows.
 	s.t.writeAll(frames, true)
 	if recovered && len(res.Publications) > 0 {
 		if u.resumedTop == nil {
-			u.resumedTop = map[string]uint64{}
+			u.resumedTop = map[string]holdback.Position{}
 		}
-		u.resumedTop[ch] = res.Position.Offset
+		u.resumedTop[ch] = top
 	}
 }
 
