@@ -24,6 +24,11 @@ import (
 //
 // What history no longer has is announced to the subscribers with a gap
 // push in its place, so nothing is missed without a word.
+//
+// Holding and releasing in order what the position does not cover belong
+// to gateway/holdback (a resuming session holds its live frames with the
+// same type); this file decides when to repair, what to ask history and
+// when to give up.
 
 // inOrder reports, under the shard lock, whether p is simply the next
 // publication of the channel: no repair running, and no duplicate, gap or

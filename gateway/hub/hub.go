@@ -36,7 +36,8 @@ type Subscriber interface {
 	// subscriber's encoding). It must not block or write, nor keep either
 	// slice; it returns true when the caller must call Flush (the queue was
 	// empty, so nobody else will). The publications are passed for
-	// subscribers that hold live ones back while they recover history.
+	// subscribers that hold live ones back while they recover history
+	// (publications are immutable: their fields may be kept).
 	Enqueue(pubs []*codec.Publication, frames [][]byte) (flush bool)
 	// Flush writes what the socket takes now, without blocking.
 	Flush()
