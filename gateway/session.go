@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/holdback"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
@@ -74,9 +75,9 @@ type subState struct {
 	// recovering holds live frames of channels whose history is being
 	// delivered (subscribe with a resume position).
 	recovering map[string]*recovery
-	// resumedTop: per channel just resumed, the last replayed offset, until
-	// a newer live publication arrives.
-	resumedTop map[string]uint64
+	// resumedTop: per channel just resumed, the last replayed position,
+	// until a newer live publication arrives.
+	resumedTop map[string]holdback.Position
 }
 
 func newSession(t transport, srv *Server, enc codec.Encoding, seq uint64, fd int, identity Identity) *session {
@@ -168,15 +169,17 @@ func (u *subState) admitLocked(p *codec.Publication, frame []byte) (ok bool, hel
 	if top, found := u.resumedTop[string(p.Channel)]; found {
 		// Right after a resume, Pub/Sub may still bring publications the
 		// history read already replayed: drop those, once.
-		if p.Offset <= top && !event {
+		if !event && top.Judge(p.Epoch, p.Offset) == holdback.Covered {
 			return false, 0
 		}
 		delete(u.resumedTop, string(p.Channel))
 	}
 	if r := u.recovering[string(p.Channel)]; r != nil {
-		r.held = append(r.held, heldFrame{offset: p.Offset, event: event, frame: frame})
-		r.bytes += len(frame)
-		return false, r.bytes
+		offset := p.Offset
+		if event {
+			offset = 0 // history never covers an event: always released
+		}
+		return false, r.Hold(p.Epoch, offset, frame, len(frame))
 	}
 	return true, 0
 }

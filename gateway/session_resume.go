@@ -3,32 +3,27 @@ package gateway
 import (
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/holdback"
 )
 
 // A subscribe with a resume position: the subscription goes live at once,
 // but its live frames are held back while history is read, then the
 // reply, the missed publications and the held frames history did not
 // cover are queued in one go — neither a gap nor a duplicate at the seam.
-// (gateway/hub/gaps.go holds live publications back the same way once per
-// channel when the broker reports a gap; this is once per connection.)
+// Holding and "release what history did not cover" belong to
+// gateway/holdback, which the hub uses too (once per channel, for gap
+// repairs); this file decides what a resume replies and replays.
 
-// recovery is a channel's resume in progress: the live frames that
-// arrived meanwhile.
-type recovery struct {
-	held  []heldFrame
-	bytes int
-}
-
-type heldFrame struct {
-	offset uint64
-	event  bool // a join/leave push: no offset, always released
-	frame  []byte
-}
+// recovery is a channel's resume in progress: the live frames held back
+// meanwhile, by epoch and offset (0 for join/leave and notices, which
+// history never covers), their bytes counted against the queue limit.
+type recovery = holdback.Buffer[[]byte]
 
 // startRecovery begins holding ch's live frames back (worker only; the
 // session has subscribed state).
 func (s *session) startRecovery(ch string) *recovery {
 	rec := &recovery{}
+	rec.Start()
 	u := s.sub
 	u.mu.Lock()
 	if u.recovering == nil {
@@ -60,9 +55,7 @@ func (s *session) endRecovery(ch string, rec *recovery) {
 	defer u.mu.Unlock()
 	var held [][]byte
 	if r := u.takeLocked(ch, rec); r != nil {
-		for _, h := range r.held {
-			held = append(held, h.frame)
-		}
+		held = r.Uncovered(holdback.Position{}) // no history: all of them
 	}
 	s.t.writeAll(held, false)
 }
@@ -104,20 +97,17 @@ func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint
 		s.t.writeAll(reply, true)
 		return
 	}
-	for _, h := range r.held {
-		if h.event || h.offset > res.Position.Offset {
-			frames = append(frames, h.frame)
-		}
-	}
+	top := holdback.Position{Epoch: res.Position.Epoch, Offset: res.Position.Offset}
+	frames = append(frames, r.Uncovered(top)...)
 	// Recovered frames may exceed MaxQueueBytes at once: they are bounded
 	// by the channel's history size instead, and the limit applies again
 	// to what follows.
 	s.t.writeAll(frames, true)
 	if recovered && len(res.Publications) > 0 {
 		if u.resumedTop == nil {
-			u.resumedTop = map[string]uint64{}
+			u.resumedTop = map[string]holdback.Position{}
 		}
-		u.resumedTop[ch] = res.Position.Offset
+		u.resumedTop[ch] = top
 	}
 }
 

@@ -3,6 +3,7 @@ package hub
 import (
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/holdback"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
@@ -23,33 +24,26 @@ import (
 //
 // What history no longer has is announced to the subscribers with a gap
 // push in its place, so nothing is missed without a word.
+//
+// Holding and releasing in order what the position does not cover belong
+// to gateway/holdback (a resuming session holds its live frames with the
+// same type); this file decides when to repair, what to ask history and
+// when to give up.
 
 // inOrder reports, under the shard lock, whether p is simply the next
 // publication of the channel: no repair running, and no duplicate, gap or
 // epoch change for admit to act on. Such publications are delivered in
 // runs (worker.go); every other one goes through admit alone.
 func inOrder(ch *chanState, p *codec.Publication) bool {
-	switch {
-	case ch.filling:
-		return false
-	case p.Offset == 0:
-		return true // no history position: nothing to check
-	case ch.epoch == string(p.Epoch):
-		return p.Offset == ch.last+1
-	default:
-		return ch.epoch == "" // the first position, or an epoch change
-	}
+	return !ch.held.Holding() && ch.pos.Judge(p.Epoch, p.Offset) == holdback.Next
 }
 
-// advance moves the channel's position to p, which inOrder accepted.
+// advance moves the channel's position to p, which is being delivered.
 func advance(ch *chanState, p *codec.Publication) {
-	if p.Offset == 0 {
-		return
+	if p.Offset != 0 { // else no history position: nothing moves
+		ch.pos.Advance(p.Epoch, p.Offset)
+		ch.observed = false
 	}
-	if ch.epoch != string(p.Epoch) {
-		ch.epoch = string(p.Epoch)
-	}
-	ch.last, ch.observed = p.Offset, false
 }
 
 // admit decides, under the shard lock, whether p is delivered now: it
@@ -57,46 +51,61 @@ func advance(ch *chanState, p *codec.Publication) {
 // reconnect), holds p back while a repair runs, and starts one when p
 // reveals a gap or a new epoch.
 func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
-	hub := w.shard.hub
-	if ch.filling {
-		if len(ch.held) < maxHeld {
-			ch.held = append(ch.held, p)
+	if ch.held.Holding() {
+		if ch.held.Len() < maxHeld {
+			hold(ch, p)
 			return false
 		}
-		// The repair takes too long: give up on it (its answer will be
-		// ignored), declare the gap lost and deliver on from what is held.
-		ch.fillID++
-		if first := ch.held[0]; string(first.Epoch) == ch.epoch {
-			w.lostLocked(ch, string(p.Channel), ch.last+1, first.Offset-1)
-			ch.last = first.Offset - 1
-		}
-		w.releaseHeldLocked(ch)
-		if ch.filling { // what was held had a gap of its own
-			ch.held = append(ch.held, p)
+		w.giveUpLocked(ch, string(p.Channel))
+		if ch.held.Holding() { // what was held had a gap of its own
+			hold(ch, p)
 			return false
 		}
 	}
-	if p.Offset == 0 {
-		return true // no history position (a channel without history): nothing to check
+	verdict := ch.pos.Judge(p.Epoch, p.Offset)
+	if verdict == holdback.Covered {
+		w.shard.hub.stats.Duplicates.Add(1)
+		return false
 	}
-	epoch := string(p.Epoch)
-	if ch.epoch != "" && ch.epoch != epoch {
-		w.epochChangedLocked(ch, string(p.Channel), epoch)
+	if !w.followLocked(ch, p, verdict) {
+		hold(ch, p)
+		return false
 	}
-	if ch.epoch == epoch { // else nothing was delivered or observed yet
-		switch {
-		case p.Offset <= ch.last:
-			hub.stats.Duplicates.Add(1)
-			return false
-		case p.Offset > ch.last+1:
-			hub.stats.Gaps.Add(1)
-			w.startFillLocked(ch, string(p.Channel), ch.last, p.Offset-1)
-			ch.held = append(ch.held, p)
-			return false
-		}
-	}
-	ch.epoch, ch.last, ch.observed = epoch, p.Offset, false
+	advance(ch, p)
 	return true
+}
+
+// hold keeps p back while a repair runs (maxHeld counts publications).
+func hold(ch *chanState, p *codec.Publication) { ch.held.Hold(p.Epoch, p.Offset, p, 1) }
+
+// followLocked decides, with no repair running, whether p — which the
+// channel's position does not cover — is delivered now (true), or reveals
+// missing publications: a new epoch is announced first (the position
+// restarts at its beginning), and a gap starts a fill, behind which p
+// must wait (false).
+func (w *worker) followLocked(ch *chanState, p *codec.Publication, verdict holdback.Verdict) bool {
+	if verdict == holdback.NewEpoch {
+		w.epochChangedLocked(ch, string(p.Channel), string(p.Epoch))
+		verdict = ch.pos.Judge(p.Epoch, p.Offset) // offset 1 is next, any other a gap
+	}
+	if verdict != holdback.Gap {
+		return true
+	}
+	w.shard.hub.stats.Gaps.Add(1)
+	w.startFillLocked(ch, string(p.Channel), ch.pos.Offset, p.Offset-1)
+	return false
+}
+
+// giveUpLocked gives up on a repair that takes too long (maxHeld reached;
+// its answer will be ignored): the publications missing before the first
+// held one are declared lost, and the held ones are released.
+func (w *worker) giveUpLocked(ch *chanState, name string) {
+	ch.fillID++
+	if epoch, first, ok := ch.held.First(); ok && ch.pos.Epoch == string(epoch) && first > ch.pos.Offset+1 {
+		w.lostLocked(ch, name, ch.pos.Offset+1, first-1)
+		ch.pos.Offset = first - 1
+	}
+	w.releaseHeldLocked(ch)
 }
 
 // epochChangedLocked tells the channel's subscribers that its history was
@@ -106,20 +115,20 @@ func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 func (w *worker) epochChangedLocked(ch *chanState, name, epoch string) {
 	s := w.shard
 	s.hub.stats.EpochChanges.Add(1)
-	prev, last := ch.epoch, ch.last
+	prev, last := ch.pos.Epoch, ch.pos.Offset
 	w.snapshotLocked(ch)
 	notice := &codec.Publication{Channel: []byte(name), Kind: codec.KindEpoch}
 	w.fanOutOne(notice, func(enc codec.Encoding, _ *codec.Publication) []byte {
 		buf := make([]byte, wsframe.MaxServerHeader, wsframe.MaxServerHeader+len(name)+len(epoch)+len(prev)+64)
 		return frameIn(codec.AppendEpoch(buf, enc, name, epoch, prev, last), enc)
 	}, &s.hub.stats.GapNotices)
-	ch.epoch, ch.last, ch.observed = epoch, 0, false
+	ch.pos, ch.observed = holdback.Position{Epoch: epoch}, false
 }
 
 // startFillLocked holds the channel's delivery and asks the broker for
 // offsets (from, to] of its epoch.
 func (w *worker) startFillLocked(ch *chanState, name string, from, to uint64) {
-	ch.filling = true
+	ch.held.Start()
 	ch.fillID++
 	id, s := ch.fillID, w.shard
 	s.hub.broker.History(name, broker.HistoryQuery{Since: from, Limit: int(to - from)}, func(res broker.HistoryResult, err error) {
@@ -138,11 +147,11 @@ func (w *worker) completeFill(ch *chanState, id uint64, name string, from, to ui
 		return
 	}
 	next := from + 1
-	if err == nil && res.Position.Epoch == ch.epoch {
+	if err == nil && res.Position.Epoch == ch.pos.Epoch {
 		next = w.deliverHistoryLocked(ch, name, res.Publications, next, to, &s.hub.stats.GapsFilled)
 	}
 	w.lostLocked(ch, name, next, to)
-	ch.last = max(ch.last, to)
+	ch.pos.Offset = max(ch.pos.Offset, to)
 	w.endRepairLocked(ch, name)
 	s.mu.Unlock()
 	w.flush()
@@ -152,7 +161,7 @@ func (w *worker) completeFill(ch *chanState, id uint64, name string, from, to ui
 // channel kept its subscribers and the repair was not given up (a later
 // one may be running).
 func (w *worker) current(ch *chanState, id uint64, name string) bool {
-	return w.shard.channels[name] == ch && ch.filling && ch.fillID == id
+	return w.shard.channels[name] == ch && ch.held.Holding() && ch.fillID == id
 }
 
 // deliverHistoryLocked delivers the entries of pubs with offsets in
@@ -165,7 +174,7 @@ func (w *worker) deliverHistoryLocked(ch *chanState, name string, pubs []broker.
 		}
 		w.lostLocked(ch, name, next, e.Offset-1)
 		count.Add(1)
-		p := &codec.Publication{Channel: []byte(name), Data: e.Data, Offset: e.Offset, Epoch: []byte(ch.epoch)}
+		p := &codec.Publication{Channel: []byte(name), Data: e.Data, Offset: e.Offset, Epoch: []byte(ch.pos.Epoch)}
 		w.deliverLocked(ch, p)
 		next = e.Offset + 1
 	}
@@ -181,9 +190,9 @@ func (w *worker) resync(name string) {
 	defer s.mu.Unlock()
 	ch := s.channels[name]
 	switch {
-	case ch == nil || ch.epoch == "":
+	case ch == nil || ch.pos.Epoch == "":
 		return // nothing delivered or observed yet: nothing to compare with
-	case ch.filling:
+	case ch.held.Holding():
 		ch.resync = true // after the running repair
 		return
 	}
@@ -193,9 +202,10 @@ func (w *worker) resync(name string) {
 func (w *worker) startResyncLocked(ch *chanState, name string) {
 	s := w.shard
 	s.hub.stats.Resyncs.Add(1)
-	ch.filling, ch.resync = true, false
+	ch.held.Start()
+	ch.resync = false
 	ch.fillID++
-	id, epoch, since := ch.fillID, ch.epoch, ch.last
+	id, epoch, since := ch.fillID, ch.pos.Epoch, ch.pos.Offset
 	s.hub.broker.History(name, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {
 		s.queue.pushCtrl(func() { w.completeResync(ch, id, name, epoch, since, res, err) })
 	})
@@ -217,8 +227,7 @@ func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, si
 		// themselves, and the next lapse resyncs again.
 	case res.Position.Epoch != epoch:
 		w.epochChangedLocked(ch, name, res.Position.Epoch)
-		if res.Position.Offset > 0 {
-			ch.filling = false
+		if res.Position.Offset > 0 { // the held ones wait for this fill too
 			w.startFillLocked(ch, name, 0, res.Position.Offset)
 			s.mu.Unlock()
 			w.flush()
@@ -228,7 +237,7 @@ func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, si
 		top := res.Position.Offset
 		next := w.deliverHistoryLocked(ch, name, res.Publications, since+1, top, &s.hub.stats.ResyncFilled)
 		w.lostLocked(ch, name, next, top)
-		ch.last = max(ch.last, top)
+		ch.pos.Offset = max(ch.pos.Offset, top)
 	}
 	w.endRepairLocked(ch, name)
 	s.mu.Unlock()
@@ -240,33 +249,30 @@ func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, si
 // runs.
 func (w *worker) endRepairLocked(ch *chanState, name string) {
 	w.releaseHeldLocked(ch)
-	if ch.resync && !ch.filling {
+	if ch.resync && !ch.held.Holding() {
 		w.startResyncLocked(ch, name)
 	}
 }
 
-// releaseHeldLocked ends a fill and delivers the held publications through
-// admit again (one of them may start the next fill).
+// releaseHeldLocked ends a repair's hold: the held publications the
+// channel's position now covers are dropped as duplicates, the others are
+// delivered in order — until one reveals a gap or a new epoch whose fill
+// starts, behind which it and the rest stay held.
 func (w *worker) releaseHeldLocked(ch *chanState) {
-	held := ch.held
-	ch.filling, ch.held = false, nil
-	for i, p := range held {
-		if ch.filling { // a new gap: keep the rest held, in order
-			ch.held = append(ch.held, held[i:]...)
-			return
+	dups := ch.held.Release(&ch.pos, func(p *codec.Publication, verdict holdback.Verdict) bool {
+		if !w.followLocked(ch, p, verdict) {
+			return false
 		}
-		if w.admit(ch, p) {
-			w.deliverLocked(ch, p)
-		}
-	}
+		w.deliverLocked(ch, p)
+		return true
+	})
+	w.shard.hub.stats.Duplicates.Add(int64(dups))
 }
 
 // deliverLocked fans p out while the shard lock is held (repair paths
 // only; the live path snapshots and unlocks first).
 func (w *worker) deliverLocked(ch *chanState, p *codec.Publication) {
-	if p.Offset != 0 {
-		ch.epoch, ch.last, ch.observed = string(p.Epoch), p.Offset, false
-	}
+	advance(ch, p)
 	w.snapshotLocked(ch)
 	w.fanOutOne(p, messageFrame, &w.shard.hub.stats.Delivered)
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/holdback"
 )
 
 // Subscriber is one local connection as the hub sees it.
@@ -35,7 +36,8 @@ type Subscriber interface {
 	// subscriber's encoding). It must not block or write, nor keep either
 	// slice; it returns true when the caller must call Flush (the queue was
 	// empty, so nobody else will). The publications are passed for
-	// subscribers that hold live ones back while they recover history.
+	// subscribers that hold live ones back while they recover history
+	// (publications are immutable: their fields may be kept).
 	Enqueue(pubs []*codec.Publication, frames [][]byte) (flush bool)
 	// Flush writes what the socket takes now, without blocking.
 	Flush()
@@ -141,20 +143,18 @@ type shard struct {
 type chanState struct {
 	subs     map[Subscriber]format // read once, at Subscribe
 	compress bool                  // Config.Compress allows compressed frames
-	epoch    string
-	last     uint64
-	observed bool // epoch and last come from Observe, nothing delivered yet
-	// While a gap is being filled from history, later publications wait
-	// in held, in order.
-	filling bool
-	fillID  uint64 // the fill in flight; a given-up fill's answer is ignored
-	held    []*codec.Publication
+	pos      holdback.Position     // the last offset delivered, in its epoch
+	observed bool                  // pos comes from Observe, nothing delivered yet
+	// While a repair reads history (a gap fill or a resync), later
+	// publications are held back, in order.
+	held   holdback.Buffer[*codec.Publication]
+	fillID uint64 // the repair in flight; a given-up one's answer is ignored
 	// resync: the broker asked for a resync while a fill was running; it
 	// runs when the fill ends.
 	resync bool
 }
 
-// maxHeld bounds the publications held back while one gap is filled.
+// maxHeld bounds the publications held back while one repair runs.
 const maxHeld = 4096
 
 // ErrAlreadySubscribed is returned by Subscribe on a duplicate.
@@ -260,10 +260,10 @@ func (h *Hub) Observe(channel string, pos broker.Position) {
 	ch := s.channels[channel]
 	switch {
 	case ch == nil:
-	case ch.epoch == "":
-		ch.epoch, ch.last, ch.observed = pos.Epoch, pos.Offset, true
-	case ch.observed && ch.epoch == pos.Epoch && pos.Offset < ch.last:
-		ch.last = pos.Offset
+	case ch.pos.Epoch == "":
+		ch.pos, ch.observed = holdback.Position{Epoch: pos.Epoch, Offset: pos.Offset}, true
+	case ch.observed && ch.pos.Epoch == pos.Epoch && pos.Offset < ch.pos.Offset:
+		ch.pos.Offset = pos.Offset
 	}
 }
 
