@@ -79,3 +79,26 @@ func framePayload(frame []byte) []byte {
 	}
 	return frame[2:]
 }
+
+// FuzzWindowBound: whatever the message, when it fits a window its
+// compressed form (as Frame builds it) inflates to it and uses no
+// back-reference longer than the window.
+func FuzzWindowBound(f *testing.F) {
+	f.Add([]byte("abcabcabc"), uint8(8))
+	f.Add(repeated(3, 512), uint8(9))
+	f.Add(publication, uint8(11))
+	f.Fuzz(func(t *testing.T, p []byte, bits uint8) {
+		w := Window(minWindowBits + bits%(maxWindowBits-minWindowBits+1))
+		if !w.Fits(len(p)) {
+			p = p[:1<<w]
+		}
+		frame, ok := Frame(wsframe.OpBinary, p)
+		if !ok {
+			return
+		}
+		out, dist, err := deflatetest.Inflate(framePayload(frame))
+		if err != nil || !bytes.Equal(out, p) || dist > 1<<w {
+			t.Fatalf("window %d, %d bytes: distance %d, %d bytes out, err %v", w, len(p), dist, len(out), err)
+		}
+	})
+}
