@@ -13,7 +13,7 @@ import (
 // connection's decoder inflates RSV1 messages with the server's pooled,
 // counted inflater, and data frames the connection builds itself (replies,
 // echoes) are compressed when worth it. Publications are compressed by the
-// hub, once for all subscribers (session.Deflate, hub.Deflater).
+// hub, once for all subscribers (session.DeflateWindow, hub.Deflater).
 //
 // What was negotiated is a deflate.Window (0: nothing; else the client's
 // server_max_window_bits, 15 when it stated none), and where it lives

@@ -78,8 +78,8 @@ func Negotiate(values [][]byte) (response string, w Window) {
 			if !ok {
 				return "", NoWindow
 			}
-			if resp, w := answer(offer); w.Negotiated() {
-				return resp, w
+			if resp, win := answer(offer); win.Negotiated() {
+				return resp, win
 			}
 		}
 	}
