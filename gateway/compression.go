@@ -13,17 +13,24 @@ import (
 // connection's decoder inflates RSV1 messages with the server's pooled,
 // counted inflater, and data frames the connection builds itself (replies,
 // echoes) are compressed when worth it. Publications are compressed by the
-// hub, once for all subscribers (session.Deflate, hub.Deflater).
+// hub, once for all subscribers (session.DeflateWindow, hub.Deflater).
 //
-// Where the negotiated flag lives costs nothing at rest: a /ws session
-// keeps it in its padding (set before the session is published, never
-// written again); the transport keeps it as flagDeflate in its requests
-// byte, under mu, for the echo endpoint.
+// What was negotiated is a deflate.Window (0: nothing; else the client's
+// server_max_window_bits, 15 when it stated none), and where it lives
+// costs nothing at rest: a /ws session keeps it in its padding (set before
+// the session is published, never written again); the transport keeps it
+// in the high nibble of its requests byte, under mu, for the echo
+// endpoint. A connection with a window under 15 gets compressed frames
+// only for messages of at most 2^window bytes (deflate.Window explains
+// why that honours the window exactly); longer ones go out plain.
 
-// flagDeflate, in conn.requests, is not a request: it says the connection
-// negotiated permessage-deflate. Set once under mu at the upgrade; the
-// conn has no spare byte for it, and onRequests keeps it.
-const flagDeflate uint8 = 1 << 7
+// windowShift places the window (4 bits) in conn.requests, above the
+// requests proper: it is not a request. Set once under mu at the upgrade;
+// the conn has no spare byte for it, and onRequests keeps it.
+const (
+	windowShift       = 4
+	windowMask  uint8 = 0xF << windowShift
+)
 
 // countedInflate returns the decoders' Inflate: deflate.Inflate, counted
 // in n. The server makes it once (Server.inflateFn).
@@ -34,11 +41,11 @@ func countedInflate(n *atomic.Int64) func(dst, compressed []byte, limit int) ([]
 	}
 }
 
-// dataFrame builds a data frame for payload: compressed when negotiated
-// and the payload is at least --compression-min-bytes and shrinks, plain
-// otherwise (RSV1 is per message).
-func dataFrame(op wsframe.Opcode, payload []byte, negotiated bool, minBytes int) []byte {
-	if negotiated && len(payload) >= minBytes {
+// dataFrame builds a data frame for payload: compressed when negotiated,
+// the payload is at least --compression-min-bytes, fits the client's
+// window and shrinks; plain otherwise (RSV1 is per message).
+func dataFrame(op wsframe.Opcode, payload []byte, w deflate.Window, minBytes int) []byte {
+	if len(payload) >= minBytes && w.Fits(len(payload)) {
 		if f, ok := deflate.Frame(op, payload); ok {
 			return f
 		}

@@ -43,7 +43,8 @@ type Config struct {
 	// frame serves every subscriber of a publication and a connection at
 	// rest holds no compression state. A namespace may turn it off for its
 	// channels (its "compression" option). Frames whose payload is shorter
-	// than CompressionMinBytes go out uncompressed.
+	// than CompressionMinBytes go out uncompressed, and so do frames longer
+	// than the window a client asked for (server_max_window_bits).
 	Compression         bool
 	CompressionMinBytes int
 	// MaxPublicationBytes bounds a publication's data wherever it comes

@@ -73,7 +73,7 @@ type conn struct {
 	state    connState
 	closeIn  bool  // peer's close frame received
 	shutWr   bool  // our side shut down after the close frame was flushed
-	requests uint8 // requestDrain | requestKill, and flagDeflate
+	requests uint8 // requestDrain | requestKill, and the deflate window (windowMask)
 	// pingDelta (worker-only) says a ping is out and nothing was read since
 	// (0: none): it was sent pingDelta ms after lastRead. A read clears it.
 	// (Milliseconds from lastRead instead of a second clock: it fits in the
@@ -205,7 +205,7 @@ func (c *conn) onRequests() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	req := c.requests
-	c.requests &= flagDeflate // a flag, not a request (compression.go)
+	c.requests &= windowMask // not a request (compression.go)
 	switch {
 	case req&requestKill != 0:
 		c.closeNowLocked()

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/deflate"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 	"github.com/wsgate/wsgate/netpoll"
 )
@@ -185,13 +186,11 @@ func (c *conn) open(res *upgradeResult, rest []byte) {
 	if res.endpoint == EndpointWS {
 		enc, _ := codec.EncodingFor(res.protocol) // the upgrader accepted only codec's names
 		sess = newSession(c, c.srv, enc, c.srv.clientSeq.Add(1), c.desc.Fd(), res.identity)
-		sess.deflate = res.deflate
+		sess.window = res.window
 	}
 	c.mu.Lock()
 	c.state, c.sess = stateOpen, sess
-	if res.deflate {
-		c.requests |= flagDeflate
-	}
+	c.requests |= uint8(res.window) << windowShift
 	c.queueLocked(res.response)
 	c.flushLocked(true)
 	c.mu.Unlock()
@@ -349,21 +348,21 @@ func (c *conn) protocolError(err error) {
 	c.mu.Unlock()
 }
 
-// deflate reports whether c negotiated permessage-deflate (the flag's
-// home: compression.go).
-func (c *conn) deflate() bool {
+// window is what c negotiated for permessage-deflate (NoWindow: nothing;
+// its home: compression.go).
+func (c *conn) window() deflate.Window {
 	if c.sess != nil { // set once under mu at the upgrade, before any frame
-		return c.sess.deflate
+		return c.sess.window
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.requests&flagDeflate != 0
+	return deflate.Window(c.requests >> windowShift)
 }
 
 // inflater returns the Inflate function for c's decoder: the server's when
 // c negotiated compression, nil (RSV1 is an error) otherwise. Worker only.
 func (c *conn) inflater() func(dst, compressed []byte, limit int) ([]byte, error) {
-	if !c.deflate() {
+	if !c.window().Negotiated() {
 		return nil
 	}
 	return c.srv.inflateFn
@@ -415,7 +414,7 @@ func (c *conn) releaseInbound() {
 func (c *conn) OnMessage(op wsframe.Opcode, payload []byte) error {
 	c.srv.metrics.MessagesIn.Add(1)
 	if c.sess == nil { // the echo endpoint
-		c.send(dataFrame(op, payload, c.deflate(), c.srv.cfg.CompressionMinBytes))
+		c.send(dataFrame(op, payload, c.window(), c.srv.cfg.CompressionMinBytes))
 		return nil
 	}
 	return c.sess.onMessage(op, payload)

@@ -64,6 +64,22 @@ func TestDeflatePython(t *testing.T) {
 	checkCompressedBothWays(t, srv)
 }
 
+// TestDeflateWindowPython: Python websockets offering
+// server_max_window_bits=10 (it then inflates with a 1 KiB window) gets it
+// echoed and receives publications correctly: a short one compressed
+// (checked against the window by zlib, strictly, in the script), a longer
+// one plain.
+func TestDeflateWindowPython(t *testing.T) {
+	t.Parallel()
+	requirePython(t, "websockets")
+	srv := startDeflateServer(t)
+	doc, _ := filepath.Abs(documentPath)
+	runInterop(t, filepath.Join("testdata", "python"), pythonInterp, "window_client.py", "ws://"+srv.Addr().String()+"/ws", doc)
+	if n := srv.Hub().Stats().Compressed.Load(); n != 1 {
+		t.Fatalf("hub compressed %d publication frames, want 1 (the short one; nobody could take the long one compressed)", n)
+	}
+}
+
 // TestDeflateNode: npm ws with perMessageDeflate.
 func TestDeflateNode(t *testing.T) {
 	t.Parallel()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/deflate"
 	"github.com/wsgate/wsgate/gateway/holdback"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
@@ -59,9 +60,10 @@ type session struct {
 	fd      int32
 	enc     codec.Encoding
 	asked   bool // a refresh was requested (token expired)
-	// deflate: permessage-deflate was negotiated (set before the session
-	// is published, never written again; compression.go).
-	deflate bool
+	// window: what permessage-deflate negotiated (NoWindow: not; set
+	// before the session is published, never written again;
+	// compression.go).
+	window deflate.Window
 }
 
 // subState is a subscribed session's state. subs is worker-only; mu
@@ -121,9 +123,10 @@ func (s *session) subscribed() *subState {
 	return s.sub
 }
 
-// Deflate implements hub.Deflater: the connection negotiated
-// permessage-deflate, so the hub sends it compressed frames.
-func (s *session) Deflate() bool { return s.deflate }
+// DeflateWindow implements hub.Deflater: what the connection negotiated
+// for permessage-deflate, so the hub sends it the compressed frames that
+// fit its window.
+func (s *session) DeflateWindow() deflate.Window { return s.window }
 
 // Encoding implements hub.Subscriber.
 func (s *session) Encoding() codec.Encoding { return s.enc }
@@ -284,8 +287,8 @@ func (s *session) replyAsync(payload []byte) { s.t.write(s.frame(payload)) }
 
 // frame wraps an encoded payload in a WebSocket frame of the session's type.
 func (s *session) frame(payload []byte) []byte {
-	if s.deflate {
-		return dataFrame(wsframe.OpcodeFor(s.enc), payload, true, s.srv.cfg.CompressionMinBytes)
+	if s.window.Negotiated() {
+		return dataFrame(wsframe.OpcodeFor(s.enc), payload, s.window, s.srv.cfg.CompressionMinBytes)
 	}
 	return wsframe.Frame(wsframe.OpcodeFor(s.enc), payload)
 }

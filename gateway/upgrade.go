@@ -70,8 +70,8 @@ type upgradeResult struct {
 	response []byte // HTTP response to send: 101 or an error status
 	ok       bool
 	endpoint Endpoint
-	protocol string // negotiated subprotocol, "" for none
-	deflate  bool   // permessage-deflate negotiated
+	protocol string         // negotiated subprotocol, "" for none
+	window   deflate.Window // permessage-deflate (NoWindow: not negotiated)
 	identity Identity
 	deferred *deferredHook // the connect hook must run first (not ok, no response)
 	static   bool          // response is a demo page (static.go), not a refusal
@@ -227,30 +227,37 @@ func (u *upgrader) authorize(res *upgradeResult, done *hookOutcome, req *Handsha
 // sent from OnBeforeUpgrade, once the request is accepted.
 type extOffers struct {
 	on       bool
-	response string // the accepted offer's answer ("": none yet)
+	response string         // the accepted offer's answer ("": none yet)
+	window   deflate.Window // and the window agreed
 }
 
 // collect is gobwas's ExtensionCustom. It leaves gobwas's own extension
 // list empty and copies nothing: v is only valid during the call.
 func (o *extOffers) collect(v []byte, opts []httphead.Option) ([]httphead.Option, bool) {
 	if o.on && o.response == "" {
-		o.response, _ = deflate.Negotiate([][]byte{v})
+		o.response, o.window = deflate.Negotiate([][]byte{v})
 	}
 	return opts, true
 }
 
 // extensionHeaders are the response lines for deflate's answers, made once
 // so a compressed connection's handshake allocates no more than a plain one.
-var extensionHeaders = map[string]ws.HandshakeHeader{
-	deflate.ResponsePlain:    ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + deflate.ResponsePlain + "\r\n"),
-	deflate.ResponseWindow15: ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + deflate.ResponseWindow15 + "\r\n"),
-}
+// Never written after it is built.
+var extensionHeaders = func() map[string]ws.HandshakeHeader {
+	m := map[string]ws.HandshakeHeader{}
+	for _, r := range deflate.Responses() {
+		m[r] = ws.HandshakeHeaderString("Sec-WebSocket-Extensions: " + r + "\r\n")
+	}
+	return m
+}()
 
 // answer returns the response header for the accepted offer (nil: none)
 // and records the agreement in res.
 func (o *extOffers) answer(res *upgradeResult) ws.HandshakeHeader {
 	h, ok := extensionHeaders[o.response]
-	res.deflate = ok
+	if ok {
+		res.window = o.window
+	}
 	return h
 }
 

@@ -169,8 +169,10 @@ type wsConn struct {
 	msgZ   bool // its first frame had RSV1
 
 	// deflate: permessage-deflate was offered (an extra header line) and
-	// accepted, so RSV1 marks a compressed message, inflated by next.
+	// accepted, so RSV1 marks a compressed message, inflated by next; ext
+	// is the server's Sec-WebSocket-Extensions answer.
 	deflate bool
+	ext     string
 }
 
 // dialWS connects to addr, performs the opening handshake for path by hand
@@ -244,7 +246,7 @@ func dialWSWith(t testing.TB, addr, path string, extra ...string) *wsConn {
 	if ext != "" && !offered {
 		t.Fatalf("upgrade: server accepted an extension nobody offered: %q", ext)
 	}
-	c.deflate = strings.HasPrefix(ext, "permessage-deflate")
+	c.deflate, c.ext = strings.HasPrefix(ext, "permessage-deflate"), ext
 	return c
 }
 

@@ -7,7 +7,9 @@
 // compressor or decompressor state survives a message, so a compressed
 // frame does not depend on the connection it is sent on and the hub can
 // compress a publication once for all its subscribers (DESIGN.md,
-// invariant 4), and a connection at rest holds no zlib state.
+// invariant 4), and a connection at rest holds no zlib state. Only whether
+// a compressed frame may be sent depends on the connection: a client that
+// limited the server's window gets it for short enough messages (Window).
 package deflate
 
 import (
@@ -17,21 +19,34 @@ import (
 // ExtensionName is the extension token of RFC 7692.
 const ExtensionName = "permessage-deflate"
 
-// Responses to an accepted offer: both sides without context takeover,
-// and server_max_window_bits=15 echoed when the offer carried it (§7.1.2.1
-// requires the response to state it then). client_max_window_bits is never
-// sent: the decompressor accepts any window up to 15 bits, the default.
-// Negotiate returns one of these two values, so a caller can prepare its
-// header lines once.
-const (
-	ResponsePlain    = ExtensionName + "; server_no_context_takeover; client_no_context_takeover"
-	ResponseWindow15 = ResponsePlain + "; server_max_window_bits=15"
-)
+// ResponsePlain answers an accepted offer that stated no
+// server_max_window_bits: both sides without context takeover.
+// client_max_window_bits is never sent: the decompressor accepts any window
+// up to 15 bits, the default (RFC 7692 §7.1.2.2).
+const ResponsePlain = ExtensionName + "; server_no_context_takeover; client_no_context_takeover"
 
-// Parameters of RFC 7692 §7.1 and the window sizes compress/flate allows.
+// windowResponses answer offers that stated server_max_window_bits=8…15:
+// §7.1.2.1 requires the response to state it then, with the same or a
+// smaller value; wsgate echoes the client's.
+var windowResponses = [...]string{
+	ResponsePlain + "; server_max_window_bits=8",
+	ResponsePlain + "; server_max_window_bits=9",
+	ResponsePlain + "; server_max_window_bits=10",
+	ResponsePlain + "; server_max_window_bits=11",
+	ResponsePlain + "; server_max_window_bits=12",
+	ResponsePlain + "; server_max_window_bits=13",
+	ResponsePlain + "; server_max_window_bits=14",
+	ResponsePlain + "; server_max_window_bits=15",
+}
+
+// Responses lists every response Negotiate may return, so a caller can
+// prepare its header lines once.
+func Responses() []string {
+	return append([]string{ResponsePlain}, windowResponses[:]...)
+}
+
+// Parameters of RFC 7692 §7.1 and the window sizes it allows.
 const (
-	responsePlain   = ResponsePlain
-	responseWindow  = ResponseWindow15
 	maxWindowBits   = 15 // compress/flate always uses a 32 KiB window
 	minWindowBits   = 8
 	paramServerNCT  = "server_no_context_takeover"
@@ -43,32 +58,32 @@ const (
 // Negotiate answers the Sec-WebSocket-Extensions header values of an
 // upgrade request (each value a comma-separated list of offers, the
 // client's preference first). It accepts the first permessage-deflate
-// offer it can meet and returns the response header value; ok is false
-// when there is none. An offer that cannot be met or is malformed is
-// declined (RFC 7692 §5: the server declines by not answering it), never
-// a reason to fail the handshake:
-//
-//   - server_max_window_bits below 15: compress/flate cannot compress
-//     into a smaller window;
-//   - an unknown parameter, a duplicate one, a value where none is
-//     allowed, a window size outside 8–15 (§7.1.2).
+// offer it can meet and returns the response header value and the window
+// agreed (see Window); w is NoWindow, and response "", when there is none.
+// An offer that is malformed is declined (RFC 7692 §5: the server declines
+// by not answering it), never a reason to fail the handshake: an unknown
+// parameter, a duplicate one, a value where none is allowed, a window
+// size outside 8–15 (§7.1.2). Every well-formed offer can be met: any
+// server_max_window_bits is honoured (Window), any client_max_window_bits
+// is accepted (the decompressor takes any window up to 15 bits).
 //
 // A malformed list (an unterminated quoted string) is declined as a
 // whole, since where its offers start is no longer known.
-func Negotiate(values [][]byte) (response string, ok bool) {
+func Negotiate(values [][]byte) (response string, w Window) {
 	for _, v := range values {
 		for len(v) > 0 {
 			var offer []byte
+			var ok bool
 			offer, v, ok = nextOffer(v)
 			if !ok {
-				return "", false
+				return "", NoWindow
 			}
-			if resp, accepted := answer(offer); accepted {
-				return resp, true
+			if resp, win := answer(offer); win.Negotiated() {
+				return resp, win
 			}
 		}
 	}
-	return "", false
+	return "", NoWindow
 }
 
 // nextOffer splits the first offer off an extension list, honouring
@@ -94,28 +109,26 @@ type offerParams struct {
 	serverBits int   // 0: not stated
 }
 
-// answer checks one offer ("permessage-deflate; p1; p2=v") and returns the
-// response when it can be accepted.
-func answer(offer []byte) (string, bool) {
+// answer checks one offer ("permessage-deflate; p1; p2=v") and returns
+// the response and window when it can be accepted.
+func answer(offer []byte) (string, Window) {
 	name, params, _ := bytes.Cut(offer, []byte(";"))
 	if !bytes.EqualFold(bytes.Trim(name, " \t"), []byte(ExtensionName)) {
-		return "", false
+		return "", NoWindow
 	}
 	var p offerParams
 	for len(params) > 0 {
 		var param []byte
 		param, params = cutParam(params)
 		if !p.add(param) {
-			return "", false
+			return "", NoWindow
 		}
 	}
-	switch {
-	case p.serverBits == 0:
-		return responsePlain, true
-	case p.serverBits == maxWindowBits:
-		return responseWindow, true
+	if p.serverBits == 0 {
+		return ResponsePlain, maxWindowBits
 	}
-	return "", false // a smaller server window than compress/flate can do
+	// add accepted only 8–15.
+	return windowResponses[p.serverBits-minWindowBits], Window(p.serverBits)
 }
 
 // cutParam splits the first ';'-separated parameter off, honouring quotes.

@@ -18,13 +18,17 @@ func document(t testing.TB) []byte {
 	return b
 }
 
-// deflateSub is a fakeSub that negotiated permessage-deflate (or not).
+// deflateSub is a fakeSub that negotiated permessage-deflate with a
+// window (or not: NoWindow).
 type deflateSub struct {
 	fakeSub
-	deflate bool
+	window deflate.Window
 }
 
-func (s *deflateSub) Deflate() bool { return s.deflate }
+func (s *deflateSub) DeflateWindow() deflate.Window { return s.window }
+
+// Every fake that negotiates compression must still be a Deflater.
+var _, _ Deflater = (*deflateSub)(nil), (*countDeflateSub)(nil)
 
 // decodePush reads a server frame the way a client does: RSV1 means
 // inflate first. It returns the push's data and whether it was compressed.
@@ -56,7 +60,7 @@ func TestCompressOncePerEncodingAt10k(t *testing.T) {
 	h.Start()
 	subs := make([]*deflateSub, n)
 	for i := range subs {
-		subs[i] = &deflateSub{fakeSub: fakeSub{enc: codec.Encoding(i % 2)}, deflate: true}
+		subs[i] = &deflateSub{fakeSub: fakeSub{enc: codec.Encoding(i % 2)}, window: 15}
 		must(t, h.Subscribe("feed", subs[i]))
 	}
 	for i := 1; i <= pubs; i++ {
@@ -107,7 +111,7 @@ func TestCompressionRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := New(tc.cfg, &nopBroker{})
 			h.Start()
-			z := &deflateSub{deflate: true}
+			z := &deflateSub{window: 15}
 			plain := &deflateSub{}
 			must(t, h.Subscribe(tc.channel, z))
 			must(t, h.Subscribe(tc.channel, plain))
@@ -163,4 +167,4 @@ func TestDeliverCompressedAllocations(t *testing.T) {
 // countDeflateSub counts deliveries and negotiated compression.
 type countDeflateSub struct{ countSub }
 
-func (s *countDeflateSub) Deflate() bool { return true }
+func (s *countDeflateSub) DeflateWindow() deflate.Window { return 15 }

@@ -9,25 +9,88 @@ import (
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
-// format is what a subscriber receives: an encoding, compressed or not.
-// Each format of a publication is framed once, shared by its subscribers.
+// format is what a subscriber receives: an encoding, compressed or not,
+// and for compressed frames the client's window (deflate.Window). Each
+// format of a publication is framed once, shared by its subscribers; a
+// publication is compressed once per encoding, with the compressor's full
+// window, and a smaller window's format picks, per publication, that
+// compressed frame when the publication fits the window, else the plain
+// one.
+//
+// The encoding is bit 0; above it, 0 for plain frames, 16 − window for
+// compressed ones (1 for the full window 15, … 8 for window 8).
 type format uint8
 
-// deflated is added to the encoding for compressed frames.
-const deflated format = 2
+// formats counts them: msgpack and JSON, plain and windows 8–15.
+const formats = 2 * 9
 
-// formats counts them: msgpack and JSON, plain and compressed.
-const formats = 4
+func (f format) encoding() codec.Encoding { return codec.Encoding(f & 1) }
 
-func (f format) encoding() codec.Encoding { return codec.Encoding(f &^ deflated) }
+// window is a compressed format's window (NoWindow: a plain format).
+func (f format) window() deflate.Window {
+	if k := f >> 1; k != 0 {
+		return deflate.Window(16 - k)
+	}
+	return deflate.NoWindow
+}
+
+// compressedFormat is the format of encoding enc compressed for window w
+// (8–15).
+func compressedFormat(enc codec.Encoding, w deflate.Window) format {
+	return format(enc) | format(16-w)<<1
+}
 
 // formatOf reads a subscriber's format (at Subscribe).
 func formatOf(sub Subscriber, compress bool) format {
-	f := format(sub.Encoding())
-	if d, ok := sub.(Deflater); ok && compress && d.Deflate() {
-		f |= deflated
+	enc := sub.Encoding()
+	if d, ok := sub.(Deflater); ok && compress {
+		if w := d.DeflateWindow(); w.Negotiated() {
+			return compressedFormat(enc, min(max(w, 8), 15)) // 8–15 by contract
+		}
 	}
-	return f
+	return format(enc)
+}
+
+// buildWindow frames the run for a client's smaller window (format f,
+// its plain frames built): it picks from the full window's compressed
+// frames, compressing them first only if some publication fits.
+func (w *worker) buildWindow(f format, pubs []*codec.Publication, frame frameFunc, built *[formats]bool) {
+	plain, full := format(f.encoding()), compressedFormat(f.encoding(), 15)
+	if !built[full] && anyFits(w.frames[plain], f.window()) {
+		w.build(full, pubs, frame, built)
+	}
+	var z [][]byte // nil: nothing compressed (w.frames[full] may be stale)
+	if built[full] {
+		z = w.frames[full]
+	}
+	w.frames[f] = fitWindow(w.frames[f][:0], w.frames[plain], z, f.window())
+	built[f] = true
+}
+
+// fitWindow appends, for each publication, its compressed frame when its
+// plain payload fits window w, else its plain frame (plain and compressed
+// are the run's frames of one encoding; compressed is nil when nothing
+// was compressed because nothing fits). Nothing is compressed again.
+func fitWindow(dst, plain, compressed [][]byte, w deflate.Window) [][]byte {
+	for i, pf := range plain {
+		if compressed != nil && w.Fits(len(pf)-serverHeaderSize(pf)) {
+			dst = append(dst, compressed[i])
+		} else {
+			dst = append(dst, pf)
+		}
+	}
+	return dst
+}
+
+// anyFits reports whether any of the plain frames fits window w: if none
+// does, nothing needs compressing for that window.
+func anyFits(plain [][]byte, w deflate.Window) bool {
+	for _, pf := range plain {
+		if w.Fits(len(pf) - serverHeaderSize(pf)) {
+			return true
+		}
+	}
+	return false
 }
 
 // compressFrame returns the compressed form of a server frame, or the

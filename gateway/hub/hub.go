@@ -24,6 +24,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/deflate"
 	"github.com/wsgate/wsgate/gateway/holdback"
 )
 
@@ -44,11 +45,14 @@ type Subscriber interface {
 }
 
 // Deflater is implemented by subscribers whose connection may have
-// negotiated permessage-deflate; Deflate reports whether it did. The hub
+// negotiated permessage-deflate; DeflateWindow reports what it agreed
+// (deflate.NoWindow: nothing; else the client's window, 8–15). The hub
 // asks once, at Subscribe, and such a subscriber of a channel that allows
-// compression (Config.Compress) gets compressed frames.
+// compression (Config.Compress) gets the compressed frame of every
+// publication that fits its window (deflate.Window.Fits), the plain frame
+// of the others.
 type Deflater interface {
-	Deflate() bool
+	DeflateWindow() deflate.Window
 }
 
 // Config sizes a Hub.

@@ -211,6 +211,10 @@ func (w *worker) build(f format, pubs []*codec.Publication, frame frameFunc, bui
 	if f == plain {
 		return
 	}
+	if f.window() < 15 { // frames.go
+		w.buildWindow(f, pubs, frame, built)
+		return
+	}
 	hub := w.shard.hub
 	dst := w.frames[f][:0]
 	for _, pf := range w.frames[plain] {
