@@ -122,11 +122,7 @@ func (c Chart) SVG() string {
 			}
 			path = append(path, fmt.Sprintf("%.1f,%.1f", px(p.X), py(p.Y)))
 		}
-		dash := ""
-		if s.Dashed {
-			dash = ` stroke-dasharray="6 4"`
-		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`+"\n", esc(s.Color), dash, strings.Join(path, " "))
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`+"\n", esc(s.Color), s.dashAttr(), strings.Join(path, " "))
 		if s.Markers {
 			for _, p := range pts {
 				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>`+"\n", px(p.X), py(p.Y), esc(s.Color))
@@ -134,18 +130,26 @@ func (c Chart) SVG() string {
 		}
 	}
 	b.WriteString("</g>\n")
-	// Legend.
-	for i, s := range c.Series {
-		y := marginT + 10 + i*20
-		dash := ""
-		if s.Dashed {
-			dash = ` stroke-dasharray="6 4"`
-		}
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", marginL+plotW+12, y, marginL+plotW+36, y, esc(s.Color), dash)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", marginL+plotW+42, y+4, esc(s.Name))
-	}
+	c.writeLegend(&b)
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// dashAttr is the SVG attribute that draws a dashed series dashed.
+func (s Series) dashAttr() string {
+	if s.Dashed {
+		return ` stroke-dasharray="6 4"`
+	}
+	return ""
+}
+
+// writeLegend names each series beside the plot, drawn as its line is.
+func (c Chart) writeLegend(b *strings.Builder) {
+	for i, s := range c.Series {
+		y := marginT + 10 + i*20
+		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", marginL+plotW+12, y, marginL+plotW+36, y, esc(s.Color), s.dashAttr())
+		fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", marginL+plotW+42, y+4, esc(s.Name))
+	}
 }
 
 // usable drops points a log axis cannot show and NaNs.

@@ -18,6 +18,10 @@ func startNaive(t *testing.T) string {
 	t.Helper()
 	cfg := naive.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
+	// Deep enough for every publication a test sends: on a busy machine a
+	// subscriber's reader may lag, and the naive server would close it as
+	// a slow consumer, which is not what these tests measure.
+	cfg.SendBuffer = 16 * Window
 	srv, err := naive.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -66,12 +66,6 @@ func millionRampTable(ds []*results.Design) *table {
 		}
 		t.add(cells...)
 	}
-	perConn := func(total, base int64, n int) string {
-		if n == 0 {
-			return bytesIEC(float64(total))
-		}
-		return bytesIEC(float64(total)) + " (" + Num(float64(total-base)/float64(n), 0) + " B/conn)"
-	}
 	row("connections upgraded and subscribed", func(m *results.Million) string { return Num(float64(m.Reached), 0) })
 	row("ramp ended because", func(m *results.Million) string {
 		if m.StopReason == "" {
@@ -113,6 +107,17 @@ func millionRampTable(ds []*results.Design) *table {
 		return msv(m.HandshakeMs.P50) + " / " + msv(m.HandshakeMs.P99) + " / " + msv(m.HandshakeMs.Max)
 	})
 	row("closed by the server (whole run)", func(m *results.Million) string { return Num(float64(m.ClosedByServer), 0) })
+	millionMemoryRows(row)
+	t.notes = append(t.notes,
+		"Memory after a forced GC in every server. B/conn: (total − the same processes before their first connection) ÷ connections. "+
+			"The per-server slope is a least-squares line through every server's (connections, RSS growth) during the ramp, the idle scenario's method.",
+		"Kernel: /proc/slabinfo growth since the design started, host-wide: the client's and the server's socket of every connection. "+
+			"Handshake: "+results.MillionHandshakeNote+".")
+	return t
+}
+
+// millionMemoryRows adds the ramp table's memory, CPU and end-state rows.
+func millionMemoryRows(row func(name string, f func(m *results.Million) string)) {
 	row("servers' RSS", func(m *results.Million) string {
 		return perConn(m.Memory.ServerRSSBytes, m.Memory.ServerBaseRSSBytes, m.Memory.Conns)
 	})
@@ -153,12 +158,14 @@ func millionRampTable(ds []*results.Design) *table {
 			n("wsgate_redis_deaf_total") + " / " + n("wsgate_redis_reconnects_total")
 	})
 	row("teardown (RST every connection, stop every process)", func(m *results.Million) string { return Num(m.TeardownS, 1) + " s" })
-	t.notes = append(t.notes,
-		"Memory after a forced GC in every server. B/conn: (total − the same processes before their first connection) ÷ connections. "+
-			"The per-server slope is a least-squares line through every server's (connections, RSS growth) during the ramp, the idle scenario's method.",
-		"Kernel: /proc/slabinfo growth since the design started, host-wide: the client's and the server's socket of every connection. "+
-			"Handshake: "+results.MillionHandshakeNote+".")
-	return t
+}
+
+// perConn is a total and, with n connections, its growth per connection.
+func perConn(total, base int64, n int) string {
+	if n == 0 {
+		return bytesIEC(float64(total))
+	}
+	return bytesIEC(float64(total)) + " (" + Num(float64(total-base)/float64(n), 0) + " B/conn)"
 }
 
 // millionHoldTable is the idle phase.

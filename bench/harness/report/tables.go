@@ -153,72 +153,78 @@ func fanoutTables(run *results.Run) []*table {
 	}
 	var out []*table
 	for _, v := range variants {
-		t := &table{header: []string{"mode", "design", "delivered/s", "CPU µs/delivery", "× floor",
-			"writes/delivery", "latency p50 / p99 / p99.9 (ms)", "delivered"}}
-		if len(out) == 0 {
-			t.chart, t.chartAlt = ChartFanoutCDF, "fan-out latency CDF"
-		}
-		byDesign := map[string]*results.Fanout{results.Floor: fl}
-		var modes []string
-		for _, name := range compared {
-			if d := run.Find(name); d != nil {
-				for _, f := range d.Fanout {
-					if f.Variant == v {
-						byDesign[name] = f
-					}
-				}
-			}
-		}
-		var sizes, wire []string
-		for _, name := range withFloor {
-			f := byDesign[name]
-			if f == nil {
-				continue
-			}
-			sizes = append(sizes, fmt.Sprintf("%s %.1f", name, f.PushBytes))
-			for _, m := range f.Modes {
-				if m.WireBytesPerDelivery > 0 {
-					wire = append(wire, fmt.Sprintf("%s %s %.1f", name, modeLabel(m), m.WireBytesPerDelivery))
-				}
-			}
-			if t.title == "" {
-				t.title = fmt.Sprintf("Fan-out, %s: %s subscribers on %s, %.0f-byte pushes", v,
-					Num(float64(f.Subs), 0), plural(f.Channels, "channel"), f.PushBytes)
-			}
-			for _, m := range f.Modes {
-				if !slices.Contains(modes, m.Mode) {
-					modes = append(modes, m.Mode)
-				}
-			}
-		}
-		for _, mode := range modes {
-			for _, name := range withFloor {
-				f := byDesign[name]
-				if f == nil || f.Mode(mode) == nil {
-					continue
-				}
-				m := f.Mode(mode)
-				vs := dash
-				if m.CPUVsFloor > 0 {
-					vs = Num(m.CPUVsFloor, 2) + "×"
-				}
-				t.add(modeLabel(m), name, Num(m.DeliveredPerSec, 0), Num(m.CPUUsPerDelivery, 2), vs,
-					Num(m.WritesPerDelivery, 3), msv(m.LatencyMs.P50)+" / "+msv(m.LatencyMs.P99)+" / "+msv(m.LatencyMs.P999),
-					Num(float64(m.Delivered), 0)+" of "+Num(float64(m.ExpectedDeliveries), 0))
-			}
-		}
-		t.notes = append(t.notes, "CPU: the server process's utime+stime from first publish to last delivery, over deliveries; "+
-			"on loopback it includes the receivers' TCP work. Writes: write-class syscalls (/proc/<pid>/io syscw) per delivery. "+
-			"Floor: a bare write(2) loop over as many sockets (bench/floor), every message to every socket, one frame per write "+
-			"unless coalesced. × floor compares with the floor's row of the same mode.",
-			"Mean push size received (bytes, without the 2-byte WebSocket header): "+strings.Join(sizes, ", ")+".")
-		if len(wire) > 0 {
-			t.notes = append(t.notes, "Bytes on the wire per delivery (frames as the subscribers read them, compressed or not): "+
-				strings.Join(wire, ", ")+".")
-		}
-		out = append(out, t)
+		out = append(out, fanoutTable(run, v, fl, len(out) == 0))
 	}
 	return out
+}
+
+// fanoutTable is the table of one fan-out variant (plain, compressed …):
+// every design's row of every mode, the floor's included.
+func fanoutTable(run *results.Run, v string, fl *results.Fanout, first bool) *table {
+	t := &table{header: []string{"mode", "design", "delivered/s", "CPU µs/delivery", "× floor",
+		"writes/delivery", "latency p50 / p99 / p99.9 (ms)", "delivered"}}
+	if first {
+		t.chart, t.chartAlt = ChartFanoutCDF, "fan-out latency CDF"
+	}
+	byDesign := map[string]*results.Fanout{results.Floor: fl}
+	var modes []string
+	for _, name := range compared {
+		if d := run.Find(name); d != nil {
+			for _, f := range d.Fanout {
+				if f.Variant == v {
+					byDesign[name] = f
+				}
+			}
+		}
+	}
+	var sizes, wire []string
+	for _, name := range withFloor {
+		f := byDesign[name]
+		if f == nil {
+			continue
+		}
+		sizes = append(sizes, fmt.Sprintf("%s %.1f", name, f.PushBytes))
+		for _, m := range f.Modes {
+			if m.WireBytesPerDelivery > 0 {
+				wire = append(wire, fmt.Sprintf("%s %s %.1f", name, modeLabel(m), m.WireBytesPerDelivery))
+			}
+		}
+		if t.title == "" {
+			t.title = fmt.Sprintf("Fan-out, %s: %s subscribers on %s, %.0f-byte pushes", v,
+				Num(float64(f.Subs), 0), plural(f.Channels, "channel"), f.PushBytes)
+		}
+		for _, m := range f.Modes {
+			if !slices.Contains(modes, m.Mode) {
+				modes = append(modes, m.Mode)
+			}
+		}
+	}
+	for _, mode := range modes {
+		for _, name := range withFloor {
+			f := byDesign[name]
+			if f == nil || f.Mode(mode) == nil {
+				continue
+			}
+			m := f.Mode(mode)
+			vs := dash
+			if m.CPUVsFloor > 0 {
+				vs = Num(m.CPUVsFloor, 2) + "×"
+			}
+			t.add(modeLabel(m), name, Num(m.DeliveredPerSec, 0), Num(m.CPUUsPerDelivery, 2), vs,
+				Num(m.WritesPerDelivery, 3), msv(m.LatencyMs.P50)+" / "+msv(m.LatencyMs.P99)+" / "+msv(m.LatencyMs.P999),
+				Num(float64(m.Delivered), 0)+" of "+Num(float64(m.ExpectedDeliveries), 0))
+		}
+	}
+	t.notes = append(t.notes, "CPU: the server process's utime+stime from first publish to last delivery, over deliveries; "+
+		"on loopback it includes the receivers' TCP work. Writes: write-class syscalls (/proc/<pid>/io syscw) per delivery. "+
+		"Floor: a bare write(2) loop over as many sockets (bench/floor), every message to every socket, one frame per write "+
+		"unless coalesced. × floor compares with the floor's row of the same mode.",
+		"Mean push size received (bytes, without the 2-byte WebSocket header): "+strings.Join(sizes, ", ")+".")
+	if len(wire) > 0 {
+		t.notes = append(t.notes, "Bytes on the wire per delivery (frames as the subscribers read them, compressed or not): "+
+			strings.Join(wire, ", ")+".")
+	}
+	return t
 }
 
 // floorFanout returns the floor's measurement, if any.
