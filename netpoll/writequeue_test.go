@@ -31,13 +31,7 @@ func TestWriteQueuePartialWrites(t *testing.T) {
 // queue keeps the rest (shared buffers untouched), and a later flush sends
 // it in order; DropUnstarted keeps a partly written buffer whole.
 func TestWriteQueueFlush(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	fds := smallSocketPair(t)
 	shared := bytes.Repeat([]byte("x"), 1000)
 	var q WriteQueue
 	for range 1000 {
@@ -129,13 +123,7 @@ func TestDiscard(t *testing.T) {
 // copies them into one write) through a socket pair whose buffer fills,
 // and reads back every byte in order.
 func TestWriteQueueSmallFrames(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	fds := smallSocketPair(t)
 	var q WriteQueue
 	var want []byte
 	for i := range 2000 {
@@ -169,4 +157,20 @@ func TestWriteQueueSmallFrames(t *testing.T) {
 	if !bytes.Equal(got, want) || !q.Empty() {
 		t.Fatalf("read %d bytes, want %d in order; queue empty %v", len(got), len(want), q.Empty())
 	}
+}
+
+// smallSocketPair is a non-blocking socket pair whose first end has a
+// small send buffer, so that a flush fills it.
+func smallSocketPair(t *testing.T) [2]int {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+	})
+	_ = unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	return fds
 }
