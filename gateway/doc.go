@@ -26,7 +26,9 @@
 //	metrics.go, eventlog.go  /metrics families; forced-close and refusal logs
 //	config.go, listen.go, outq.go  config and defaults; the listener; queue pool
 //
-// Packages: hub (channel → subscribers, fan-out workers), broker/memory and
+// Packages: hub (channel → subscribers, fan-out workers), holdback (live
+// publications held while history is read: the hub's gap repair and a
+// session's resume both use it), broker/memory and
 // broker/redis (publish, history, pub/sub), presence, rediskeys (the Redis
 // key layout broker/redis and presence share), api (HTTP API), auth
 // (tokens), wsframe (frames, no I/O), deflate (permessage-deflate), client
@@ -45,12 +47,14 @@
 // From Redis: a pub/sub connection's hook (broker/redis/subscribe.go,
 // onMessage) decodes the envelope; the memory broker calls in directly →
 // hub.Deliver queues it on the channel's shard (hub/hub.go) → the shard's
-// worker frames it once per encoding and calls session.Enqueue for every
-// subscriber (session.go) → conn.enqueue queues the shared frame
-// (conn_write.go) → the hub calls Flush once per subscriber per batch →
-// conn.flushLocked writes every queued frame in one write
-// (netpoll/writequeue.go); what the socket refuses waits for EPOLLOUT,
-// which HandleEvent flushes.
+// worker (hub/worker.go) takes it with the publications of its channel
+// that follow it in order as one run, frames the run once per format
+// (hub/frames.go; gaps are repaired in hub/gaps.go) and calls
+// session.Enqueue once per subscriber per run (session.go) →
+// conn.enqueue queues the shared frames (conn_write.go) → when the
+// round ends the hub calls Flush once per subscriber → conn.flushLocked
+// writes every queued frame in one write (netpoll/writequeue.go); what the
+// socket refuses waits for EPOLLOUT, which HandleEvent flushes.
 //
 // # Locking
 //
