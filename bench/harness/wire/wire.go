@@ -3,7 +3,8 @@
 // the timestamped payload that publish→delivery latency is measured with.
 // Pushes are read with a tiny MessagePack walker rather than a full
 // decoder: a benchmark client decodes millions of frames and needs only
-// "type", "id", "error" and "data".
+// "type", "id", "error" and "data" (the resume scenario also a message's
+// or a reply's channel position).
 package wire
 
 import (
@@ -114,6 +115,15 @@ type Push struct {
 	ErrorCode    uint64
 	ErrorMessage []byte
 	Data         []byte // a message's data (bin or str)
+	// Channel, Offset and Epoch: a message's, or a subscribe reply's
+	// position (resume); Recovered (set when HasRecovered) and Reason
+	// answer a subscribe that asked to resume.
+	Channel      []byte
+	Offset       uint64
+	Epoch        []byte
+	Recovered    bool
+	HasRecovered bool
+	Reason       []byte
 }
 
 // IsMessage reports whether p is a message push.
@@ -147,6 +157,17 @@ func ParsePush(b []byte) (Push, error) {
 			p.ID, err = r.uint()
 		case "data":
 			p.Data, err = r.bytes()
+		case "channel":
+			p.Channel, err = r.str()
+		case "offset":
+			p.Offset, err = r.uint()
+		case "epoch":
+			p.Epoch, err = r.str()
+		case "reason":
+			p.Reason, err = r.str()
+		case "recovered":
+			p.HasRecovered = true
+			p.Recovered, err = r.bool()
 		case "error":
 			p.HasError = true
 			err = r.errorValue(&p)
@@ -295,6 +316,17 @@ func (r *reader) uint() (uint64, error) {
 		return v, nil
 	}
 	return 0, fmt.Errorf("wire: not an integer (0x%02x)", c)
+}
+
+func (r *reader) bool() (bool, error) {
+	c, err := r.byte1()
+	switch {
+	case err != nil:
+		return false, err
+	case c == 0xc2 || c == 0xc3:
+		return c == 0xc3, nil
+	}
+	return false, fmt.Errorf("wire: not a bool (0x%02x)", c)
 }
 
 // skip steps over one value of any type.
