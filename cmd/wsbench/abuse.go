@@ -1242,3 +1242,80 @@ func abuseRoundsNote(rounds int) string {
 	}
 	return fmt.Sprintf(", alternating in %d rounds", rounds)
 }
+
+// serverFrame is what a client decodes of a server frame.
+type serverFrame struct {
+	Type      string `msgpack:"type"`
+	ID        uint64 `msgpack:"id"`
+	Channel   string `msgpack:"channel"`
+	Offset    uint64 `msgpack:"offset"`
+	Epoch     string `msgpack:"epoch"`
+	Recovered *bool  `msgpack:"recovered"`
+	Reason    string `msgpack:"reason"`
+	Error     *struct {
+		Code    int    `msgpack:"code"`
+		Message string `msgpack:"message"`
+	} `msgpack:"error"`
+}
+
+func (f *serverFrame) errText() string {
+	return fmt.Sprintf("error %d: %s", f.Error.Code, f.Error.Message)
+}
+
+func durMs(d time.Duration) float64 { return round3(d.Seconds() * 1000) }
+
+func msSince(t time.Time) float64 { return durMs(time.Since(t)) }
+
+// waitFor polls cond every 5 ms until it holds, timeout passes or ctx
+// ends; it reports whether cond held.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// mdTable is a Markdown table with a title and a note under it.
+type mdTable struct {
+	title string
+	head  []string
+	rows  [][]string
+	note  string
+}
+
+func (t *mdTable) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *mdTable) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**\n\n| %s |\n|", t.title, strings.Join(t.head, " | "))
+	for i := range t.head {
+		if i == 0 {
+			b.WriteString("---|")
+		} else {
+			b.WriteString("---:|")
+		}
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(r, " | "))
+	}
+	if t.note != "" {
+		b.WriteString("\n" + t.note + "\n")
+	}
+	return b.String() + "\n"
+}
+
+// fms renders a latency in ms with a precision fitting its size.
+func fms(v float64) string {
+	switch {
+	case v >= 100:
+		return report.Num(v, 0)
+	case v >= 10:
+		return report.Num(v, 1)
+	}
+	return report.Num(v, 2)
+}
