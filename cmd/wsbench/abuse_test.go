@@ -10,22 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/abuse"
 	"github.com/wsgate/wsgate/bench/harness/server"
 )
-
-func TestStormSource(t *testing.T) {
-	count := map[string]int{}
-	for i := range 500 {
-		count[stormSource(i, 4)]++
-	}
-	// Five shares: two for the first address, one for each other.
-	if count["127.0.1.1"] != 200 || count["127.0.1.2"] != 100 || count["127.0.1.4"] != 100 || len(count) != 4 {
-		t.Fatalf("%v", count)
-	}
-	if stormSource(7, 1) != "127.0.1.1" {
-		t.Fatal(stormSource(7, 1))
-	}
-}
 
 func TestAbuseFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
@@ -40,12 +27,6 @@ func TestAbuseFlagErrors(t *testing.T) {
 		if code := run(e, args); code != 2 {
 			t.Errorf("%v: exit %d, want 2; stderr: %s", args, code, errb)
 		}
-	}
-}
-
-func TestFms(t *testing.T) {
-	if got := fms(0.123); got != "0.12" {
-		t.Error(got)
 	}
 }
 
@@ -71,7 +52,7 @@ func TestSmokeAbuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Result abuseResult `json:"result"`
+		Result abuse.Result `json:"result"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
@@ -85,7 +66,7 @@ func TestSmokeAbuse(t *testing.T) {
 		}
 	}
 	f, s := doc.Result.Variants[0].Flood, doc.Result.Variants[1].Storm
-	if f == nil || f.Closes[CloseRateLimitedCode] == 0 || f.RateLimited == 0 {
+	if f == nil || f.Closes[abuse.CloseRateLimitedCode] == 0 || f.RateLimited == 0 {
 		t.Errorf("flood: %+v", f)
 	}
 	if s == nil || s.Accepted == 0 || s.Refused["429"] == 0 || s.Refused["503"] == 0 || s.MaxPerIP > 60 {
@@ -96,8 +77,8 @@ func TestSmokeAbuse(t *testing.T) {
 	}
 	// Three windows of 30 stalled clients, 10 of each kind; the half
 	// handshakes outlive a 200 ms handshake timeout within each window.
-	if st := doc.Result.Variants[2].Stall; st == nil || st.Opened[stallFrame] != 30 || st.Opened[stallTrickle] != 30 ||
-		st.Opened[stallHandshake] != 30 || st.ClosedByServer[stallHandshake] == 0 {
+	if st := doc.Result.Variants[2].Stall; st == nil || st.Opened["half_frame"] != 30 || st.Opened["trickler"] != 30 ||
+		st.Opened["half_handshake"] != 30 || st.ClosedByServer["half_handshake"] == 0 {
 		t.Errorf("stall: %+v", st)
 	}
 
@@ -121,7 +102,7 @@ func TestSmokeAbuse(t *testing.T) {
 		t.Fatalf("abuser: exit %d; stderr: %s", code, errb)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	var fs floodStats
+	var fs abuse.FloodStats
 	if len(lines) != 2 || !strings.Contains(lines[0], "started") || json.Unmarshal([]byte(lines[1]), &fs) != nil || fs.Connections == 0 {
 		t.Fatalf("abuser output:\n%s", out)
 	}
