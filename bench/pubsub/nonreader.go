@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sys/unix"
 
+	"github.com/wsgate/wsgate/bench/harness/wire"
 	"github.com/wsgate/wsgate/codec"
 )
 
@@ -75,15 +76,15 @@ func subscribeNonReader(conn *websocket.Conn, channel string) error {
 		if err != nil {
 			return fmt.Errorf("wait for the subscribe reply: %w", err)
 		}
-		var f serverFrame
-		if err := decodeMsgpack(msg, &f); err != nil {
+		f, err := wire.ParsePush(msg)
+		if err != nil {
 			return err
 		}
-		if f.kind != kindReply {
+		if !f.IsReply() {
 			continue
 		}
-		if f.errCode != 0 {
-			return fmt.Errorf("subscribe: %d %s", f.errCode, f.errMsg)
+		if f.HasError {
+			return fmt.Errorf("subscribe: %d %s", f.ErrorCode, f.ErrorMessage)
 		}
 		return nil
 	}
@@ -103,8 +104,7 @@ func drain(conn *websocket.Conn, channel []byte, want uint64) string {
 		if err != nil {
 			return outcomeOf(err)
 		}
-		var f serverFrame
-		if decodeMsgpack(msg, &f) == nil && f.kind == kindMessage && bytes.Equal(f.channel, channel) {
+		if f, err := wire.ParsePush(msg); err == nil && f.IsMessage() && bytes.Equal(f.Channel, channel) {
 			got++
 		}
 	}
