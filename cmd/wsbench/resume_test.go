@@ -59,25 +59,10 @@ func TestSmokeResume(t *testing.T) {
 		t.Skip("redis-server not on PATH (make deps)")
 	}
 	wsgate := buildWsgate(t)
-	jsonPath := filepath.Join(t.TempDir(), "resume.json")
-	e, out, errb := testEnv()
-	code := run(e, []string{"resume", "--wsgate-bin", wsgate, "--json", jsonPath,
+	var r resume.Result
+	out := runOwnScenario(t, []string{"resume", "--wsgate-bin", wsgate,
 		"--clients", "20", "--channels", "2", "--messages", "3", "--rate", "20",
-		"--drain-window", "300ms", "--outage", "300ms", "--timeout", "30s"})
-	if code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
-	}
-	raw, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Result resume.Result `json:"result"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	r := doc.Result
+		"--drain-window", "300ms", "--outage", "300ms", "--timeout", "30s"}, &r)
 	if r.Recovered != 20 || r.Reconnected != 20 || r.TailComplete != 20 || r.Gaps != 0 || r.Duplicates != 0 {
 		t.Fatalf("%+v", r)
 	}
@@ -87,9 +72,32 @@ func TestSmokeResume(t *testing.T) {
 	if r.Redis == nil || r.Redis.Net["fcall"] == 0 {
 		t.Errorf("no Redis calls counted: %+v", r.Redis)
 	}
-	if !strings.Contains(out.String(), "20 of 20") {
+	if !strings.Contains(out, "20 of 20") {
 		t.Errorf("table:\n%s", out)
 	}
+}
+
+// runOwnScenario runs a scenario with a result of its own shape (resume,
+// abuse) with --json, decodes the JSON's "result" into result and returns
+// what it printed.
+func runOwnScenario(t *testing.T, args []string, result any) string {
+	t.Helper()
+	jsonPath := filepath.Join(t.TempDir(), args[0]+".json")
+	e, out, errb := testEnv()
+	if code := run(e, append(args, "--json", jsonPath)); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := struct {
+		Result any `json:"result"`
+	}{result}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
 
 // TestServerSpecBroker: both designs get the broker flags, and
