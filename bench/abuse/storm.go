@@ -2,6 +2,7 @@ package abuse
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -160,12 +161,12 @@ func (s *storm) round() (StormRound, []net.Conn, string) {
 // hold the first frames) is returned open only for a 101. status is the
 // response's ("" when none was read).
 func wsDial(addr, src string) (net.Conn, io.Reader, string, error) {
-	c, err := loadclient.DialFrom(addr, src, 10*time.Second)
+	c, err := loadclient.Dialer{Src: src, Timeout: 10 * time.Second}.Dial(context.Background(), addr)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	status, rest, err := loadclient.Upgrade(c, addr, drive.Path)
+	status, rest, err := loadclient.Upgrade(c, addr, drive.Path, "")
 	if err != nil || status != "101" {
 		_ = c.Close()
 		return nil, nil, status, err

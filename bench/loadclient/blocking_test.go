@@ -3,6 +3,7 @@ package loadclient
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -38,7 +39,11 @@ func serveOnce(t *testing.T, status int) string {
 			return
 		}
 		frames := append([]byte{0x81, 2, 'h', 'i', 0x88, 2}, binary.BigEndian.AppendUint16(nil, 4029)...)
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		proto := ""
+		if p := req.Header.Get("Sec-WebSocket-Protocol"); p != "" {
+			proto = "Sec-WebSocket-Protocol: " + p + "\r\n"
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+proto+
 			"Sec-WebSocket-Accept: "+acceptFor(req.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n"+string(frames))
 		time.Sleep(100 * time.Millisecond)
 	}()
@@ -47,12 +52,12 @@ func serveOnce(t *testing.T, status int) string {
 
 func TestUpgradeAndReadFrames(t *testing.T) {
 	addr := serveOnce(t, 101)
-	c, err := DialFrom(addr, "127.0.0.1", time.Second)
+	c, err := Dialer{Src: "127.0.0.1", RcvBuf: 4096, Timeout: time.Second}.Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	status, rest, err := Upgrade(c, addr, "/ws")
+	status, rest, err := Upgrade(c, addr, "/ws", "msgpack")
 	if err != nil || status != "101" {
 		t.Fatalf("status %q, %v", status, err)
 	}
@@ -69,12 +74,12 @@ func TestUpgradeAndReadFrames(t *testing.T) {
 
 func TestUpgradeRefused(t *testing.T) {
 	addr := serveOnce(t, 429)
-	c, err := DialFrom(addr, "", time.Second)
+	c, err := Dialer{Timeout: time.Second}.Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if status, rest, err := Upgrade(c, addr, "/ws"); status != "429" || rest != nil || err != nil {
+	if status, rest, err := Upgrade(c, addr, "/ws", ""); status != "429" || rest != nil || err != nil {
 		t.Fatalf("status %q, rest %q, %v", status, rest, err)
 	}
 }
@@ -88,5 +93,27 @@ func TestReadFramesEOF(t *testing.T) {
 	masked := ClientFrame(wsframe.OpBinary, []byte("x"))
 	if err := ReadFrames(bytes.NewReader(masked), 1<<20, FrameHandlers{}); err == nil {
 		t.Fatal("a masked server frame was accepted")
+	}
+}
+
+// TestMessageReader: messages one at a time, a ping answered with a
+// masked pong of the same payload, then the close frame's code for good.
+func TestMessageReader(t *testing.T) {
+	in := append([]byte{0x89, 2, 'p', 'q', 0x82, 1, 'a', 0x81, 1, 'b', 0x88, 2}, binary.BigEndian.AppendUint16(nil, 1001)...)
+	var pong bytes.Buffer
+	m := NewMessageReader(bytes.NewReader(in), &pong, 1<<20)
+	for _, want := range []string{"a", "b"} {
+		if msg, err := m.Next(); err != nil || string(msg.Payload) != want {
+			t.Fatalf("got %q (%v), want %q", msg.Payload, err, want)
+		}
+	}
+	for range 2 {
+		if _, err := m.Next(); err == nil || err.(*CloseError).Code != 1001 {
+			t.Fatalf("after the close frame: %v", err)
+		}
+	}
+	p := pong.Bytes()
+	if len(p) != 2+4+2 || p[0] != 0x8a || p[1] != 0x80|2 || p[6]^p[2] != 'p' || p[7]^p[3] != 'q' {
+		t.Fatalf("pong % x", p)
 	}
 }

@@ -110,7 +110,7 @@ func setup(fd int, src [4]byte, dst *unix.SockaddrInet4, cfg Config) error {
 	host := fmt.Sprintf("%d.%d.%d.%d:%d", dst.Addr[0], dst.Addr[1], dst.Addr[2], dst.Addr[3], dst.Port)
 	// Early frames after the head are dropped with it: a sleeper reads
 	// nothing.
-	status, _, err := loadclient.Upgrade(fdConn(fd), host, cfg.Path)
+	status, _, err := loadclient.Upgrade(fdConn(fd), host, cfg.Path, "")
 	switch {
 	case err != nil:
 		return err
