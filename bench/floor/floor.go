@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/bench/harness/wire"
+	"github.com/wsgate/wsgate/bench/loadclient"
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
@@ -266,21 +267,7 @@ func upgrade(fd int) error {
 	if proto != "" {
 		resp += "Sec-WebSocket-Protocol: " + proto + "\r\n"
 	}
-	return writeAll(fd, []byte(resp+"\r\n"))
-}
-
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
+	return loadclient.WriteAll(fd, []byte(resp+"\r\n"))
 }
 
 // frame builds the next message's WebSocket frame: the push a server

@@ -109,7 +109,7 @@ func (c *Conn) Send(op byte, payload []byte) error {
 	case o.IsControl() && len(payload) > wsframe.MaxControlPayload:
 		return fmt.Errorf("loadclient: control payload of %d bytes exceeds 125", len(payload))
 	}
-	frame := clientFrame(o, payload)
+	frame := ClientFrame(o, payload)
 	c.mu.Lock()
 	switch {
 	case c.state != stateOpen || c.pool.closing.Load():
@@ -341,7 +341,7 @@ func (c *Conn) onMessage(op wsframe.Opcode, payload []byte) {
 // else, so frames never interleave.
 func (c *Conn) onPing(payload []byte) {
 	c.pool.pingsIn.Add(1)
-	frame := clientFrame(wsframe.OpPong, payload)
+	frame := ClientFrame(wsframe.OpPong, payload)
 	c.mu.Lock()
 	if !c.closeSent {
 		c.out.Push(frame)

@@ -284,10 +284,10 @@ func (r *frameReader) control(op wsframe.Opcode, payload []byte, s frameSink) er
 	return nil
 }
 
-// clientFrame builds one masked client frame in a new buffer, with a fresh
+// ClientFrame builds one masked client frame in a new buffer, with a fresh
 // masking key (math/rand/v2's ChaCha8 source is unpredictable enough and
 // cheap enough to call per frame).
-func clientFrame(op wsframe.Opcode, payload []byte) []byte {
+func ClientFrame(op wsframe.Opcode, payload []byte) []byte {
 	n := wsframe.HeaderSize(len(payload))
 	b := wsframe.AppendHeader(make([]byte, 0, n+4+len(payload)), true, op, len(payload))
 	b[1] |= 0x80 // mask bit
@@ -304,7 +304,7 @@ func clientFrame(op wsframe.Opcode, payload []byte) []byte {
 // empty payload (1005 must never be sent).
 func clientCloseFrame(code uint16) []byte {
 	if code == 0 || code == wsframe.CloseNoStatus {
-		return clientFrame(wsframe.OpClose, nil)
+		return ClientFrame(wsframe.OpClose, nil)
 	}
-	return clientFrame(wsframe.OpClose, binary.BigEndian.AppendUint16(nil, code))
+	return ClientFrame(wsframe.OpClose, binary.BigEndian.AppendUint16(nil, code))
 }

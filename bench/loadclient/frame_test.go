@@ -128,7 +128,7 @@ func TestCloseWithoutCode(t *testing.T) {
 func TestClientFrameMasked(t *testing.T) {
 	for _, n := range []int{0, 5, 125, 126, 65535, 65536} {
 		payload := bytes.Repeat([]byte{'z'}, n)
-		f := clientFrame(wsframe.OpBinary, payload)
+		f := ClientFrame(wsframe.OpBinary, payload)
 		if f[1]&0x80 == 0 {
 			t.Fatalf("len %d: mask bit not set", n)
 		}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wsgate/wsgate/bench/loadclient"
 	"github.com/wsgate/wsgate/codec"
 )
@@ -116,7 +114,7 @@ func (r *run) subscribeAll() error {
 func (r *run) dialNonReaders(ctx context.Context) error {
 	const parallel = 32
 	n := r.cfg.NonReaders
-	r.nonReaders = make([]*websocket.Conn, n)
+	r.nonReaders = make([]*nonReader, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup

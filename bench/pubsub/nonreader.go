@@ -5,21 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
-	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"golang.org/x/sys/unix"
-
+	"github.com/wsgate/wsgate/bench/harness/wire"
+	"github.com/wsgate/wsgate/bench/loadclient"
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
 // A non-reader is a subscriber that stops reading right after its subscribe
-// reply. loadclient always reads, so non-readers are plain gorilla
-// connections: one goroutine each while they dial and while they drain,
-// none while they hold still.
+// reply. loadclient's pools always read, so non-readers are blocking
+// connections of loadclient's blocking client: one goroutine each while
+// they dial and while they drain, none while they hold still.
 
 // nonReaderRcvbuf is the receive buffer set before connect (the kernel
 // doubles it): the advertised window stays a few KiB, so what the gateway
@@ -35,55 +35,73 @@ const nonReaderDrainTimeout = 15 * time.Second
 // every publication once it read again, or the drain timed out.
 const outcomeOpen = "open"
 
+// closeAbnormal is the outcome of a connection that ended without a close
+// frame (RFC 6455 §7.1.5).
+const closeAbnormal = 1006
+
+// nonReaderMaxMessage bounds a message a non-reader reads.
+const nonReaderMaxMessage = 16 << 20
+
+// nonReader is one non-reading subscriber's connection.
+type nonReader struct {
+	conn net.Conn
+	in   *loadclient.MessageReader
+}
+
+// Close closes the connection.
+func (n *nonReader) Close() error { return n.conn.Close() }
+
 // dialNonReader connects with a small SO_RCVBUF, subscribes to channel and
 // waits for the reply.
-func dialNonReader(ctx context.Context, addr, path, channel string) (*websocket.Conn, error) {
-	nd := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, nonReaderRcvbuf)
-		})
-		return errors.Join(err, serr)
-	}}
-	d := websocket.Dialer{NetDialContext: nd.DialContext, Subprotocols: []string{codec.SubprotocolMsgpack},
-		HandshakeTimeout: 10 * time.Second, ReadBufferSize: nonReaderRcvbuf, WriteBufferSize: 1024}
-	conn, resp, err := d.DialContext(ctx, "ws://"+addr+path, nil)
+func dialNonReader(ctx context.Context, addr, path, channel string) (*nonReader, error) {
+	conn, err := loadclient.Dialer{RcvBuf: nonReaderRcvbuf, Timeout: 10 * time.Second}.Dial(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	resp.Body.Close()
-	if err := subscribeNonReader(conn, channel); err != nil {
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	status, rest, err := loadclient.Upgrade(conn, addr, path, codec.SubprotocolMsgpack)
+	if err == nil && status != "101" {
+		err = fmt.Errorf("upgrade refused: status %s", status)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	// Pings are answered while reading, as a browser would.
+	n := &nonReader{conn: conn, in: loadclient.NewMessageReader(io.MultiReader(bytes.NewReader(rest), conn), conn, nonReaderMaxMessage)}
+	if err := n.subscribe(channel); err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return conn, nil
+	return n, nil
 }
 
-func subscribeNonReader(conn *websocket.Conn, channel string) error {
+func (n *nonReader) subscribe(channel string) error {
 	cmd := codec.Command{ID: subscribeID, Cmd: codec.CmdSubscribe, Channel: []byte(channel)}
 	b, err := codec.AppendCommand(nil, codec.Msgpack, &cmd)
 	if err != nil {
 		return err
 	}
-	if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
+	if _, err := n.conn.Write(loadclient.ClientFrame(wsframe.OpBinary, b)); err != nil {
 		return fmt.Errorf("send subscribe: %w", err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
+	_ = n.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = n.conn.SetReadDeadline(time.Time{}) }()
 	for {
-		_, msg, err := conn.ReadMessage()
+		msg, err := n.in.Next()
 		if err != nil {
 			return fmt.Errorf("wait for the subscribe reply: %w", err)
 		}
-		var f serverFrame
-		if err := decodeMsgpack(msg, &f); err != nil {
+		f, err := wire.ParsePush(msg.Payload)
+		if err != nil {
 			return err
 		}
-		if f.kind != kindReply {
+		if !f.IsReply() {
 			continue
 		}
-		if f.errCode != 0 {
-			return fmt.Errorf("subscribe: %d %s", f.errCode, f.errMsg)
+		if f.HasError {
+			return fmt.Errorf("subscribe: %d %s", f.ErrorCode, f.ErrorMessage)
 		}
 		return nil
 	}
@@ -94,17 +112,16 @@ func subscribeNonReader(conn *websocket.Conn, channel string) error {
 // non-reader was never cut off: outcomeOpen), and returns the outcome: the
 // close code as a string, "1006" when TCP ended without a close frame, or
 // outcomeOpen.
-func drain(conn *websocket.Conn, channel []byte, want uint64) string {
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(nonReaderDrainTimeout))
+func drain(n *nonReader, channel []byte, want uint64) string {
+	defer n.Close()
+	_ = n.conn.SetReadDeadline(time.Now().Add(nonReaderDrainTimeout))
 	var got uint64
 	for got < want {
-		_, msg, err := conn.ReadMessage()
+		msg, err := n.in.Next()
 		if err != nil {
 			return outcomeOf(err)
 		}
-		var f serverFrame
-		if decodeMsgpack(msg, &f) == nil && f.kind == kindMessage && bytes.Equal(f.channel, channel) {
+		if f, err := wire.ParsePush(msg.Payload); err == nil && f.IsMessage() && bytes.Equal(f.Channel, channel) {
 			got++
 		}
 	}
@@ -112,14 +129,14 @@ func drain(conn *websocket.Conn, channel []byte, want uint64) string {
 }
 
 func outcomeOf(err error) string {
-	var ce *websocket.CloseError
+	var ce *loadclient.CloseError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce):
 		return strconv.Itoa(ce.Code)
 	case errors.As(err, &ne) && ne.Timeout():
 		return outcomeOpen
-	default: // EOF, reset: no close frame
-		return strconv.Itoa(websocket.CloseAbnormalClosure)
+	default: // EOF, reset: no close frame (1006, never sent either)
+		return strconv.Itoa(closeAbnormal)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/harness/wire"
 	"github.com/wsgate/wsgate/bench/loadclient"
 	"github.com/wsgate/wsgate/codec"
 )
@@ -88,16 +89,20 @@ func newPublisher(id, quota int, cfg *Config, names [][]byte, pace *pacer) *publ
 
 // onMessage decodes a reply on the event loop and passes it on.
 func (p *publisher) onMessage(op byte, payload []byte) {
-	var f serverFrame
-	if op != loadclient.OpBinary || decodeMsgpack(payload, &f) != nil {
+	if op != loadclient.OpBinary {
+		p.abort(fmt.Errorf("publisher %d: opcode %d", p.id, op))
+		return
+	}
+	f, err := wire.ParsePush(payload)
+	if err != nil {
 		p.abort(fmt.Errorf("publisher %d: undecodable frame (%d bytes)", p.id, len(payload)))
 		return
 	}
-	if f.kind != kindReply {
+	if !f.IsReply() {
 		return // a push: publishers subscribe to nothing, but pushes are harmless
 	}
 	select {
-	case p.replies <- pubReply{id: f.id, code: f.errCode, msg: string(f.errMsg)}:
+	case p.replies <- pubReply{id: uint32(f.ID), code: uint32(f.ErrorCode), msg: string(f.ErrorMessage)}:
 	default:
 		p.abort(fmt.Errorf("publisher %d: more replies than publishes in flight", p.id))
 	}

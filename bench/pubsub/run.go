@@ -6,7 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/bench/loadclient"
@@ -64,7 +63,7 @@ type run struct {
 	pubs       []*publisher
 	subPools   []subPool
 	pubPools   []*loadclient.Pool
-	nonReaders []*websocket.Conn
+	nonReaders []*nonReader
 	pace       *pacer  // nil without MaxLag
 	expected   []tally // accepted publications by channel
 	res        Result

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/harness/wire"
 	"github.com/wsgate/wsgate/bench/loadclient"
 )
 
@@ -64,56 +65,56 @@ func newSubscriber(index, channel int, json bool, sh *shared) *subscriber {
 // onMessage handles one server frame (a loadclient OnMessage callback).
 func (s *subscriber) onMessage(op byte, payload []byte) {
 	now := time.Now().UnixNano() // first: the frame's decoding is latency too
-	var f serverFrame
-	if err := s.decode(op, payload, &f); err != nil {
+	f, err := s.decode(op, payload)
+	if err != nil {
 		s.bad("undecodable frame: %v (%d bytes)", err, len(payload))
 		return
 	}
-	switch f.kind {
-	case kindMessage:
+	switch {
+	case f.IsMessage():
 		s.onPublication(&f, now)
-	case kindReply:
+	case f.IsReply():
 		s.onReply(&f)
-	case kindGap:
-		if f.to >= f.from {
-			s.announced.Add(f.to - f.from + 1)
+	case f.IsGap():
+		if f.To >= f.From {
+			s.announced.Add(f.To - f.From + 1)
 		}
 	}
 }
 
-func (s *subscriber) decode(op byte, payload []byte, f *serverFrame) error {
+func (s *subscriber) decode(op byte, payload []byte) (wire.Push, error) {
 	if s.json {
 		if op != loadclient.OpText {
-			return fmt.Errorf("opcode %d on a JSON connection", op)
+			return wire.Push{}, fmt.Errorf("opcode %d on a JSON connection", op)
 		}
-		return decodeJSON(payload, f)
+		return wire.ParsePushJSON(payload)
 	}
 	if op != loadclient.OpBinary {
-		return fmt.Errorf("opcode %d on a MessagePack connection", op)
+		return wire.Push{}, fmt.Errorf("opcode %d on a MessagePack connection", op)
 	}
-	return decodeMsgpack(payload, f)
+	return wire.ParsePush(payload)
 }
 
-func (s *subscriber) onReply(f *serverFrame) {
+func (s *subscriber) onReply(f *wire.Push) {
 	switch {
-	case f.id != subscribeID || s.subscribed:
-		s.bad("unexpected reply id %d", f.id)
-	case f.errCode != 0:
+	case f.ID != subscribeID || s.subscribed:
+		s.bad("unexpected reply id %d", f.ID)
+	case f.HasError:
 		s.subscribed = true
-		s.sh.problems.add(fmt.Sprintf("subscriber %d: subscribe failed: %d %s", s.index, f.errCode, f.errMsg))
+		s.sh.problems.add(fmt.Sprintf("subscriber %d: subscribe failed: %d %s", s.index, f.ErrorCode, f.ErrorMessage))
 		s.sh.subscribes.fail()
 	default:
 		s.subscribed = true
 		// Everything published later must come after the subscribe point.
-		s.lastOffset = f.offset
+		s.lastOffset = f.Offset
 		s.sh.subscribes.done()
 	}
 }
 
 // onPublication runs the per-message checks; it must stay cheap, it runs
 // millions of times on the event loop.
-func (s *subscriber) onPublication(f *serverFrame, now int64) {
-	if !bytes.Equal(f.channel, s.sh.names[s.channel]) {
+func (s *subscriber) onPublication(f *wire.Push, now int64) {
+	if !bytes.Equal(f.Channel, s.sh.names[s.channel]) {
 		s.crossChannel++
 		return
 	}
@@ -136,11 +137,11 @@ func (s *subscriber) onPublication(f *serverFrame, now int64) {
 	}
 	s.received.Add(1)
 	s.sh.hist.record(s.index, time.Duration(now-h.sentNanos))
-	if f.offset != 0 { // 0: the server keeps no history position
-		if f.offset <= s.lastOffset {
+	if f.Offset != 0 { // 0: the server keeps no history position
+		if f.Offset <= s.lastOffset {
 			s.offsetViolations++
 		} else {
-			s.lastOffset = f.offset
+			s.lastOffset = f.Offset
 		}
 	}
 	last := &s.lastSeq[h.publisher]
@@ -158,15 +159,15 @@ func (s *subscriber) onPublication(f *serverFrame, now int64) {
 
 // published returns the published bytes of a message push: MessagePack
 // "data", JSON "b64" decoded, or JSON "data" as its raw text.
-func (s *subscriber) published(f *serverFrame) ([]byte, error) {
-	if f.b64 == nil {
-		return f.data, nil
+func (s *subscriber) published(f *wire.Push) ([]byte, error) {
+	if f.B64 == nil {
+		return f.Data, nil
 	}
-	n := base64.StdEncoding.DecodedLen(len(f.b64))
+	n := base64.StdEncoding.DecodedLen(len(f.B64))
 	if cap(s.b64) < n {
 		s.b64 = make([]byte, n)
 	}
-	n, err := base64.StdEncoding.Decode(s.b64[:n], f.b64)
+	n, err := base64.StdEncoding.Decode(s.b64[:n], f.B64)
 	return s.b64[:n], err
 }
 

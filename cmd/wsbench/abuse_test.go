@@ -4,28 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/abuse"
 	"github.com/wsgate/wsgate/bench/harness/server"
 )
-
-func TestStormSource(t *testing.T) {
-	count := map[string]int{}
-	for i := range 500 {
-		count[stormSource(i, 4)]++
-	}
-	// Five shares: two for the first address, one for each other.
-	if count["127.0.1.1"] != 200 || count["127.0.1.2"] != 100 || count["127.0.1.4"] != 100 || len(count) != 4 {
-		t.Fatalf("%v", count)
-	}
-	if stormSource(7, 1) != "127.0.1.1" {
-		t.Fatal(stormSource(7, 1))
-	}
-}
 
 func TestAbuseFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
@@ -43,12 +28,6 @@ func TestAbuseFlagErrors(t *testing.T) {
 	}
 }
 
-func TestFms(t *testing.T) {
-	if got := fms(0.123); got != "0.12" {
-		t.Error(got)
-	}
-}
-
 // TestSmokeAbuse runs both abuse variants at a toy size in process, then
 // the "abuser" command as the scenario drives it (stdin closes: it stops
 // and prints what it saw).
@@ -57,47 +36,33 @@ func TestSmokeAbuse(t *testing.T) {
 		t.Skip("builds wsgate and runs servers")
 	}
 	wsgate := buildWsgate(t)
-	jsonPath := filepath.Join(t.TempDir(), "abuse.json")
-	e, out, errb := testEnv()
-	code := run(e, []string{"abuse", "--wsgate-bin", wsgate, "--json", jsonPath, "--abuser-in-process",
+	var res abuse.Result
+	runOwnScenario(t, []string{"abuse", "--wsgate-bin", wsgate, "--abuser-in-process",
 		"--clients", "10", "--phase", "1s", "--warmup", "200ms",
 		"--storm-conns", "200", "--storm-ips", "2", "--max-conns-per-ip", "60", "--max-conns", "120", "--storm-hold", "300ms",
-		"--stall-conns", "30", "--gateway-args", "--handshake-timeout 200ms"})
-	if code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+		"--stall-conns", "30", "--gateway-args", "--handshake-timeout 200ms"}, &res)
+	if len(res.Variants) != 3 {
+		t.Fatalf("%+v", res)
 	}
-	raw, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Result abuseResult `json:"result"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Result.Variants) != 3 {
-		t.Fatalf("%+v", doc.Result)
-	}
-	for _, v := range doc.Result.Variants {
+	for _, v := range res.Variants {
 		if v.Unloaded.Answered == 0 || v.Loaded.Answered == 0 {
 			t.Errorf("%s: no pings: %+v", v.Variant, v)
 		}
 	}
-	f, s := doc.Result.Variants[0].Flood, doc.Result.Variants[1].Storm
-	if f == nil || f.Closes[CloseRateLimitedCode] == 0 || f.RateLimited == 0 {
+	f, s := res.Variants[0].Flood, res.Variants[1].Storm
+	if f == nil || f.Closes[abuse.CloseRateLimitedCode] == 0 || f.RateLimited == 0 {
 		t.Errorf("flood: %+v", f)
 	}
 	if s == nil || s.Accepted == 0 || s.Refused["429"] == 0 || s.Refused["503"] == 0 || s.MaxPerIP > 60 {
 		t.Errorf("storm: %+v", s)
 	}
-	if mx := doc.Result.Variants[1].MaxConnsOpen; mx > 120 || mx == 0 {
+	if mx := res.Variants[1].MaxConnsOpen; mx > 120 || mx == 0 {
 		t.Errorf("storm: max conns open %v", mx)
 	}
 	// Three windows of 30 stalled clients, 10 of each kind; the half
 	// handshakes outlive a 200 ms handshake timeout within each window.
-	if st := doc.Result.Variants[2].Stall; st == nil || st.Opened[stallFrame] != 30 || st.Opened[stallTrickle] != 30 ||
-		st.Opened[stallHandshake] != 30 || st.ClosedByServer[stallHandshake] == 0 {
+	if st := res.Variants[2].Stall; st == nil || st.Opened["half_frame"] != 30 || st.Opened["trickler"] != 30 ||
+		st.Opened["half_handshake"] != 30 || st.ClosedByServer["half_handshake"] == 0 {
 		t.Errorf("stall: %+v", st)
 	}
 
@@ -111,7 +76,7 @@ func TestSmokeAbuse(t *testing.T) {
 	}
 	defer gw.Stop()
 	stdinR, stdinW := io.Pipe()
-	e, out, errb = testEnv()
+	e, out, errb := testEnv()
 	e.stdin = stdinR
 	done := make(chan int, 1)
 	go func() { done <- run(e, []string{"abuser", "--mode", "flood", "--addr", gw.Addr}) }()
@@ -121,7 +86,7 @@ func TestSmokeAbuse(t *testing.T) {
 		t.Fatalf("abuser: exit %d; stderr: %s", code, errb)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	var fs floodStats
+	var fs abuse.FloodStats
 	if len(lines) != 2 || !strings.Contains(lines[0], "started") || json.Unmarshal([]byte(lines[1]), &fs) != nil || fs.Connections == 0 {
 		t.Fatalf("abuser output:\n%s", out)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/server"
+	"github.com/wsgate/wsgate/bench/harness/wait"
 	"github.com/wsgate/wsgate/bench/loadclient"
 )
 
@@ -93,7 +94,7 @@ func (b *bench) runChurn(ctx context.Context, design string, o churnOpts) {
 			b.run.Problem("churn %s: round %d: the server still holds connections 30 s after the clients closed", design, r+1)
 			return
 		}
-		sleepCtx(ctx, o.pause)
+		wait.Sleep(ctx, o.pause)
 	}
 	var sum float64
 	for _, r := range c.Rounds {
@@ -170,7 +171,7 @@ func (b *bench) waitFDs(ctx context.Context, p *server.Process, baseFDs int, tim
 		if fds, err := b.proc.CountFDs(p.Pid()); err != nil || fds <= baseFDs+4 {
 			return err == nil
 		}
-		sleepCtx(ctx, 50*time.Millisecond)
+		wait.Sleep(ctx, 50*time.Millisecond)
 	}
 	return false
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
+	"github.com/wsgate/wsgate/bench/harness/wait"
 )
 
 // Publishing modes.
@@ -249,7 +250,7 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 		f.Modes = append(f.Modes, m)
 		b.checkPhase(tag+" "+mode, m, p)
 	}
-	f.PushBytes = round3(subs.MeanPushBytes())
+	f.PushBytes = results.Round3(subs.MeanPushBytes())
 	if bad, stale := subs.Anomalies(); bad > 0 || stale > 0 {
 		b.run.Problem("%s: %d unparsable and %d stale pushes", tag, bad, stale)
 	}
@@ -304,7 +305,7 @@ func (b *bench) publishAtRate(ctx context.Context, tag string, pub drive.Publish
 	interval := time.Duration(float64(time.Second) / o.rate)
 	start := time.Now()
 	for r := range rounds {
-		sleepCtx(ctx, time.Until(start.Add(time.Duration(r)*interval)))
+		wait.Sleep(ctx, time.Until(start.Add(time.Duration(r)*interval)))
 		if ctx.Err() != nil {
 			return r * len(channels)
 		}
@@ -323,7 +324,7 @@ func (b *bench) publishBursts(ctx context.Context, label string, o fanoutOpts, p
 	published := 0
 	for k := range o.bursts {
 		if k > 0 {
-			sleepCtx(ctx, o.burstPause)
+			wait.Sleep(ctx, o.burstPause)
 		}
 		if ctx.Err() != nil {
 			break
@@ -370,9 +371,9 @@ func (b *bench) measureFanout(ctx context.Context, p *server.Process, sc *scrape
 	m.ExpectedDeliveries = expected(m.Published)
 	m.Delivered = ph.Delivered()
 	if m.Delivered > 0 {
-		m.WireBytesPerDelivery = round3(float64(subs.BytesIn()-bytes0) / float64(m.Delivered))
+		m.WireBytesPerDelivery = results.Round3(float64(subs.BytesIn()-bytes0) / float64(m.Delivered))
 	}
-	m.Seconds = round3(end.Sub(start).Seconds())
+	m.Seconds = results.Round3(end.Sub(start).Seconds())
 	if m.Seconds > 0 {
 		m.DeliveredPerSec = float64(int64(float64(m.Delivered) / m.Seconds))
 	}
@@ -387,8 +388,8 @@ func (b *bench) measureFanout(ctx context.Context, p *server.Process, sc *scrape
 		m.WriteSyscalls = io1.SyscW - io0.SyscW
 	}
 	if m.Delivered > 0 {
-		m.CPUUsPerDelivery = round3(m.ServerCPUS * 1e6 / float64(m.Delivered))
-		m.WritesPerDelivery = round3(float64(m.WriteSyscalls) / float64(m.Delivered))
+		m.CPUUsPerDelivery = results.Round3(m.ServerCPUS * 1e6 / float64(m.Delivered))
+		m.WritesPerDelivery = results.Round3(float64(m.WriteSyscalls) / float64(m.Delivered))
 	}
 	m.LatencyMs = results.LatencyOf(&ph.Latency, 60)
 	return m
@@ -464,7 +465,7 @@ func (b *bench) runFloor(ctx context.Context, o fanoutOpts, modes []string) {
 		f.Modes = append(f.Modes, m)
 		b.checkPhase(tag+" "+mode, m, p)
 	}
-	f.PushBytes = round3(subs.MeanPushBytes())
+	f.PushBytes = results.Round3(subs.MeanPushBytes())
 }
 
 // floorCommand sends one command to the floor and reads its answer.
@@ -508,7 +509,7 @@ func linkFloor(run *results.Run) {
 		for _, f := range d.Fanout {
 			for _, m := range f.Modes {
 				if fm := fl.Fanout[0].Mode(m.Mode); fm != nil && fm.CPUUsPerDelivery > 0 {
-					m.CPUVsFloor = round3(m.CPUUsPerDelivery / fm.CPUUsPerDelivery)
+					m.CPUVsFloor = results.Round3(m.CPUUsPerDelivery / fm.CPUUsPerDelivery)
 				}
 			}
 		}

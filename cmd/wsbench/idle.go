@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
+	"github.com/wsgate/wsgate/bench/harness/wait"
 	"github.com/wsgate/wsgate/bench/loadclient"
 )
 
@@ -76,7 +76,7 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 	idle := &results.Idle{}
 
 	b.bar.Phase(fmt.Sprintf("idle %s: baseline", design), 0)
-	sleepCtx(ctx, o.settle)
+	wait.Sleep(ctx, o.settle)
 	base, err := b.measureIdle(ctx, p, sc, 0)
 	if err != nil {
 		b.run.Problem("idle %s: baseline: %v", design, err)
@@ -109,7 +109,7 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 			b.run.Problem("idle %s: permessage-deflate negotiated on %d of %d connections", design, d, sum.Connected)
 		}
 		held += sum.Connected
-		sleepCtx(ctx, o.settle)
+		wait.Sleep(ctx, o.settle)
 		pt, err := b.measureIdle(ctx, p, sc, held)
 		if err != nil {
 			b.run.Problem("idle %s: measure at %d: %v", design, held, err)
@@ -182,7 +182,7 @@ func (b *bench) measureIdle(ctx context.Context, p *server.Process, sc *scrape.C
 	}
 	// Let the scrape's connection close on the server's side before fds
 	// are counted.
-	sleepCtx(ctx, 50*time.Millisecond)
+	wait.Sleep(ctx, 50*time.Millisecond)
 	st, err := b.proc.ReadStatus(p.Pid())
 	if err != nil {
 		return pt, err
@@ -219,7 +219,7 @@ func (b *bench) idleCPU(ctx context.Context, p *server.Process, design string, c
 	}
 	start := time.Now()
 	for time.Since(start) < window && ctx.Err() == nil {
-		sleepCtx(ctx, min(time.Second, window-time.Since(start)))
+		wait.Sleep(ctx, min(time.Second, window-time.Since(start)))
 		b.bar.Set(int(time.Since(start).Seconds()))
 	}
 	c1, err := b.proc.ReadCPU(p.Pid())
@@ -229,22 +229,7 @@ func (b *bench) idleCPU(ctx context.Context, p *server.Process, design string, c
 	el := time.Since(start)
 	cpu := (c1 - c0).Seconds()
 	return &results.IdleCPU{
-		Conns: conns, PingInterval: b.flags.pingInterval.String(), WindowS: round3(el.Seconds()), CPUS: cpu,
-		PctCorePer10k: round3(cpu / el.Seconds() * 100 * 10000 / float64(conns)),
+		Conns: conns, PingInterval: b.flags.pingInterval.String(), WindowS: results.Round3(el.Seconds()), CPUS: cpu,
+		PctCorePer10k: results.Round3(cpu / el.Seconds() * 100 * 10000 / float64(conns)),
 	}, nil
 }
-
-// sleepCtx sleeps for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

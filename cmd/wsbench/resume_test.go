@@ -10,33 +10,8 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/bench/harness/results"
+	"github.com/wsgate/wsgate/bench/resume"
 )
-
-func TestParseRedisInfo(t *testing.T) {
-	s := parseRedisInfo("# Stats\r\ntotal_connections_received:3\r\ntotal_commands_processed:1234\r\n\r\n# Commandstats\r\n" +
-		"cmdstat_fcall:calls=20,usec=170,usec_per_call=8.50,rejected_calls=0,failed_calls=0\r\n" +
-		"cmdstat_cluster|slots:calls=2,usec=15,usec_per_call=7.50,rejected_calls=0,failed_calls=2\r\n" +
-		"cmdstat_info:calls=7,usec=1\r\nnot_a_stat:calls=9\r\n")
-	if s.total != 1234 || s.calls["fcall"] != 20 || s.calls["cluster|slots"] != 2 || s.infos != 7 || len(s.calls) != 3 {
-		t.Fatalf("%+v", s)
-	}
-}
-
-func TestRedisWindow(t *testing.T) {
-	s0 := redisStats{calls: map[string]int64{"fcall": 10, "xadd": 5, "info": 1}, total: 100, infos: 1}
-	s1 := redisStats{calls: map[string]int64{"fcall": 40, "xadd": 15, "xrange": 20, "info": 2}, total: 172, infos: 2}
-	// 10 publications in the window at 1 fcall and 1 xadd each; 20 clients.
-	r := redisWindow(s0, s1, map[string]float64{"fcall": 1, "xadd": 1}, 10, 0, 20)
-	if r.Net["fcall"] != 20 || r.Net["xadd"] != 0 || r.Net["xrange"] != 20 || r.Publisher["fcall"] != 10 {
-		t.Fatalf("%+v", r)
-	}
-	if r.NetPerClient != 2 || r.FcallPerClient != 1 || r.TotalProcessed != 71 {
-		t.Fatalf("%+v", r)
-	}
-	if _, ok := r.Calls["info"]; ok {
-		t.Fatal("INFO counted")
-	}
-}
 
 func TestResumeFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
@@ -84,25 +59,10 @@ func TestSmokeResume(t *testing.T) {
 		t.Skip("redis-server not on PATH (make deps)")
 	}
 	wsgate := buildWsgate(t)
-	jsonPath := filepath.Join(t.TempDir(), "resume.json")
-	e, out, errb := testEnv()
-	code := run(e, []string{"resume", "--wsgate-bin", wsgate, "--json", jsonPath,
+	var r resume.Result
+	out := runOwnScenario(t, []string{"resume", "--wsgate-bin", wsgate,
 		"--clients", "20", "--channels", "2", "--messages", "3", "--rate", "20",
-		"--drain-window", "300ms", "--outage", "300ms", "--timeout", "30s"})
-	if code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
-	}
-	raw, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Result resumeResult `json:"result"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	r := doc.Result
+		"--drain-window", "300ms", "--outage", "300ms", "--timeout", "30s"}, &r)
 	if r.Recovered != 20 || r.Reconnected != 20 || r.TailComplete != 20 || r.Gaps != 0 || r.Duplicates != 0 {
 		t.Fatalf("%+v", r)
 	}
@@ -112,9 +72,32 @@ func TestSmokeResume(t *testing.T) {
 	if r.Redis == nil || r.Redis.Net["fcall"] == 0 {
 		t.Errorf("no Redis calls counted: %+v", r.Redis)
 	}
-	if !strings.Contains(out.String(), "20 of 20") {
+	if !strings.Contains(out, "20 of 20") {
 		t.Errorf("table:\n%s", out)
 	}
+}
+
+// runOwnScenario runs a scenario with a result of its own shape (resume,
+// abuse) with --json, decodes the JSON's "result" into result and returns
+// what it printed.
+func runOwnScenario(t *testing.T, args []string, result any) string {
+	t.Helper()
+	jsonPath := filepath.Join(t.TempDir(), args[0]+".json")
+	e, out, errb := testEnv()
+	if code := run(e, append(args, "--json", jsonPath)); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := struct {
+		Result any `json:"result"`
+	}{result}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
 
 // TestServerSpecBroker: both designs get the broker flags, and

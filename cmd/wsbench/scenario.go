@@ -303,3 +303,50 @@ func parseFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
 	}
 	return true, 0
 }
+
+// finishOwn ends a scenario with its own result shape (resume, abuse):
+// the header and its Markdown tables on stdout, the problems, and with
+// --json the run's header, the problems and the result.
+func (b *bench) finishOwn(tables string, result any) int {
+	b.bar.Done()
+	b.run.Seconds = time.Since(b.start).Round(time.Millisecond).Seconds()
+	b.run.LoadAvgEnd, _ = b.proc.ReadLoadAvg()
+	m := b.run.Machine
+	fmt.Fprintf(b.e.stdout, "\n%s — %d × %s, Linux %s, %s; load average %.2f → %.2f; %.0f s\n\n",
+		b.run.Command, m.CPUs, m.Model, m.Kernel, m.GoVersion, m.LoadAvg, b.run.LoadAvgEnd, b.run.Seconds)
+	fmt.Fprint(b.e.stdout, tables)
+	code := 0
+	if b.flags.jsonOut != "" {
+		if err := results.WriteJSON(b.flags.jsonOut, struct {
+			*results.Run
+			Result any `json:"result"`
+		}{b.run, result}); err != nil {
+			fmt.Fprintln(b.e.stderr, "wsbench: write json:", err)
+			code = 1
+		}
+	}
+	if len(b.run.Problems) > 0 {
+		fmt.Fprintln(b.e.stdout, "Problems (numbers near these are suspect):")
+		fmt.Fprintln(b.e.stderr, "wsbench: problems during the run:")
+		for _, p := range b.run.Problems {
+			fmt.Fprintln(b.e.stdout, "  -", strings.SplitN(p, "\n", 2)[0])
+			fmt.Fprintln(b.e.stderr, "  -", p)
+		}
+		code = 1
+	}
+	return code
+}
+
+// launcher is how a scenario package (bench/resume, bench/abuse) starts
+// and stops the run's servers.
+type launcher struct{ b *bench }
+
+func (l launcher) Spec(design string, extra ...string) (server.Spec, error) {
+	return l.b.serverSpec(design, extra...)
+}
+
+func (l launcher) Start(ctx context.Context, design string, extra ...string) (*server.Process, error) {
+	return l.b.startServer(ctx, design, extra...)
+}
+
+func (l launcher) Stop(p *server.Process) { l.b.stopServer(p) }

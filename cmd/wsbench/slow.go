@@ -243,7 +243,7 @@ func newRSSSampler(b *bench, p *server.Process) *rssSampler {
 			st, err := b.proc.ReadStatus(p.Pid())
 			if err == nil {
 				r.mu.Lock()
-				r.samples = append(r.samples, results.RSSSample{T: round3(time.Since(start).Seconds()), Bytes: st.RSSBytes, Phase: r.phase})
+				r.samples = append(r.samples, results.RSSSample{T: results.Round3(time.Since(start).Seconds()), Bytes: st.RSSBytes, Phase: r.phase})
 				r.peak = max(r.peak, st.RSSBytes)
 				r.mu.Unlock()
 			}

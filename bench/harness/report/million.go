@@ -104,7 +104,7 @@ func millionRampTable(ds []*results.Design) *table {
 		return Num(float64(m.ListenOverflows), 0) + " (" + Num(float64(m.ListenDrops), 0) + ")"
 	})
 	row("handshake p50 / p99 / max (ms)", func(m *results.Million) string {
-		return msv(m.HandshakeMs.P50) + " / " + msv(m.HandshakeMs.P99) + " / " + msv(m.HandshakeMs.Max)
+		return Ms(m.HandshakeMs.P50) + " / " + Ms(m.HandshakeMs.P99) + " / " + Ms(m.HandshakeMs.Max)
 	})
 	row("closed by the server (whole run)", func(m *results.Million) string { return Num(float64(m.ClosedByServer), 0) })
 	millionMemoryRows(row)
@@ -215,13 +215,13 @@ func millionHoldTable(ds []*results.Design) *table {
 		if h.GC.Collections == 0 {
 			return "no collection"
 		}
-		return msv(h.GC.PauseP50Ms) + " / " + msv(h.GC.PauseP99Ms) + " / " + msv(h.GC.PauseMaxMs)
+		return Ms(h.GC.PauseP50Ms) + " / " + Ms(h.GC.PauseP99Ms) + " / " + Ms(h.GC.PauseMaxMs)
 	})
 	row("closed by the server", func(h *results.MillionHold) string { return Num(float64(h.ClosedByServer), 0) })
 	t.notes = append(t.notes, "CPU: utime+stime of every server process over the window (/proc). GC pauses: "+with[0].Million.Hold.GC.Source+
 		", every collection in the window of every server.")
 	if h := with[0].Million.Hold; h.GC.PromMaxMs > 0 {
-		t.notes = append(t.notes, fmt.Sprintf("go_gc_duration_seconds{quantile=\"1\"}, largest over the servers: %s ms.", msv(h.GC.PromMaxMs)))
+		t.notes = append(t.notes, fmt.Sprintf("go_gc_duration_seconds{quantile=\"1\"}, largest over the servers: %s ms.", Ms(h.GC.PromMaxMs)))
 	}
 	return t
 }
@@ -359,5 +359,5 @@ func gcCell(g *results.MillionGC) string {
 	case g.Collections == 0:
 		return "no collection"
 	}
-	return fmt.Sprintf("%d, %s / %s (p50 %s)", g.Collections, msv(g.PauseP99Ms), msv(g.PauseMaxMs), msv(g.PauseP50Ms))
+	return fmt.Sprintf("%d, %s / %s (p50 %s)", g.Collections, Ms(g.PauseP99Ms), Ms(g.PauseMaxMs), Ms(g.PauseP50Ms))
 }

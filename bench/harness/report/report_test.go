@@ -176,10 +176,28 @@ func TestFormats(t *testing.T) {
 		{bytesIEC(812), "812 B"}, {bytesIEC(20 << 10), "20.0 KiB"}, {bytesIEC(3 << 30), "3.00 GiB"}, {bytesIEC(5 << 20), "5.0 MiB"},
 		{ratio(1, 4), "0.25×"}, {ratio(40, 2), "20.0×"}, {ratio(1, 0), dash},
 		{fineRatio(585, 34867), "0.017× (1/60)"}, {fineRatio(1, 4), "0.25×"}, {fineRatio(0, 4), "0.00×"},
-		{msv(0.123), "0.12"}, {msv(12.34), "12.3"}, {msv(123.4), "123"},
+		{Ms(0.123), "0.12"}, {Ms(12.34), "12.3"}, {Ms(123.4), "123"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestTableMarkdown: a scenario's table prints with the report's writer,
+// the title bold, the first column left-aligned, the note under it.
+func TestTableMarkdown(t *testing.T) {
+	tb := &Table{Title: "T", Header: []string{"a", "b"}, Note: "n."}
+	tb.Add("x", "1")
+	want := "**T**\n\n| a | b |\n|---|---:|\n| x | 1 |\n\nn.\n\n"
+	if got := tb.Markdown(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	tb.Note = ""
+	if got := tb.Markdown(); got != "**T**\n\n| a | b |\n|---|---:|\n| x | 1 |\n\n" {
+		t.Errorf("without a note: %q", got)
+	}
+	if Ms(0.123) != "0.12" || Ms(12.34) != "12.3" || Ms(123.4) != "123" {
+		t.Error(Ms(0.123), Ms(12.34), Ms(123.4))
 	}
 }

@@ -146,10 +146,10 @@ func ratio(a, b float64) string {
 }
 
 // msPair renders two latencies in ms as "p50 / p99".
-func msPair(a, b float64) string { return msv(a) + " / " + msv(b) }
+func msPair(a, b float64) string { return Ms(a) + " / " + Ms(b) }
 
-// msv renders a latency in ms with precision fitting its size.
-func msv(v float64) string {
+// Ms renders a latency in ms with a precision fitting its size.
+func Ms(v float64) string {
 	switch {
 	case v >= 100:
 		return Num(v, 0)
@@ -157,4 +157,27 @@ func msv(v float64) string {
 		return Num(v, 1)
 	}
 	return Num(v, 2)
+}
+
+// Table is a Markdown table of a scenario whose result is not part of a
+// results.Run (resume, abuse): it prints through the same writer as the
+// report's tables, so every table of the harness looks the same.
+type Table struct {
+	Title  string
+	Header []string
+	Rows   [][]string
+	Note   string // under the table; "" for none
+}
+
+// Add appends a row.
+func (t *Table) Add(cells ...string) { t.Rows = append(t.Rows, cells) }
+
+// Markdown renders t under its bold title, the note below, and a blank
+// line after it.
+func (t *Table) Markdown() string {
+	in := table{title: t.Title, header: t.Header, rows: t.Rows}
+	if t.Note != "" {
+		in.notes = []string{t.Note}
+	}
+	return in.markdown() + "\n"
 }

@@ -211,7 +211,7 @@ func fanoutTable(run *results.Run, v string, fl *results.Fanout, first bool) *ta
 				vs = Num(m.CPUVsFloor, 2) + "×"
 			}
 			t.add(modeLabel(m), name, Num(m.DeliveredPerSec, 0), Num(m.CPUUsPerDelivery, 2), vs,
-				Num(m.WritesPerDelivery, 3), msv(m.LatencyMs.P50)+" / "+msv(m.LatencyMs.P99)+" / "+msv(m.LatencyMs.P999),
+				Num(m.WritesPerDelivery, 3), Ms(m.LatencyMs.P50)+" / "+Ms(m.LatencyMs.P99)+" / "+Ms(m.LatencyMs.P999),
 				Num(float64(m.Delivered), 0)+" of "+Num(float64(m.ExpectedDeliveries), 0))
 		}
 	}

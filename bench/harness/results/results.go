@@ -7,6 +7,7 @@ package results
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -88,13 +89,24 @@ func (r *Run) Problem(format string, args ...any) {
 }
 
 // Write writes r as indented JSON to path.
-func (r *Run) Write(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func (r *Run) Write(path string) error { return WriteJSON(path, r) }
+
+// WriteJSON writes v as indented JSON to path: a Run, or a Run with the
+// result of a scenario of its own shape (resume, abuse) beside it.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// Round3 rounds v to three decimals, the precision every number of the
+// JSON is written with.
+func Round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// Millis is d in milliseconds, to the microsecond.
+func Millis(d time.Duration) float64 { return Round3(d.Seconds() * 1000) }
 
 // Read reads a Run written by Write.
 func Read(path string) (*Run, error) {

@@ -7,18 +7,15 @@
 package sleepers
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
-	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wsgate/wsgate/bench/loadclient"
 	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
@@ -110,82 +107,52 @@ func setup(fd int, src [4]byte, dst *unix.SockaddrInet4, cfg Config) error {
 	if err := connect(fd, dst); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	key := make([]byte, 16)
-	_, _ = rand.Read(key)
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %d.%d.%d.%d:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n",
-		cfg.Path, dst.Addr[0], dst.Addr[1], dst.Addr[2], dst.Addr[3], dst.Port, base64.StdEncoding.EncodeToString(key))
-	if err := writeAll(fd, []byte(req)); err != nil {
-		return fmt.Errorf("send upgrade: %w", err)
-	}
-	if err := readHead(fd); err != nil {
+	host := fmt.Sprintf("%d.%d.%d.%d:%d", dst.Addr[0], dst.Addr[1], dst.Addr[2], dst.Addr[3], dst.Port)
+	// Early frames after the head are dropped with it: a sleeper reads
+	// nothing.
+	status, _, err := loadclient.Upgrade(fdConn(fd), host, cfg.Path, "")
+	switch {
+	case err != nil:
 		return err
+	case status != "101":
+		return fmt.Errorf("upgrade refused: status %s", status)
 	}
 	if cfg.Hello != nil {
 		op := wsframe.OpBinary
 		if cfg.HelloText {
 			op = wsframe.OpText
 		}
-		if err := writeAll(fd, MaskedFrame(op, cfg.Hello)); err != nil {
+		if err := loadclient.WriteAll(fd, loadclient.ClientFrame(op, cfg.Hello)); err != nil {
 			return fmt.Errorf("send hello: %w", err)
 		}
 	}
 	return nil
 }
 
-// readHead reads the upgrade response head and checks it is a 101. Bytes
-// after the head (early frames) are read and dropped with it.
-func readHead(fd int) error {
-	var buf []byte
-	chunk := make([]byte, 1024)
-	for !bytes.Contains(buf, []byte("\r\n\r\n")) {
-		if len(buf) > 8<<10 {
-			return errors.New("upgrade response head too large")
-		}
-		n, err := unix.Read(fd, chunk)
-		if err == unix.EINTR {
+// fdConn is a sleeper's blocking socket as loadclient.Upgrade reads and
+// writes it.
+type fdConn int
+
+func (c fdConn) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(c), p)
+		switch {
+		case err == unix.EINTR:
 			continue
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
 		}
-		if err != nil {
-			return fmt.Errorf("read upgrade response: %w", err)
-		}
-		if n == 0 {
-			return errors.New("server closed during the upgrade")
-		}
-		buf = append(buf, chunk[:n]...)
+		return n, nil
 	}
-	if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101")) {
-		line, _, _ := bytes.Cut(buf, []byte("\r\n"))
-		return fmt.Errorf("upgrade refused: %q", line)
-	}
-	return nil
 }
 
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
+func (c fdConn) Write(p []byte) (int, error) {
+	if err := loadclient.WriteAll(int(c), p); err != nil {
+		return 0, err
 	}
-	return nil
-}
-
-// MaskedFrame builds one masked client frame.
-func MaskedFrame(op wsframe.Opcode, payload []byte) []byte {
-	b := wsframe.AppendHeader(nil, true, op, len(payload))
-	b[1] |= 0x80
-	var key [4]byte
-	_, _ = rand.Read(key[:])
-	b = binary.BigEndian.AppendUint32(b, binary.BigEndian.Uint32(key[:]))
-	start := len(b)
-	b = append(b, payload...)
-	wsframe.Mask(key, 0, b[start:])
-	return b
+	return len(p), nil
 }
 
 // Count returns how many sleepers are open.

@@ -3,7 +3,8 @@
 // the timestamped payload that publish→delivery latency is measured with.
 // Pushes are read with a tiny MessagePack walker rather than a full
 // decoder: a benchmark client decodes millions of frames and needs only
-// "type", "id", "error" and "data".
+// "type", "id", "error" and "data" (the resume scenario also a message's
+// or a reply's channel position).
 package wire
 
 import (
@@ -113,11 +114,26 @@ type Push struct {
 	// (zero when absent or not in that shape).
 	ErrorCode    uint64
 	ErrorMessage []byte
-	Data         []byte // a message's data (bin or str)
+	Data         []byte // a message's data (bin or str; JSON: the raw value)
+	B64          []byte // JSON only: a message's data in base64
+	// From and To: the offsets a gap push says were lost.
+	From, To uint64
+	// Channel, Offset and Epoch: a message's, or a subscribe reply's
+	// position (resume); Recovered (set when HasRecovered) and Reason
+	// answer a subscribe that asked to resume.
+	Channel      []byte
+	Offset       uint64
+	Epoch        []byte
+	Recovered    bool
+	HasRecovered bool
+	Reason       []byte
 }
 
 // IsMessage reports whether p is a message push.
 func (p *Push) IsMessage() bool { return string(p.Type) == codec.TypeMessage }
+
+// IsGap reports whether p announces lost publications.
+func (p *Push) IsGap() bool { return string(p.Type) == codec.TypeGap }
 
 // IsReply reports whether p is a reply.
 func (p *Push) IsReply() bool { return string(p.Type) == codec.TypeReply }
@@ -127,7 +143,9 @@ const maxDepth = 16
 
 var errShort = errors.New("wire: truncated msgpack")
 
-// ParsePush reads a MessagePack server frame (a map with string keys).
+// ParsePush reads a MessagePack server frame (a map with string keys, in
+// any order, unknown ones skipped, integers of any width), the encoding
+// every harness client but the pub/sub check's JSON ones uses.
 func ParsePush(b []byte) (Push, error) {
 	var p Push
 	r := reader{b: b}
@@ -147,6 +165,21 @@ func ParsePush(b []byte) (Push, error) {
 			p.ID, err = r.uint()
 		case "data":
 			p.Data, err = r.bytes()
+		case "channel":
+			p.Channel, err = r.str()
+		case "offset":
+			p.Offset, err = r.uint()
+		case "epoch":
+			p.Epoch, err = r.str()
+		case "reason":
+			p.Reason, err = r.str()
+		case "from":
+			p.From, err = r.uint()
+		case "to":
+			p.To, err = r.uint()
+		case "recovered":
+			p.HasRecovered = true
+			p.Recovered, err = r.bool()
 		case "error":
 			p.HasError = true
 			err = r.errorValue(&p)
@@ -156,6 +189,9 @@ func ParsePush(b []byte) (Push, error) {
 		if err != nil {
 			return p, fmt.Errorf("wire: value of %q: %w", key, err)
 		}
+	}
+	if r.off != len(b) {
+		return p, errors.New("wire: bytes after the frame")
 	}
 	return p, nil
 }
@@ -265,6 +301,8 @@ func (r *reader) bytes() ([]byte, error) {
 		n, err = r.be(2)
 	case c == 0xdb || c == 0xc6:
 		n, err = r.be(4)
+	case c == 0xc0: // nil reads as empty
+		return nil, nil
 	default:
 		return nil, fmt.Errorf("wire: not str or bin (0x%02x)", c)
 	}
@@ -295,6 +333,17 @@ func (r *reader) uint() (uint64, error) {
 		return v, nil
 	}
 	return 0, fmt.Errorf("wire: not an integer (0x%02x)", c)
+}
+
+func (r *reader) bool() (bool, error) {
+	c, err := r.byte1()
+	switch {
+	case err != nil:
+		return false, err
+	case c == 0xc2 || c == 0xc3:
+		return c == 0xc3, nil
+	}
+	return false, fmt.Errorf("wire: not a bool (0x%02x)", c)
 }
 
 // skip steps over one value of any type.

@@ -49,6 +49,17 @@ func TestParsePushFromCodec(t *testing.T) {
 	if err != nil || !p.IsReply() || p.ID != 300 || p.HasError {
 		t.Fatalf("reply: %+v %v", p, err)
 	}
+	p, err = ParsePush(codec.AppendMessage(nil, codec.Msgpack, "resume.1", 1<<33, "ep", data))
+	if err != nil || string(p.Channel) != "resume.1" || p.Offset != 1<<33 || string(p.Epoch) != "ep" || p.HasRecovered {
+		t.Fatalf("message position: %+v %v", p, err)
+	}
+	for _, rec := range []bool{true, false} {
+		p, err = ParsePush(codec.AppendReply(nil, codec.Msgpack, codec.Reply{ID: 2, Cmd: codec.CmdSubscribe, Offset: 9, Epoch: "ep",
+			Resumed: true, Recovered: rec, Reason: "why"}))
+		if err != nil || p.Offset != 9 || string(p.Epoch) != "ep" || !p.HasRecovered || p.Recovered != rec || string(p.Reason) != "why" {
+			t.Fatalf("resume reply (recovered %v): %+v %v", rec, p, err)
+		}
+	}
 	p, err = ParsePush(codec.AppendError(nil, codec.Msgpack, 9, codec.CodeBadChannel, "bad channel"))
 	if err != nil || !p.IsReply() || p.ID != 9 || !p.HasError ||
 		p.ErrorCode != uint64(codec.CodeBadChannel) || string(p.ErrorMessage) != "bad channel" {

@@ -1,4 +1,4 @@
-package main
+package abuse
 
 import (
 	"errors"
@@ -7,6 +7,10 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/wsgate/wsgate/bench/harness/results"
+	"github.com/wsgate/wsgate/bench/loadclient"
+	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
 // The stall abuse: clients that hold a connection while costing the
@@ -32,8 +36,8 @@ const (
 // stallSource is the stalled clients' source address.
 const stallSource = "127.0.3.1"
 
-// stallStats is what the stalled clients saw.
-type stallStats struct {
+// StallStats is what the stalled clients saw.
+type StallStats struct {
 	// Opened by kind; ClosedByServer: those the gateway had closed (EOF or
 	// a close frame) by the end of the window, by kind.
 	Opened         map[string]int `json:"opened"`
@@ -46,7 +50,7 @@ type stall struct {
 	addr   string
 	conns  int
 	stopCh chan struct{}
-	done   chan *stallStats
+	done   chan *StallStats
 	once   sync.Once
 }
 
@@ -54,13 +58,13 @@ type stall struct {
 // open, so a measurement that starts then sees only their stalling) and
 // trickles until stopped.
 func startStall(addr string, conns int) *stall {
-	s := &stall{addr: addr, conns: conns, stopCh: make(chan struct{}), done: make(chan *stallStats, 1)}
+	s := &stall{addr: addr, conns: conns, stopCh: make(chan struct{}), done: make(chan *StallStats, 1)}
 	st, held := s.open()
 	go func() { s.done <- s.hold(st, held) }()
 	return s
 }
 
-func (s *stall) stop() *stallStats {
+func (s *stall) stop() *StallStats {
 	s.once.Do(func() { close(s.stopCh) })
 	return <-s.done
 }
@@ -71,8 +75,8 @@ type stalled struct {
 }
 
 // open opens the stalled clients, a third of each kind, 64 at a time.
-func (s *stall) open() (*stallStats, []stalled) {
-	st := &stallStats{Opened: map[string]int{}, ClosedByServer: map[string]int{}}
+func (s *stall) open() (*StallStats, []stalled) {
+	st := &StallStats{Opened: map[string]int{}, ClosedByServer: map[string]int{}}
 	start := time.Now()
 	kinds := []string{stallHandshake, stallFrame, stallTrickle}
 	held := make([]stalled, s.conns)
@@ -100,14 +104,14 @@ func (s *stall) open() (*stallStats, []stalled) {
 		st.Opened[h.kind]++
 		open = append(open, h)
 	}
-	st.OpenMs = msSince(start)
+	st.OpenMs = results.Millis(time.Since(start))
 	return st, open
 }
 
 // hold trickles a byte a second to the tricklers until stopped, then
 // counts what the server closed and closes the rest.
-func (s *stall) hold(st *stallStats, held []stalled) *stallStats {
-	trickle := maskedFrame(0x1, []byte("hello"))
+func (s *stall) hold(st *StallStats, held []stalled) *StallStats {
+	trickle := loadclient.ClientFrame(wsframe.OpText, []byte("hello"))
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for k := 0; !s.stopped(); k++ {
@@ -179,7 +183,7 @@ func closedByPeer(c net.Conn) bool {
 }
 
 // mergeInto adds one window's stall stats to the total so far (nil: none).
-func (s *stallStats) mergeInto(total *stallStats) *stallStats {
+func (s *StallStats) mergeInto(total *StallStats) *StallStats {
 	switch {
 	case s == nil:
 		return total
