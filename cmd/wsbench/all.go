@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"slices"
@@ -21,50 +22,12 @@ func allCmd(e env, args []string) int {
 	fs.SetOutput(e.stderr)
 	var c commonFlags
 	c.register(fs)
-	var idle idleOpts
-	idle.sizes = intList{1000, 5000, 10000, 19000}
-	fs.Var(&idle.sizes, "idle-conns", "idle: connection counts the slopes are fitted over")
-	fs.DurationVar(&idle.cpuWindow, "cpu-window", 0, "idle: CPU measurement window (0: one ping interval, at least 10s)")
-	fs.DurationVar(&idle.settle, "settle", time.Second, "idle: pause after each growth step before measuring")
-	idle.dialsInFlight = 500
-
-	var fan fanoutOpts
-	fs.IntVar(&fan.subs, "fanout-subs", 10000, "fanout: subscribers")
-	many := fs.Int("many-channels", 100, "fanout: channels of the many-channel variant (0: skip it)")
-	fs.Float64Var(&fan.rate, "rate", 4, "fanout: publish rounds per second in rate mode")
-	fs.DurationVar(&fan.duration, "duration", 10*time.Second, "fanout: rate mode duration")
-	fs.IntVar(&fan.burst, "burst", 20, "fanout: messages per burst per channel")
-	fs.IntVar(&fan.bursts, "bursts", 5, "fanout: bursts")
-	fan.channels, fan.burstPause, fan.modes, fan.floor, fan.dialsInFlight, fan.stall = 1, 200*time.Millisecond, "rate,burst", true, 500, 5*time.Second
-
-	var churn churnOpts
-	fs.IntVar(&churn.conns, "churn-conns", 19000, "churn: clients dialing at once")
-	fs.IntVar(&churn.rounds, "churn-rounds", 3, "churn: storms")
-	churn.pause, churn.handshakeTimeout = 500*time.Millisecond, 15*time.Second
-
-	var slow slowOpts
-	fs.IntVar(&slow.subs, "slow-subs", 1000, "slow: subscribers, readers and non-readers")
-	fs.Float64Var(&slow.share, "slow-share", 0.1, "slow: share of non-readers")
-	fs.IntVar(&slow.payload, "slow-payload", 16384, "slow: bytes per publication")
-	fs.Float64Var(&slow.rate, "slow-rate", 25, "slow: publications per second")
-	fs.DurationVar(&slow.phase, "slow-phase", 15*time.Second, "slow: length of each phase")
-	fs.IntVar(&slow.rounds, "slow-rounds", 3, "slow: windows each phase is split into, alternating alone and with non-readers")
-	slow.rcvBuf, slow.dialsInFlight, slow.stall = 4096, 500, 5*time.Second
-
-	only := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated")
+	var o allOpts
+	o.register(fs)
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
-	scen, err := pickScenarios(*only)
-	if err == nil {
-		_, err = fan.modeList()
-	}
-	if err == nil && slices.Contains(scen, "slow") {
-		_, _, err = slow.split()
-	}
-	if err == nil && (churn.conns < 1 || churn.rounds < 1) {
-		err = fmt.Errorf("--churn-conns and --churn-rounds must be positive")
-	}
+	scen, err := o.validate()
 	if err != nil {
 		fmt.Fprintln(e.stderr, "wsbench all:", err)
 		return 2
@@ -76,7 +39,71 @@ func allCmd(e env, args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	modes, _ := fan.modeList()
+	b.runAll(ctx, o, scen)
+	return b.finish()
+}
+
+// allOpts are the options of every scenario `all` runs.
+type allOpts struct {
+	idle  idleOpts
+	fan   fanoutOpts
+	many  int // channels of the many-channel fan-out variant
+	churn churnOpts
+	slow  slowOpts
+	only  string
+}
+
+func (o *allOpts) register(fs *flag.FlagSet) {
+	o.idle.sizes = intList{1000, 5000, 10000, 19000}
+	fs.Var(&o.idle.sizes, "idle-conns", "idle: connection counts the slopes are fitted over")
+	fs.DurationVar(&o.idle.cpuWindow, "cpu-window", 0, "idle: CPU measurement window (0: one ping interval, at least 10s)")
+	fs.DurationVar(&o.idle.settle, "settle", time.Second, "idle: pause after each growth step before measuring")
+	o.idle.dialsInFlight = 500
+
+	fan := &o.fan
+	fs.IntVar(&fan.subs, "fanout-subs", 10000, "fanout: subscribers")
+	fs.IntVar(&o.many, "many-channels", 100, "fanout: channels of the many-channel variant (0: skip it)")
+	fs.Float64Var(&fan.rate, "rate", 4, "fanout: publish rounds per second in rate mode")
+	fs.DurationVar(&fan.duration, "duration", 10*time.Second, "fanout: rate mode duration")
+	fs.IntVar(&fan.burst, "burst", 20, "fanout: messages per burst per channel")
+	fs.IntVar(&fan.bursts, "bursts", 5, "fanout: bursts")
+	fan.channels, fan.burstPause, fan.modes, fan.floor, fan.dialsInFlight, fan.stall = 1, 200*time.Millisecond, "rate,burst", true, 500, 5*time.Second
+
+	fs.IntVar(&o.churn.conns, "churn-conns", 19000, "churn: clients dialing at once")
+	fs.IntVar(&o.churn.rounds, "churn-rounds", 3, "churn: storms")
+	o.churn.pause, o.churn.handshakeTimeout = 500*time.Millisecond, 15*time.Second
+
+	slow := &o.slow
+	fs.IntVar(&slow.subs, "slow-subs", 1000, "slow: subscribers, readers and non-readers")
+	fs.Float64Var(&slow.share, "slow-share", 0.1, "slow: share of non-readers")
+	fs.IntVar(&slow.payload, "slow-payload", 16384, "slow: bytes per publication")
+	fs.Float64Var(&slow.rate, "slow-rate", 25, "slow: publications per second")
+	fs.DurationVar(&slow.phase, "slow-phase", 15*time.Second, "slow: length of each phase")
+	fs.IntVar(&slow.rounds, "slow-rounds", 3, "slow: windows each phase is split into, alternating alone and with non-readers")
+	slow.rcvBuf, slow.dialsInFlight, slow.stall = 4096, 500, 5*time.Second
+
+	fs.StringVar(&o.only, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated")
+}
+
+// validate checks the options and returns the scenarios to run.
+func (o *allOpts) validate() ([]string, error) {
+	scen, err := pickScenarios(o.only)
+	if err == nil {
+		_, err = o.fan.modeList()
+	}
+	if err == nil && slices.Contains(scen, "slow") {
+		_, _, err = o.slow.split()
+	}
+	if err == nil && (o.churn.conns < 1 || o.churn.rounds < 1) {
+		err = fmt.Errorf("--churn-conns and --churn-rounds must be positive")
+	}
+	return scen, err
+}
+
+// runAll runs each scenario for every design in turn; after the
+// designs' fan-outs come the floor's and the many-channel variant.
+func (b *bench) runAll(ctx context.Context, o allOpts, scen []string) {
+	modes, _ := o.fan.modeList()
 	for _, s := range scen {
 		for _, d := range b.designs {
 			if ctx.Err() != nil {
@@ -84,24 +111,24 @@ func allCmd(e env, args []string) int {
 			}
 			switch s {
 			case "idle":
-				b.runIdle(ctx, d, idle)
+				b.runIdle(ctx, d, o.idle)
 			case "fanout":
-				b.runFanout(ctx, d, fan, modes)
+				b.runFanout(ctx, d, o.fan, modes)
 			case "churn":
-				b.runChurn(ctx, d, churn)
+				b.runChurn(ctx, d, o.churn)
 			case "slow":
-				b.runSlow(ctx, d, slow)
+				b.runSlow(ctx, d, o.slow)
 			}
 		}
 		if s != "fanout" || ctx.Err() != nil {
 			continue
 		}
-		if fan.floor {
-			b.runFloor(ctx, fan, modes)
+		if o.fan.floor {
+			b.runFloor(ctx, o.fan, modes)
 		}
-		if *many > 1 {
-			m := fan
-			m.channels = min(*many, fan.subs)
+		if o.many > 1 {
+			m := o.fan
+			m.channels = min(o.many, o.fan.subs)
 			for _, d := range b.designs {
 				if ctx.Err() == nil {
 					b.runFanout(ctx, d, m, modes)
@@ -110,7 +137,6 @@ func allCmd(e env, args []string) int {
 		}
 		linkFloor(b.run)
 	}
-	return b.finish()
 }
 
 func pickScenarios(list string) ([]string, error) {

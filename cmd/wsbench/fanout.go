@@ -225,17 +225,7 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 			_, refused := pub.Replies()
 			return (int64(published) - (refused - refused0)) * int64(n) / int64(o.channels)
 		}
-		var publish func(ph *drive.Phase) int
-		if mode == modeRate {
-			publish = func(*drive.Phase) int { return b.publishAtRate(ctx, tag, pub, channels, o) }
-		} else {
-			publish = func(ph *drive.Phase) int {
-				return b.publishBursts(ctx, tag, o, ph, n*o.burst, func() int {
-					_ = pub.Publish(burst...) // a broken publisher shows as missing deliveries
-					return len(burst)
-				})
-			}
-		}
+		publish := b.fanoutPublish(ctx, tag, mode, pub, channels, burst, n, o)
 		prof := startProfile(ctx, o.profileDir, profileName(design, o.variant(), mode), sc, profileSeconds(o, mode))
 		m := b.measureFanout(ctx, p, sc, subs, pub.Seq(), publish, expected, o.stall)
 		prof.wait(b)
@@ -251,6 +241,26 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 		b.checkPhase(tag+" "+mode, m, p)
 	}
 	f.PushBytes = results.Round3(subs.MeanPushBytes())
+	b.checkFanoutClients(tag, subs, pub)
+}
+
+// fanoutPublish is how a mode publishes: one round of every channel at
+// the rate, or bursts of burst (n subscribers each receive o.burst).
+func (b *bench) fanoutPublish(ctx context.Context, tag, mode string, pub drive.Publisher, channels, burst []string, n int, o fanoutOpts) func(*drive.Phase) int {
+	if mode == modeRate {
+		return func(*drive.Phase) int { return b.publishAtRate(ctx, tag, pub, channels, o) }
+	}
+	return func(ph *drive.Phase) int {
+		return b.publishBursts(ctx, tag, o, ph, n*o.burst, func() int {
+			_ = pub.Publish(burst...) // a broken publisher shows as missing deliveries
+			return len(burst)
+		})
+	}
+}
+
+// checkFanoutClients records what the subscribers and the publisher saw
+// go wrong during the whole fan-out.
+func (b *bench) checkFanoutClients(tag string, subs *drive.Subscribers, pub drive.Publisher) {
 	if bad, stale := subs.Anomalies(); bad > 0 || stale > 0 {
 		b.run.Problem("%s: %d unparsable and %d stale pushes", tag, bad, stale)
 	}

@@ -123,6 +123,12 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 			return
 		}
 	}
+	b.finishIdle(ctx, p, design, idle, held, pools, o)
+}
+
+// finishIdle fits the slopes over the sizes measured, measures the CPU of
+// the held connections at rest, and records what went wrong on the way.
+func (b *bench) finishIdle(ctx context.Context, p *server.Process, design string, idle *results.Idle, held int, pools []*drive.Subscribers, o idleOpts) {
 	if len(idle.Points) > 2 {
 		if err := results.FitIdle(idle); err != nil {
 			b.run.Problem("idle %s: %v", design, err)

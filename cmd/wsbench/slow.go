@@ -99,24 +99,13 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 		return
 	}
 	defer b.stopServer(p)
-	b.bar.Phase(fmt.Sprintf("%s: connecting %d readers", tag, readers), 0)
 	d := dialect(design)
-	subs, err := drive.DialSubscribers(ctx, d, p.Addr, readers, o.dialsInFlight, 60*time.Second)
+	subs, err := b.dialSlowReaders(ctx, tag, d, p, readers, o)
 	if err != nil {
-		if subs != nil {
-			_ = subs.Close()
-		}
 		b.run.Problem("%s: %v", tag, err)
 		return
 	}
 	defer subs.Close()
-	if st := subs.Stats(); st.Failed > 0 {
-		b.run.Problem("%s: %d of %d reader dials failed: %s", tag, st.Failed, st.Conns, st.FirstError)
-	}
-	if err := subs.Subscribe(ctx, []string{slowChannel}, 60*time.Second); err != nil {
-		b.run.Problem("%s: %v", tag, err)
-		return
-	}
 	pub, err := b.dialPublisher(ctx, design, p, o.payload)
 	if err != nil {
 		b.run.Problem("%s: publisher: %v", tag, err)
@@ -174,6 +163,27 @@ func (b *bench) runSlow(ctx context.Context, design string, o slowOpts) {
 	if p.Exited() {
 		b.run.Problem("%s: %v", tag, p.ExitError())
 	}
+}
+
+// dialSlowReaders connects the readers and subscribes them to the slow
+// channel; failed dials are recorded, not fatal.
+func (b *bench) dialSlowReaders(ctx context.Context, tag string, d drive.Dialect, p *server.Process, readers int, o slowOpts) (*drive.Subscribers, error) {
+	b.bar.Phase(fmt.Sprintf("%s: connecting %d readers", tag, readers), 0)
+	subs, err := drive.DialSubscribers(ctx, d, p.Addr, readers, o.dialsInFlight, 60*time.Second)
+	if err != nil {
+		if subs != nil {
+			_ = subs.Close()
+		}
+		return nil, err
+	}
+	if st := subs.Stats(); st.Failed > 0 {
+		b.run.Problem("%s: %d of %d reader dials failed: %s", tag, st.Failed, st.Conns, st.FirstError)
+	}
+	if err := subs.Subscribe(ctx, []string{slowChannel}, 60*time.Second); err != nil {
+		_ = subs.Close()
+		return nil, err
+	}
+	return subs, nil
 }
 
 // slowWindow is one window's outcome: its counts and its latencies.
