@@ -19,25 +19,9 @@ import time
 
 import websockets
 
-try:
-    from websockets.asyncio.client import connect
-except ImportError:
-    from websockets.client import connect
+from interop_common import PROTO, TIMEOUT, Failure, connect, response_extensions
 
-PROTO = "wsgate.v1.json"
-TIMEOUT = 20.0
 CHANNEL = f"interop:deflate-python.{os.getpid()}-{int(time.time() * 1000)}"
-
-
-class Failure(Exception):
-    pass
-
-
-def response_extensions(ws):
-    headers = getattr(ws, "response_headers", None)
-    if headers is None:
-        headers = ws.response.headers
-    return headers.get("Sec-WebSocket-Extensions", "")
 
 
 async def open_conn(url, name):

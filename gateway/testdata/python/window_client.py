@@ -23,26 +23,10 @@ import zlib
 import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
-try:
-    from websockets.asyncio.client import connect
-except ImportError:
-    from websockets.client import connect
+from interop_common import PROTO, TIMEOUT, Failure, connect, response_extensions
 
-PROTO = "wsgate.v1.json"
-TIMEOUT = 20.0
 BITS = 10
 CHANNEL = f"interop:window-python.{os.getpid()}-{int(time.time() * 1000)}"
-
-
-class Failure(Exception):
-    pass
-
-
-def response_extensions(ws):
-    headers = getattr(ws, "response_headers", None)
-    if headers is None:
-        headers = ws.response.headers
-    return headers.get("Sec-WebSocket-Extensions", "")
 
 
 def inflate_stepped(data):
