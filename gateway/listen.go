@@ -42,7 +42,7 @@ func listen(ctx context.Context, addr string, reusePort bool) (*net.TCPListener,
 // asks for no peer address, so accepting allocates nothing.
 func accept4(lfd int) (int, error) {
 	for {
-		fd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0,
+		fd, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0,
 			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		switch errno {
 		case 0:

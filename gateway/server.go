@@ -283,7 +283,7 @@ var tooManyFromIP = []byte("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n
 // client reads it.
 func (s *Server) refuse(fd int, status int, label string, resp []byte) {
 	s.events.refusedHandshake(fd, status, label, "")
-	_, _ = unix.Write(fd, resp)
+	_, _ = netpoll.Write(fd, resp)
 	_ = unix.Shutdown(fd, unix.SHUT_WR)
 	_, _ = netpoll.Discard(fd, maxRefusedRequest)
 	unix.Close(fd)

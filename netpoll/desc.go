@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	easy "github.com/mailru/easygo/netpoll"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,14 +43,17 @@ const (
 
 // Desc is one registered fd. It is meant to be embedded by value in the
 // user's per-connection struct, so registering costs no extra allocation
-// besides easygo's callback entry.
+// besides a slot in its epoll's fd table.
 type Desc struct {
-	fd       int32
-	state    atomic.Uint32
-	pending  atomic.Uint32 // events gathered while queued or running
-	deferred atomic.Bool   // served after urgent descriptors (SetDeferrable)
-	loop     *loop
-	h        Handler
+	fd      int32
+	state   atomic.Uint32
+	pending atomic.Uint32 // events gathered while queued or running
+	// tag's top bit marks the descriptor deferrable (SetDeferrable); the
+	// other bits are its registration's generation in the loop's epoll
+	// (see epoll), packed together so an idle Desc stays 64 bytes.
+	tag  atomic.Uint32
+	loop *loop
+	h    Handler
 
 	// Timer links, guarded by loop.wheel.mu. tick == 0 means not scheduled.
 	tprev, tnext *Desc
@@ -62,18 +64,15 @@ type Desc struct {
 func (d *Desc) Fd() int { return int(d.fd) }
 
 // onEpoll runs on the epoll goroutine: it only records and hands off.
-func (d *Desc) onEpoll(ev easy.EpollEvent) {
-	if ev&0x20 != 0 { // easygo's _EPOLLCLOSED: the poller is shutting down.
-		return
-	}
+func (d *Desc) onEpoll(ev uint32) {
 	var e Event
-	if ev&(easy.EPOLLIN|easy.EPOLLPRI) != 0 {
+	if ev&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
 		e |= EventRead
 	}
-	if ev&easy.EPOLLOUT != 0 {
+	if ev&unix.EPOLLOUT != 0 {
 		e |= EventWrite
 	}
-	if ev&(easy.EPOLLHUP|easy.EPOLLRDHUP|easy.EPOLLERR) != 0 {
+	if ev&(unix.EPOLLHUP|unix.EPOLLRDHUP|unix.EPOLLERR) != 0 {
 		e |= EventHup
 	}
 	d.Notify(e)
@@ -92,14 +91,39 @@ func (d *Desc) Notify(ev Event) {
 // schedule queues the descriptor: deferrable work (SetDeferrable, or a
 // peer that hung up — nobody waits for that answer) goes after the urgent.
 func (d *Desc) schedule() {
-	deferrable := d.deferred.Load() || Event(d.pending.Load())&EventHup != 0
+	deferrable := d.tag.Load()&deferrableBit != 0 || Event(d.pending.Load())&EventHup != 0
 	d.loop.queue.push(d, deferrable)
 }
 
 // SetDeferrable marks the descriptor's events as deferrable (true) or
 // urgent (false, the default). Workers serve urgent descriptors first, so
 // that, say, a storm of handshakes does not delay established traffic.
-func (d *Desc) SetDeferrable(v bool) { d.deferred.Store(v) }
+func (d *Desc) SetDeferrable(v bool) {
+	if v {
+		d.tag.Or(deferrableBit)
+	} else {
+		d.tag.And(^uint32(deferrableBit))
+	}
+}
+
+// deferrableBit is tag's deferrable flag; genMask its generation.
+const (
+	deferrableBit = 1 << 31
+	genMask       = deferrableBit - 1
+)
+
+// generation is the descriptor's registration number in its epoll.
+func (d *Desc) generation() uint32 { return d.tag.Load() & genMask }
+
+// setGeneration records a new registration, keeping the deferrable flag.
+func (d *Desc) setGeneration(gen uint32) {
+	for {
+		old := d.tag.Load()
+		if d.tag.CompareAndSwap(old, old&deferrableBit|gen&genMask) {
+			return
+		}
+	}
+}
 
 // takePending returns and clears the events gathered so far.
 func (d *Desc) takePending() Event { return Event(d.pending.Swap(0)) }
@@ -140,11 +164,11 @@ func (d *Desc) ArmIfIdle(write bool) error {
 }
 
 func (d *Desc) mod(write bool) error {
-	ev := easy.EpollEvent(easy.EPOLLIN | easy.EPOLLRDHUP | easy.EPOLLONESHOT)
+	ev := uint32(readEvents)
 	if write {
-		ev |= easy.EPOLLOUT
+		ev |= unix.EPOLLOUT
 	}
-	if err := d.loop.ep.Mod(int(d.fd), ev); err != nil {
+	if err := d.loop.ep.mod(int(d.fd), d, ev); err != nil {
 		return fmt.Errorf("netpoll: rearm fd %d: %w", d.fd, err)
 	}
 	return nil
@@ -153,17 +177,17 @@ func (d *Desc) mod(write bool) error {
 // Close unregisters the fd, stops its timer and closes the fd. Call it from
 // the Handler (or once no worker can run it any more). Del comes before
 // close so a recycled fd number can never receive this descriptor's events;
-// a callback that easygo already collected is dropped by the closed state.
+// an event already collected is dropped by its stale generation (epoll).
 func (d *Desc) Close() error {
 	if d.state.Swap(stateClosed) == stateClosed {
 		return nil
 	}
 	d.StopTimer()
-	delErr := d.loop.ep.Del(int(d.fd))
+	delErr := d.loop.ep.del(int(d.fd))
 	if err := unix.Close(int(d.fd)); err != nil {
 		return fmt.Errorf("netpoll: close fd %d: %w", d.fd, err)
 	}
-	if delErr != nil && delErr != easy.ErrClosed {
+	if delErr != nil && delErr != errEpollClosed {
 		return fmt.Errorf("netpoll: unregister fd %d: %w", d.fd, delErr)
 	}
 	return nil
@@ -176,7 +200,7 @@ func (d *Desc) Detach() error {
 		return nil
 	}
 	d.StopTimer()
-	if err := d.loop.ep.Del(int(d.fd)); err != nil && err != easy.ErrClosed {
+	if err := d.loop.ep.del(int(d.fd)); err != nil && err != errEpollClosed {
 		return fmt.Errorf("netpoll: unregister fd %d: %w", d.fd, err)
 	}
 	return nil

@@ -7,6 +7,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The system calls here are all on non-blocking fds and return within
+// microseconds, so they are made raw: without the runtime's
+// entersyscall/exitsyscall, whose wake-up of a sleeping sysmon costs a
+// thread wake-up per call when the gateway is lightly loaded (and which
+// buys nothing for a call that cannot block). A raw call keeps its P
+// for those microseconds, as any Go code would.
+
 // MaxIovecs bounds how many buffers one Writev call passes to the kernel.
 const MaxIovecs = 64
 
@@ -32,7 +39,7 @@ func Writev(fd int, bufs [][]byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
+		r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
 		switch errno {
 		case 0:
 			return int(r), nil
@@ -46,23 +53,46 @@ func Writev(fd int, bufs [][]byte) (int, error) {
 
 // Write writes p to a non-blocking fd, retrying EINTR.
 func Write(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, p)
-		if err == unix.EINTR {
-			continue
-		}
-		return n, err
-	}
+	return rawIO(unix.SYS_WRITE, fd, p)
 }
 
 // Read reads from a non-blocking fd, retrying EINTR.
 func Read(fd int, p []byte) (int, error) {
+	return rawIO(unix.SYS_READ, fd, p)
+}
+
+// rawIO is read(2) or write(2) of p on fd. An empty p is still passed to
+// the kernel (a zero-length read reports EOF or EAGAIN like any other).
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
+	var base unsafe.Pointer
+	if len(p) > 0 {
+		base = unsafe.Pointer(&p[0])
+	}
 	for {
-		n, err := unix.Read(fd, p)
-		if err == unix.EINTR {
+		r, _, errno := unix.RawSyscall(trap, uintptr(fd), uintptr(base), uintptr(len(p)))
+		switch errno {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
 			continue
+		default:
+			return -1, errno
 		}
-		return n, err
+	}
+}
+
+// epollWait is epoll_wait(2) with a zero timeout: it never blocks.
+func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
+	for {
+		r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		default:
+			return 0, errno
+		}
 	}
 }
 
@@ -72,7 +102,7 @@ func Read(fd int, p []byte) (int, error) {
 // EOF, and EAGAIN means nothing is waiting.
 func Discard(fd, n int) (int, error) {
 	for {
-		r, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, uintptr(n),
+		r, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), 0, uintptr(n),
 			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	easy "github.com/mailru/easygo/netpoll"
+	"golang.org/x/sys/unix"
 )
 
 // Config sizes a Poller. Zero values take the defaults.
@@ -22,7 +22,8 @@ type Config struct {
 	ScratchBytes int
 	// TimerTick is the timer resolution (default 100 ms).
 	TimerTick time.Duration
-	// OnError receives errors from epoll_wait (default: ignored).
+	// OnError receives the error that stops a loop's epoll_wait for good
+	// (default: ignored).
 	OnError func(error)
 }
 
@@ -66,11 +67,15 @@ type Poller struct {
 }
 
 type loop struct {
-	ep    *easy.Epoll
+	ep    *epoll
 	queue *readyQueue
 	wheel *wheel
 	probe prober // see Poller.Probe
 }
+
+// readEvents is what a descriptor is armed for: level-triggered, one-shot
+// (Rearm arms it again), and told when the peer shuts its side down.
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 // noDeadline registers a descriptor without a timer.
 var noDeadline time.Time
@@ -82,11 +87,11 @@ func New(cfg Config) (*Poller, error) {
 	p := &Poller{stop: make(chan struct{})}
 	start := time.Now()
 	for i := 0; i < cfg.Loops; i++ {
-		ep, err := easy.EpollCreate(&easy.EpollConfig{OnWaitError: cfg.OnError})
+		ep, err := newEpoll()
 		if err != nil {
 			p.closeLoops()
 			p.closeProbes()
-			return nil, fmt.Errorf("netpoll: epoll_create: %w", err)
+			return nil, err
 		}
 		l := &loop{ep: ep, queue: newReadyQueue(), wheel: newWheel(start, cfg.TimerTick, wheelSlots)}
 		p.loops = append(p.loops, l)
@@ -95,6 +100,11 @@ func New(cfg Config) (*Poller, error) {
 			p.closeProbes()
 			return nil, err
 		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			ep.run(cfg.OnError)
+		}()
 		for j := 0; j < cfg.WorkersPerLoop; j++ {
 			p.wg.Add(1)
 			go p.work(l, &Worker{Scratch: make([]byte, cfg.ScratchBytes)})
@@ -120,8 +130,7 @@ func (l *loop) register(d *Desc, fd int, h Handler, deadline time.Time) error {
 	if !deadline.IsZero() {
 		d.SetTimer(deadline)
 	}
-	ev := easy.EpollEvent(easy.EPOLLIN | easy.EPOLLRDHUP | easy.EPOLLONESHOT)
-	if err := l.ep.Add(fd, ev, d.onEpoll); err != nil {
+	if err := l.ep.add(fd, d, readEvents); err != nil {
 		d.StopTimer()
 		d.state.Store(stateClosed)
 		return fmt.Errorf("netpoll: register fd %d: %w", fd, err)
@@ -193,7 +202,7 @@ func (p *Poller) closeProbes() error {
 func (p *Poller) closeLoops() error {
 	var errs []error
 	for _, l := range p.loops {
-		if err := l.ep.Close(); err != nil && !errors.Is(err, easy.ErrClosed) {
+		if err := l.ep.close(); err != nil {
 			errs = append(errs, err)
 		}
 		l.queue.close()

@@ -52,7 +52,7 @@ func (p *prober) wait() (<-chan struct{}, error) {
 	}
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
-	if _, err := unix.Write(p.desc.Fd(), one[:]); err != nil {
+	if _, err := Write(p.desc.Fd(), one[:]); err != nil {
 		return nil, fmt.Errorf("netpoll: probe write: %w", err)
 	}
 	p.done = make(chan struct{})
@@ -74,7 +74,7 @@ func (p *prober) close() error {
 // answers the waiting probes.
 func (p *prober) HandleEvent(_ *Worker, _ Event) {
 	var buf [8]byte
-	_, _ = unix.Read(p.desc.Fd(), buf[:]) // EAGAIN: a spurious wake-up, nothing to read
+	_, _ = Read(p.desc.Fd(), buf[:]) // EAGAIN: a spurious wake-up, nothing to read
 	p.mu.Lock()
 	if p.done != nil {
 		close(p.done)
