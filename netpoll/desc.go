@@ -48,9 +48,9 @@ type Desc struct {
 	fd      int32
 	state   atomic.Uint32
 	pending atomic.Uint32 // events gathered while queued or running
-	// tag's top bit marks the descriptor deferrable (SetDeferrable); the
-	// other bits are its registration's generation in the loop's epoll
-	// (see epoll), packed together so an idle Desc stays 64 bytes.
+	// tag packs flags (deferrableBit, armedBit, armedWriteBit) with the
+	// registration's generation in the loop's epoll (genMask, see epoll),
+	// so an idle Desc stays 64 bytes.
 	tag  atomic.Uint32
 	loop *loop
 	h    Handler
@@ -65,6 +65,8 @@ func (d *Desc) Fd() int { return int(d.fd) }
 
 // onEpoll runs on the epoll goroutine: it only records and hands off.
 func (d *Desc) onEpoll(ev uint32) {
+	// The one-shot arming is spent: the next Rearm must renew it.
+	d.tag.And(^uint32(armedBit | armedWriteBit))
 	var e Event
 	if ev&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
 		e |= EventRead
@@ -106,10 +108,16 @@ func (d *Desc) SetDeferrable(v bool) {
 	}
 }
 
-// deferrableBit is tag's deferrable flag; genMask its generation.
+// tag's bits. armedBit: the fd is armed in epoll and no event has spent
+// the arming yet (armedWriteBit: with write interest), so a dispatch that
+// came from a timer or Notify can end without an epoll_ctl when the
+// interest is unchanged: an idle connection's pings and deliveries save
+// one system call each.
 const (
 	deferrableBit = 1 << 31
-	genMask       = deferrableBit - 1
+	armedBit      = 1 << 30
+	armedWriteBit = 1 << 29
+	genMask       = armedWriteBit - 1
 )
 
 // generation is the descriptor's registration number in its epoll.
@@ -119,7 +127,7 @@ func (d *Desc) generation() uint32 { return d.tag.Load() & genMask }
 func (d *Desc) setGeneration(gen uint32) {
 	for {
 		old := d.tag.Load()
-		if d.tag.CompareAndSwap(old, old&deferrableBit|gen&genMask) {
+		if d.tag.CompareAndSwap(old, old&^genMask|gen&genMask) {
 			return
 		}
 	}
@@ -164,9 +172,19 @@ func (d *Desc) ArmIfIdle(write bool) error {
 }
 
 func (d *Desc) mod(write bool) error {
+	t := d.tag.Load()
+	if t&armedBit != 0 && (t&armedWriteBit != 0) == write {
+		return nil // still armed as wanted
+	}
 	ev := uint32(readEvents)
+	// Marked armed before epoll_ctl: an event that fires right after it
+	// clears the mark (onEpoll), so the mark never outlives the arming.
 	if write {
 		ev |= unix.EPOLLOUT
+		d.tag.Or(armedBit | armedWriteBit)
+	} else {
+		d.tag.And(^uint32(armedWriteBit))
+		d.tag.Or(armedBit)
 	}
 	if err := d.loop.ep.mod(int(d.fd), d, ev); err != nil {
 		return fmt.Errorf("netpoll: rearm fd %d: %w", d.fd, err)

@@ -200,3 +200,51 @@ func TestDescClose(t *testing.T) {
 		t.Fatalf("a second Close: %v", err)
 	}
 }
+
+// TestDescArmingKept: a dispatch by Notify or a timer leaves the fd's
+// epoll arming in place (no epoll_ctl), yet no readiness is ever lost:
+// bytes written between and during such dispatches are all read, and
+// write interest still takes effect.
+func TestDescArmingKept(t *testing.T) {
+	_, r, peer := pair(t)
+	want := 0
+	for i := range 200 {
+		r.desc.Notify(EventNotify)
+		if i%7 == 0 {
+			r.desc.SetTimer(time.Now())
+		}
+		if i%3 == 0 {
+			if _, err := unix.Write(peer, []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+			want++
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		got := len(r.read)
+		r.mu.Unlock()
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read %d of %d bytes: a readiness was lost", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Idle after a Notify-only dispatch: still armed, without write.
+	r.desc.Notify(EventNotify)
+	r.waitFor(t, EventNotify)
+	time.Sleep(10 * time.Millisecond)
+	if tag := r.desc.tag.Load(); tag&armedBit == 0 || tag&armedWriteBit != 0 {
+		t.Fatalf("tag %#x: want armed for reading only", tag)
+	}
+	r.write.Store(true)
+	r.desc.Notify(EventNotify)
+	r.waitFor(t, EventWrite)
+	if r.overlap.Load() {
+		t.Fatal("handler ran twice at once")
+	}
+}

@@ -67,6 +67,7 @@ func newEpoll() (*epoll, error) {
 // add registers fd for events on behalf of d.
 func (e *epoll) add(fd int, d *Desc, events uint32) error {
 	d.setGeneration(e.gen.Add(1))
+	d.tag.Or(armedBit) // before epoll_ctl, as in Desc.mod
 	e.put(fd, d)
 	if err := e.ctl(unix.EPOLL_CTL_ADD, fd, d.generation(), events); err != nil {
 		e.put(fd, nil)
