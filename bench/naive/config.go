@@ -94,6 +94,7 @@ func DefaultConfig() Config {
 		PongWait:        DefaultPongWait,
 		WriteWait:       DefaultWriteWait,
 		SendBuffer:      DefaultSendBuffer,
+		CompressionMode: CompressionPrepared,
 	}
 }
 
