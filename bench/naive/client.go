@@ -26,8 +26,11 @@ const (
 const closeGrace = time.Second
 
 // outbound is one message on a send channel: a broadcast push framed once
-// for every subscriber, or a message for this client alone (a reply, an
-// echo). A pointer keeps the channel's buffer at 8 bytes per slot.
+// for every subscriber (prepared), a broadcast payload every subscriber
+// writes (and gorilla compresses) itself (per-connection compression
+// mode; data is shared and never modified), or a message for this client
+// alone (a reply, an echo). A pointer keeps the channel's buffer at 8
+// bytes per slot.
 type outbound struct {
 	prepared *websocket.PreparedMessage
 	msgType  int

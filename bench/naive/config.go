@@ -2,6 +2,7 @@ package naive
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wsgate/wsgate/gateway/broker"
@@ -51,6 +52,37 @@ type Config struct {
 	// user turns it on (Upgrader.EnableCompression); gorilla then
 	// compresses every data message it writes to such a connection.
 	Compression bool
+	// CompressionMode is how publications reach compressing subscribers
+	// (only with Compression; "" means CompressionPrepared).
+	CompressionMode CompressionMode
+}
+
+// CompressionMode says how the hub hands a publication to gorilla, which
+// decides where the deflate happens.
+type CompressionMode string
+
+const (
+	// CompressionPrepared frames each publication once per encoding as a
+	// websocket.PreparedMessage: gorilla compresses it once per message
+	// and every compressing subscriber writes the same frame.
+	CompressionPrepared CompressionMode = "prepared"
+	// CompressionPerConnection hands every subscriber's writer the shared
+	// encoded payload for conn.WriteMessage, as gorilla's chat example
+	// writes: gorilla compresses it on each connection, one deflate per
+	// subscriber per message. This is compression as most gorilla users
+	// run it.
+	CompressionPerConnection CompressionMode = "per-connection"
+)
+
+// ParseCompressionMode accepts the names of the modes ("" is prepared).
+func ParseCompressionMode(s string) (CompressionMode, error) {
+	switch m := CompressionMode(s); m {
+	case "", CompressionPrepared:
+		return CompressionPrepared, nil
+	case CompressionPerConnection:
+		return m, nil
+	}
+	return "", fmt.Errorf("naive: compression mode %q: want %s or %s", s, CompressionPrepared, CompressionPerConnection)
 }
 
 // DefaultConfig returns the documented defaults.
@@ -62,6 +94,7 @@ func DefaultConfig() Config {
 		PongWait:        DefaultPongWait,
 		WriteWait:       DefaultWriteWait,
 		SendBuffer:      DefaultSendBuffer,
+		CompressionMode: CompressionPrepared,
 	}
 }
 
@@ -86,6 +119,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = d.SendBuffer
 	}
+	mode, err := ParseCompressionMode(string(c.CompressionMode))
+	if err != nil {
+		return c, err
+	}
+	c.CompressionMode = mode
 	// A pong can only extend the read deadline if the ping that asks for it
 	// goes out before the deadline passes.
 	if c.PongWait <= c.PingInterval {

@@ -81,7 +81,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if s.broker == nil {
 		s.broker = memory.New(nodeID())
 	}
-	s.hub = newHub(s.broker, &s.metrics)
+	s.hub = newHub(s.broker, &s.metrics, cfg.Compression && cfg.CompressionMode == CompressionPerConnection)
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:   BufferSize,
 		WriteBufferSize:  BufferSize,

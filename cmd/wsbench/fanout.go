@@ -17,6 +17,7 @@ import (
 	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/bench/harness/wait"
+	"github.com/wsgate/wsgate/bench/naive"
 )
 
 // Publishing modes.
@@ -42,9 +43,10 @@ type fanoutOpts struct {
 	profileDir    string
 	// compression (the flag) runs every design twice with the JSON
 	// document as payload: plain, then with permessage-deflate
-	// offered. document and deflate are those runs' settings.
-	compression       bool
-	document, deflate bool
+	// offered; the naive design a third time compressing per
+	// connection. document, deflate and perConn are those runs' settings.
+	compression                bool
+	document, deflate, perConn bool
 }
 
 func (o *fanoutOpts) register(fs *flag.FlagSet) {
@@ -59,7 +61,8 @@ func (o *fanoutOpts) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.floor, "floor", true, "also measure the floor: a bare write(2) loop over as many sockets (single-channel layout)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes")
 	fs.DurationVar(&o.stall, "stall", 5*time.Second, "give up waiting for deliveries after this long without one")
-	fs.BoolVar(&o.compression, "compression", false, "publish the JSON document of bench/harness/wire/document.json and run each design twice: plain, then with subscribers offering permessage-deflate (naive accepts it as gorilla's EnableCompression does)")
+	fs.BoolVar(&o.compression, "compression", false, "publish the JSON document of bench/harness/wire/document.json and run each design twice: plain, then with subscribers offering permessage-deflate (naive accepts it as gorilla's EnableCompression does and compresses each publication once, as a PreparedMessage); "+
+		"naive runs a third time compressing per connection (wsbench naive --compression-mode per-connection: one deflate per subscriber per message, as gorilla's users write)")
 	fs.StringVar(&o.profileDir, "profile", "", "save each server's CPU profile of each mode (/debug/pprof/profile) into this directory (the profiler's overhead is in that run's CPU numbers)")
 }
 
@@ -97,25 +100,52 @@ func (o *fanoutOpts) variant() string {
 	if o.deflate {
 		v += ", permessage-deflate"
 	}
+	if o.perConn {
+		v += " per connection"
+	}
 	return v
 }
 
-// runs returns the settings of each run of one design.
-func (o fanoutOpts) runs() []fanoutOpts {
+// runs returns the settings of each run of one design. With compression
+// the naive design compresses once per publication (a PreparedMessage),
+// then per connection: both are honest baselines, and the second is how
+// gorilla's users compress (issue 14 states its goal against it).
+func (o fanoutOpts) runs(design string) []fanoutOpts {
 	if !o.compression {
 		return []fanoutOpts{o}
 	}
 	plain, deflate := o, o
 	plain.document, deflate.document, deflate.deflate = true, true, true
-	return []fanoutOpts{plain, deflate}
+	if design != results.Naive {
+		return []fanoutOpts{plain, deflate}
+	}
+	perConn := deflate
+	perConn.perConn = true
+	return []fanoutOpts{plain, deflate, perConn}
 }
 
 // serverArgs are the extra flags a design needs for o.
 func (o *fanoutOpts) serverArgs(design string) []string {
-	if o.deflate && design == results.Naive {
-		return []string{"--compression"} // wsgate negotiates it by default
+	switch {
+	case !o.deflate || design != results.Naive:
+		return nil // wsgate negotiates compression by default
+	case o.perConn:
+		return []string{"--compression", "--compression-mode", string(naive.CompressionPerConnection)}
 	}
-	return nil
+	return []string{"--compression", "--compression-mode", string(naive.CompressionPrepared)}
+}
+
+// compressionKind is how design compresses in o (results.Fanout.Compression).
+func (o *fanoutOpts) compressionKind(design string) string {
+	switch {
+	case !o.deflate:
+		return ""
+	case design != results.Naive:
+		return results.CompressionShared
+	case o.perConn:
+		return results.CompressionPerConnection
+	}
+	return results.CompressionPrepared
 }
 
 // fanoutCmd measures fan-out cost and latency for each design and the
@@ -149,7 +179,7 @@ func fanoutCmd(e env, args []string) int {
 // fanoutAll runs every design, then the floor, and relates them.
 func (b *bench) fanoutAll(ctx context.Context, o fanoutOpts, modes []string) {
 	for _, d := range b.designs {
-		for _, run := range o.runs() {
+		for _, run := range o.runs(d) {
 			if ctx.Err() == nil {
 				b.runFanout(ctx, d, run, modes)
 			}
@@ -213,7 +243,8 @@ func (b *bench) runFanout(ctx context.Context, design string, o fanoutOpts, mode
 	}
 
 	n := subs.Subscribed()
-	f := &results.Fanout{Variant: o.variant(), Subs: n, Channels: o.channels}
+	f := &results.Fanout{Variant: o.variant(), Subs: n, Channels: o.channels,
+		Document: o.document, Compression: o.compressionKind(design)}
 	b.run.Design(design).Fanout = append(b.run.Design(design).Fanout, f)
 	sc := scrape.New(p.DebugAddr)
 	for _, mode := range modes {

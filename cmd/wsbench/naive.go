@@ -56,6 +56,10 @@ func naiveFlags(e env, args []string) (opts naiveOptions, ok bool, code int) {
 	fs.DurationVar(&cfg.WriteWait, "write-wait", cfg.WriteWait, "deadline of every write; slower clients are dropped")
 	fs.IntVar(&cfg.SendBuffer, "send-buffer", cfg.SendBuffer, "messages queued per connection before it is dropped (4008)")
 	fs.BoolVar(&cfg.Compression, "compression", false, "accept permessage-deflate offers (gorilla's EnableCompression)")
+	mode := fs.String("compression-mode", string(naive.CompressionPrepared),
+		"with --compression, how publications are compressed: prepared (one PreparedMessage per publication, compressed once) "+
+			"or per-connection (each writer calls WriteMessage with the shared payload and gorilla compresses it on that connection, "+
+			"one deflate per subscriber per message, as gorilla's chat example writes)")
 	// The same brokers as wsgate serve, so a comparison can include Redis.
 	fs.StringVar(&opts.broker, "broker", "memory", "broker: memory (embedded) or redis")
 	fs.StringVar(&opts.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for --broker redis (as wsgate serve --redis-url)")
@@ -69,6 +73,18 @@ func naiveFlags(e env, args []string) (opts naiveOptions, ok bool, code int) {
 		fmt.Fprintf(e.stderr, "wsbench naive: --broker %q: want memory or redis\n", opts.broker)
 		return opts, false, 2
 	}
+	m, err := naive.ParseCompressionMode(*mode)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "wsbench naive: --compression-mode: %v\n", err)
+		return opts, false, 2
+	}
+	if m != naive.CompressionPrepared && !cfg.Compression {
+		// Without --compression nothing is compressed: a mode asked for
+		// alone would silently measure a plain run.
+		fmt.Fprintln(e.stderr, "wsbench naive: --compression-mode per-connection needs --compression")
+		return opts, false, 2
+	}
+	cfg.CompressionMode = m
 	return opts, true, 0
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsgate/wsgate/bench/naive"
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
 )
@@ -88,11 +89,37 @@ func TestNaiveUsageErrors(t *testing.T) {
 	if c := run(e, []string{"naive", "--broker", "kafka"}); c != 2 {
 		t.Errorf("unknown broker: exit %d", c)
 	}
+	if c := run(e, []string{"naive", "--compression", "--compression-mode", "per-message"}); c != 2 {
+		t.Errorf("unknown compression mode: exit %d", c)
+	}
+	if c := run(e, []string{"naive", "--compression-mode", "per-connection"}); c != 2 {
+		t.Errorf("compression mode without --compression: exit %d", c)
+	}
 	if c := run(e, []string{"naive", "--listen", "256.0.0.1:1"}); c != 1 {
 		t.Errorf("bad listen address: exit %d", c)
 	}
 	if c := run(e, []string{"naive", "--listen", "127.0.0.1:0", "--ping-interval", "1m", "--pong-wait", "30s"}); c != 1 {
 		t.Errorf("pong wait shorter than ping interval: exit %d", c)
+	}
+}
+
+// TestNaiveCompressionModeFlag: --compression-mode reaches the Config;
+// prepared is the default, with or without --compression.
+func TestNaiveCompressionModeFlag(t *testing.T) {
+	e := env{stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.DiscardHandler)}
+	for _, tc := range []struct {
+		args []string
+		want naive.CompressionMode
+	}{
+		{nil, naive.CompressionPrepared},
+		{[]string{"--compression"}, naive.CompressionPrepared},
+		{[]string{"--compression", "--compression-mode", "prepared"}, naive.CompressionPrepared},
+		{[]string{"--compression", "--compression-mode=per-connection"}, naive.CompressionPerConnection},
+	} {
+		opts, ok, code := naiveFlags(e, tc.args)
+		if !ok || code != 0 || opts.cfg.CompressionMode != tc.want {
+			t.Errorf("%q: ok %v code %d mode %q, want %q", tc.args, ok, code, opts.cfg.CompressionMode, tc.want)
+		}
 	}
 }
 

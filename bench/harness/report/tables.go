@@ -37,6 +37,9 @@ func tables(run *results.Run) []*table {
 		out = append(out, t, idlePointsTable(run))
 	}
 	out = append(out, fanoutTables(run)...)
+	if t := compressionTable(run); t != nil {
+		out = append(out, t)
+	}
 	if t := churnTable(run); t != nil {
 		out = append(out, t)
 	}

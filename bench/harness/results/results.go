@@ -25,6 +25,20 @@ const (
 	Floor      = "floor"      // the bare write(2) loop of the fan-out scenario
 )
 
+// How a fan-out run's server compressed (Fanout.Compression).
+const (
+	// CompressionShared: wsgate compresses a publication once per
+	// encoding and every compressing subscriber gets the same frame.
+	CompressionShared = "shared"
+	// CompressionPrepared: the naive server frames a publication once as
+	// gorilla's PreparedMessage, which compresses it once too.
+	CompressionPrepared = "prepared"
+	// CompressionPerConnection: the naive server writes the payload to
+	// each connection and gorilla compresses it there, once per
+	// subscriber per message (as gorilla's users run it).
+	CompressionPerConnection = "per-connection"
+)
+
 // Run is one wsbench invocation.
 type Run struct {
 	Command string         `json:"command"`
@@ -182,11 +196,18 @@ type IdleCPU struct {
 	PctCorePer10k float64 `json:"pct_core_per_10k"`
 }
 
-// Fanout is one fan-out variant (a channel layout) of one design.
+// Fanout is one fan-out variant (a channel layout, and with fanout
+// --compression a payload and a way of compressing) of one design.
 type Fanout struct {
 	Variant  string `json:"variant"`
 	Subs     int    `json:"subs"`
 	Channels int    `json:"channels"`
+	// Document: the JSON document of fanout --compression was the payload.
+	Document bool `json:"document,omitempty"`
+	// Compression is how the server compressed pushes to subscribers that
+	// negotiated permessage-deflate: one of the Compression constants, ""
+	// when they offered none.
+	Compression string `json:"compression,omitempty"`
 	// PushBytes is the mean payload size of the frames received (the
 	// WebSocket header adds 2).
 	PushBytes float64       `json:"push_bytes"`
