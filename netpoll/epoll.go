@@ -115,14 +115,13 @@ func (e *epoll) put(fd int, d *Desc) {
 
 // run waits for events and hands each to its descriptor until close, or
 // until epoll_wait fails for good (reported to onError).
-func (e *epoll) run(onError func(error)) {
-	events := make([]unix.EpollEvent, epollWaitEvents)
-	ready := make([]*Desc, epollWaitEvents)
+func (e *epoll) run(onError func(error), harvested *atomic.Int64) {
+	b := newEventBuf(epollWaitEvents)
 	for {
 		var n int
 		var werr error
 		err := e.raw.Read(func(epfd uintptr) bool {
-			n, werr = epollWait(int(epfd), events)
+			n, werr = epollWait(int(epfd), b.events)
 			// Nothing ready: park until the runtime poller sees the
 			// epoll fd readable again.
 			return n > 0 || werr != nil
@@ -134,14 +133,44 @@ func (e *epoll) run(onError func(error)) {
 			onError(fmt.Errorf("netpoll: epoll_wait: %w", werr))
 			return
 		}
-		e.lookup(events[:n], ready)
-		for i, d := range ready[:n] {
-			if d != nil {
-				d.onEpoll(events[i].Events)
-				ready[i] = nil
-			}
+		harvested.Store(monotonic())
+		e.dispatch(b, n)
+	}
+}
+
+// harvest collects what is ready without waiting, for a worker between
+// two descriptors (see Poller.work). Several goroutines may harvest one
+// epoll instance at once: one-shot arming hands each event to one of them.
+func (e *epoll) harvest(b *eventBuf) {
+	var n int
+	if err := e.raw.Control(func(epfd uintptr) { n, _ = epollWait(int(epfd), b.events) }); err != nil {
+		return // closed
+	}
+	e.dispatch(b, n)
+}
+
+// dispatch hands the first n events of b to their descriptors.
+func (e *epoll) dispatch(b *eventBuf, n int) {
+	if n <= 0 {
+		return
+	}
+	e.lookup(b.events[:n], b.ready)
+	for i, d := range b.ready[:n] {
+		if d != nil {
+			d.onEpoll(b.events[i].Events)
+			b.ready[i] = nil
 		}
 	}
+}
+
+// eventBuf is one epoll_wait's events and their descriptors.
+type eventBuf struct {
+	events []unix.EpollEvent
+	ready  []*Desc
+}
+
+func newEventBuf(n int) *eventBuf {
+	return &eventBuf{events: make([]unix.EpollEvent, n), ready: make([]*Desc, n)}
 }
 
 // lookup resolves a batch of events to their descriptors under one read

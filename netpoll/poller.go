@@ -15,8 +15,9 @@ import (
 type Config struct {
 	// Loops is the number of epoll instances (default: GOMAXPROCS).
 	Loops int
-	// WorkersPerLoop is the number of worker goroutines per epoll instance
-	// (default 2). Handlers never block, so a few per core suffice.
+	// WorkersPerLoop × Loops is the number of worker goroutines (default
+	// 2 per loop), which serve every loop's descriptors from one queue.
+	// Handlers never block, so a few per core suffice.
 	WorkersPerLoop int
 	// ScratchBytes is the size of each worker's read buffer (default 64 KiB).
 	ScratchBytes int
@@ -55,11 +56,16 @@ const wheelSlots = 1024
 // buffer: valid only during HandleEvent.
 type Worker struct {
 	Scratch []byte
+	events  *eventBuf // for harvesting (see work)
 }
 
 // Poller owns the epoll instances, their workers and the timer goroutine.
 type Poller struct {
 	loops []*loop
+	// queue is shared by every loop and every worker: a worker serves
+	// whichever descriptor is most urgent, whatever its loop, so a loop
+	// whose own share of the work is light never waits behind a busy one.
+	queue *readyQueue
 	next  atomic.Uint32
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -67,10 +73,11 @@ type Poller struct {
 }
 
 type loop struct {
-	ep    *epoll
-	queue *readyQueue
-	wheel *wheel
-	probe prober // see Poller.Probe
+	ep        *epoll
+	harvested atomic.Int64 // monotonic ns of the last collection of events
+	queue     *readyQueue  // the Poller's
+	wheel     *wheel
+	probe     prober // see Poller.Probe
 }
 
 // readEvents is what a descriptor is armed for: level-triggered, one-shot
@@ -84,7 +91,7 @@ var noDeadline time.Time
 // and one timer goroutine. Close stops them all.
 func New(cfg Config) (*Poller, error) {
 	cfg = cfg.withDefaults()
-	p := &Poller{stop: make(chan struct{})}
+	p := &Poller{stop: make(chan struct{}), queue: newReadyQueue()}
 	start := time.Now()
 	for i := 0; i < cfg.Loops; i++ {
 		ep, err := newEpoll()
@@ -93,7 +100,7 @@ func New(cfg Config) (*Poller, error) {
 			p.closeProbes()
 			return nil, err
 		}
-		l := &loop{ep: ep, queue: newReadyQueue(), wheel: newWheel(start, cfg.TimerTick, wheelSlots)}
+		l := &loop{ep: ep, queue: p.queue, wheel: newWheel(start, cfg.TimerTick, wheelSlots)}
 		p.loops = append(p.loops, l)
 		if err := l.startProbe(); err != nil {
 			p.closeLoops()
@@ -103,11 +110,11 @@ func New(cfg Config) (*Poller, error) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			ep.run(cfg.OnError)
+			ep.run(cfg.OnError, &l.harvested)
 		}()
 		for j := 0; j < cfg.WorkersPerLoop; j++ {
 			p.wg.Add(1)
-			go p.work(l, &Worker{Scratch: make([]byte, cfg.ScratchBytes)})
+			go p.work(&Worker{Scratch: make([]byte, cfg.ScratchBytes), events: newEventBuf(harvestEvents)})
 		}
 	}
 	p.wg.Add(1)
@@ -138,26 +145,54 @@ func (l *loop) register(d *Desc, fd int, h Handler, deadline time.Time) error {
 	return nil
 }
 
-func (p *Poller) work(l *loop, w *Worker) {
+// harvestEvery bounds how stale a busy loop's view of its epoll instance
+// gets; harvestEvents is how many events a worker collects at once.
+const (
+	harvestEvery  = 100 * time.Microsecond
+	harvestEvents = 128
+)
+
+func (p *Poller) work(w *Worker) {
 	defer p.wg.Done()
 	for {
-		d, deferrable := l.queue.pop()
+		d, deferrable := p.queue.pop()
 		if d == nil {
 			return
 		}
 		if ev := d.takePending(); !d.Closed() {
 			d.h.HandleEvent(w, ev)
 		}
+		// The loop's goroutine waits in Go's runtime poller, which the
+		// scheduler consults only when it has nothing else to run (or
+		// every 10 ms from sysmon): while the workers are kept busy, by a
+		// storm of handshakes say, an established client's ping would
+		// wait that long. So a busy worker collects ready events itself,
+		// at most every harvestEvery per loop, and urgent ones are served
+		// before the next deferrable descriptor.
+		p.harvestStale(w)
 		if deferrable {
-			// Workers that always find more work never block, so Go's
-			// scheduler would run the epoll goroutines (back from
-			// epoll_wait with an urgent event) only when it preempts a
-			// worker, up to 10 ms later. Yield after each deferrable
-			// descriptor so urgent events are picked up within one.
+			// Let other goroutines (the hub's shard workers) in between
+			// two deferrable descriptors.
 			runtime.Gosched()
 		}
 	}
 }
+
+// harvestStale collects the ready events of every loop that nobody has
+// collected from for harvestEvery.
+func (p *Poller) harvestStale(w *Worker) {
+	now := monotonic()
+	for _, l := range p.loops {
+		if last := l.harvested.Load(); now-last >= int64(harvestEvery) && l.harvested.CompareAndSwap(last, now) {
+			l.ep.harvest(w.events)
+		}
+	}
+}
+
+// monotonic is nanoseconds on the monotonic clock since the package's start.
+func monotonic() int64 { return int64(time.Since(epoch)) }
+
+var epoch = time.Now()
 
 func (p *Poller) runTimers(tick time.Duration) {
 	defer p.wg.Done()
@@ -205,7 +240,7 @@ func (p *Poller) closeLoops() error {
 		if err := l.ep.close(); err != nil {
 			errs = append(errs, err)
 		}
-		l.queue.close()
 	}
+	p.queue.close()
 	return errors.Join(errs...)
 }
