@@ -19,6 +19,12 @@ type Config struct {
 	// 2 per loop), which serve every loop's descriptors from one queue.
 	// Handlers never block, so a few per core suffice.
 	WorkersPerLoop int
+	// DeferrableWorkers bounds how many workers serve deferrable
+	// descriptors (handshakes, hang-ups) at once (default: half the
+	// loops, at least 1): however many arrive, the other workers stay free
+	// for established traffic, and the gateway leaves the cores it does
+	// not need for that to the rest of the host.
+	DeferrableWorkers int
 	// ScratchBytes is the size of each worker's read buffer (default 64 KiB).
 	ScratchBytes int
 	// TimerTick is the timer resolution (default 100 ms).
@@ -34,6 +40,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WorkersPerLoop <= 0 {
 		c.WorkersPerLoop = 2
+	}
+	if c.DeferrableWorkers <= 0 {
+		c.DeferrableWorkers = max(1, c.Loops/2)
 	}
 	if c.ScratchBytes <= 0 {
 		c.ScratchBytes = 64 << 10
@@ -91,7 +100,7 @@ var noDeadline time.Time
 // and one timer goroutine. Close stops them all.
 func New(cfg Config) (*Poller, error) {
 	cfg = cfg.withDefaults()
-	p := &Poller{stop: make(chan struct{}), queue: newReadyQueue()}
+	p := &Poller{stop: make(chan struct{}), queue: newReadyQueue(cfg.DeferrableWorkers)}
 	start := time.Now()
 	for i := 0; i < cfg.Loops; i++ {
 		ep, err := newEpoll()
@@ -171,6 +180,7 @@ func (p *Poller) work(w *Worker) {
 		// before the next deferrable descriptor.
 		p.harvestStale(w)
 		if deferrable {
+			p.queue.doneLow()
 			// Let other goroutines (the hub's shard workers) in between
 			// two deferrable descriptors.
 			runtime.Gosched()

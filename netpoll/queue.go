@@ -21,6 +21,10 @@ type readyQueue struct {
 	low    ring
 	streak int // urgent pops in a row while deferrable ones waited
 	closed bool
+	// lowRunning counts deferrable descriptors being served; at most
+	// lowLimit at once, so that a storm of deferrable work leaves the
+	// other workers, and their cores, to the urgent (see Config).
+	lowRunning, lowLimit int
 }
 
 // lowEvery bounds how many urgent descriptors are served in a row while a
@@ -54,8 +58,8 @@ func (r *ring) pop() *Desc {
 	return d
 }
 
-func newReadyQueue() *readyQueue {
-	q := &readyQueue{}
+func newReadyQueue(lowLimit int) *readyQueue {
+	q := &readyQueue{lowLimit: max(1, lowLimit)}
 	q.cond.L = &q.mu
 	return q
 }
@@ -72,24 +76,39 @@ func (q *readyQueue) push(d *Desc, deferrable bool) {
 }
 
 // pop blocks until a descriptor is ready or the queue is closed (nil),
-// and says whether it was a deferrable one.
+// and says whether it was a deferrable one; a deferrable one must be
+// followed by doneLow once served.
 func (q *readyQueue) pop() (d *Desc, deferrable bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.urgent.n == 0 && q.low.n == 0 && !q.closed {
+	for {
+		lowOK := q.low.n > 0 && (q.lowRunning < q.lowLimit || q.closed) // closing: drain
+		switch {
+		case q.urgent.n > 0 && (!lowOK || q.streak < lowEvery):
+			if lowOK {
+				q.streak++
+			}
+			return q.urgent.pop(), false
+		case lowOK:
+			q.streak = 0
+			q.lowRunning++
+			return q.low.pop(), true
+		case q.closed:
+			return nil, false
+		}
 		q.cond.Wait()
 	}
-	switch {
-	case q.urgent.n > 0 && (q.low.n == 0 || q.streak < lowEvery):
-		if q.low.n > 0 {
-			q.streak++
-		}
-		return q.urgent.pop(), false
-	case q.low.n > 0:
-		q.streak = 0
-		return q.low.pop(), true
+}
+
+// doneLow ends the service of a deferrable descriptor.
+func (q *readyQueue) doneLow() {
+	q.mu.Lock()
+	q.lowRunning--
+	wake := q.low.n > 0
+	q.mu.Unlock()
+	if wake {
+		q.cond.Signal()
 	}
-	return nil, false
 }
 
 func (q *readyQueue) close() {
