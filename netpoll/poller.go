@@ -177,8 +177,12 @@ func (p *Poller) work(w *Worker) {
 		// storm of handshakes say, an established client's ping would
 		// wait that long. So a busy worker collects ready events itself,
 		// at most every harvestEvery per loop, and urgent ones are served
-		// before the next deferrable descriptor.
-		p.harvestStale(w)
+		// before the next deferrable descriptor. A worker about to wait
+		// for work leaves it to the scheduler, which then polls anyway:
+		// a lightly loaded gateway pays no extra epoll_wait per event.
+		if p.queue.waiting.Load() > 0 {
+			p.harvestStale(w)
+		}
 		if deferrable {
 			p.queue.doneLow()
 			// Let other goroutines (the hub's shard workers) in between

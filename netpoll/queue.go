@@ -1,6 +1,9 @@
 package netpoll
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // readyQueue is the hand-off between a loop's epoll goroutine (and timers)
 // and its workers. push never blocks for longer than a short critical
@@ -25,6 +28,8 @@ type readyQueue struct {
 	// lowLimit at once, so that a storm of deferrable work leaves the
 	// other workers, and their cores, to the urgent (see Config).
 	lowRunning, lowLimit int
+	// waiting mirrors urgent.n + low.n for readers without the lock.
+	waiting atomic.Int32
 }
 
 // lowEvery bounds how many urgent descriptors are served in a row while a
@@ -71,6 +76,7 @@ func (q *readyQueue) push(d *Desc, deferrable bool) {
 	} else {
 		q.urgent.push(d)
 	}
+	q.waiting.Add(1)
 	q.mu.Unlock()
 	q.cond.Signal()
 }
@@ -88,10 +94,12 @@ func (q *readyQueue) pop() (d *Desc, deferrable bool) {
 			if lowOK {
 				q.streak++
 			}
+			q.waiting.Add(-1)
 			return q.urgent.pop(), false
 		case lowOK:
 			q.streak = 0
 			q.lowRunning++
+			q.waiting.Add(-1)
 			return q.low.pop(), true
 		case q.closed:
 			return nil, false
