@@ -285,6 +285,9 @@ func (c *conn) heartbeatLocked(now int64) {
 	if c.pingDelta != 0 { // nothing read since the ping
 		sent := c.lastRead + int64(c.pingDelta)*int64(time.Millisecond)
 		if now-sent >= int64(cfg.PongTimeout) {
+			if c.answerWaitingLocked(now) {
+				return
+			}
 			c.srv.metrics.PongTimeouts.Add(1)
 			c.srv.events.forcedClose(c.desc.Fd(), closedPongTimeout, "", c.clientID())
 			c.closeNowLocked()
@@ -302,6 +305,21 @@ func (c *conn) heartbeatLocked(now int64) {
 	// Rounded up, so the pong deadline is never early.
 	c.pingDelta = int32(min((now-c.lastRead+int64(time.Millisecond)-1)/int64(time.Millisecond), math.MaxInt32))
 	c.desc.SetTimer(c.srv.at(now + int64(cfg.PongTimeout)))
+}
+
+// answerWaitingLocked reports whether the peer's bytes already wait in the
+// socket although the pong timeout has passed: a busy gateway (a broadcast
+// to every connection, say) has not yet run the read the kernel reported.
+// The peer is alive, so the connection stays; the armed read consumes the
+// bytes and the timer checks again after another PongTimeout.
+func (c *conn) answerWaitingLocked(now int64) bool {
+	n, err := netpoll.Unread(c.desc.Fd())
+	if err != nil || n == 0 {
+		return false
+	}
+	c.srv.metrics.PongsLate.Add(1)
+	c.desc.SetTimer(c.srv.at(now + int64(c.srv.cfg.PongTimeout)))
+	return true
 }
 
 // pingFrame is shared by every connection (frames are never modified).

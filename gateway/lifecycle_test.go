@@ -77,6 +77,39 @@ func TestHeartbeat(t *testing.T) {
 	alive.expectMessage(opText, []byte("still here"))
 }
 
+// TestPongWaitingInSocket: a gateway too busy to read (here: the
+// connection's lock is held) reaches the pong deadline while the client's
+// pong already waits in the socket. The client is alive, so it stays
+// connected, and the waiver is counted.
+func TestPongWaitingInSocket(t *testing.T) {
+	skipSlow(t)
+	srv := startServer(t, func(c *gateway.Config) {
+		c.PingInterval = 300 * time.Millisecond
+		c.PongTimeout = 300 * time.Millisecond
+	})
+	c := dialWS(t, srv.Addr().String(), "/echo")
+	ev, err := c.next()
+	if err != nil || ev.op != opPing {
+		t.Fatalf("want a ping, got %v %v", ev, err)
+	}
+	unlock := srv.LockConns()
+	// Past the deadline the timer's dispatch waits for the lock; the pong
+	// lands in the socket only then, so the read cannot come first.
+	time.Sleep(time.Second)
+	c.send(pongFrame(string(ev.payload)))
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+
+	c.send(textFrame("still here"))
+	c.expectMessage(opText, []byte("still here"))
+	if got := srv.Metrics().PongTimeouts.Load(); got != 0 {
+		t.Fatalf("pong timeouts = %d, want 0", got)
+	}
+	if got := srv.Metrics().PongsLate.Load(); got != 1 {
+		t.Fatalf("late pongs = %d, want 1 (the waiting pong was not what saved the connection)", got)
+	}
+}
+
 // TestOutboundQueueLimit: a client that sends but never reads fills its
 // outbound queue; past MaxQueueBytes it is closed with 4008, counted, and
 // after the echoes that were already written it finds that close code.

@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"fmt"
 	"syscall"
 	"unsafe"
 
@@ -94,6 +95,16 @@ func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
 			return 0, errno
 		}
 	}
+}
+
+// Unread reports how many bytes wait in a socket's receive queue, not yet
+// read (SIOCINQ, tcp(7)).
+func Unread(fd int) (int, error) {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return 0, fmt.Errorf("netpoll: SIOCINQ fd %d: %w", fd, err)
+	}
+	return n, nil
 }
 
 // Discard drops up to n bytes of a non-blocking TCP socket's input without
