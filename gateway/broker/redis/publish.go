@@ -56,6 +56,9 @@ type publisher struct {
 	queue  []job
 	closed bool
 	batch  []job
+	// leaders (run goroutine only): channel → index of the position read
+	// later reads of it share, in the batch being merged.
+	leaders map[string]int
 }
 
 const maxBatch = 128
@@ -123,9 +126,57 @@ func (p *publisher) run() {
 			p.queue = p.queue[:0:0] // let the backing array go once drained
 		}
 		p.mu.Unlock()
-		p.send(p.batch)
+		p.send(p.mergePositions(p.batch))
 		clear(p.batch)
 	}
+}
+
+// mergePositions lets position reads of one channel that follow each other
+// in batch, with no other job of that channel between them, share the
+// first one's Redis call: a subscribe storm on one channel costs Redis one
+// FCALL per batch instead of one per subscriber. The answer is as fresh
+// as each read needs: every read was queued after its subscriber joined
+// the hub, so before the batch was sent, and nothing of this pipeline
+// touches the channel between the first read and the others. It edits
+// batch in place and returns the jobs to send.
+func (p *publisher) mergePositions(batch []job) []job {
+	if len(batch) < 2 {
+		return batch
+	}
+	if p.leaders == nil {
+		p.leaders = map[string]int{}
+	}
+	defer clear(p.leaders)
+	kept := batch[:0]
+	var followers map[int][]func(broker.PublishResult, error)
+	for _, j := range batch {
+		if !j.position {
+			delete(p.leaders, j.channel)
+			kept = append(kept, j)
+			continue
+		}
+		if at, ok := p.leaders[j.channel]; ok {
+			if followers == nil {
+				followers = map[int][]func(broker.PublishResult, error){}
+			}
+			followers[at] = append(followers[at], j.done)
+			continue
+		}
+		p.leaders[j.channel] = len(kept)
+		kept = append(kept, j)
+	}
+	for at, dones := range followers {
+		p.b.stats.PositionsShared.Add(int64(len(dones)))
+		lead := kept[at].done
+		kept[at].done = func(r broker.PublishResult, err error) {
+			lead(r, err)
+			for _, done := range dones {
+				done(r, err)
+			}
+		}
+	}
+	clear(batch[len(kept):]) // drop the merged jobs' references
+	return kept
 }
 
 // send runs a batch as one pipeline and answers every job.

@@ -118,6 +118,9 @@ type Stats struct {
 	// EventsDropped counts join/leave events not sent: pipeline full or
 	// closed, encoding or Redis error (they are fire-and-forget).
 	EventsDropped atomic.Int64 `metric:"wsgate_redis_events_dropped_total" help:"Join/leave events not sent: pipeline full or closed, encoding or Redis error."`
+	// PositionsShared counts position reads answered by another read of
+	// the same channel in the same pipeline (mergePositions).
+	PositionsShared atomic.Int64 `metric:"wsgate_redis_positions_shared_total" help:"Subscribe position reads answered by an identical read queued just before them in the same pipeline batch (no Redis call of their own)."`
 }
 
 // Broker is the Redis broker.
