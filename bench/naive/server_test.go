@@ -265,7 +265,13 @@ func TestDebugListener(t *testing.T) {
 	expectReply(t, c, codec.Msgpack, 1)
 
 	base := "http://" + ts.DebugAddr().String()
-	body := httpGet(t, base+"/metrics")
+	// A reply is counted after it was queued, and the writer goroutine may
+	// have sent it (and the client read it) before that.
+	var body string
+	waitFor(t, 3*time.Second, "the reply counted", func() bool {
+		body = httpGet(t, base+"/metrics")
+		return strings.Contains(body, "wsgate_frames_out_total 1\n")
+	})
 	for _, want := range []string{
 		"# TYPE wsgate_conns_open gauge\nwsgate_conns_open 1\n",
 		"wsgate_conns_upgraded_total 1\n",
