@@ -43,4 +43,7 @@ func TestMergePositions(t *testing.T) {
 	if len(p.leaders) != 0 {
 		t.Fatalf("leaders left over: %v", p.leaders)
 	}
+	if kept := p.mergePositions([]job{publish, read("a", "r6"), publish}); len(kept) != 3 {
+		t.Fatalf("a single read among publications: sent %d jobs, want 3", len(kept))
+	}
 }

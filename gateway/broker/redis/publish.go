@@ -140,7 +140,13 @@ func (p *publisher) run() {
 // touches the channel between the first read and the others. It edits
 // batch in place and returns the jobs to send.
 func (p *publisher) mergePositions(batch []job) []job {
-	if len(batch) < 2 {
+	reads := 0
+	for _, j := range batch {
+		if j.position {
+			reads++
+		}
+	}
+	if reads < 2 { // publications alone: no map work on their path
 		return batch
 	}
 	if p.leaders == nil {
