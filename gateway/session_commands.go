@@ -52,7 +52,24 @@ func (s *session) subscribe(cmd *codec.Command) {
 	if resume {
 		rec = s.startRecovery(ch)
 	}
-	if err := s.srv.hub.Subscribe(ch, s); err != nil {
+	id, since, epoch := cmd.ID, cmd.Offset, string(cmd.Epoch)
+	noRecovery := cmd.HasOffset && !ns.Recovery // asked to resume where it is off
+	subscribed := func(pos broker.Position) codec.Reply {
+		r := codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}
+		if noRecovery {
+			r.Resumed, r.Reason = true, "recovery is off for this namespace"
+		}
+		return r
+	}
+	// A fresh subscribe to a channel this instance already follows is
+	// answered with the hub's position, queued before any publication
+	// after it (see hub.SubscribeAt): no broker round trip.
+	var known func(broker.Position)
+	if !resume {
+		known = func(pos broker.Position) { s.replyOK(subscribed(pos)) }
+	}
+	answered, err := s.srv.hub.SubscribeAt(ch, s, known)
+	if err != nil {
 		s.endRecovery(ch, rec)
 		s.replyError(cmd.ID, codec.CodeInternal, err.Error())
 		return
@@ -63,8 +80,9 @@ func (s *session) subscribe(cmd *codec.Command) {
 		// and leave of a channel go to the broker in that order.
 		s.srv.broker.PublishEvent(ch, codec.KindJoin, u.id, s.userID())
 	}
-	id, since, epoch := cmd.ID, cmd.Offset, string(cmd.Epoch)
-	noRecovery := cmd.HasOffset && !ns.Recovery // asked to resume where it is off
+	if answered {
+		return
+	}
 	s.srv.broker.Position(ch, func(pos broker.Position, err error) {
 		switch {
 		case err != nil:
@@ -72,11 +90,7 @@ func (s *session) subscribe(cmd *codec.Command) {
 			s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
 		case !resume:
 			s.srv.hub.Observe(ch, pos)
-			r := codec.Reply{ID: id, Cmd: codec.CmdSubscribe, Offset: pos.Offset, Epoch: pos.Epoch}
-			if noRecovery {
-				r.Resumed, r.Reason = true, "recovery is off for this namespace"
-			}
-			s.replyOKAsync(r)
+			s.replyOKAsync(subscribed(pos))
 		default:
 			// The subscription is live (held back): read what was missed.
 			s.srv.broker.History(ch, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {

@@ -117,6 +117,9 @@ type Stats struct {
 	// that delivered.
 	Resyncs      atomic.Int64 `metric:"wsgate_hub_resyncs_total" help:"Channels read back from history after the broker's subscription lapsed (a reconnect)."`
 	ResyncFilled atomic.Int64 `metric:"wsgate_hub_resync_filled_total" help:"Publications delivered by resyncs after a broker subscription lapse."`
+	// PositionsKnown counts subscribes answered with the position the hub
+	// already had (SubscribeAt), without asking the broker.
+	PositionsKnown atomic.Int64 `metric:"wsgate_hub_positions_known_total" help:"Subscribes answered with the channel position this instance already had, without a broker round trip."`
 }
 
 // Hub is the channel → subscribers table and its write workers.
@@ -210,9 +213,36 @@ func (h *Hub) shardBytes(channel []byte) *shard {
 // instance at the broker (under the shard lock, so broker calls for one
 // channel stay in order).
 func (h *Hub) Subscribe(channel string, sub Subscriber) error {
+	_, err := h.SubscribeAt(channel, sub, nil)
+	return err
+}
+
+// SubscribeAt is Subscribe for a subscriber that needs the channel's
+// position. When the hub knows it — the last offset delivered on this
+// instance, or the lowest one a subscriber was told, with no repair
+// running — it calls at with it under the shard lock, before any later
+// publication can reach sub, and reports true: sub gets every publication
+// after that position, delivered or repaired here, so the caller needs no
+// broker round trip (a reconnect storm on a hot channel costs the broker
+// nothing). at may queue a reply to sub: the shard lock comes before a
+// connection's lock. It reports false when the position is unknown (a
+// channel new on this instance, or being repaired), or when at is nil.
+func (h *Hub) SubscribeAt(channel string, sub Subscriber, at func(broker.Position)) (known bool, err error) {
 	s := h.shard(channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ch, err := h.joinLocked(s, channel, sub)
+	if err != nil || at == nil || ch.pos.Epoch == "" || ch.held.Holding() || ch.resync {
+		return false, err
+	}
+	h.stats.PositionsKnown.Add(1)
+	at(broker.Position{Epoch: ch.pos.Epoch, Offset: ch.pos.Offset})
+	return true, nil
+}
+
+// joinLocked adds sub to channel, creating it (and subscribing the
+// instance at the broker) for the first subscriber.
+func (h *Hub) joinLocked(s *shard, channel string, sub Subscriber) (*chanState, error) {
 	ch := s.channels[channel]
 	if ch == nil {
 		ch = &chanState{subs: map[Subscriber]format{}, compress: h.cfg.Compress != nil && h.cfg.Compress(channel)}
@@ -221,10 +251,10 @@ func (h *Hub) Subscribe(channel string, sub Subscriber) error {
 		h.broker.Subscribe(channel)
 	}
 	if _, ok := ch.subs[sub]; ok {
-		return ErrAlreadySubscribed
+		return nil, ErrAlreadySubscribed
 	}
 	ch.subs[sub] = formatOf(sub, ch.compress)
-	return nil
+	return ch, nil
 }
 
 // Unsubscribe removes sub from channel; the last one out unsubscribes the
