@@ -138,8 +138,8 @@ func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
 	closed := c.state == stateClosed
 	c.mu.Unlock()
 	if closed && c.sess != nil {
-		// Without c.mu: the hub never takes a connection lock under its
-		// own, and neither may we.
+		// Without c.mu: the hub may take a connection's lock under its
+		// own (repairs, subscribe answers), so never the reverse.
 		c.sess.closed()
 	}
 }

@@ -320,8 +320,8 @@ func (s *session) checkExpiry(now time.Time) (time.Time, bool) {
 }
 
 // closed unsubscribes a closed connection from every channel. It runs
-// without the connection's lock: the hub never takes a connection lock
-// under its own, and neither may we.
+// without the connection's lock: the hub may take a connection's lock
+// under its own (repairs, subscribe answers), so never the reverse.
 func (s *session) closed() {
 	if s.sub == nil {
 		return
