@@ -126,7 +126,7 @@ func (c *conn) HandleEvent(w *netpoll.Worker, ev netpoll.Event) {
 	// A timer or request above may have closed the fd; its number may
 	// already belong to a new connection, so never read it again.
 	if ev&(netpoll.EventRead|netpoll.EventHup) != 0 && !c.stateIs(stateClosed) {
-		c.onReadable(w, now)
+		c.onReadable(w, now, ev)
 	}
 	c.mu.Lock()
 	c.finishCloseLocked()

@@ -34,10 +34,10 @@ var inboundPool = sync.Pool{New: func() any { return new(inbound) }}
 // onReadable reads what the socket has (bounded per dispatch) and feeds it
 // to the handshake parser or the frame decoder; a closing connection's
 // input is discarded.
-func (c *conn) onReadable(w *netpoll.Worker, now int64) {
+func (c *conn) onReadable(w *netpoll.Worker, now int64, ev netpoll.Event) {
 	for range maxReadsPerEvent {
 		if c.stateIs(stateClosing) {
-			c.discard()
+			c.discard(ev)
 			return
 		}
 		buf := w.Scratch
@@ -60,10 +60,20 @@ func (c *conn) onReadable(w *netpoll.Worker, now int64) {
 		if c.stateIs(stateClosing) {
 			continue // discard whatever else the peer sent
 		}
-		if c.stateIs(stateClosed) || off+n < len(buf) {
+		if c.stateIs(stateClosed) || off+n < len(buf) && ev&netpoll.EventHup == 0 {
 			return // closed, or the socket is drained (saves a read returning EAGAIN)
 		}
 	}
+	c.readMoreLater(ev)
+}
+
+// readMoreLater asks for another dispatch to go on reading: the fd is
+// edge-triggered (netpoll.RegisterEdge), so bytes left in the socket after
+// a bounded dispatch would otherwise never be reported again. A hang-up
+// is carried along: it too is reported once, and only a read that returns
+// EOF (not a short one) shows that the peer's FIN was reached.
+func (c *conn) readMoreLater(ev netpoll.Event) {
+	c.desc.Notify(netpoll.EventRead | ev&netpoll.EventHup)
 }
 
 // discard reads and drops what a closing connection's peer still sends,
@@ -74,7 +84,7 @@ func (c *conn) onReadable(w *netpoll.Worker, now int64) {
 // close frame is out we shut our side down (finishCloseLocked) and drain
 // until the client closes, bounded by closeLinger and by discardLimit
 // bytes; past that bound the client is an abuser and is closed at once.
-func (c *conn) discard() {
+func (c *conn) discard(ev netpoll.Event) {
 	limit := c.srv.discardLimit
 	c.mu.Lock()
 	ext := c.extLocked() // the counter outlives this dispatch
@@ -99,6 +109,7 @@ func (c *conn) discard() {
 			return
 		}
 	}
+	c.readMoreLater(ev)
 }
 
 // consume processes a contiguous input chunk (leftover + new bytes).

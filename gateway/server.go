@@ -320,7 +320,7 @@ func (s *Server) admit(fd int) {
 	s.metrics.HandshakesActive.Add(1)
 	s.metrics.ConnsOpen.Add(1)
 	s.index.put(fd, c)
-	if err := s.poller.Register(&c.desc, fd, c, s.at(now+int64(s.cfg.HandshakeTimeout))); err != nil {
+	if err := s.poller.RegisterEdge(&c.desc, fd, c, s.at(now+int64(s.cfg.HandshakeTimeout))); err != nil {
 		s.log.Error("register connection", "err", err)
 		s.index.put(fd, nil)
 		s.metrics.HandshakesActive.Add(-1)

@@ -65,8 +65,10 @@ func (d *Desc) Fd() int { return int(d.fd) }
 
 // onEpoll runs on the epoll goroutine: it only records and hands off.
 func (d *Desc) onEpoll(ev uint32) {
-	// The one-shot arming is spent: the next Rearm must renew it.
-	d.tag.And(^uint32(armedBit | armedWriteBit))
+	if d.tag.Load()&edgeBit == 0 {
+		// The one-shot arming is spent: the next Rearm must renew it.
+		d.tag.And(^uint32(armedBit | armedWriteBit))
+	}
 	var e Event
 	if ev&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
 		e |= EventRead
@@ -112,12 +114,14 @@ func (d *Desc) SetDeferrable(v bool) {
 // the arming yet (armedWriteBit: with write interest), so a dispatch that
 // came from a timer or Notify can end without an epoll_ctl when the
 // interest is unchanged: an idle connection's pings and deliveries save
-// one system call each.
+// one system call each. edgeBit: registered edge-triggered for reading
+// and writing (RegisterEdge), so the arming is never spent.
 const (
 	deferrableBit = 1 << 31
 	armedBit      = 1 << 30
 	armedWriteBit = 1 << 29
-	genMask       = armedWriteBit - 1
+	edgeBit       = 1 << 28
+	genMask       = edgeBit - 1
 )
 
 // generation is the descriptor's registration number in its epoll.
@@ -173,8 +177,8 @@ func (d *Desc) ArmIfIdle(write bool) error {
 
 func (d *Desc) mod(write bool) error {
 	t := d.tag.Load()
-	if t&armedBit != 0 && (t&armedWriteBit != 0) == write {
-		return nil // still armed as wanted
+	if t&edgeBit != 0 || t&armedBit != 0 && (t&armedWriteBit != 0) == write {
+		return nil // edge-triggered for both, or still armed as wanted
 	}
 	ev := uint32(readEvents)
 	// Marked armed before epoll_ctl: an event that fires right after it

@@ -6,11 +6,16 @@
 // Handler; the Handler is called on a worker goroutine whenever the fd is
 // readable, writable, hung up, its timer expired or somebody called Notify.
 //
-// Dispatch is serialized per descriptor: fds are registered level-triggered
-// and one-shot, and a small atomic state machine guarantees that at most one
-// worker runs a descriptor's Handler at a time. The Handler re-arms the fd
-// (Desc.Rearm) when it is done; level triggering then re-reports whatever
-// readiness is still pending, so no event is ever lost between the two.
+// Dispatch is serialized per descriptor: a small atomic state machine
+// guarantees that at most one worker runs a descriptor's Handler at a time,
+// and events that arrive meanwhile are gathered and dispatched next. Fds
+// are registered in one of two ways. Register: level-triggered and
+// one-shot; the Handler re-arms the fd (Desc.Rearm) when it is done, and
+// level triggering re-reports whatever readiness is still pending.
+// RegisterEdge, for connections: edge-triggered for reading and writing,
+// registered once and never re-armed (no epoll_ctl per event), in exchange
+// for a Handler that reads until the socket is drained or asks for another
+// dispatch. Either way no event is lost between dispatches.
 //
 // The epoll instances are wsgate's own (epoll.go), on the socket's own fd:
 // never File(), which dups the fd and switches it to blocking mode. Each

@@ -31,7 +31,7 @@ func (l *loop) startProbe() error {
 	if err != nil {
 		return fmt.Errorf("netpoll: eventfd: %w", err)
 	}
-	if err := l.register(&l.probe.desc, fd, &l.probe, noDeadline); err != nil {
+	if err := l.register(&l.probe.desc, fd, &l.probe, noDeadline, false); err != nil {
 		unix.Close(fd)
 		return err
 	}
