@@ -45,6 +45,13 @@ type Config struct {
 	// HandshakeTimeout bounds connect start → 101 parsed (default 10 s,
 	// enough for a few SYN retransmits when a storm overflows the backlog).
 	HandshakeTimeout time.Duration
+	// Redials is how many times a failed dial (connect error, handshake
+	// timeout, server closing during the handshake) is started again, as
+	// a reconnecting client would, while dialing goes on (default 0:
+	// never). Each waits RedialDelay (default 1 s) plus up to as much
+	// again of jitter, then a dial slot; Stats.Redials counts them.
+	Redials     int
+	RedialDelay time.Duration
 	// MaxMessageBytes bounds an incoming message (default 16 MiB); a larger
 	// one closes the connection with 1009.
 	MaxMessageBytes int
@@ -73,6 +80,7 @@ type Config struct {
 // Defaults for zero Config fields.
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultRedialDelay      = time.Second
 	DefaultMaxMessageBytes  = 16 << 20
 	DefaultMaxQueueBytes    = 4 << 20
 	defaultSourceIPs        = 8
@@ -96,6 +104,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.RedialDelay <= 0 {
+		c.RedialDelay = DefaultRedialDelay
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes

@@ -86,6 +86,15 @@ type Conn struct {
 	head     []byte    // partial 101 response
 	rd       frameReader
 	reported bool // the close code was reported
+	redials  int  // guarded by pool.mu
+}
+
+// reset makes a failed, closed connection new again for a redial.
+func (c *Conn) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state, c.requests, c.closeSent, c.out = stateNew, 0, false, netpoll.WriteQueue{}
+	c.key, c.head, c.rd, c.reported = "", nil, frameReader{}, false
 }
 
 // Index returns the connection's position in the pool, 0 … Conns-1.
@@ -187,7 +196,7 @@ func (c *Conn) handle(w *netpoll.Worker, ev netpoll.Event, req uint8) {
 		return
 	}
 	if ev&(netpoll.EventRead|netpoll.EventHup) != 0 {
-		c.onReadable(w)
+		c.onReadable(w, ev)
 	}
 }
 
@@ -242,7 +251,7 @@ func (c *Conn) onConnected() {
 }
 
 // onReadable reads what the socket has, bounded per dispatch.
-func (c *Conn) onReadable(w *netpoll.Worker) {
+func (c *Conn) onReadable(w *netpoll.Worker, ev netpoll.Event) {
 	for range maxReadsPerEvent {
 		n, err := netpoll.Read(c.desc.Fd(), w.Scratch)
 		if err == unix.EAGAIN {
@@ -254,10 +263,14 @@ func (c *Conn) onReadable(w *netpoll.Worker) {
 		}
 		c.pool.bytesIn.Add(uint64(n))
 		c.onData(w.Scratch[:n])
-		if c.getState() == stateClosed || n < len(w.Scratch) {
+		if c.getState() == stateClosed || n < len(w.Scratch) && ev&netpoll.EventHup == 0 {
 			return // closed, or drained (saves a read that returns EAGAIN)
 		}
 	}
+	// Edge-triggered (netpoll.RegisterEdge): what is left would never be
+	// reported again, so ask for another dispatch, hang-up included (only
+	// a read of EOF shows it was reached).
+	c.desc.Notify(netpoll.EventRead | ev&netpoll.EventHup)
 }
 
 func (c *Conn) onData(p []byte) {

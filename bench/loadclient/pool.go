@@ -3,6 +3,7 @@ package loadclient
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,8 @@ type Pool struct {
 	// sem bounds dials in flight (nil: unbounded); a dial holds a slot from
 	// connect start until it is upgraded or failed.
 	sem     chan struct{}
-	allDone chan struct{} // closed when no dial is pending
+	dialCtx context.Context // dialAll's: redials stop with it
+	allDone chan struct{}   // closed when no dial is pending
 	dialed  chan struct{} // closed when the dialing goroutine is done (Start)
 
 	mu sync.Mutex // guards everything below
@@ -44,6 +46,7 @@ type dialStats struct {
 	pending    int
 	connected  int
 	failed     int
+	redials    int
 	firstError string
 	latencies  []time.Duration
 	start, end time.Time
@@ -118,6 +121,7 @@ func newPool(cfg Config) (*Pool, error) {
 // waits until none is pending.
 func (p *Pool) dialAll(ctx context.Context) {
 	p.mu.Lock()
+	p.dialCtx = ctx
 	p.st.start = time.Now()
 	p.st.pending = len(p.conns)
 	p.mu.Unlock()
@@ -184,7 +188,8 @@ func (p *Pool) release() {
 func (p *Pool) start(c *Conn) {
 	c.started = time.Now()
 	src := p.target.sources[c.index%len(p.target.sources)]
-	fd, err := openSocket(src, &p.target.dst)
+	dst := p.target.dst // Connect writes into it, and redials run concurrently
+	fd, err := openSocket(src, &dst)
 	if err != nil {
 		p.dialFailed(c, err)
 		return
@@ -193,7 +198,7 @@ func (p *Pool) start(c *Conn) {
 	// once (an early EPOLLERR) waits for it, and its Rearm comes after ours.
 	c.mu.Lock()
 	c.state = stateDialing
-	err = p.poller.Register(&c.desc, fd, c, c.started.Add(p.cfg.HandshakeTimeout))
+	err = p.poller.RegisterEdge(&c.desc, fd, c, c.started.Add(p.cfg.HandshakeTimeout))
 	if err != nil {
 		c.state = stateClosed
 		_ = unix.Close(fd)
@@ -267,15 +272,50 @@ func (p *Pool) dialSucceeded(c *Conn, latency time.Duration) {
 	p.release()
 }
 
+// dialFailed ends c's dial, or starts it again later (Config.Redials).
 func (p *Pool) dialFailed(c *Conn, err error) {
+	p.release()
+	if !p.redial(c) {
+		p.countFailed(c, err)
+	}
+}
+
+func (p *Pool) countFailed(c *Conn, err error) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.st.failed++
 	if p.st.firstError == "" {
 		p.st.firstError = fmt.Sprintf("conn %d: %v", c.index, err)
 	}
 	p.dialEndedLocked()
+}
+
+// redial schedules a new dial of c, whose failed one is closed, when it
+// has attempts left and dialing goes on; the dial stays pending meanwhile.
+// The delay (with jitter, so a burst of failures does not come back as a
+// burst) is far longer than the dispatch that failed takes to end.
+func (p *Pool) redial(c *Conn) bool {
+	p.mu.Lock()
+	ctx := p.dialCtx
+	if c.redials >= p.cfg.Redials || ctx == nil || ctx.Err() != nil || p.closing.Load() {
+		p.mu.Unlock()
+		return false
+	}
+	c.redials++
+	p.st.redials++
 	p.mu.Unlock()
-	p.release()
+	delay := p.cfg.RedialDelay + rand.N(p.cfg.RedialDelay)
+	time.AfterFunc(delay, func() {
+		p.mu.Lock() // what the failed dial wrote happens before what follows
+		p.mu.Unlock()
+		if ctx.Err() != nil || p.closing.Load() || !p.acquire(ctx) {
+			p.countFailed(c, fmt.Errorf("redial aborted: %w", context.Cause(ctx)))
+			return
+		}
+		c.reset()
+		p.start(c)
+	})
+	return true
 }
 
 // skip counts n dials that were never started as failed.

@@ -11,7 +11,8 @@ import (
 type Stats struct {
 	Conns      int    // connections requested
 	Connected  int    // upgraded during Dial
-	Failed     int    // dials that failed (or were aborted)
+	Failed     int    // dials that failed (or were aborted) for good
+	Redials    int    // failed dials started again (Config.Redials)
 	FirstError string // text of the first dial failure
 
 	DialDuration time.Duration // first connect start → last dial ended
@@ -63,6 +64,7 @@ func (p *Pool) stats(percentiles bool) Stats {
 		Conns:              len(p.conns),
 		Connected:          st.connected,
 		Failed:             st.failed,
+		Redials:            st.redials,
 		FirstError:         st.firstError,
 		Open:               st.connected - st.closed,
 		Closed:             st.closed,
