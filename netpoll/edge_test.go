@@ -49,7 +49,7 @@ func (c *edgeConn) HandleEvent(w *Worker, ev Event) {
 	if ev&(EventWrite|EventNotify) != 0 {
 		c.flush()
 	}
-	c.inside.Add(-1) // before Rearm: from then on another worker may run it
+	c.inside.Add(-1)        // before Rearm: from then on another worker may run it
 	_ = c.desc.Rearm(false) // never asks for write interest: edge mode has it
 }
 

@@ -35,7 +35,7 @@ type Pool struct {
 	sem     chan struct{}
 	dialCtx context.Context // dialAll's: redials stop with it
 	allDone chan struct{}   // closed when no dial is pending
-	dialed  chan struct{} // closed when the dialing goroutine is done (Start)
+	dialed  chan struct{}   // closed when the dialing goroutine is done (Start)
 
 	mu sync.Mutex // guards everything below
 	st dialStats
