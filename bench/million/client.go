@@ -33,6 +33,10 @@ type ClientConfig struct {
 	DialsInFlight    int
 	DialRate         float64
 	HandshakeTimeout time.Duration
+	// Redials is how often a failed dial is started again (loadclient
+	// Config.Redials): a client that reconnects after a handshake the
+	// overloaded host did not finish in time.
+	Redials int
 	// ReportEvery is the period of the report lines (default 1 s).
 	ReportEvery time.Duration
 }
@@ -161,7 +165,8 @@ func (c *crowd) obey(ctx context.Context, cmd string, w *reportWriter) error {
 		pool, err := loadclient.Start(dialCtx, loadclient.Config{
 			Addr: c.cfg.Addr, Path: c.cfg.Path, Conns: c.cfg.Conns, SourceIPs: c.cfg.Sources,
 			DialsInFlight: c.cfg.DialsInFlight, DialRate: c.cfg.DialRate, HandshakeTimeout: c.cfg.HandshakeTimeout,
-			OnOpen: c.onOpen, OnMessage: c.onMessage, ResetOnClose: true,
+			Redials: c.cfg.Redials,
+			OnOpen:  c.onOpen, OnMessage: c.onMessage, ResetOnClose: true,
 			// Timers only end handshakes and lingers here: a second is
 			// plenty, and ~50 processes waking 10 times a second are not
 			// free on two cores.
@@ -281,7 +286,7 @@ func (c *crowd) report(event string) Report {
 			hs := c.handshakes
 			r.HandshakeP50Ms, r.HandshakeP99Ms, r.HandshakeMaxMs = ms(hs.HandshakeP50), ms(hs.HandshakeP99), ms(hs.HandshakeMax)
 		}
-		r.Upgraded, r.Failed, r.FirstError = st.Connected, st.Failed, st.FirstError
+		r.Upgraded, r.Failed, r.Redials, r.FirstError = st.Connected, st.Failed, st.Redials, st.FirstError
 		r.DialSeconds = st.DialDuration.Seconds()
 		r.Closed, r.Closes, r.ProtocolErrors, r.Pings = st.Closed, st.Closes, st.ProtocolErrors, st.PingsIn
 	}

@@ -331,12 +331,12 @@ func (f *fleet) serverConns(ctx context.Context) []int {
 }
 
 // clientArgs is the command line of a load-client process.
-func clientArgs(addr, channel string, dialsInFlight int, dialRate float64, handshakeTimeout time.Duration) func(ClientShare) []string {
+func clientArgs(addr, channel string, dialsInFlight int, dialRate float64, handshakeTimeout time.Duration, redials int) func(ClientShare) []string {
 	return func(s ClientShare) []string {
 		return []string{"million-client", "--addr", addr, "--conns", strconv.Itoa(s.Conns),
 			"--sources", strings.Join(s.Sources, ","), "--channel", channel,
 			"--dials-in-flight", strconv.Itoa(dialsInFlight), "--dial-rate", strconv.FormatFloat(dialRate, 'f', 1, 64),
-			"--handshake-timeout", handshakeTimeout.String()}
+			"--handshake-timeout", handshakeTimeout.String(), "--redials", strconv.Itoa(redials)}
 	}
 }
 

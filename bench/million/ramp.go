@@ -80,7 +80,7 @@ func (r *runner) ramp(ctx context.Context, f *fleet, m *results.Million, floor i
 	m.Timeline = append(m.Timeline, r.probe.sample(f, tot, "ramp", start, true))
 
 	m.Reached, m.Upgraded = tot.Subscribed, tot.Upgraded
-	m.FailedDials, m.FirstDialError = tot.Failed, tot.FirstError
+	m.FailedDials, m.RedialedDials, m.FirstDialError = tot.Failed, tot.Redials, tot.FirstError
 	m.SubscribeErrors, m.FirstSubscribeError = tot.SubscribeErrors, tot.FirstSubscribeError
 	if m.RampS > 0 {
 		m.ConnPerSec = float64(m.Reached) / m.RampS

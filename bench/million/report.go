@@ -43,6 +43,7 @@ type Report struct {
 	Dialed         bool    `json:"dialed"` // every dial has ended
 	Upgraded       int     `json:"upgraded"`
 	Failed         int     `json:"failed"`
+	Redials        int     `json:"redials,omitempty"`
 	FirstError     string  `json:"first_error,omitempty"`
 	DialSeconds    float64 `json:"dial_s,omitempty"`
 	HandshakeP50Ms float64 `json:"handshake_p50_ms,omitempty"`
@@ -86,6 +87,7 @@ type Totals struct {
 	AllDialed           bool
 	Upgraded            int
 	Failed              int
+	Redials             int
 	FirstError          string
 	Subscribed          int
 	SubscribeErrors     int
@@ -124,6 +126,7 @@ func Aggregate(reports []*Report) Totals {
 		t.AllDialed = t.AllDialed && r.Dialed
 		t.Upgraded += r.Upgraded
 		t.Failed += r.Failed
+		t.Redials += r.Redials
 		if t.FirstError == "" {
 			t.FirstError = r.FirstError
 		}

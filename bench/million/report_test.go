@@ -29,7 +29,7 @@ func TestAggregateReports(t *testing.T) {
 				{Seq: 0, Latency: snapshotOf(10*time.Millisecond, 20*time.Millisecond), LastNs: base.Add(time.Second).UnixNano()},
 				{Seq: 1, Latency: snapshotOf(30 * time.Millisecond), LastNs: base.Add(3 * time.Second).UnixNano()},
 			}},
-		{Event: EventReport, Conns: 8, Dialed: true, Upgraded: 7, Failed: 1, FirstError: "conn 3: refused",
+		{Event: EventReport, Conns: 8, Dialed: true, Upgraded: 7, Failed: 1, Redials: 4, FirstError: "conn 3: refused",
 			Subscribed: 6, SubscribeErrors: 1, HandshakeP50Ms: 5, HandshakeP99Ms: 20, HandshakeMaxMs: 25,
 			Closes: map[int]int{}, Received: map[uint64]int{0b11: 5, 0b10: 1, 0: 2}, Duplicates: 2, Bad: 1,
 			Messages: []MessageReport{
@@ -50,7 +50,7 @@ func TestAggregateReports(t *testing.T) {
 		reports = append(reports, &r)
 	}
 	tot := Aggregate(reports)
-	if tot.Processes != 3 || tot.Conns != 23 || tot.Upgraded != 19 || tot.Failed != 1 || tot.Subscribed != 18 ||
+	if tot.Processes != 3 || tot.Conns != 23 || tot.Upgraded != 19 || tot.Failed != 1 || tot.Redials != 4 || tot.Subscribed != 18 ||
 		tot.SubscribeErrors != 1 || tot.Closed != 1 || tot.Pings != 20 || tot.Duplicates != 2 || tot.Bad != 1 ||
 		tot.FirstError != "conn 3: refused" {
 		t.Errorf("totals %+v", tot)

@@ -81,6 +81,9 @@ type Config struct {
 	// nice 0, none at -10).
 	RedisNice        int
 	HandshakeTimeout time.Duration // default 10 s
+	// Redials is how often a load client starts a failed dial again
+	// (0: never); counted apart from failed dials.
+	Redials int
 	// RampTimeout ends a ramp that has not reached Conns (default 5 min);
 	// NaiveRampTimeout the naive server's (default 3 min: it comes last
 	// and the whole run should stay under a quarter of an hour).
@@ -426,7 +429,7 @@ func (r *runner) runDesign(ctx context.Context, design string) error {
 	cfg.Bar.Phase(fmt.Sprintf("million: starting %d load clients", len(plan.Clients)), 0)
 	perClient := max(1, cfg.DialsInFlight/len(plan.Clients))
 	rate := max(cfg.DialRate, 0) / float64(len(plan.Clients))
-	args := clientArgs(addr, cfg.Channel, perClient, rate, cfg.HandshakeTimeout)
+	args := clientArgs(addr, cfg.Channel, perClient, rate, cfg.HandshakeTimeout, cfg.Redials)
 	if err := f.startClients(ctx, cfg.Self, plan.Clients, args, r.env(), max(cfg.ClientNice, 0)); err != nil {
 		_ = f.stop(time.Second)
 		return fmt.Errorf("million: %w", err)

@@ -29,6 +29,7 @@ type millionOpts struct {
 	clientNice       int
 	redisNice        int
 	handshakeTimeout time.Duration
+	redials          int
 	rampTimeout      time.Duration
 	naiveRampTimeout time.Duration
 	baselineWindow   time.Duration
@@ -61,6 +62,7 @@ func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
 	fs.IntVar(&o.redisNice, "redis-nice", -10, "nice value of the private redis-server, so every server's Redis round trip stays short (0: none)")
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of every server and load-client process (0: Go's default, one per core)")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", 10*time.Second, "connect start to 101 deadline")
+	fs.IntVar(&o.redials, "redials", 3, "times a load client starts a failed dial again, as a reconnecting client would (0: never)")
 	fs.DurationVar(&o.rampTimeout, "ramp-timeout", million.DefaultRampTimeout, "end wsgate's ramp if it has not reached --conns by then")
 	fs.DurationVar(&o.naiveRampTimeout, "naive-ramp-timeout", million.DefaultNaiveRampTimeout, "end the naive server's ramp if it has not reached --conns by then")
 	fs.DurationVar(&o.baselineWindow, "baseline-window", 10*time.Second, "servers' CPU with no connection is measured this long before the ramp")
@@ -113,7 +115,7 @@ func millionCmd(e env, args []string) int {
 	cfg := million.Config{Conns: o.conns, Designs: b.designs, WsgateBin: wsgateBin, Self: b.self, RedisURL: c.redisURL,
 		PingInterval: c.pingInterval, PongTimeout: o.pongTimeout, Hold: o.hold, Burst: o.burst,
 		FDCap: o.fdCap, PerServer: o.perServer, DialsInFlight: o.dialsInFlight, DialRate: o.dialRate,
-		MaxFailures: o.maxFailures, GOMAXPROCS: gomaxprocs(o.gomaxprocs), ClientNice: niceValue(o.clientNice), RedisNice: redisNice(o.redisNice), HandshakeTimeout: o.handshakeTimeout,
+		MaxFailures: o.maxFailures, GOMAXPROCS: gomaxprocs(o.gomaxprocs), ClientNice: niceValue(o.clientNice), RedisNice: redisNice(o.redisNice), HandshakeTimeout: o.handshakeTimeout, Redials: o.redials,
 		RampTimeout: o.rampTimeout, NaiveRampTimeout: o.naiveRampTimeout, BaselineWindow: o.baselineWindow, MemFloor: int64(o.memFloor), NaiveMemFloor: int64(o.naiveMemFloor),
 		LogDir: o.logDir, SysRoot: o.sysctlRoot, ApplySysctls: o.sysctls, UndoPath: o.undoFile, Log: e.log, Bar: b.bar}
 	if err := million.Run(ctx, cfg, b.run); err != nil {
@@ -181,6 +183,7 @@ func millionClientCmd(e env, args []string) int {
 	fs.IntVar(&cfg.DialsInFlight, "dials-in-flight", 100, "concurrent connects+handshakes")
 	fs.Float64Var(&cfg.DialRate, "dial-rate", 0, "connects started per second (0: as fast as --dials-in-flight allows)")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "connect start to 101 deadline")
+	fs.IntVar(&cfg.Redials, "redials", 0, "times a failed dial is started again")
 	fs.DurationVar(&cfg.ReportEvery, "report-every", million.DefaultReportEvery, "period of the report lines")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code

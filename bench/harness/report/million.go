@@ -95,6 +95,9 @@ func millionRampTable(ds []*results.Design) *table {
 	})
 	row("failed dials / subscribe errors", func(m *results.Million) string {
 		s := Num(float64(m.FailedDials), 0) + " / " + Num(float64(m.SubscribeErrors), 0)
+		if m.RedialedDials > 0 {
+			s += " (" + Num(float64(m.RedialedDials), 0) + " redialed)"
+		}
 		if m.AbortedDials > 0 {
 			s += " (" + Num(float64(m.AbortedDials), 0) + " dials aborted by the stop)"
 		}

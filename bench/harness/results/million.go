@@ -74,6 +74,9 @@ type Million struct {
 	RampS       float64 `json:"ramp_s"`
 	ConnPerSec  float64 `json:"conn_per_s"`
 	FailedDials int     `json:"failed_dials"`
+	// RedialedDials are failed dials the load clients started again (a
+	// reconnecting client); only what still failed is in FailedDials.
+	RedialedDials int `json:"redialed_dials,omitempty"`
 	// AbortedDials were in flight or not started when the ramp stopped.
 	AbortedDials    int    `json:"aborted_dials,omitempty"`
 	FirstDialError  string `json:"first_dial_error,omitempty"`
