@@ -306,7 +306,9 @@ func (p *Pool) redial(c *Conn) bool {
 	p.mu.Unlock()
 	delay := p.cfg.RedialDelay + rand.N(p.cfg.RedialDelay)
 	time.AfterFunc(delay, func() {
-		p.mu.Lock() // what the failed dial wrote happens before what follows
+		// Taking p.mu orders what the failed dial wrote before what follows.
+		p.mu.Lock()
+		ctx := p.dialCtx
 		p.mu.Unlock()
 		if ctx.Err() != nil || p.closing.Load() || !p.acquire(ctx) {
 			p.countFailed(c, fmt.Errorf("redial aborted: %w", context.Cause(ctx)))
