@@ -80,14 +80,7 @@ func (r *recorder) snapshot() []Event {
 // the recorder and the other end.
 func pair(t *testing.T) (*Poller, *recorder, int) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(Config{Loops: 1, WorkersPerLoop: 4, ScratchBytes: 4096, TimerTick: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, fds := socketpairPoller(t)
 	r := &recorder{seen: make(chan Event, 1024)}
 	if err := p.Register(&r.desc, fds[0], r, time.Time{}); err != nil {
 		t.Fatal(err)
@@ -100,6 +93,21 @@ func pair(t *testing.T) (*Poller, *recorder, int) {
 		unix.Close(fds[1])
 	})
 	return p, r, fds[1]
+}
+
+// socketpairPoller starts a small poller and makes a non-blocking stream
+// socketpair for a test.
+func socketpairPoller(t *testing.T) (*Poller, [2]int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{Loops: 1, WorkersPerLoop: 4, ScratchBytes: 4096, TimerTick: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, fds
 }
 
 func TestDescReadWriteHup(t *testing.T) {

@@ -74,14 +74,7 @@ func (c *edgeConn) state() (read []byte, eof bool, left int) {
 
 func edgePair(t *testing.T, chunk int) (*edgeConn, int) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(Config{Loops: 1, WorkersPerLoop: 4, ScratchBytes: 4096, TimerTick: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, fds := socketpairPoller(t)
 	c := &edgeConn{chunk: chunk}
 	if err := p.RegisterEdge(&c.desc, fds[0], c, time.Time{}); err != nil {
 		t.Fatal(err)
