@@ -60,20 +60,11 @@ func (c *conn) onReadable(w *netpoll.Worker, now int64, ev netpoll.Event) {
 		if c.stateIs(stateClosing) {
 			continue // discard whatever else the peer sent
 		}
-		if c.stateIs(stateClosed) || off+n < len(buf) && ev&netpoll.EventHup == 0 {
+		if c.stateIs(stateClosed) || netpoll.Drained(off+n, len(buf), ev) {
 			return // closed, or the socket is drained (saves a read returning EAGAIN)
 		}
 	}
-	c.readMoreLater(ev)
-}
-
-// readMoreLater asks for another dispatch to go on reading: the fd is
-// edge-triggered (netpoll.RegisterEdge), so bytes left in the socket after
-// a bounded dispatch would otherwise never be reported again. A hang-up
-// is carried along: it too is reported once, and only a read that returns
-// EOF (not a short one) shows that the peer's FIN was reached.
-func (c *conn) readMoreLater(ev netpoll.Event) {
-	c.desc.Notify(netpoll.EventRead | ev&netpoll.EventHup)
+	c.desc.ReadLater(ev) // edge-triggered: what is left would not be reported
 }
 
 // discard reads and drops what a closing connection's peer still sends,
@@ -109,7 +100,7 @@ func (c *conn) discard(ev netpoll.Event) {
 			return
 		}
 	}
-	c.readMoreLater(ev)
+	c.desc.ReadLater(ev)
 }
 
 // consume processes a contiguous input chunk (leftover + new bytes).

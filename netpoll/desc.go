@@ -156,6 +156,18 @@ func (d *Desc) Rearm(write bool) error {
 	return err
 }
 
+// Drained reports whether a read of n bytes into a buffer of size bytes
+// leaves nothing for the Handler of an edge-triggered descriptor
+// (RegisterEdge) to read now: a short read drains a stream socket, except
+// after a hang-up (ev has EventHup), which is reported once and shown only
+// by a read of EOF.
+func Drained(n, size int, ev Event) bool { return n < size && ev&EventHup == 0 }
+
+// ReadLater asks for another dispatch to go on reading an edge-triggered
+// descriptor that a Handler stopped reading before it was Drained: no
+// event would report what is left. A hang-up in ev is carried along.
+func (d *Desc) ReadLater(ev Event) { d.Notify(EventRead | ev&EventHup) }
+
 // Park ends the current dispatch without arming the fd: only the timer or
 // Notify will dispatch the descriptor again (used to back off).
 func (d *Desc) Park() {

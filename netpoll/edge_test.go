@@ -38,10 +38,8 @@ func (c *edgeConn) HandleEvent(w *Worker, ev Event) {
 			c.eof = true
 		default:
 			c.read = append(c.read, w.Scratch[:n]...)
-			// A full read may have left more; after a hang-up only EOF
-			// shows the end. Edge-triggered: nothing else reports either.
-			if n == c.chunk || ev&EventHup != 0 {
-				c.desc.Notify(EventRead | ev&EventHup)
+			if !Drained(n, c.chunk, ev) {
+				c.desc.ReadLater(ev)
 			}
 		}
 		c.mu.Unlock()

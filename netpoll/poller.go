@@ -149,9 +149,9 @@ func (p *Poller) Register(d *Desc, fd int, h Handler, deadline time.Time) error 
 // the socket is drained: the fd is registered once, edge-triggered, for
 // reading and writing, so no dispatch ever ends in an epoll_ctl (an idle
 // connection's ping round trip or a request costs one system call less).
-// In exchange the Handler must, on EventRead, read until a read comes back
-// short or with EAGAIN — or Notify itself with EventRead to continue in a
-// later dispatch — since no further event comes for data already there.
+// In exchange the Handler must, on EventRead, read until it is Drained (or
+// EAGAIN) — or call ReadLater to continue in a later dispatch — since no
+// further event comes for data already there.
 // EventWrite may come with any event; it is reported after a write that
 // filled the socket (EAGAIN or short) once the socket takes bytes again,
 // so ArmIfIdle and Rearm's write argument are not needed.

@@ -263,14 +263,11 @@ func (c *Conn) onReadable(w *netpoll.Worker, ev netpoll.Event) {
 		}
 		c.pool.bytesIn.Add(uint64(n))
 		c.onData(w.Scratch[:n])
-		if c.getState() == stateClosed || n < len(w.Scratch) && ev&netpoll.EventHup == 0 {
+		if c.getState() == stateClosed || netpoll.Drained(n, len(w.Scratch), ev) {
 			return // closed, or drained (saves a read that returns EAGAIN)
 		}
 	}
-	// Edge-triggered (netpoll.RegisterEdge): what is left would never be
-	// reported again, so ask for another dispatch, hang-up included (only
-	// a read of EOF shows it was reached).
-	c.desc.Notify(netpoll.EventRead | ev&netpoll.EventHup)
+	c.desc.ReadLater(ev) // edge-triggered: what is left would not be reported
 }
 
 func (c *Conn) onData(p []byte) {
