@@ -68,7 +68,11 @@ func (r *runner) startAbuser(a AbuserArgs, inProcess bool) (*abuserProc, error) 
 		return nil, err
 	}
 	p.stdout = bufio.NewReader(out)
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if r.cfg.AbuserSched == SchedIdle {
+		start = func() error { return startIdle(cmd) }
+	}
+	if err := start(); err != nil {
 		return nil, fmt.Errorf("start %s abuser: %w", r.cfg.Self, err)
 	}
 	if line, err := p.stdout.ReadString('\n'); err != nil || !strings.Contains(line, "started") {

@@ -53,6 +53,7 @@ type Opts struct {
 	StormHold      time.Duration
 	Sample         time.Duration
 	InProcess      bool
+	AbuserSched    string
 	GatewayArgs    string
 	Rounds         int
 	StallConns     int
@@ -75,6 +76,8 @@ func (o *Opts) VariantList() ([]string, error) {
 		return nil, errors.New("--clients, --ping-rate, --phase, --sample and --rounds must be positive")
 	case o.CommandRate <= 0 || o.CommandBurst < 1:
 		return nil, errors.New("--command-rate and --command-burst must be positive")
+	case o.AbuserSched != SchedIdle && o.AbuserSched != SchedNormal:
+		return nil, fmt.Errorf("--abuser-sched: %q is not %s or %s", o.AbuserSched, SchedIdle, SchedNormal)
 	case o.StallConns < 3:
 		return nil, errors.New("--stall-conns must be at least 3 (a third of each kind)")
 	case o.MaxConnsPerIP < 1 || o.MaxConns < 1 || o.StormConns < 1 || o.StormIPs < 1 || o.StormIPs > 254 || o.StormHold <= 0:

@@ -6,11 +6,14 @@ import (
 
 // Result is what the abuse scenario measured (--json "result").
 type Result struct {
-	Clients  int        `json:"clients"`
-	PingRate float64    `json:"ping_rate"`
-	PhaseS   float64    `json:"phase_s"`
-	Rounds   int        `json:"rounds"`
-	Variants []*Variant `json:"variants"`
+	Clients  int     `json:"clients"`
+	PingRate float64 `json:"ping_rate"`
+	PhaseS   float64 `json:"phase_s"`
+	Rounds   int     `json:"rounds"`
+	// AbuserSched is the abuser process's scheduling class: SchedIdle,
+	// SchedNormal or SchedInProcess.
+	AbuserSched string     `json:"abuser_sched"`
+	Variants    []*Variant `json:"variants"`
 }
 
 // Variant is one gateway, measured unloaded and under one abuse.

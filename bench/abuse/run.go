@@ -23,7 +23,10 @@ type runner struct {
 // own; problems go to run.
 func Run(ctx context.Context, cfg Config, run *results.Run) *Result {
 	o := cfg.Opts
-	res := &Result{Clients: o.Clients, PingRate: o.PingRate, PhaseS: o.Phase.Seconds(), Rounds: o.Rounds}
+	res := &Result{Clients: o.Clients, PingRate: o.PingRate, PhaseS: o.Phase.Seconds(), Rounds: o.Rounds, AbuserSched: o.AbuserSched}
+	if o.InProcess {
+		res.AbuserSched = SchedInProcess
+	}
 	variants, err := o.VariantList()
 	if err != nil {
 		run.Problem("abuse: %v", err)

@@ -42,7 +42,8 @@ func variantsTable(r *Result, o Opts) string {
 			report.Num(float64(v.Unloaded.Sent), 0)+" / "+report.Num(float64(v.Unloaded.Answered), 0)+"; "+report.Num(float64(v.Loaded.Sent), 0)+" / "+report.Num(float64(v.Loaded.Answered), 0),
 			report.Num(v.GatewayCPUUnloaded, 0)+"% → "+report.Num(v.GatewayCPULoaded, 0)+"%", report.Num(v.AbuserCPU, 0)+"%")
 	}
-	t.Note = "Latency: a `ping` command's send to its reply, at the client. The client, the abuser (its own process) and the gateway share 2 cores. Answered: replies that arrived within the phase. CPU: utime+stime over the phase, % of one core (the abuser's: its process). Target: p99 under abuse within 2× of unloaded."
+	t.Note = "Latency: a `ping` command's send to its reply, at the client. The client, the abuser and the gateway share 2 cores; " + schedNote(r.AbuserSched) +
+		" Answered: replies that arrived within the phase. CPU: utime+stime over the phase, % of one core (the abuser's: its process). Target: p99 under abuse within 2× of unloaded."
 	return t.Markdown()
 }
 
@@ -107,4 +108,16 @@ func roundsNote(rounds int) string {
 		return ""
 	}
 	return fmt.Sprintf(", alternating in %d rounds", rounds)
+}
+
+// schedNote says how the abuser shared the host's CPUs.
+func schedNote(class string) string {
+	switch class {
+	case SchedIdle:
+		return "the abuser, which stands for clients on other machines, runs in its own process under SCHED_IDLE (`--abuser-sched idle`): its user and system time come only from CPU the others leave, so the kernel's handshake work done in its system calls waits too."
+	case SchedNormal:
+		return "the abuser runs in its own process at the same priority (`--abuser-sched normal`): its CPU comes out of the gateway's and the measured clients' share."
+	default:
+		return "the abuser runs inside wsbench, beside the measured clients."
+	}
 }

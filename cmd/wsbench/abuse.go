@@ -28,6 +28,7 @@ func registerAbuse(fs *flag.FlagSet, o *abuse.Opts) {
 	fs.DurationVar(&o.Sample, "sample", 100*time.Millisecond, "how often the gateway's /metrics is sampled while abused (a scrape costs the gateway 1.5–3 ms of CPU: at 25 ms that is 5–10 % of a core the unloaded windows do not pay)")
 	fs.StringVar(&o.GatewayArgs, "gateway-args", "", "more wsgate serve flags for both variants, space-separated (e.g. \"--accept-rate 500\")")
 	fs.BoolVar(&o.InProcess, "abuser-in-process", false, "run the abuser inside wsbench instead of its own process (\"wsbench abuser\")")
+	fs.StringVar(&o.AbuserSched, "abuser-sched", abuse.SchedIdle, "the abuser process's scheduling class: idle (SCHED_IDLE: it stands for clients on other machines and gets only CPU time the gateway and the measured clients leave) or normal (it competes with them for the two cores)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "split each phase into this many windows, alternating unloaded and under abuse (a fresh abuser each time; 1: one of each)")
 }
 

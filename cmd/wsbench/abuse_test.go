@@ -17,6 +17,7 @@ func TestAbuseFlagErrors(t *testing.T) {
 		{"abuse", "--variants", "flood,ddos"},
 		{"abuse", "--clients", "0"},
 		{"abuse", "--storm-ips", "300"},
+		{"abuse", "--abuser-sched", "realtime"},
 		{"abuse", "--target", "naive"},
 		{"abuser", "--mode", "flood"},
 		{"abuser", "--addr", "127.0.0.1:1", "--mode", "nap"},
