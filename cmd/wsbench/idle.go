@@ -23,6 +23,7 @@ type idleOpts struct {
 	dialsInFlight int
 	settle        time.Duration
 	compression   bool
+	subscribe     string
 }
 
 func (o *idleOpts) register(fs *flag.FlagSet) {
@@ -31,6 +32,7 @@ func (o *idleOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.cpuWindow, "cpu-window", 0, "how long idle CPU is measured at the largest count (0: one ping interval, at least 10s)")
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes while growing")
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause after each growth step before measuring")
+	fs.StringVar(&o.subscribe, "subscribe", "", "subscribe every connection to this channel once it is upgraded (as \"wsbench million\"'s are): what a subscribed connection costs at rest; empty: connections subscribe to nothing")
 	fs.BoolVar(&o.compression, "compression", false, "connections offer permessage-deflate (naive accepts it as gorilla's EnableCompression does): what negotiated compression costs at rest")
 }
 
@@ -73,7 +75,7 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 	}
 	defer b.stopServer(p)
 	sc := scrape.New(p.DebugAddr)
-	idle := &results.Idle{}
+	idle := &results.Idle{Channel: o.subscribe}
 
 	b.bar.Phase(fmt.Sprintf("idle %s: baseline", design), 0)
 	wait.Sleep(ctx, o.settle)
@@ -102,6 +104,13 @@ func (b *bench) runIdle(ctx context.Context, design string, o idleOpts) {
 			return
 		}
 		pools = append(pools, pool)
+		if o.subscribe != "" {
+			if err := pool.Subscribe(ctx, []string{o.subscribe}, 60*time.Second); err != nil {
+				b.run.Problem("idle %s: subscribe at %d: %v", design, n, err)
+				return
+			}
+			idle.Subscribed += pool.Subscribed()
+		}
 		if sum.Failed > 0 {
 			b.run.Problem("idle %s: %d of %d dials failed growing to %d: %s", design, sum.Failed, sum.Conns, n, sum.FirstError)
 		}
@@ -159,7 +168,7 @@ func (b *bench) finishIdle(ctx context.Context, p *server.Process, design string
 // grow dials n-held more connections, showing progress from the server's
 // fd count (the client pool reports only when done). A connection is
 // idle once it is a client: upgraded, and connected where the protocol
-// has a connect command (Centrifugo); it subscribes to nothing.
+// has a connect command (Centrifugo); runIdle subscribes it when asked.
 func (b *bench) grow(ctx context.Context, p *server.Process, design string, baseFDs, held, n int, o idleOpts) (*drive.Subscribers, loadclient.Summary, error) {
 	stop := b.watchFDs(p, baseFDs)
 	pool, err := drive.DialSubscribersWith(ctx, dialect(design), p.Addr, n-held, o.dialsInFlight, 60*time.Second,

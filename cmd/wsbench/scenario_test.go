@@ -114,6 +114,32 @@ func buildBinaries(t *testing.T) string {
 	return dir
 }
 
+// TestSmokeIdleSubscribed: --subscribe subscribes every connection of
+// every step, and the slopes say so.
+func TestSmokeIdleSubscribed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wsgate and runs a server")
+	}
+	wsgate := buildWsgate(t)
+	jsonPath := filepath.Join(t.TempDir(), "idle.json")
+	e, out, errb := testEnv()
+	if code := run(e, []string{"idle", "--target", "wsgate", "--wsgate-bin", wsgate, "--conns", "50,120,200",
+		"--settle", "100ms", "--cpu-window", "1s", "--subscribe", "all", "--json", jsonPath}); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
+	}
+	r, err := results.Read(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := r.Find(results.Wsgate).Idle
+	if len(r.Problems) > 0 || idle == nil || idle.Channel != "all" || idle.Subscribed != 200 {
+		t.Fatalf("problems %q, idle %+v", r.Problems, idle)
+	}
+	if !strings.Contains(out.String(), "each subscribed to channel all") {
+		t.Errorf("the slopes' title does not say the connections were subscribed:\n%s", out)
+	}
+}
+
 // TestSmokeAll runs "wsbench all --target both" at toy sizes: every
 // scenario against both servers and the floor, the JSON, the report and
 // the projection, end to end through real processes.

@@ -113,6 +113,9 @@ func idleTable(run *results.Run) *table {
 		}
 	}
 	t.title = "Idle connections: least-squares slopes over " + strings.Join(sizes, ", ") + " connections"
+	if ch := ds[0].Idle.Channel; ch != "" {
+		t.title += ", each subscribed to channel " + ch
+	}
 	var r2 []string
 	for _, d := range ds {
 		r2 = append(r2, fmt.Sprintf("%s %.4f", d.Design, d.Idle.Fits[results.FitRSS].R2))

@@ -157,6 +157,10 @@ type IdlePoint struct {
 type Idle struct {
 	// Points starts with the baseline (no client connection).
 	Points []IdlePoint `json:"points"`
+	// Channel, when set, is the channel every connection subscribed to
+	// (wsbench idle --subscribe); otherwise they subscribed to nothing.
+	Channel    string `json:"subscribed_channel,omitempty"`
+	Subscribed int    `json:"subscribed,omitempty"` // connections whose subscribe succeeded
 
 	// Slopes over the points with connections (see Fits for the lines).
 	RSSBytesPerConn    float64             `json:"rss_bytes_per_conn"`
