@@ -205,6 +205,7 @@ func (c *choice) Set(v string) error {
 
 func runServer(f *serveFlags, log *slog.Logger) error {
 	nofile := raiseNofile(log)
+	applyGCPercent(os.LookupEnv, log)
 	if f.broker == "redis" {
 		f.redis.Node, f.redis.Log, f.redis.History = f.cfg.NodeID, log, f.cfg.HistoryPolicy()
 		f.redis.IdempotencyTTL = f.cfg.IdempotencyTTL
