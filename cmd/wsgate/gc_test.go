@@ -51,10 +51,9 @@ func TestServeGCPercent(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		waitReady(t, debugAddr, &logs, 20*time.Second)
 		got, err := gaugeValue("http://"+debugAddr+"/metrics", "go_gc_gogc_percent")
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		if err != nil || got != tc.want {
 			t.Errorf("GOGC=%q: go_gc_gogc_percent %v (%v), want %v", tc.gogc, got, err, tc.want)
 		}
