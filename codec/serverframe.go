@@ -353,6 +353,31 @@ func setB64(f *ServerFrame, st *frameState, v fieldValue) error {
 	return nil
 }
 
+// decodeFields reads the keys of the map/object the walker has just
+// entered and hands each value to set: nested at most maxNesting deep, or
+// dataDepth for a "data" key. An error from set is the field's own: it is
+// recorded in st as prefix+key and the walk goes on: whether it fails the
+// frame depends on the frame's type, which may come later.
+func decodeFields(w frameWalker, st *frameState, prefix string, dataDepth int, set func(key []byte, v fieldValue) error) error {
+	for {
+		key, ok, err := w.nextKey()
+		if err != nil || !ok {
+			return err
+		}
+		depth := maxNesting
+		if string(key) == "data" {
+			depth = dataDepth
+		}
+		v, err := w.value(depth)
+		if err != nil {
+			return err
+		}
+		if err := set(key, v); err != nil {
+			st.fail(prefix+string(key), err)
+		}
+	}
+}
+
 // decodeErrorObject reads {"code","message"}; code is required, non-zero.
 func decodeErrorObject(w frameWalker, f *ServerFrame, st *frameState) error {
 	k, err := w.peek()
@@ -366,18 +391,7 @@ func decodeErrorObject(w frameWalker, f *ServerFrame, st *frameState) error {
 		return err
 	}
 	hasCode := false
-	for {
-		key, ok, err := w.nextKey()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		v, err := w.value(maxNesting)
-		if err != nil {
-			return err
-		}
+	err = decodeFields(w, st, "error.", maxNesting, func(key []byte, v fieldValue) (err error) {
 		switch string(key) {
 		case "code":
 			var x uint64
@@ -386,9 +400,10 @@ func decodeErrorObject(w frameWalker, f *ServerFrame, st *frameState) error {
 		case "message":
 			f.ErrMessage, _, err = v.str(&f.scratch)
 		}
-		if err != nil {
-			st.fail("error."+string(key), err)
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if !hasCode {
 		st.fail("error.code", ErrMissing)

@@ -83,22 +83,7 @@ func decodeObjects(w frameWalker, st *frameState, field string, grow func(n int)
 func decodePublication(w frameWalker, f *ServerFrame, st *frameState, dry bool) error {
 	var p HistoryPublication
 	hasOffset, hasData, hasB64 := false, false, false
-	for {
-		key, ok, err := w.nextKey()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		depth := maxNesting
-		if string(key) == "data" {
-			depth = maxDataNesting
-		}
-		v, err := w.value(depth)
-		if err != nil {
-			return err
-		}
+	err := decodeFields(w, st, "publications[].", maxDataNesting, func(key []byte, v fieldValue) (err error) {
 		switch string(key) {
 		case "offset":
 			p.Offset, hasOffset, err = v.uint(math.MaxUint64)
@@ -107,15 +92,17 @@ func decodePublication(w frameWalker, f *ServerFrame, st *frameState, dry bool) 
 		case "b64":
 			if v.json && !dry {
 				var d []byte
+				var ok bool
 				if d, ok, err = v.b64(&f.scratch); ok {
 					p.Data = d
 				}
 				hasB64 = ok
 			}
 		}
-		if err != nil {
-			st.fail("publications[]."+string(key), err)
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	switch {
 	case !hasOffset:
@@ -162,27 +149,17 @@ func decodeClients(w frameWalker, f *ServerFrame, st *frameState) error {
 func decodeClient(w frameWalker, f *ServerFrame, st *frameState, dry bool) error {
 	var client, user []byte
 	hasClient := false
-	for {
-		key, ok, err := w.nextKey()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		v, err := w.value(maxNesting)
-		if err != nil {
-			return err
-		}
+	err := decodeFields(w, st, "clients[].", maxNesting, func(key []byte, v fieldValue) (err error) {
 		switch string(key) {
 		case "client":
 			client, hasClient, err = v.str(&f.scratch)
 		case "user":
 			user, _, err = v.str(&f.scratch)
 		}
-		if err != nil {
-			st.fail("clients[]."+string(key), err)
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if !hasClient {
 		st.fail("clients[].client", ErrMissing)

@@ -20,6 +20,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // The delivery contract: every acknowledged publication
@@ -42,7 +43,7 @@ func startContractCluster(t *testing.T, flags ...string) *contractCluster {
 	t.Helper()
 	c := &contractCluster{redis: redistest.StartStandalone(t)}
 	for range 3 {
-		api := freePort(t)
+		api := testutil.FreeAddr(t)
 		gw := redisGateway(t, c.redis.URL(), append([]string{"--api-listen", api, "--api-key", contractAPIKey,
 			"--history-size", "1000"}, flags...)...)
 		c.gws = append(c.gws, gw)

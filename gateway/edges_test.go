@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // attempts is how often each edge is tried.
@@ -438,7 +439,7 @@ func TestTokenTimeClaimsMustBeNumbers(t *testing.T) {
 // counted, and the counts are written once per interval when non-zero —
 // a storm of refusals is a couple of lines, not one per request.
 func TestRefusalAndCloseLogs(t *testing.T) {
-	var debugLog syncBuffer
+	var debugLog testutil.SyncBuffer
 	s, _ := startServerLog(t, slog.LevelDebug, &debugLog, func(c *gateway.Config) {
 		c.LogSummaryInterval = 200 * time.Millisecond
 	})
@@ -476,7 +477,7 @@ func TestRefusalAndCloseLogs(t *testing.T) {
 	}
 
 	// At info level, 300 refusals within one interval are one line.
-	var infoLog syncBuffer
+	var infoLog testutil.SyncBuffer
 	quiet, stop := startServerLog(t, slog.LevelInfo, &infoLog, func(c *gateway.Config) {
 		c.LogSummaryInterval = time.Hour // only the final summary, at shutdown
 		c.AllowedOrigins = []string{"https://app.test"}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // The process tests run the real wsgate binary, built without the race
@@ -57,43 +59,16 @@ type gatewayProc struct {
 	cmd    *exec.Cmd
 	addr   string // WebSocket listener
 	debug  string // pprof + metrics listener
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	exited chan struct{}
 	err    error // exit status, valid after exited is closed
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startGateway runs `wsgate serve --echo` with extra flags and waits until
 // its debug listener answers. The process is killed at cleanup if still up.
 func startGateway(t *testing.T, flags ...string) *gatewayProc {
 	t.Helper()
-	p := &gatewayProc{t: t, addr: freePort(t), debug: freePort(t), logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &gatewayProc{t: t, addr: testutil.FreeAddr(t), debug: testutil.FreeAddr(t), logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"serve", "--echo", "--listen", p.addr, "--debug-listen", p.debug}, flags...)
 	p.cmd = exec.Command(buildBinary(t, "wsgate"), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

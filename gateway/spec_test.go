@@ -12,6 +12,8 @@ import (
 	"time"
 
 	cws "github.com/coder/websocket"
+
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // The spec tests hold the wsgate binary to codec/README.md and README.md:
@@ -33,7 +35,7 @@ func specGateway(t *testing.T) (gw *gatewayProc, api string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api = freePort(t)
+	api = testutil.FreeAddr(t)
 	gw = startGateway(t, "--config", cfg, "--api-listen", api, "--api-key", contractAPIKey,
 		"--max-message-bytes", "4096", "--max-publication-bytes", "2048")
 	return gw, api

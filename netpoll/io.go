@@ -15,6 +15,25 @@ import (
 // buys nothing for a call that cannot block). A raw call keeps its P
 // for those microseconds, as any Go code would.
 
+// retryEINTR makes a raw system call again while a signal interrupts it,
+// and returns its result, or 0 and its errno. call converts its pointers to
+// uintptr in the system call's own argument list: unsafe.Pointer's rule for
+// system calls keeps them valid only there, not through a helper's uintptr
+// parameters.
+func retryEINTR(call func() (uintptr, syscall.Errno)) (int, error) {
+	for {
+		r, errno := call()
+		switch errno {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		default:
+			return 0, errno
+		}
+	}
+}
+
 // MaxIovecs bounds how many buffers one Writev call passes to the kernel.
 const MaxIovecs = 64
 
@@ -39,17 +58,10 @@ func Writev(fd int, bufs [][]byte) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	for {
+	return retryEINTR(func() (uintptr, syscall.Errno) {
 		r, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
-		switch errno {
-		case 0:
-			return int(r), nil
-		case syscall.EINTR:
-			continue
-		default:
-			return 0, errno
-		}
-	}
+		return r, errno
+	})
 }
 
 // Write writes p to a non-blocking fd, retrying EINTR.
@@ -69,32 +81,22 @@ func rawIO(trap uintptr, fd int, p []byte) (int, error) {
 	if len(p) > 0 {
 		base = unsafe.Pointer(&p[0])
 	}
-	for {
+	n, err := retryEINTR(func() (uintptr, syscall.Errno) {
 		r, _, errno := unix.RawSyscall(trap, uintptr(fd), uintptr(base), uintptr(len(p)))
-		switch errno {
-		case 0:
-			return int(r), nil
-		case syscall.EINTR:
-			continue
-		default:
-			return -1, errno
-		}
+		return r, errno
+	})
+	if err != nil {
+		return -1, err // as read(2) and write(2) do
 	}
+	return n, nil
 }
 
 // epollWait is epoll_wait(2) with a zero timeout: it never blocks.
 func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
-	for {
+	return retryEINTR(func() (uintptr, syscall.Errno) {
 		r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case syscall.EINTR:
-			continue
-		default:
-			return 0, errno
-		}
-	}
+		return r, errno
+	})
 }
 
 // Unread reports how many bytes wait in a socket's receive queue, not yet
@@ -112,16 +114,9 @@ func Unread(fd int) (int, error) {
 // (tcp(7)). It returns how many bytes were dropped; 0 with a nil error is
 // EOF, and EAGAIN means nothing is waiting.
 func Discard(fd, n int) (int, error) {
-	for {
+	return retryEINTR(func() (uintptr, syscall.Errno) {
 		r, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), 0, uintptr(n),
 			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case syscall.EINTR:
-			continue
-		default:
-			return 0, errno
-		}
-	}
+		return r, errno
+	})
 }

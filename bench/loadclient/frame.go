@@ -288,16 +288,10 @@ func (r *frameReader) control(op wsframe.Opcode, payload []byte, s frameSink) er
 // masking key (math/rand/v2's ChaCha8 source is unpredictable enough and
 // cheap enough to call per frame).
 func ClientFrame(op wsframe.Opcode, payload []byte) []byte {
-	n := wsframe.HeaderSize(len(payload))
-	b := wsframe.AppendHeader(make([]byte, 0, n+4+len(payload)), true, op, len(payload))
-	b[1] |= 0x80 // mask bit
 	var key [4]byte
 	binary.LittleEndian.PutUint32(key[:], rand.Uint32())
-	b = append(b, key[:]...)
-	start := len(b)
-	b = append(b, payload...)
-	wsframe.Mask(key, 0, b[start:])
-	return b
+	b := make([]byte, 0, wsframe.HeaderSize(len(payload))+4+len(payload))
+	return wsframe.AppendClientFrame(b, true, op, key, payload)
 }
 
 // clientCloseFrame builds a masked close frame; code 0 or 1005 means an

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/wsgate/wsgate/bench/naive"
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // TestNaiveRunsUntilSIGTERM runs "wsbench naive" in-process: it prints its
@@ -27,7 +27,7 @@ import (
 // 1001 and exits 0.
 func TestNaiveRunsUntilSIGTERM(t *testing.T) {
 	outR, outW := io.Pipe()
-	var stderr naiveLogBuffer
+	var stderr testutil.SyncBuffer
 	e := env{stdout: outW, stderr: &stderr, log: slog.New(slog.NewTextHandler(&stderr, nil))}
 	code := make(chan int, 1)
 	go func() {
@@ -131,7 +131,7 @@ func TestNaiveRedisBroker(t *testing.T) {
 	}
 	rs := redistest.StartStandalone(t)
 	outR, outW := io.Pipe()
-	var stderr naiveLogBuffer
+	var stderr testutil.SyncBuffer
 	e := env{stdout: outW, stderr: &stderr, log: slog.New(slog.NewTextHandler(&stderr, nil))}
 	ctx, cancel := context.WithCancel(t.Context())
 	code := make(chan int, 1)
@@ -212,23 +212,4 @@ func metricsText(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// naiveLogBuffer is a bytes.Buffer safe for the server's goroutines to log
-// into while the test reads it.
-type naiveLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *naiveLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *naiveLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // runCLI runs one command line in-process and returns its exit status and
@@ -359,24 +358,6 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // buildWsgate builds the real binary into a temporary directory.
 func buildWsgate(t *testing.T) string {
 	t.Helper()
@@ -387,18 +368,8 @@ func buildWsgate(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // waitReady polls the debug listener's /readyz until it answers 200.
-func waitReady(t *testing.T, debug string, logs *syncBuffer, within time.Duration) {
+func waitReady(t *testing.T, debug string, logs *testutil.SyncBuffer, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -431,9 +402,9 @@ func TestBinaryExits(t *testing.T) {
 		t.Fatalf("wsgate without arguments: %v\n%s", err, out.String())
 	}
 
-	var logs syncBuffer
-	debug := freeAddr(t)
-	cmd = exec.Command(bin, "serve", "--listen", freeAddr(t), "--debug-listen", debug)
+	var logs testutil.SyncBuffer
+	debug := testutil.FreeAddr(t)
+	cmd = exec.Command(bin, "serve", "--listen", testutil.FreeAddr(t), "--debug-listen", debug)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -466,8 +437,8 @@ func TestMakeRunCtrlC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	debug := freeAddr(t)
+	var logs testutil.SyncBuffer
+	debug := testutil.FreeAddr(t)
 	cmd := exec.Command("make", "--no-print-directory", "-C", root, "run", "BIN="+t.TempDir())
 	// Under `make test` the environment carries the outer make's jobserver
 	// (MAKEFLAGS), whose descriptors this process does not have: a make
@@ -479,7 +450,7 @@ func TestMakeRunCtrlC(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "WSGATE_LISTEN="+freeAddr(t), "WSGATE_DEBUG_LISTEN="+debug)
+	cmd.Env = append(env, "WSGATE_LISTEN="+testutil.FreeAddr(t), "WSGATE_DEBUG_LISTEN="+debug)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

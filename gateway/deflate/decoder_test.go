@@ -2,7 +2,6 @@ package deflate
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -12,29 +11,10 @@ import (
 
 // maskedFrame builds a client frame, RSV1 set when rsv1.
 func maskedFrame(fin bool, op wsframe.Opcode, rsv1 bool, payload []byte) []byte {
-	b0 := byte(op)
-	if fin {
-		b0 |= 0x80
-	}
+	out := wsframe.AppendClientFrame(nil, fin, op, [4]byte{0x9a, 0x01, 0x7c, 0x33}, payload)
 	if rsv1 {
-		b0 |= RSV1
+		out[0] |= RSV1
 	}
-	out := []byte{b0}
-	switch n := len(payload); {
-	case n <= 125:
-		out = append(out, 0x80|byte(n))
-	case n <= 0xFFFF:
-		out = append(out, 0x80|126)
-		out = binary.BigEndian.AppendUint16(out, uint16(n))
-	default:
-		out = append(out, 0x80|127)
-		out = binary.BigEndian.AppendUint64(out, uint64(n))
-	}
-	key := [4]byte{0x9a, 0x01, 0x7c, 0x33}
-	out = append(out, key[:]...)
-	start := len(out)
-	out = append(out, payload...)
-	wsframe.Mask(key, 0, out[start:])
 	return out
 }
 

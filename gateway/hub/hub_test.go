@@ -255,16 +255,7 @@ func TestGapsAreFilledFromHistory(t *testing.T) {
 	for _, off := range []uint64{1, 2, 5, 6, 6, 2, 9, 10} { // 3,4 missing (in history); 7 lost; 8 in history
 		pub(off)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		sub.mu.Lock()
-		n := len(sub.frames)
-		sub.mu.Unlock()
-		if n >= 10 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFrames(sub, 10)
 	h.Close()
 	var got []string
 	for _, f := range sub.frames {
@@ -534,76 +525,84 @@ func expectPushes(t *testing.T, sub *fakeSub, want string) {
 	}
 }
 
-// TestEpochChangeIsAnnouncedAndFilled: a publication of a new epoch (the
-// broker restarted without its history) is preceded by an epoch push and
-// by the new epoch's earlier publications, from history, so none of the
-// new epoch is skipped.
-func TestEpochChangeIsAnnouncedAndFilled(t *testing.T) {
+// historyHub starts a hub over a historyBroker (with no history until
+// set) and subscribes one MessagePack subscriber to channel "c". The hub is
+// closed at cleanup.
+func historyHub(t *testing.T) (*Hub, *historyBroker, *fakeSub) {
+	t.Helper()
 	b := &historyBroker{}
 	h := New(Config{}, b)
 	h.Start()
-	defer h.Close()
+	t.Cleanup(h.Close)
 	sub := &fakeSub{enc: codec.Msgpack}
 	must(t, h.Subscribe("c", sub))
-	deliverAll(h, "e1", 1, 2, 3)
-	waitFrames(sub, 3)
-	b.set("e2", 0, map[uint64]string{2: "2", 3: "3", 4: "4"}) // 1 already gone
-	deliverAll(h, "e2", 4, 5)
-	expectPushes(t, sub, "e1:1 e1:2 e1:3 epoch e1:3>e2 gap 1-1 e2:2 e2:3 e2:4 e2:5")
-	if n := h.Stats().EpochChanges.Load(); n != 1 {
-		t.Fatalf("epoch changes %d, want 1", n)
-	}
+	return h, b, sub
 }
 
-// TestResyncFillsWhatWasMissed: after the broker's subscription lapsed,
-// Resync delivers from history what was published meanwhile, even with no
-// later publication to reveal the gap; live ones wait and are not doubled.
-func TestResyncFillsWhatWasMissed(t *testing.T) {
-	b := &historyBroker{}
-	h := New(Config{}, b)
-	h.Start()
-	defer h.Close()
-	sub := &fakeSub{enc: codec.Msgpack}
-	must(t, h.Subscribe("c", sub))
-	deliverAll(h, "e1", 1, 2)
-	waitFrames(sub, 2) // a resync compares with what was delivered
-	b.set("e1", 0, map[uint64]string{1: "1", 2: "2", 3: "3", 4: "4"})
-	h.Resync("c")
-	deliverAll(h, "e1", 4, 5)
-	expectPushes(t, sub, "e1:1 e1:2 e1:3 e1:4 e1:5")
-	if n := h.Stats().Resyncs.Load(); n != 1 {
-		t.Fatalf("resyncs %d", n)
-	}
-}
+// TestHistoryRepairs: the hub delivered epoch e1's first publications,
+// then the broker's history changed behind its back; the next publication
+// (or a Resync) reveals it, and the subscriber gets what it missed, in
+// order, from history.
+func TestHistoryRepairs(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		delivered []uint64          // e1's publications delivered first
+		epoch     string            // the broker's epoch then…
+		history   map[uint64]string // …and its history
+		resync    bool              // h.Resync before more are delivered
+		then      []uint64          // delivered next, in epoch
+		want      string            // the pushes (see pushes)
 
-// TestResyncAcrossEpochChange: the broker restarted without persistence
-// while the subscription lapsed: the resync announces the new epoch and
-// delivers it from its beginning.
-func TestResyncAcrossEpochChange(t *testing.T) {
-	b := &historyBroker{}
-	h := New(Config{}, b)
-	h.Start()
-	defer h.Close()
-	sub := &fakeSub{enc: codec.Msgpack}
-	must(t, h.Subscribe("c", sub))
-	deliverAll(h, "e1", 1, 2, 3)
-	waitFrames(sub, 3)
-	b.set("e2", 0, map[uint64]string{1: "1", 2: "2"})
-	h.Resync("c")
-	deliverAll(h, "e2", 2, 3)
-	expectPushes(t, sub, "e1:1 e1:2 e1:3 epoch e1:3>e2 e2:1 e2:2 e2:3")
+		epochChanges, resyncs int64
+	}{{
+		// A publication of a new epoch (the broker restarted without its
+		// history) is preceded by an epoch push and by the new epoch's
+		// earlier publications, from history, so none of the new epoch is
+		// skipped.
+		name: "EpochChangeIsAnnouncedAndFilled", delivered: []uint64{1, 2, 3},
+		epoch: "e2", history: map[uint64]string{2: "2", 3: "3", 4: "4"}, // 1 already gone
+		then: []uint64{4, 5},
+		want: "e1:1 e1:2 e1:3 epoch e1:3>e2 gap 1-1 e2:2 e2:3 e2:4 e2:5", epochChanges: 1,
+	}, {
+		// After the broker's subscription lapsed, Resync delivers from
+		// history what was published meanwhile, even with no later
+		// publication to reveal the gap; live ones wait and are not doubled.
+		name: "ResyncFillsWhatWasMissed", delivered: []uint64{1, 2},
+		epoch: "e1", history: map[uint64]string{1: "1", 2: "2", 3: "3", 4: "4"},
+		resync: true, then: []uint64{4, 5},
+		want: "e1:1 e1:2 e1:3 e1:4 e1:5", resyncs: 1,
+	}, {
+		// The broker restarted without persistence while the subscription
+		// lapsed: the resync announces the new epoch and delivers it from
+		// its beginning.
+		name: "ResyncAcrossEpochChange", delivered: []uint64{1, 2, 3},
+		epoch: "e2", history: map[uint64]string{1: "1", 2: "2"},
+		resync: true, then: []uint64{2, 3},
+		want: "e1:1 e1:2 e1:3 epoch e1:3>e2 e2:1 e2:2 e2:3", epochChanges: 1, resyncs: 1,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, b, sub := historyHub(t)
+			deliverAll(h, "e1", tc.delivered...)
+			waitFrames(sub, len(tc.delivered)) // a repair compares with what was delivered
+			b.set(tc.epoch, 0, tc.history)
+			if tc.resync {
+				h.Resync("c")
+			}
+			deliverAll(h, tc.epoch, tc.then...)
+			expectPushes(t, sub, tc.want)
+			st := h.Stats()
+			if n, m := st.EpochChanges.Load(), st.Resyncs.Load(); n != tc.epochChanges || m != tc.resyncs {
+				t.Fatalf("epoch changes %d, resyncs %d; want %d, %d", n, m, tc.epochChanges, tc.resyncs)
+			}
+		})
+	}
 }
 
 // TestObservedPositionRevealsEpochChange: a subscriber told epoch e1 at
 // offset 5 before anything was delivered still gets the epoch push when
 // the channel's next publication is of another epoch.
 func TestObservedPositionRevealsEpochChange(t *testing.T) {
-	b := &historyBroker{}
-	h := New(Config{}, b)
-	h.Start()
-	defer h.Close()
-	sub := &fakeSub{enc: codec.Msgpack}
-	must(t, h.Subscribe("c", sub))
+	h, b, sub := historyHub(t)
 	h.Observe("c", broker.Position{Epoch: "e1", Offset: 5})
 	h.Observe("c", broker.Position{Epoch: "e1", Offset: 7}) // a later subscriber: the lower top stands
 	b.set("e1", 0, map[uint64]string{6: "6", 7: "7"})

@@ -2,7 +2,6 @@ package wsframe
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"testing"
 	"unicode/utf8"
@@ -89,27 +88,7 @@ func FuzzDecoder(f *testing.F) {
 
 // clientFrame builds a masked client frame.
 func clientFrame(fin bool, op Opcode, payload []byte) []byte {
-	b0 := byte(op)
-	if fin {
-		b0 |= 0x80
-	}
-	out := []byte{b0}
-	switch n := len(payload); {
-	case n <= 125:
-		out = append(out, 0x80|byte(n))
-	case n <= 0xFFFF:
-		out = append(out, 0x80|126)
-		out = binary.BigEndian.AppendUint16(out, uint16(n))
-	default:
-		out = append(out, 0x80|127)
-		out = binary.BigEndian.AppendUint64(out, uint64(n))
-	}
-	key := [4]byte{0x12, 0x34, 0x56, 0x78}
-	out = append(out, key[:]...)
-	start := len(out)
-	out = append(out, payload...)
-	Mask(key, 0, out[start:])
-	return out
+	return AppendClientFrame(nil, fin, op, [4]byte{0x12, 0x34, 0x56, 0x78}, payload)
 }
 
 func decoderSeeds() [][]byte {

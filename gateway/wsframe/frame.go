@@ -1,6 +1,7 @@
 // Package wsframe is wsgate's RFC 6455 frame engine: an incremental,
-// non-blocking decoder for client frames and helpers that build server
-// frames. It does no I/O, so it can be fuzzed and tested on byte slices.
+// non-blocking decoder for client frames and helpers that build frames
+// (server frames, and masked client frames for clients and tests). It does
+// no I/O, so it can be fuzzed and tested on byte slices.
 package wsframe
 
 import (
@@ -95,6 +96,20 @@ func HeaderSize(length int) int {
 func AppendFrame(dst []byte, op Opcode, payload []byte) []byte {
 	dst = AppendHeader(dst, true, op, len(payload))
 	return append(dst, payload...)
+}
+
+// AppendClientFrame appends a complete masked (client) frame: the header
+// with the mask bit set, key, and payload masked with key. The gateway
+// never sends one; its load client and its tests do.
+func AppendClientFrame(dst []byte, fin bool, op Opcode, key [4]byte, payload []byte) []byte {
+	h := len(dst)
+	dst = AppendHeader(dst, fin, op, len(payload))
+	dst[h+1] |= 0x80 // mask bit
+	dst = append(dst, key[:]...)
+	start := len(dst)
+	dst = append(dst, payload...)
+	Mask(key, 0, dst[start:])
+	return dst
 }
 
 // Frame returns a new buffer holding one complete unmasked frame.

@@ -10,7 +10,6 @@
 package js_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 var (
@@ -102,7 +102,7 @@ func runNode(t *testing.T, timeout time.Duration, env []string, ctl <-chan contr
 	args := append([]string{"--test", "--test-reporter=spec"}, files...)
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node: %v", err)
@@ -148,40 +148,13 @@ type gatewayProc struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	logs   *testutil.SyncBuffer
 }
 
 // startGateway runs `wsgate serve` with flags and waits until it is ready.
 func startGateway(t *testing.T, flags ...string) *gatewayProc {
 	t.Helper()
-	g := &gatewayProc{t: t, addr: freeAddr(t), debug: freeAddr(t), logs: &syncBuffer{}}
+	g := &gatewayProc{t: t, addr: testutil.FreeAddr(t), debug: testutil.FreeAddr(t), logs: &testutil.SyncBuffer{}}
 	g.args = append([]string{"serve", "--listen", g.addr, "--debug-listen", g.debug, "--drain-window", "300ms"}, flags...)
 	if err := g.start(); err != nil {
 		t.Fatal(err)
