@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // TestApplyGCPercent: the default applies without GOGC, and GOGC wins.
@@ -40,9 +42,9 @@ func TestServeGCPercent(t *testing.T) {
 		gogc string
 		want float64
 	}{{"", defaultGCPercent}, {"80", 80}} {
-		var logs syncBuffer
-		debugAddr := freeAddr(t)
-		cmd := exec.Command(bin, "serve", "--listen", freeAddr(t), "--debug-listen", debugAddr)
+		var logs testutil.SyncBuffer
+		debugAddr := testutil.FreeAddr(t)
+		cmd := exec.Command(bin, "serve", "--listen", testutil.FreeAddr(t), "--debug-listen", debugAddr)
 		cmd.Env = withoutGOGC(os.Environ())
 		if tc.gogc != "" {
 			cmd.Env = append(cmd.Env, "GOGC="+tc.gogc)
