@@ -1,7 +1,7 @@
 package main
 
 import (
-	"io"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -87,7 +87,7 @@ func gaugeValue(url, name string) (float64, error) {
 	}
 	f, ok := families[name]
 	if !ok || len(f.GetMetric()) != 1 {
-		return 0, io.ErrUnexpectedEOF
+		return 0, fmt.Errorf("%s: no single %s", url, name)
 	}
 	return f.GetMetric()[0].GetGauge().GetValue(), nil
 }
