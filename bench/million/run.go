@@ -524,13 +524,19 @@ func (r *runner) checkRamp(design string, m *results.Million) {
 	}
 }
 
+// finalReportWait bounds the wait for every load client's final report.
+// A client resets its ~20,000 connections first, and with a hundred
+// processes runnable on two cores that took one client over a minute in a
+// million run; waiting costs nothing when they are quick.
+const finalReportWait = 5 * time.Minute
+
 // teardown resets every connection, stops every process and records
 // how the connections ended.
 func (r *runner) teardown(f *fleet, m *results.Million) {
 	r.cfg.Bar.Phase(fmt.Sprintf("million: %s teardown", f.design), 0)
 	m.CountersAtEnd = f.counters(context.Background())
 	start := time.Now()
-	final, err := f.closeClients(time.Minute)
+	final, err := f.closeClients(finalReportWait)
 	if err != nil {
 		r.run.Problem("%s: %v", f.design, err)
 	}
