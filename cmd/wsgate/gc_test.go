@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -90,4 +95,77 @@ func gaugeValue(url, name string) (float64, error) {
 		return 0, fmt.Errorf("%s: no single %s", url, name)
 	}
 	return f.GetMetric()[0].GetGauge().GetValue(), nil
+}
+
+// TestServeMemoryTrim: the running binary trims its heap (the debug line)
+// after a surge of connections has come and gone, and never with the trim
+// off. What a trim returns is internal/memtrim's test, and at scale
+// bench/README.md's "A million on 2 cores".
+func TestServeMemoryTrim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildWsgate(t)
+	for _, tc := range []struct {
+		interval string
+		want     bool
+	}{{"200ms", true}, {"0", false}} {
+		var logs testutil.SyncBuffer
+		debugAddr, addr := testutil.FreeAddr(t), testutil.FreeAddr(t)
+		cmd := exec.Command(bin, "serve", "--listen", addr, "--debug-listen", debugAddr, "--echo",
+			"--log-level", "debug", "--memory-trim-interval", tc.interval)
+		cmd.Env = withoutGOGC(os.Environ())
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitReady(t, debugAddr, &logs, 20*time.Second)
+		const trimLine = "returned free heap to the OS"
+		time.Sleep(time.Second) // the start's own garbage trimmed (or not)
+		trimsBefore := strings.Count(logs.String(), trimLine)
+		connectAndClose(t, "ws://"+addr+"/echo", 10000)
+		trimmed := func() bool { return strings.Count(logs.String(), trimLine) > trimsBefore }
+		deadline := time.Now().Add(10 * time.Second)
+		for tc.want && !trimmed() && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !tc.want {
+			time.Sleep(time.Second) // five intervals of the other case
+		}
+		if got := trimmed(); got != tc.want {
+			t.Fatalf("--memory-trim-interval %s: trimmed after the surge %v, want %v; log:\n%.2000s", tc.interval, got, tc.want, logs.String())
+		}
+		if !tc.want && trimsBefore > 0 {
+			t.Fatalf("--memory-trim-interval 0 trimmed at the start")
+		}
+	}
+}
+
+// connectAndClose upgrades n connections to url, all open at once, then
+// closes them.
+func connectAndClose(t *testing.T, url string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conns := make([]net.Conn, n)
+	errs := make([]error, n)
+	const dialers = 16
+	var wg sync.WaitGroup
+	for d := range dialers {
+		wg.Go(func() {
+			for i := d; i < n; i += dialers {
+				conns[i], _, _, errs[i] = ws.Dial(ctx, url)
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/broker"
 	redisbroker "github.com/wsgate/wsgate/gateway/broker/redis"
 	"github.com/wsgate/wsgate/gateway/presence"
+	"github.com/wsgate/wsgate/internal/memtrim"
 )
 
 // serveFlags binds every serve flag to cfg; each flag is also the
@@ -41,6 +42,7 @@ type serveFlags struct {
 	jwtPublicKey string
 	apiListen    string
 	presenceTTL  time.Duration
+	memoryTrim   time.Duration
 	apiKey       string
 	level        slog.Level
 }
@@ -64,6 +66,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address for WebSocket clients")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "set SO_REUSEPORT on the listener (several processes on one port)")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "address for pprof and /metrics (off when empty)")
+	fs.DurationVar(&f.memoryTrim, "memory-trim-interval", 30*time.Second, "how often to look for free heap to return to the OS once the heap stops growing (0: leave it to Go)")
 	fs.BoolVar(&c.Echo, "echo", false, "enable the raw echo endpoint (conformance tests, benchmarks)")
 	fs.StringVar(&c.EchoPath, "echo-path", c.EchoPath, "path of the echo endpoint")
 	fs.BoolVar(&c.Demo, "demo", false, "serve the demo chat page at / on the client listener")
@@ -233,6 +236,15 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if f.memoryTrim > 0 {
+		trimDone := make(chan struct{})
+		trimCtx, stopTrim := context.WithCancel(ctx)
+		go func() {
+			defer close(trimDone)
+			memtrim.Run(trimCtx, memtrim.Config{Interval: f.memoryTrim, Log: log})
+		}()
+		defer func() { stopTrim(); <-trimDone }()
+	}
 	if f.apiListen != "" {
 		if f.apiKey == "" {
 			return fmt.Errorf("--api-listen needs --api-key (or WSGATE_API_KEY)")

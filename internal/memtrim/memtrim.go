@@ -1,0 +1,128 @@
+// Package memtrim hands a Go process's free heap pages back to the
+// operating system once its live heap has stopped growing.
+//
+// Go's background scavenger returns free pages only down to about 10 %
+// above the heap goal, and the goal is (1 + GOGC/100) × the live heap. A
+// gateway's live heap is almost all connections, which allocate little
+// once upgraded: after a surge of handshakes the heap stops churning, no
+// collection comes to lower the goal, and the pages the surge used stay
+// resident — up to 1.65 × the live heap at GOGC 50. Trimming once the live
+// heap holds steady costs one collection and gives those pages back; a
+// heap that is still growing is left alone, so a surge is not slowed by
+// collections it would not otherwise run.
+package memtrim
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Config says how often to look and what is worth a collection. Zero
+// values take the defaults.
+type Config struct {
+	// Interval between two looks at the heap (default 30 s). A trim
+	// happens at most once per interval.
+	Interval time.Duration
+	// MinExcessBytes is the least excess (see Heap.Excess) worth a trim
+	// (default 1 MiB): below it a collection costs more than it saves.
+	MinExcessBytes uint64
+	// MinExcessRatio is the least excess worth a trim as a fraction of
+	// the live heap (default 0.2): the ordinary headroom of a busy heap
+	// between collections is left to Go.
+	MinExcessRatio float64
+	// Log receives one debug line per trim (default: discarded).
+	Log *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Interval <= 0 {
+		c.Interval = 30 * time.Second
+	}
+	if c.MinExcessBytes == 0 {
+		c.MinExcessBytes = 1 << 20
+	}
+	if c.MinExcessRatio <= 0 {
+		c.MinExcessRatio = 0.2
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Heap is what a decision needs from runtime/metrics.
+type Heap struct {
+	// Live is the heap the last collection found live.
+	Live uint64
+	// Resident is the heap memory backed by pages, not returned to the
+	// OS: objects live or dead, spans' unused slots, and free pages.
+	Resident uint64
+}
+
+// Excess is what the heap holds beyond its live objects and floor: the
+// excess the last trim could not remove (slots free in spans still in
+// use, which scale with the heap far less than a surge does), so that it
+// does not count again.
+func (h Heap) Excess(floor uint64) uint64 {
+	if h.Resident < h.Live+floor {
+		return 0
+	}
+	return h.Resident - h.Live - floor
+}
+
+// Worth reports whether to trim now: the live heap has not grown since the
+// previous look by more than 1/16 (an idle gateway's noise), and the
+// excess over floor is large enough to pay for a collection.
+func (c Config) Worth(prev, now Heap, floor uint64) bool {
+	c = c.withDefaults()
+	if now.Live > prev.Live+prev.Live/16 {
+		return false // still growing: a surge in progress
+	}
+	excess := now.Excess(floor)
+	return excess >= c.MinExcessBytes && float64(excess) >= c.MinExcessRatio*float64(now.Live)
+}
+
+// Run looks at the heap every Interval and trims when Worth says so, until
+// ctx ends. It returns how many trims it made.
+func Run(ctx context.Context, cfg Config) int {
+	cfg = cfg.withDefaults()
+	t := time.NewTicker(cfg.Interval)
+	defer t.Stop()
+	trims := 0
+	var floor uint64
+	prev := Read()
+	for {
+		select {
+		case <-ctx.Done():
+			return trims
+		case <-t.C:
+		}
+		now := Read()
+		if cfg.Worth(prev, now, floor) {
+			start := time.Now()
+			before := now.Resident
+			debug.FreeOSMemory()
+			trims++
+			now = Read()
+			floor = now.Excess(0)
+			cfg.Log.Debug("returned free heap to the OS", "live_bytes", now.Live,
+				"resident_before", before, "resident_after", now.Resident, "took", time.Since(start))
+		}
+		prev = now
+	}
+}
+
+// Read samples the heap.
+func Read() Heap {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+	metrics.Read(s)
+	return Heap{Live: s[0].Value.Uint64(), Resident: s[1].Value.Uint64() + s[2].Value.Uint64() + s[3].Value.Uint64()}
+}
