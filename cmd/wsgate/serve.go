@@ -66,7 +66,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "TCP address for WebSocket clients")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "set SO_REUSEPORT on the listener (several processes on one port)")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "address for pprof and /metrics (off when empty)")
-	fs.DurationVar(&f.memoryTrim, "memory-trim-interval", 30*time.Second, "how often to look for free heap to return to the OS once the heap stops growing (0: leave it to Go)")
+	fs.DurationVar(&f.memoryTrim, "memory-trim-interval", 30*time.Second, "how often to look for free heap to return to the OS once the heap has gone quiet (0: leave it to Go)")
 	fs.BoolVar(&c.Echo, "echo", false, "enable the raw echo endpoint (conformance tests, benchmarks)")
 	fs.StringVar(&c.EchoPath, "echo-path", c.EchoPath, "path of the echo endpoint")
 	fs.BoolVar(&c.Demo, "demo", false, "serve the demo chat page at / on the client listener")

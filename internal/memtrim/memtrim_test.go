@@ -17,10 +17,11 @@ func TestWorth(t *testing.T) {
 		floor     uint64
 		want      bool
 	}{
-		{"steady, half the live heap in excess", Heap{Live: 100 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib}, 0, true},
-		{"growing: a surge in progress", Heap{Live: 50 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib}, 0, false},
-		{"growth within the noise", Heap{Live: 100 * mib}, Heap{Live: 106 * mib, Resident: 160 * mib}, 0, true},
-		{"shrinking", Heap{Live: 200 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib}, 0, true},
+		{"quiet, half the live heap in excess", Heap{Live: 100 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib}, 0, true},
+		{"allocating: a surge in progress", Heap{Live: 100 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib, Allocated: 20 * mib}, 0, false},
+		{"allocating within the noise", Heap{Allocated: 500 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib, Allocated: 506 * mib}, 0, true},
+		{"a small heap's noise", Heap{Allocated: 10 * mib}, Heap{Live: 2 * mib, Resident: 4 * mib, Allocated: 10*mib + 200<<10}, 0, true},
+		{"shrunk and quiet", Heap{Live: 200 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib}, 0, true},
 		{"excess below the ratio", Heap{Live: 100 * mib}, Heap{Live: 100 * mib, Resident: 115 * mib}, 0, false},
 		{"excess below the byte floor", Heap{Live: 2 * mib}, Heap{Live: 2 * mib, Resident: 2*mib + mib/2}, 0, false},
 		{"what the last trim left does not count", Heap{Live: 100 * mib}, Heap{Live: 100 * mib, Resident: 150 * mib}, 40 * mib, false},
@@ -42,8 +43,8 @@ func surge() {
 	runtime.KeepAlive(held)
 }
 
-// TestRunReturnsAFreedSurge: after a surge is dropped and the heap stops
-// growing, Run gives the surge's pages back, once.
+// TestRunReturnsAFreedSurge: after a surge is dropped and the heap goes
+// quiet, Run gives the surge's pages back, once.
 func TestRunReturnsAFreedSurge(t *testing.T) {
 	surge()
 	runtime.GC() // the surge is garbage now, and Go keeps its pages
