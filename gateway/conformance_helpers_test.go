@@ -10,9 +10,10 @@ import (
 
 // TestMain fails the package's tests if any goroutine outlives them: a
 // server that leaves a reader, writer or timer behind after shutdown (or a
-// test that strands one) is a leak at a million connections.
+// test that strands one) is a leak at a million connections. It removes
+// the binaries the process tests built.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { builds.Cleanup() }))
 }
 
 // startEcho starts a gateway with the raw echo endpoint /echo on a free

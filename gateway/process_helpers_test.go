@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,31 +22,15 @@ import (
 // detector, in its own process: they measure fds, goroutines and heap of
 // the server as deployed, with the clients in this (test) process.
 
-var (
-	buildMu  sync.Mutex
-	binDir   string
-	binBuilt = map[string]bool{}
-)
+// builds holds the binaries the package's tests run (removed by TestMain).
+var builds testutil.Builds
 
 // buildBinary builds cmd/<name> of this module once per test run.
 func buildBinary(t *testing.T, name string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if binDir == "" {
-		dir, err := os.MkdirTemp("", "wsgate-test-bin")
-		if err != nil {
-			t.Fatalf("temp dir: %v", err)
-		}
-		binDir = dir
-	}
-	path := filepath.Join(binDir, name)
-	if !binBuilt[name] {
-		out, err := exec.Command("go", "build", "-o", path, "github.com/wsgate/wsgate/cmd/"+name).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go build %s: %v\n%s", name, err, out)
-		}
-		binBuilt[name] = true
+	path, err := builds.Build(name)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return path
 }

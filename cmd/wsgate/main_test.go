@@ -358,14 +358,23 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	}
 }
 
-// buildWsgate builds the real binary into a temporary directory.
+// buildWsgate builds the real binary once per test run.
 func buildWsgate(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wsgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := builds.Build("wsgate")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
+}
+
+// builds holds the binary the tests run, built once (removed by TestMain).
+var builds testutil.Builds
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Cleanup()
+	os.Exit(code)
 }
 
 // waitReady polls the debug listener's /readyz until it answers 200.

@@ -85,12 +85,7 @@ func TestSubPubRoundTripAndResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs wsgate processes and redis-server")
 	}
-	var builds server.Builds
-	t.Cleanup(builds.Cleanup)
-	bin, err := builds.Build("wsgate")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := buildWsgate(t)
 	rs := redistest.StartStandalone(t)
 	const secret, apiKey = "cli-test-secret-of-at-least-32-bytes", "cli-key"
 	apiAddr, err := server.FreePort()

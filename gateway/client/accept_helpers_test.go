@@ -19,13 +19,14 @@ import (
 
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/gateway/client"
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // The acceptance tests run the real wsgate binary, built once per test run
 // without the race detector, in processes of their own: the gateway can
 // then be SIGKILLed and SIGTERMed and restarted like in production.
 
-var builds server.Builds
+var builds testutil.Builds
 
 // TestMain removes the built binaries and, after a passing run, checks
 // that no test left a goroutine behind (the unit tests check each on its

@@ -28,6 +28,7 @@ import (
 
 	"github.com/wsgate/wsgate/bench/harness/server"
 	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
+	"github.com/wsgate/wsgate/internal/testutil"
 )
 
 // The processes of one deployment, all on loopback: redis-server, three
@@ -45,32 +46,18 @@ const (
 	drainWindow = 2 * time.Second
 )
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+// builds holds the wsgate binary (removed by TestMain).
+var builds testutil.Builds
 
 // wsgateBinary builds cmd/wsgate once per test binary (without -race: it
 // is the deployed binary under test, not the test).
 func wsgateBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "wsgate-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "wsgate")
-		out, err := exec.Command("go", "build", "-o", buildPath, "github.com/wsgate/wsgate/cmd/wsgate").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build wsgate: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	path, err := builds.Build("wsgate")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return buildPath
+	return path
 }
 
 // network is the loopback addressing plan of one deployment.

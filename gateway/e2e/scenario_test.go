@@ -24,7 +24,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { builds.Cleanup() }))
 }
 
 // The scenario's size (acceptance item 1 of issue 15).

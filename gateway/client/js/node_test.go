@@ -27,39 +27,23 @@ import (
 	"github.com/wsgate/wsgate/internal/testutil"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
-)
+// builds holds the wsgate binary (removed by TestMain).
+var builds testutil.Builds
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	builds.Cleanup()
 	os.Exit(code)
 }
 
 // wsgateBinary builds cmd/wsgate once per test run.
 func wsgateBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "wsgate-js-test")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "wsgate")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/wsgate/wsgate/cmd/wsgate").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build wsgate: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	path, err := builds.Build("wsgate")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return path
 }
 
 // nodeModules runs `npm ci` here when the pinned packages are missing
