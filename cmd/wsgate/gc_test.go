@@ -47,24 +47,33 @@ func TestServeGCPercent(t *testing.T) {
 		gogc string
 		want float64
 	}{{"", defaultGCPercent}, {"80", 80}} {
-		var logs testutil.SyncBuffer
-		debugAddr := testutil.FreeAddr(t)
-		cmd := exec.Command(bin, "serve", "--listen", testutil.FreeAddr(t), "--debug-listen", debugAddr)
-		cmd.Env = withoutGOGC(os.Environ())
+		env := withoutGOGC(os.Environ())
 		if tc.gogc != "" {
-			cmd.Env = append(cmd.Env, "GOGC="+tc.gogc)
+			env = append(env, "GOGC="+tc.gogc)
 		}
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		waitReady(t, debugAddr, &logs, 20*time.Second)
+		debugAddr := testutil.FreeAddr(t)
+		startServe(t, bin, env, debugAddr, "--listen", testutil.FreeAddr(t))
 		got, err := gaugeValue("http://"+debugAddr+"/metrics", "go_gc_gogc_percent")
 		if err != nil || got != tc.want {
 			t.Errorf("GOGC=%q: go_gc_gogc_percent %v (%v), want %v", tc.gogc, got, err, tc.want)
 		}
 	}
+}
+
+// startServe runs `bin serve --debug-listen debugAddr args…` with env
+// until the test ends, and returns its output once debugAddr is ready.
+func startServe(t *testing.T, bin string, env []string, debugAddr string, args ...string) *testutil.SyncBuffer {
+	t.Helper()
+	var logs testutil.SyncBuffer
+	cmd := exec.Command(bin, append([]string{"serve", "--debug-listen", debugAddr}, args...)...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitReady(t, debugAddr, &logs, 20*time.Second)
+	return &logs
 }
 
 func withoutGOGC(env []string) []string {
@@ -110,17 +119,9 @@ func TestServeMemoryTrim(t *testing.T) {
 		interval string
 		want     bool
 	}{{"200ms", true}, {"0", false}} {
-		var logs testutil.SyncBuffer
 		debugAddr, addr := testutil.FreeAddr(t), testutil.FreeAddr(t)
-		cmd := exec.Command(bin, "serve", "--listen", addr, "--debug-listen", debugAddr, "--echo",
+		logs := startServe(t, bin, withoutGOGC(os.Environ()), debugAddr, "--listen", addr, "--echo",
 			"--log-level", "debug", "--memory-trim-interval", tc.interval)
-		cmd.Env = withoutGOGC(os.Environ())
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		waitReady(t, debugAddr, &logs, 20*time.Second)
 		const trimLine = "returned free heap to the OS"
 		time.Sleep(time.Second) // the start's own garbage trimmed (or not)
 		trimsBefore := strings.Count(logs.String(), trimLine)
