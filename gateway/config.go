@@ -143,6 +143,11 @@ type Config struct {
 	// one is logged at debug level.
 	LogSummaryInterval time.Duration
 
+	// MetricStats are more counters to export on /metrics: pointers to
+	// structs of tagged atomic.Int64 fields, like Metrics (the wsgate
+	// binary's memory trimmer, say).
+	MetricStats []any
+
 	// Broker carries publications between instances (nil: the embedded
 	// in-process broker). NodeID names this instance in publications.
 	Broker broker.Broker

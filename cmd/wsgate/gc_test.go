@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -88,22 +89,34 @@ func withoutGOGC(env []string) []string {
 
 // gaugeValue reads one unlabelled gauge from a Prometheus text page.
 func gaugeValue(url, name string) (float64, error) {
+	m, err := metricOf(url, name)
+	return m.GetGauge().GetValue(), err
+}
+
+// counterValue reads one unlabelled counter from a Prometheus text page.
+func counterValue(url, name string) (float64, error) {
+	m, err := metricOf(url, name)
+	return m.GetCounter().GetValue(), err
+}
+
+// metricOf reads the one unlabelled metric of family name.
+func metricOf(url, name string) (*dto.Metric, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	f, ok := families[name]
 	if !ok || len(f.GetMetric()) != 1 {
-		return 0, fmt.Errorf("%s: no single %s", url, name)
+		return nil, fmt.Errorf("%s: no single %s", url, name)
 	}
-	return f.GetMetric()[0].GetGauge().GetValue(), nil
+	return f.GetMetric()[0], nil
 }
 
 // TestServeMemoryTrim: the running binary trims its heap (the debug line)
@@ -139,6 +152,10 @@ func TestServeMemoryTrim(t *testing.T) {
 		}
 		if !tc.want && trimsBefore > 0 {
 			t.Fatalf("--memory-trim-interval 0 trimmed at the start")
+		}
+		trims, err := counterValue("http://"+debugAddr+"/metrics", "wsgate_memory_trims_total")
+		if err != nil || (trims > 0) != tc.want {
+			t.Errorf("--memory-trim-interval %s: wsgate_memory_trims_total %v (%v), want > 0: %v", tc.interval, trims, err, tc.want)
 		}
 	}
 }

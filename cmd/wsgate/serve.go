@@ -225,6 +225,8 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 			return fmt.Errorf("presence: %w", err)
 		}
 	}
+	var trimStats memtrim.Stats
+	f.cfg.MetricStats = append(f.cfg.MetricStats, &trimStats)
 	srv, err := gateway.New(f.cfg, log)
 	if err != nil {
 		return err
@@ -241,7 +243,7 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		trimCtx, stopTrim := context.WithCancel(ctx)
 		go func() {
 			defer close(trimDone)
-			memtrim.Run(trimCtx, memtrim.Config{Interval: f.memoryTrim, Log: log})
+			memtrim.Run(trimCtx, memtrim.Config{Interval: f.memoryTrim, Log: log, Stats: &trimStats})
 		}()
 		defer func() { stopTrim(); <-trimDone }()
 	}

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,15 @@ type Config struct {
 	MinExcessRatio float64
 	// Log receives one debug line per trim (default: discarded).
 	Log *slog.Logger
+	// Stats, if set, counts the trims (exported on /metrics by the
+	// gateway: see gateway.Config.MetricStats).
+	Stats *Stats
+}
+
+// Stats counts what Run did; the tags name the Prometheus families.
+type Stats struct {
+	Trims        atomic.Int64 `metric:"wsgate_memory_trims_total" help:"Times free heap was handed back to the OS once the heap had gone quiet (--memory-trim-interval)."`
+	TrimmedBytes atomic.Int64 `metric:"wsgate_memory_trimmed_bytes_total" help:"Resident heap bytes those trims gave back to the OS."`
 }
 
 func (c Config) withDefaults() Config {
@@ -50,6 +60,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Stats == nil {
+		c.Stats = new(Stats)
 	}
 	return c
 }
@@ -116,6 +129,10 @@ func Run(ctx context.Context, cfg Config) int {
 			trims++
 			now = Read()
 			floor = now.Excess(0)
+			cfg.Stats.Trims.Add(1)
+			if before > now.Resident {
+				cfg.Stats.TrimmedBytes.Add(int64(before - now.Resident))
+			}
 			cfg.Log.Debug("returned free heap to the OS", "live_bytes", now.Live,
 				"resident_before", before, "resident_after", now.Resident, "took", time.Since(start))
 		}

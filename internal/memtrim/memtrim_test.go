@@ -54,7 +54,8 @@ func TestRunReturnsAFreedSurge(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
-	go func() { done <- Run(ctx, Config{Interval: 50 * time.Millisecond}) }()
+	var stats Stats
+	go func() { done <- Run(ctx, Config{Interval: 50 * time.Millisecond, Stats: &stats}) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for Read().Excess(0) >= 16*mib && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -68,6 +69,9 @@ func TestRunReturnsAFreedSurge(t *testing.T) {
 	}
 	if trims != 1 {
 		t.Errorf("%d trims, want 1: a trimmed heap must not be trimmed again", trims)
+	}
+	if stats.Trims.Load() != int64(trims) || stats.TrimmedBytes.Load() < 16*mib {
+		t.Errorf("stats: %d trims, %d bytes trimmed; want %d, ≥ 16 MiB", stats.Trims.Load(), stats.TrimmedBytes.Load(), trims)
 	}
 }
 
