@@ -346,6 +346,7 @@ var Counters = []string{
 	"wsgate_handshake_timeouts_total", "wsgate_handshakes_busy_total", "wsgate_handshakes_failed_total",
 	"wsgate_conns_refused_total", "wsgate_accept_errors_total", "wsgate_slow_consumers_total",
 	"wsgate_redis_deaf_total", "wsgate_redis_reconnects_total", "wsgate_redis_dropped_total",
+	"wsgate_memory_trims_total", "wsgate_memory_trimmed_bytes_total",
 }
 
 // counters sums Counters over every server that answers.

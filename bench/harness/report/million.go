@@ -160,7 +160,21 @@ func millionMemoryRows(row func(name string, f func(m *results.Million) string))
 			Num(c["wsgate_handshakes_busy_total"]+c["wsgate_conns_refused_total"], 0) + ", " +
 			n("wsgate_redis_deaf_total") + " / " + n("wsgate_redis_reconnects_total")
 	})
+	row("servers' memory trims: by the ramp's end / by the run's end (returned)", trimsCell)
 	row("teardown (RST every connection, stop every process)", func(m *results.Million) string { return Num(m.TeardownS, 1) + " s" })
+}
+
+// trimsCell counts the servers' memory trims (--memory-trim-interval) at
+// the ramp's end and at the run's: trims wait for a quiet heap, so few
+// should come before the ramp ends.
+func trimsCell(m *results.Million) string {
+	const trims, bytes = "wsgate_memory_trims_total", "wsgate_memory_trimmed_bytes_total"
+	ramp, rampOK := m.CountersAfterRamp[trims]
+	end, endOK := m.CountersAtEnd[trims]
+	if !rampOK || !endOK {
+		return dash // a server without the trim (naive)
+	}
+	return fmt.Sprintf("%s / %s (%s)", Num(ramp, 0), Num(end, 0), bytesIEC(m.CountersAtEnd[bytes]))
 }
 
 // perConn is a total and, with n connections, its growth per connection.
