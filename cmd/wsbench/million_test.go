@@ -152,7 +152,9 @@ func TestSmokeMillion(t *testing.T) {
 		if m.Layout.Servers != 4 || m.Layout.Clients != 4 || m.Layout.MaxPerServer > m.Layout.ServerCap {
 			t.Errorf("%s: layout %+v", name, m.Layout)
 		}
-		if m.Memory.Conns != 3000 || m.Memory.ServerRSSBytes <= m.Memory.ServerBaseRSSBytes || m.Memory.KernelSlabBytes <= 0 {
+		// Not the kernel slab: it is host-wide, and the sockets of tests
+		// running beside this one move it either way (-22 MB once).
+		if m.Memory.Conns != 3000 || m.Memory.ServerRSSBytes <= m.Memory.ServerBaseRSSBytes {
 			t.Errorf("%s: memory %+v", name, m.Memory)
 		}
 		if len(m.Timeline) < 2 || m.Timeline[len(m.Timeline)-1].Conns == 0 {
