@@ -56,9 +56,10 @@ type metricsSource interface {
 
 // newMetricsHandler builds the one place every wsgate metric is exported
 // from: the server's Metrics, the hub's Stats, Config.MetricStats, the
-// broker's and the presence store's counters, the broker's readiness, and the Go runtime and
-// process collectors. Values are read from the live atomics at scrape time,
-// so the hot path keeps its plain atomic adds and nothing is copied.
+// broker's and the presence store's counters, the broker's readiness, and
+// the Go runtime and process collectors. Values are read from the live
+// atomics at scrape time, so the hot path keeps its plain atomic adds and
+// nothing is copied.
 func (s *Server) newMetricsHandler() (http.Handler, error) {
 	stats := append([]any{&s.metrics, s.hub.Stats()}, s.cfg.MetricStats...)
 	for _, c := range []any{s.broker, s.presence} {
