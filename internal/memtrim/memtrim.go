@@ -107,18 +107,17 @@ func (c Config) Worth(prev, now Heap, floor uint64) bool {
 }
 
 // Run looks at the heap every Interval and trims when Worth says so, until
-// ctx ends. It returns how many trims it made.
-func Run(ctx context.Context, cfg Config) int {
+// ctx ends; Config.Stats counts the trims.
+func Run(ctx context.Context, cfg Config) {
 	cfg = cfg.withDefaults()
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
-	trims := 0
 	var floor uint64
 	prev := Read()
 	for {
 		select {
 		case <-ctx.Done():
-			return trims
+			return
 		case <-t.C:
 		}
 		now := Read()
@@ -126,7 +125,6 @@ func Run(ctx context.Context, cfg Config) int {
 			start := time.Now()
 			before := now.Resident
 			debug.FreeOSMemory()
-			trims++
 			now = Read()
 			floor = now.Excess(0)
 			cfg.Stats.Trims.Add(1)

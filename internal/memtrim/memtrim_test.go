@@ -53,16 +53,17 @@ func TestRunReturnsAFreedSurge(t *testing.T) {
 		t.Fatalf("setup: excess %d MiB after the surge, want ≥ 32", before.Excess(0)/mib)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
+	done := make(chan struct{})
 	var stats Stats
-	go func() { done <- Run(ctx, Config{Interval: 50 * time.Millisecond, Stats: &stats}) }()
+	go func() { Run(ctx, Config{Interval: 50 * time.Millisecond, Stats: &stats}); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for Read().Excess(0) >= 16*mib && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // six more looks: nothing left worth a trim
 	cancel()
-	trims := <-done
+	<-done
+	trims := stats.Trims.Load()
 	after := Read()
 	if after.Excess(0) >= 16*mib {
 		t.Errorf("excess %d MiB after Run, want < 16 (before: %d)", after.Excess(0)/mib, before.Excess(0)/mib)
@@ -70,15 +71,15 @@ func TestRunReturnsAFreedSurge(t *testing.T) {
 	if trims != 1 {
 		t.Errorf("%d trims, want 1: a trimmed heap must not be trimmed again", trims)
 	}
-	if stats.Trims.Load() != int64(trims) || stats.TrimmedBytes.Load() < 16*mib {
-		t.Errorf("stats: %d trims, %d bytes trimmed; want %d, ≥ 16 MiB", stats.Trims.Load(), stats.TrimmedBytes.Load(), trims)
+	if stats.TrimmedBytes.Load() < 16*mib {
+		t.Errorf("%d bytes trimmed, want ≥ 16 MiB", stats.TrimmedBytes.Load())
 	}
 }
 
 func TestRunStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int)
-	go func() { done <- Run(ctx, Config{Interval: time.Hour}) }()
+	done := make(chan struct{})
+	go func() { Run(ctx, Config{Interval: time.Hour}); close(done) }()
 	cancel()
 	select {
 	case <-done:
