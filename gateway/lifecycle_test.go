@@ -124,15 +124,26 @@ func TestOutboundQueueLimit(t *testing.T) {
 	// Keep our receive buffer small so the server's queue is what fills.
 	c.(*net.TCPConn).SetReadBuffer(4096)
 	msg := append([]byte("\x82\xFE\x10\x00\x00\x00\x00\x00"), bytes.Repeat([]byte("x"), 4096)...)
+	// Stay at most 64 messages (256 KiB) ahead of what the server has
+	// read: once it closes us, it drops what we still send only up to a
+	// bound (4 MiB) and then resets the connection, which would destroy
+	// the close frame in our buffers. Unpaced, a descheduled server let
+	// this loop get that far ahead.
+	const ahead = 64
 	deadline := time.Now().Add(20 * time.Second)
-	for srv.Metrics().SlowConsumers.Load() == 0 {
+	for sent := int64(0); srv.Metrics().SlowConsumers.Load() == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("never closed as a slow consumer")
+		}
+		if sent-srv.Metrics().MessagesIn.Load() >= ahead {
+			time.Sleep(time.Millisecond)
+			continue
 		}
 		c.SetWriteDeadline(time.Now().Add(time.Second))
 		if _, err := c.Write(msg); err != nil {
 			break // the server closed us
 		}
+		sent++
 	}
 	if code := readCloseCode(c, 10*time.Second); code != gateway.CloseSlowConsumer {
 		t.Fatalf("close code %d, want %d", code, gateway.CloseSlowConsumer)
