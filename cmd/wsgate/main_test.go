@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -517,5 +518,43 @@ func TestREADMEConfigExamples(t *testing.T) {
 	want := strings.ReplaceAll(strings.TrimSpace(shown), "wsgate.yaml", path)
 	if code != 2 || strings.TrimSpace(errOut) != want {
 		t.Errorf("exit %d, printed:\n%s\nREADME shows:\n%s", code, errOut, want)
+	}
+}
+
+// TestServeRefusesBusyListener: an API or debug address that cannot be
+// bound ends serve with an error naming the flag, before any client is
+// accepted, instead of a gateway running without it.
+func TestServeRefusesBusyListener(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildWsgate(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, flags := range [][]string{
+		{"--api-listen", busy.Addr().String(), "--api-key", "k"},
+		{"--debug-listen", busy.Addr().String()},
+	} {
+		var out bytes.Buffer
+		cmd := exec.Command(bin, append([]string{"serve", "--listen", testutil.FreeAddr(t)}, flags...)...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 || !strings.Contains(out.String(), flags[0]) {
+				t.Errorf("serve %v on a busy address: %v, want a non-zero exit naming %s\n%s", flags, err, flags[0], out.String())
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("serve %v on a busy address still runs after 20 s", flags)
+		}
 	}
 }

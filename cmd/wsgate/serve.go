@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -209,6 +210,20 @@ func (c *choice) Set(v string) error {
 func runServer(f *serveFlags, log *slog.Logger) error {
 	nofile := raiseNofile(log)
 	applyGCPercent(os.LookupEnv, log)
+	if f.apiListen != "" && f.apiKey == "" {
+		return fmt.Errorf("--api-listen needs --api-key (or WSGATE_API_KEY)")
+	}
+	// Bind the HTTP listeners first: an operator who asked for the API or
+	// the health checks gets them or an exit, never a gateway without them.
+	apiLn, err := listenOptional("--api-listen", f.apiListen)
+	if err != nil {
+		return err
+	}
+	debugLn, err := listenOptional("--debug-listen", f.debugListen)
+	defer closeAll(apiLn, debugLn) // on every return; a second Close is harmless
+	if err != nil {
+		return err
+	}
 	if f.broker == "redis" {
 		f.redis.Node, f.redis.Log, f.redis.History = f.cfg.NodeID, log, f.cfg.HistoryPolicy()
 		f.redis.IdempotencyTTL = f.cfg.IdempotencyTTL
@@ -247,16 +262,9 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		}()
 		defer func() { stopTrim(); <-trimDone }()
 	}
-	if f.apiListen != "" {
-		if f.apiKey == "" {
-			return fmt.Errorf("--api-listen needs --api-key (or WSGATE_API_KEY)")
-		}
-		apiSrv := &http.Server{Addr: f.apiListen, Handler: api.New(f.apiKey, srv.APIBackend(), log), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := apiSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("api listener", "err", err)
-			}
-		}()
+	if apiLn != nil {
+		apiSrv := &http.Server{Handler: api.New(f.apiKey, srv.APIBackend(), log), ReadHeaderTimeout: 5 * time.Second}
+		go serveHTTP(apiSrv, apiLn, "api listener", log)
 		defer func() {
 			// Let API calls in flight finish (their answers say what
 			// happened to their publications) rather than cutting them.
@@ -265,16 +273,40 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 			_ = apiSrv.Shutdown(ctx)
 		}()
 	}
-	if f.debugListen != "" {
-		dbg := debugServer(f.debugListen, srv)
-		go func() {
-			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("debug listener", "err", err)
-			}
-		}()
+	if debugLn != nil {
+		dbg := debugServer(srv)
+		go serveHTTP(dbg, debugLn, "debug listener", log)
 		defer dbg.Close()
 	}
 	return srv.Serve(ctx)
+}
+
+// listenOptional binds addr for the flag that names it ("" binds nothing).
+func listenOptional(flag, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
+	}
+	return ln, nil
+}
+
+// closeAll closes the listeners that are not nil.
+func closeAll(lns ...net.Listener) {
+	for _, ln := range lns {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// serveHTTP serves hs on ln until hs is closed or shut down.
+func serveHTTP(hs *http.Server, ln net.Listener, name string, log *slog.Logger) {
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error(name, "err", err)
+	}
 }
 
 // raiseNofile lifts the soft open-files limit to the hard one (each
@@ -305,7 +337,7 @@ const livenessTimeout = 2 * time.Second
 
 // debugServer serves pprof, the metrics, liveness (/healthz) and readiness
 // (/readyz) on their own listener.
-func debugServer(addr string, srv *gateway.Server) *http.Server {
+func debugServer(srv *gateway.Server) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -329,7 +361,7 @@ func debugServer(addr string, srv *gateway.Server) *http.Server {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", srv.MetricsHandler())
-	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
 // configure builds the authenticator.
