@@ -111,6 +111,13 @@ func (c *conn) flushLocked(onWorker bool) {
 		return
 	}
 	writes, err := c.out.Flush(c.desc.Fd())
+	c.flushedLocked(writes, err, onWorker)
+}
+
+// flushedLocked is the end of a flush, however it was written (here or in
+// a batch, sendbatch.go): writes calls wrote something, err says the
+// socket is broken.
+func (c *conn) flushedLocked(writes int, err error, onWorker bool) {
 	c.srv.metrics.Writevs.Add(int64(writes))
 	if err != nil { // peer reset: nothing more can be sent
 		c.out.Reset()

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,14 +41,16 @@ type Server struct {
 	// inflateFn is s.inflate, made once (compression.go).
 	inflateFn func(dst, compressed []byte, limit int) ([]byte, error)
 
-	broker    broker.Broker
-	hub       *hub.Hub
-	ns        *Namespaces
-	presence  presence.Store
-	limits    *limits
-	clientSeq atomic.Uint64
-	hookSem   chan struct{}  // bounds connect-hook calls in flight
-	hookWG    sync.WaitGroup // connect-hook goroutines, waited for at shutdown
+	broker broker.Broker
+	hub    *hub.Hub
+	// sendBatches write the hub's fan-out flushes (sendbatch.go).
+	sendBatches *sendBatches
+	ns          *Namespaces
+	presence    presence.Store
+	limits      *limits
+	clientSeq   atomic.Uint64
+	hookSem     chan struct{}  // bounds connect-hook calls in flight
+	hookWG      sync.WaitGroup // connect-hook goroutines, waited for at shutdown
 
 	ln     *net.TCPListener
 	rawLn  syscall.RawConn
@@ -112,7 +115,15 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		s.broker = memory.NewWithConfig(memory.Config{Node: cfg.NodeID, History: s.ns.HistoryPolicy(), IdempotencyTTL: cfg.IdempotencyTTL})
 	}
 	s.inflateFn = countedInflate(&s.metrics.MessagesInflated) // one for every decoder
-	s.hub = hub.New(hub.Config{Compress: s.cfg.compressionPolicy(), CompressMinBytes: s.cfg.CompressionMinBytes}, s.broker)
+	hubCfg := hub.Config{Compress: s.cfg.compressionPolicy(), CompressMinBytes: s.cfg.CompressionMinBytes}
+	s.sendBatches = &sendBatches{}
+	if cfg.BatchSends {
+		s.sendBatches = newSendBatches(max(2, runtime.GOMAXPROCS(0)), log)
+	}
+	if s.sendBatches.enabled() {
+		hubCfg.FlushAll = s.flushAll
+	}
+	s.hub = hub.New(hubCfg, s.broker)
 	if err := s.broker.Start(s.hub); err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
@@ -121,6 +132,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.ln, s.rawLn, err = listen(context.Background(), cfg.Listen, cfg.ReusePort)
 	if err != nil {
 		s.hub.Close()
+		s.sendBatches.close()
 		s.broker.Close()
 		return nil, err
 	}
@@ -133,6 +145,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		s.ln.Close()
 		s.hub.Close()
+		s.sendBatches.close()
 		s.broker.Close()
 		return nil, fmt.Errorf("start event loop: %w", err)
 	}
@@ -140,6 +153,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		s.poller.Close()
 		s.ln.Close()
 		s.hub.Close()
+		s.sendBatches.close()
 		s.broker.Close()
 		return nil, err
 	}
@@ -401,6 +415,7 @@ func (s *Server) shutdown() error {
 		}
 	}
 	s.hub.Close()
+	s.sendBatches.close()
 	err = errors.Join(err, s.presence.Close(), s.broker.Close()) // presence first: it may use the broker's Redis client
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)

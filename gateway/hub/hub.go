@@ -72,6 +72,10 @@ type Config struct {
 	// plain.
 	Compress         func(channel string) bool
 	CompressMinBytes int
+	// FlushAll, when set, flushes a list of subscribers at once (the
+	// gateway sends to all their sockets with one system call); nil: one
+	// Flush call each. It must not keep the slice.
+	FlushAll func(subs []Subscriber)
 }
 
 // DefaultQueueBytes is the default fan-out queue budget: at ~200 bytes per

@@ -27,7 +27,7 @@ const (
 	flushBytes = 256 << 10 // bounds what a round queues on one socket before a flush
 
 	maxYields       = 4  // times a round's last flush may stop for new arrivals
-	yieldCheckEvery = 64 // subscribers flushed between two looks at the queue
+	yieldCheckEvery = 64 // subscribers flushed (in one batch) between two looks at the queue
 )
 
 // worker holds a write worker's reusable buffers: delivering allocates
@@ -238,12 +238,21 @@ func (w *worker) buildFrames(dst [][]byte, enc codec.Encoding, pubs []*codec.Pub
 // flush ends a round: every subscriber touched since the last flush writes
 // what its socket takes now.
 func (w *worker) flush() {
-	for i, sub := range w.dirty {
-		sub.Flush()
-		w.dirty[i] = nil
-	}
+	w.flushSubs(w.dirty)
+	clear(w.dirty)
 	w.dirty = w.dirty[:0]
 	w.roundPubs, w.roundBytes, w.yields = 0, 0, 0
+}
+
+// flushSubs flushes subs, all at once when the hub was given FlushAll.
+func (w *worker) flushSubs(subs []Subscriber) {
+	if flushAll := w.shard.hub.cfg.FlushAll; flushAll != nil {
+		flushAll(subs)
+		return
+	}
+	for _, sub := range subs {
+		sub.Flush()
+	}
 }
 
 // endRound flushes the touched subscribers once the queue ran dry, and
@@ -253,15 +262,18 @@ func (w *worker) flush() {
 // arrived, so the subscribers not yet flushed take the whole burst in one
 // write instead of two. Those already flushed stay flushed; the rest keep
 // their place at the front of the list, so each yield delays them by one
-// run's queueing, never by a flush of anyone after them.
+// run's queueing, never by a flush of anyone after them. Subscribers are
+// flushed yieldCheckEvery at a time, between two looks at the queue.
 func (w *worker) endRound() bool {
 	i := 0
-	for ; i < len(w.dirty); i++ {
-		if i%yieldCheckEvery == 0 && w.yields < maxYields && w.shard.queue.pending() {
+	for i < len(w.dirty) {
+		if w.yields < maxYields && w.shard.queue.pending() {
 			w.yields++
 			break
 		}
-		w.dirty[i].Flush()
+		next := min(i+yieldCheckEvery, len(w.dirty))
+		w.flushSubs(w.dirty[i:next])
+		i = next
 	}
 	w.dirty = slices.Delete(w.dirty, 0, i)
 	if len(w.dirty) > 0 {
