@@ -72,6 +72,25 @@ func TestFanoutExactlyOnce(t *testing.T) {
 	res := runPubsub(t, p, "--channels", "1", "--subs-per-channel", "2000", "--json-subscribers", "100",
 		"--publishers", "10", "--messages", "10000", "--size", "64", "--mode", "burst")
 	requireExactlyOnce(t, res, 2000, 10000)
+	if got := p.metric("wsgate_send_batches_total"); got == 0 {
+		t.Error("no flush went out in an io_uring batch (--batch-sends is on by default)")
+	}
+}
+
+// TestFanoutBatchSendsOff: with --batch-sends=false every socket gets its
+// own write(2), nothing is batched, and the fan-out is as exact.
+func TestFanoutBatchSendsOff(t *testing.T) {
+	skipSlow(t)
+	p := startGateway(t, "--batch-sends=false")
+	res := runPubsub(t, p, "--channels", "1", "--subs-per-channel", "1000", "--json-subscribers", "100",
+		"--publishers", "5", "--messages", "2000", "--size", "64", "--mode", "burst")
+	requireExactlyOnce(t, res, 1000, 2000)
+	if got := p.metric("wsgate_send_batches_total"); got != 0 {
+		t.Errorf("wsgate_send_batches_total = %d with --batch-sends=false", got)
+	}
+	if got := p.metric("wsgate_writev_total"); got < 1000 {
+		t.Errorf("wsgate_writev_total = %d, want at least one write per subscriber", got)
+	}
 }
 
 // TestFanoutManyChannels: 500 channels × 20 subscribers; each of 10
@@ -134,6 +153,9 @@ func TestSlowConsumers(t *testing.T) {
 		float64(sampler.first)/(1<<20), float64(peak)/(1<<20), samples, float64(limit)/(1<<20))
 
 	requireExactlyOnce(t, res, slowReaders, slowMessages)
+	if got := p.metric("wsgate_send_batches_total"); got == 0 {
+		t.Error("no flush went out in an io_uring batch: full sockets were not exercised in one")
+	}
 	if got := p.metric("wsgate_slow_consumers_total"); got != slowNonReaders {
 		t.Errorf("wsgate_slow_consumers_total = %d, want %d", got, slowNonReaders)
 	}
