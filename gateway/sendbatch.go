@@ -35,15 +35,16 @@ type sendBatch struct {
 // at once: taking one never waits (none free: flush one at a time), and
 // each holds one io_uring fd for the server's life.
 type sendBatches struct {
-	free chan *sendBatch
-	all  []*sendBatch
+	free    chan *sendBatch
+	all     []*sendBatch
+	metrics *Metrics // SendBatches
 }
 
 // newSendBatches makes n batches, or fewer (none) where this kernel has no
 // usable io_uring: that is logged once, and flushes write one socket at a
 // time as they did before batching.
-func newSendBatches(n int, log *slog.Logger) *sendBatches {
-	p := &sendBatches{free: make(chan *sendBatch, n)}
+func newSendBatches(n int, log *slog.Logger, m *Metrics) *sendBatches {
+	p := &sendBatches{free: make(chan *sendBatch, n), metrics: m}
 	for range n {
 		snd, err := netpoll.NewSender(sendBatchSize)
 		if err != nil {
@@ -83,17 +84,17 @@ func (p *sendBatches) close() {
 // flushAll is the hub's FlushAll: subs in batches when one is free, one
 // at a time otherwise. Connections whose lock was taken are flushed last,
 // so a busy one delays no batch.
-func (s *Server) flushAll(subs []hub.Subscriber) {
-	b := s.sendBatches.get()
+func (p *sendBatches) flushAll(subs []hub.Subscriber) {
+	b := p.get()
 	if b == nil {
 		for _, sub := range subs {
 			sub.Flush()
 		}
 		return
 	}
-	defer s.sendBatches.put(b)
+	defer p.put(b)
 	for len(subs) > 0 {
-		subs = b.send(subs, &s.metrics)
+		subs = b.send(subs, p.metrics)
 	}
 	for k, sub := range b.alone {
 		sub.Flush()

@@ -45,7 +45,7 @@ func TestFlushAllBatchesAndBusyConns(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.flushAll(subs)
+		s.sendBatches.flushAll(subs)
 	}()
 
 	got := readAll(t, clients, busy.desc.Fd(), s)

@@ -115,15 +115,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		s.broker = memory.NewWithConfig(memory.Config{Node: cfg.NodeID, History: s.ns.HistoryPolicy(), IdempotencyTTL: cfg.IdempotencyTTL})
 	}
 	s.inflateFn = countedInflate(&s.metrics.MessagesInflated) // one for every decoder
-	hubCfg := hub.Config{Compress: s.cfg.compressionPolicy(), CompressMinBytes: s.cfg.CompressionMinBytes}
-	s.sendBatches = &sendBatches{}
-	if cfg.BatchSends {
-		s.sendBatches = newSendBatches(max(2, runtime.GOMAXPROCS(0)), log)
-	}
-	if s.sendBatches.enabled() {
-		hubCfg.FlushAll = s.flushAll
-	}
-	s.hub = hub.New(hubCfg, s.broker)
+	s.hub, s.sendBatches = newHub(&s.cfg, s.broker, log, &s.metrics)
 	if err := s.broker.Start(s.hub); err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
@@ -158,6 +150,20 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newHub makes the fan-out hub, with the batches its flushes are sent in
+// (sendbatch.go) unless cfg turns them off.
+func newHub(cfg *Config, b broker.Broker, log *slog.Logger, m *Metrics) (*hub.Hub, *sendBatches) {
+	hubCfg := hub.Config{Compress: cfg.compressionPolicy(), CompressMinBytes: cfg.CompressionMinBytes}
+	batches := &sendBatches{}
+	if cfg.BatchSends {
+		batches = newSendBatches(max(2, runtime.GOMAXPROCS(0)), log, m)
+	}
+	if batches.enabled() {
+		hubCfg.FlushAll = batches.flushAll
+	}
+	return hub.New(hubCfg, b), batches
 }
 
 // Addr is the listener's address.
