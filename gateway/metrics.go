@@ -33,7 +33,7 @@ type Metrics struct {
 	MessagesIn        atomic.Int64 `metric:"wsgate_messages_in_total" help:"Complete WebSocket messages received from clients."`
 	MessagesInflated  atomic.Int64 `metric:"wsgate_messages_inflated_total" help:"Compressed (permessage-deflate) messages received and inflated."`
 	FramesOut         atomic.Int64 `metric:"wsgate_frames_out_total" help:"WebSocket frames queued for writing to clients."`
-	Writevs           atomic.Int64 `metric:"wsgate_writev_total" help:"write(2)/writev(2) calls that wrote something to a client socket."`
+	Writevs           atomic.Int64 `metric:"wsgate_writev_total" help:"Writes (write(2), writev(2), or sends in an io_uring batch) that wrote something to a client socket."`
 	SendBatches       atomic.Int64 `metric:"wsgate_send_batches_total" help:"Fan-out flushes sent to many client sockets with one io_uring_enter(2) (--batch-sends)."`
 	AcceptErrors      atomic.Int64 `metric:"wsgate_accept_errors_total" help:"accept4(2) failures on the client listener (EMFILE and the like)."`
 	ConnsRefused      atomic.Int64 `metric:"wsgate_conns_refused_total" help:"Connections refused over --max-conns, --max-conns-per-ip, --max-conns-per-user or --accept-rate."`

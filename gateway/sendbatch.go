@@ -10,9 +10,9 @@ import (
 // Fan-out flushes go to the kernel in batches. The hub hands a write
 // worker's touched subscribers over together (hub.Config.FlushAll), and
 // the first write to each of their sockets goes out in one io_uring_enter
-// (netpoll.Sender) instead of one write(2) each: on the hosts measured
-// (bench/README.md) the system call itself is a third of a small write's
-// cost, and a publication to 10,000 subscribers is 10,000 writes.
+// (netpoll.Sender) instead of one write(2) each: on the host measured a
+// send cost 40 % less that way (bench/README.md, "Batched sends"), and a
+// publication to 10,000 subscribers is 10,000 writes.
 //
 // A connection's lock is held from its place in the batch until its
 // result is applied, as a lone flush holds it. Locks are only tried: a
@@ -21,7 +21,8 @@ import (
 
 // sendBatchSize is how many sockets one io_uring_enter writes to: the
 // hub's flush step (hub/worker.go), and few enough that a connection
-// waits for its lock at most one batch (~64 writes) long.
+// waits for its lock at most one batch long (64 sends, and the rare
+// follow-up writes of a queue longer than netpoll.MaxIovecs frames).
 const sendBatchSize = 64
 
 // sendBatch is a Sender with the scratch lists of one batch.
@@ -45,10 +46,10 @@ type sendBatches struct {
 // time as they did before batching.
 func newSendBatches(n int, log *slog.Logger, m *Metrics) *sendBatches {
 	p := &sendBatches{free: make(chan *sendBatch, n), metrics: m}
-	for range n {
+	for i := range n {
 		snd, err := netpoll.NewSender(sendBatchSize)
 		if err != nil {
-			log.Warn("batched sends off: one write(2) per socket", "err", err)
+			log.Warn("fewer io_uring batches than wanted; without any, one write(2) per socket", "batches", i, "wanted", n, "err", err)
 			break
 		}
 		b := &sendBatch{snd: snd, conns: make([]*conn, 0, snd.Cap())}
@@ -72,9 +73,12 @@ func (p *sendBatches) get() *sendBatch {
 
 func (p *sendBatches) put(b *sendBatch) { p.free <- b }
 
-// close releases every batch's ring. Call it once nothing flushes any more
-// (after the hub's workers stopped).
+// close releases every batch's ring, once. Call it once nothing flushes
+// any more (after the hub's workers stopped).
 func (p *sendBatches) close() {
+	for range len(p.free) {
+		<-p.free
+	}
 	for _, b := range p.all {
 		_ = b.snd.Close()
 	}

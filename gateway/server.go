@@ -41,10 +41,9 @@ type Server struct {
 	// inflateFn is s.inflate, made once (compression.go).
 	inflateFn func(dst, compressed []byte, limit int) ([]byte, error)
 
-	broker broker.Broker
-	hub    *hub.Hub
-	// sendBatches write the hub's fan-out flushes (sendbatch.go).
-	sendBatches *sendBatches
+	broker      broker.Broker
+	hub         *hub.Hub
+	sendBatches *sendBatches // the hub's flushes go out in them (sendbatch.go)
 	ns          *Namespaces
 	presence    presence.Store
 	limits      *limits
@@ -117,6 +116,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.inflateFn = countedInflate(&s.metrics.MessagesInflated) // one for every decoder
 	s.hub, s.sendBatches = newHub(&s.cfg, s.broker, log, &s.metrics)
 	if err := s.broker.Start(s.hub); err != nil {
+		s.sendBatches.close()
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
 	s.hub.Start()

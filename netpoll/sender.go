@@ -12,8 +12,8 @@ import (
 // A Sender flushes many WriteQueues, each to its own non-blocking socket,
 // with one system call: the first write of every queue goes out in one
 // io_uring batch. A queue that still holds bytes after a complete first
-// write (more than MaxIovecs buffers, or a flat copy's worth) is finished
-// with its own writes, as WriteQueue.Flush would.
+// write (it had more than MaxIovecs buffers) is finished with its own
+// writes, as WriteQueue.Flush would.
 //
 // The caller must keep each fd open and its queue untouched (its lock
 // held) from Add until the results are read. A Sender is not safe for
@@ -25,6 +25,11 @@ type Sender struct {
 	vec    [MaxIovecs][]byte
 	done   func(userData uint64, res int32)
 	broken bool
+	// inFlight keeps what sends a broken ring may still be reading (their
+	// frames, and the items holding their iovecs and flat copies), so
+	// that the memory is never reused under the kernel.
+	inFlight     [][]byte
+	inFlightItem []sendItem
 }
 
 // sendItem is one queue's part of a batch. Everything the kernel reads
@@ -94,6 +99,7 @@ func (s *Sender) Send() {
 	for i := range s.n {
 		s.finish(&s.items[i])
 	}
+
 }
 
 // prepare writes item i's SQE: send(2) of one buffer (small frames copied
@@ -111,7 +117,7 @@ func (s *Sender) prepare(i int) {
 	e.userData = uint64(i)
 	e.msgFlags = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL
 	switch {
-	case len(v) == 1:
+	case len(v) == 1 && len(v[0]) > 0:
 		e.opcode, e.addr, e.len = uringOpSend, uint64(uintptr(unsafe.Pointer(&v[0][0]))), uint32(len(v[0]))
 	case it.want <= flatBytes:
 		if it.flat == nil {
@@ -144,8 +150,10 @@ func (s *Sender) complete(userData uint64, res int32) { s.items[userData].res = 
 func (s *Sender) finish(it *sendItem) {
 	switch res := it.res; {
 	case res == resPending: // lost with a broken ring: the stream is unknown
+		s.inFlight = append(s.inFlight, it.q.bufs...)
 		it.writes, it.err = 0, errURingBroken
-	case res == -int32(syscall.ECANCELED): // never submitted
+		return // its flat, iov and msg stay the kernel's too
+	case res == -int32(syscall.ECANCELED), res == -int32(syscall.EINTR): // not sent
 		it.writes, it.err = it.q.Flush(it.fd)
 	case res == -int32(syscall.EAGAIN):
 		it.writes, it.err = 0, nil
@@ -180,8 +188,15 @@ func (s *Sender) Result(i int) (writes int, err error) {
 	return s.items[i].writes, s.items[i].err
 }
 
-// Reset empties the batch, keeping its buffers.
+// Reset empties the batch, keeping its buffers (a broken ring's last
+// items are kept aside instead, see inFlight).
 func (s *Sender) Reset() {
+	if s.broken && s.inFlightItem == nil {
+		s.inFlightItem = s.items
+		s.items = make([]sendItem, len(s.items))
+		s.n = 0
+		return
+	}
 	for i := range s.n {
 		it := &s.items[i]
 		it.q, it.err = nil, nil

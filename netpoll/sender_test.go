@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -235,5 +236,40 @@ func TestSenderWithdraw(t *testing.T) {
 	}
 	if atomic.LoadUint32(s.ring.sqTail) != tail-1 {
 		t.Fatal("withdraw left the SQE in the ring")
+	}
+}
+
+// TestURingWaitIsBounded: a send that cannot complete inline (here, on
+// purpose, a blocking socket that is full and no MSG_DONTWAIT) does not
+// hold the caller: the wait times out and the ring reports itself broken.
+func TestURingWaitIsBounded(t *testing.T) {
+	fds := smallSocketPair(t)
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := unix.Write(fds[0], chunk); err == unix.EAGAIN {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.SetNonblock(fds[0], false); err != nil {
+		t.Fatal(err)
+	}
+	r, err := newURing(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close() // before the sockets close: cancels the parked send
+	r.waitTimeout = unix.NsecToTimespec(int64(100 * time.Millisecond))
+	e := r.sqe(0)
+	e.opcode, e.fd = uringOpSend, int32(fds[0])
+	e.addr, e.len = uint64(uintptr(unsafe.Pointer(&chunk[0]))), uint32(len(chunk))
+	start := time.Now()
+	err = r.submitAndWait(1, func(uint64, int32) { t.Error("a parked send completed") })
+	if !errors.Is(err, errURingBroken) {
+		t.Fatalf("err %v, want errURingBroken", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the wait took %v", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,7 +16,7 @@ import (
 // buffers. Requests are sends with MSG_DONTWAIT, which the kernel
 // completes inline, during io_uring_enter: one system call does the work
 // of many write(2)s, and on a guest whose system calls are expensive that
-// is a third of a write's cost (bench/README.md).
+// saves some 40 % of a small send's CPU (bench/README.md, "Batched sends").
 //
 // A uring is not safe for concurrent use.
 type uring struct {
@@ -30,7 +31,22 @@ type uring struct {
 	cqHead, cqTail *uint32
 	cqMask         uint32
 	cqes           []uringCQE
+
+	// A wait is bounded (IORING_ENTER_EXT_ARG): a send that did not
+	// complete inline, which MSG_DONTWAIT rules out, would otherwise hold
+	// its caller, and the connections it has locked, for good.
+	waitArg     uringGetEventsArg
+	waitTimeout unix.Timespec
 }
+
+type uringGetEventsArg struct {
+	sigmask            uint64
+	sigmaskSize, minUS uint32
+	ts                 uint64
+}
+
+// uringWaitTimeout bounds a batch's wait; inline sends take microseconds.
+const uringWaitTimeout = time.Second
 
 // The kernel ABI (include/uapi/linux/io_uring.h).
 type uringParams struct {
@@ -75,7 +91,9 @@ const (
 	uringSetupCQSize    = 1 << 3
 	uringSetupClamp     = 1 << 4
 	uringFeatSingleMap  = 1 << 0
+	uringFeatExtArg     = 1 << 8
 	uringEnterGetEvents = 1 << 0
+	uringEnterExtArg    = 1 << 3
 
 	uringOffSQRing = 0
 	uringOffSQEs   = 0x10000000
@@ -99,7 +117,12 @@ func newURing(entries int) (*uring, error) {
 	if errno != 0 {
 		return nil, fmt.Errorf("%w: io_uring_setup: %v", errNoURing, errno)
 	}
-	r := &uring{fd: int(fd)}
+	r := &uring{fd: int(fd), waitTimeout: unix.NsecToTimespec(int64(uringWaitTimeout))}
+	r.waitArg.ts = uint64(uintptr(unsafe.Pointer(&r.waitTimeout)))
+	if p.features&uringFeatExtArg == 0 {
+		r.close()
+		return nil, fmt.Errorf("%w: no IORING_FEAT_EXT_ARG (Linux 5.11)", errNoURing)
+	}
 	if err := r.mapRings(&p); err != nil {
 		r.close()
 		return nil, err
@@ -167,7 +190,9 @@ func (r *uring) probeOps(ops ...uint8) error {
 // size is how many requests fit in the submission ring.
 func (r *uring) size() int { return len(r.sqes) }
 
-// sqe returns the i-th SQE of the next submission, zeroed.
+// sqe returns the i-th SQE of the next submission, zeroed. Between two
+// submitAndWait calls the kernel has taken every SQE, so the ring's tail
+// and head agree and either marks where the next submission starts.
 func (r *uring) sqe(i int) *uringSQE {
 	e := &r.sqes[(atomic.LoadUint32(r.sqTail)+uint32(i))&r.sqMask]
 	*e = uringSQE{}
@@ -178,9 +203,9 @@ func (r *uring) sqe(i int) *uringSQE {
 // completed, calling done with each completion. Sends with MSG_DONTWAIT
 // complete inline, during the submission, so the wait returns at once.
 // SQEs the kernel refused to take are withdrawn and reported to done with
-// res -ECANCELED: they sent nothing. An error after the kernel took some
-// SQEs means they may still be in flight: the ring and their buffers must
-// not be reused.
+// res -ECANCELED: they sent nothing. errURingBroken (a wait that failed or
+// timed out) means some SQEs may still be in flight: the ring must not be
+// used again, nor their buffers changed.
 func (r *uring) submitAndWait(n int, done func(userData uint64, res int32)) (submitErr error) {
 	head := atomic.LoadUint32(r.sqHead)
 	tail := head + uint32(n)
@@ -198,14 +223,15 @@ func (r *uring) submitAndWait(n int, done func(userData uint64, res int32)) (sub
 			return submitErr
 		}
 		_, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending),
-			uintptr(taken+pending-completed), uringEnterGetEvents, 0, 0)
+			uintptr(taken+pending-completed), uringEnterGetEvents|uringEnterExtArg,
+			uintptr(unsafe.Pointer(&r.waitArg)), unsafe.Sizeof(r.waitArg))
+		completed += r.reap(done)
 		if errno != 0 && errno != syscall.EINTR {
 			if pending == 0 {
 				return fmt.Errorf("%w: io_uring_enter wait: %v", errURingBroken, errno)
 			}
 			submitErr = fmt.Errorf("netpoll: io_uring_enter submit: %w", errno)
 		}
-		completed += r.reap(done)
 	}
 }
 

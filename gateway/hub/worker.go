@@ -27,7 +27,7 @@ const (
 	flushBytes = 256 << 10 // bounds what a round queues on one socket before a flush
 
 	maxYields       = 4  // times a round's last flush may stop for new arrivals
-	yieldCheckEvery = 64 // subscribers flushed (in one batch) between two looks at the queue
+	yieldCheckEvery = 64 // subscribers flushed (one FlushAll call) between two looks at the queue
 )
 
 // worker holds a write worker's reusable buffers: delivering allocates
