@@ -109,6 +109,16 @@ func TestSenderShapes(t *testing.T) {
 	}
 }
 
+// expectRead reads len(want) bytes from c and fails unless they are want.
+func expectRead(t *testing.T, c net.Conn, want string) {
+	t.Helper()
+	got := make([]byte, len(want))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+		t.Fatalf("read %q, %v; want %q", got, err, want)
+	}
+}
+
 func repeat(b []byte, n int) [][]byte {
 	out := make([][]byte, n)
 	for i := range out {
@@ -186,11 +196,7 @@ func TestSenderBrokenPeer(t *testing.T) {
 	if writes, err := s.Result(1); writes != 1 || err != nil {
 		t.Fatalf("healthy peer: %d writes, %v", writes, err)
 	}
-	got := make([]byte, 4)
-	ok.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(ok, got); err != nil || string(got) != "kept" {
-		t.Fatalf("healthy peer read %q, %v", got, err)
-	}
+	expectRead(t, ok, "kept")
 }
 
 // TestSenderBrokenRingFallsBack: after the ring breaks, a Sender still
@@ -206,11 +212,7 @@ func TestSenderBrokenRingFallsBack(t *testing.T) {
 	if writes, err := s.Result(0); writes != 1 || err != nil {
 		t.Fatalf("%d writes, %v", writes, err)
 	}
-	got := make([]byte, 5)
-	client.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(client, got); err != nil || string(got) != "hello" {
-		t.Fatalf("read %q, %v", got, err)
-	}
+	expectRead(t, client, "hello")
 }
 
 // TestSenderWithdraw: SQEs the kernel did not take are reported as never
@@ -229,11 +231,7 @@ func TestSenderWithdraw(t *testing.T) {
 	if writes, err := s.Result(0); writes != 1 || err != nil {
 		t.Fatalf("%d writes, %v", writes, err)
 	}
-	got := make([]byte, 5)
-	client.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(client, got); err != nil || string(got) != "again" {
-		t.Fatalf("read %q, %v", got, err)
-	}
+	expectRead(t, client, "again")
 	if atomic.LoadUint32(s.ring.sqTail) != tail-1 {
 		t.Fatal("withdraw left the SQE in the ring")
 	}
