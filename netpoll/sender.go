@@ -99,7 +99,6 @@ func (s *Sender) Send() {
 	for i := range s.n {
 		s.finish(&s.items[i])
 	}
-
 }
 
 // prepare writes item i's SQE: send(2) of one buffer (small frames copied
