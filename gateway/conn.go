@@ -271,8 +271,8 @@ func (c *conn) onTimer(now int64) {
 	c.heartbeatLocked(now)
 	c.keepMessageDeadlineLocked()
 	// Whatever timer the heartbeat set, come back by the expiry check.
-	if !expiry.IsZero() && c.state == stateOpen && c.desc.TimerAfter(expiry) {
-		c.desc.SetTimer(expiry)
+	if !expiry.IsZero() && c.state == stateOpen {
+		c.desc.SetTimerBefore(expiry)
 	}
 }
 
@@ -305,6 +305,19 @@ func (c *conn) heartbeatLocked(now int64) {
 	// Rounded up, so the pong deadline is never early.
 	c.pingDelta = int32(min((now-c.lastRead+int64(time.Millisecond)-1)/int64(time.Millisecond), math.MaxInt32))
 	c.desc.SetTimer(c.srv.at(now + int64(cfg.PongTimeout)))
+}
+
+// pingAnsweredAt runs (on the worker) when input arrives while a ping is
+// out. The timer then waits for the pong timeout; when that is longer than
+// the ping interval the next ping falls due first, so the timer is brought
+// forward to it. It is never pushed back: it may stand for an earlier
+// deadline (the token's expiry), and with the usual pong timeout, shorter
+// than the interval, the heartbeat simply re-plans when it fires.
+func (c *conn) pingAnsweredAt(now int64) {
+	cfg := c.srv.cfg
+	if cfg.PongTimeout > cfg.PingInterval {
+		c.desc.SetTimerBefore(c.srv.at(now + int64(cfg.PingInterval)))
+	}
 }
 
 // answerWaitingLocked reports whether the peer's bytes already wait in the

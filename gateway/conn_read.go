@@ -55,6 +55,9 @@ func (c *conn) onReadable(w *netpoll.Worker, now int64, ev netpoll.Event) {
 			c.mu.Unlock()
 			return
 		}
+		if c.pingDelta != 0 {
+			c.pingAnsweredAt(now)
+		}
 		c.lastRead, c.pingDelta = now, 0
 		c.consume(buf[:off+n], now)
 		if c.stateIs(stateClosing) {
@@ -327,9 +330,7 @@ func (c *conn) keepMessageDeadlineLocked() {
 	if c.state != stateOpen || c.in == nil || c.in.partialSince == 0 {
 		return
 	}
-	if at := c.srv.at(c.in.partialSince + int64(c.srv.cfg.MessageTimeout)); c.desc.TimerAfter(at) {
-		c.desc.SetTimer(at)
-	}
+	c.desc.SetTimerBefore(c.srv.at(c.in.partialSince + int64(c.srv.cfg.MessageTimeout)))
 }
 
 // protocolError closes the connection for something the client did: a

@@ -77,6 +77,34 @@ func TestHeartbeat(t *testing.T) {
 	alive.expectMessage(opText, []byte("still here"))
 }
 
+// TestPingIntervalShorterThanPongTimeout: the next ping is due one ping
+// interval after the pong, even when the pong timeout is longer. (The
+// timer used to wait out the pong timeout first, so pings came every
+// PongTimeout instead.)
+func TestPingIntervalShorterThanPongTimeout(t *testing.T) {
+	skipSlow(t)
+	srv := startServer(t, func(c *gateway.Config) {
+		c.PingInterval = 200 * time.Millisecond
+		c.PongTimeout = 5 * time.Second
+	})
+	c := dialWS(t, srv.Addr().String(), "/echo")
+	pings := 0
+	start := time.Now()
+	for time.Since(start) < 3*time.Second {
+		ev, err := c.next()
+		if err != nil || ev.op != opPing {
+			t.Fatalf("want a ping, got %v %v", ev, err)
+		}
+		pings++
+		c.send(pongFrame(string(ev.payload)))
+	}
+	// 3 s is less than one pong timeout: pinging every PongTimeout would
+	// show 1 ping; one every interval (plus the 100 ms timer tick) ~10.
+	if pings < 4 {
+		t.Fatalf("%d pings in %v with a 200ms interval, want one per interval", pings, time.Since(start))
+	}
+}
+
 // TestPongWaitingInSocket: a gateway too busy to read (here: the
 // connection's lock is held) reaches the pong deadline while the client's
 // pong already waits in the socket. The client is alive, so it stays

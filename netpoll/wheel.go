@@ -35,6 +35,18 @@ func (w *wheel) tickOf(t time.Time) int64 {
 func (w *wheel) set(d *Desc, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.setLocked(d, at)
+}
+
+func (w *wheel) setBefore(d *Desc, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d.tick == 0 || d.tick > w.tickOf(at) {
+		w.setLocked(d, at)
+	}
+}
+
+func (w *wheel) setLocked(d *Desc, at time.Time) {
 	if d.tick != 0 {
 		w.unlink(d)
 	}
@@ -95,14 +107,10 @@ func (w *wheel) advance(now time.Time) {
 // poller's tick).
 func (d *Desc) SetTimer(at time.Time) { d.loop.wheel.set(d, at) }
 
-// TimerAfter reports whether the descriptor's timer is unset or due after
-// at (so a caller with an earlier deadline should reschedule it).
-func (d *Desc) TimerAfter(at time.Time) bool {
-	w := d.loop.wheel
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return d.tick == 0 || d.tick > w.tickOf(at)
-}
+// SetTimerBefore sets the descriptor's timer to at unless it is already
+// due by then: for a caller that needs to run by at but must not postpone
+// an earlier deadline someone else set.
+func (d *Desc) SetTimerBefore(at time.Time) { d.loop.wheel.setBefore(d, at) }
 
 // StopTimer cancels the descriptor's timer, if any.
 func (d *Desc) StopTimer() { d.loop.wheel.stop(d) }
