@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePublication$$' -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFrame$$' -fuzztime $(FUZZTIME) ./bench/centrifugo/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeServerFrame$$' -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run '^$$' -fuzz '^FuzzCountPongs$$' -fuzztime $(FUZZTIME) ./bench/floor/
 
 ## bench: the standard side-by-side comparison (wsgate, naive, Centrifugo); refreshes bench/README.md.
 bench: build

@@ -6,6 +6,8 @@
 // What a real server spends per delivery beyond this process's CPU per
 // delivery is its own overhead; on loopback most of the floor is the
 // kernel's TCP work (the receiver's included, charged to the writer).
+// The same sockets serve the heartbeat floor (ping.go): every socket
+// pinged once per interval and every pong read, through one epoll.
 //
 // It is driven over stdin/stdout with one JSON object per line (see
 // Command and Event) so the harness can interleave it with the servers
@@ -40,6 +42,7 @@ type Command struct {
 	Cmd      string  `json:"cmd"`
 	Rate     float64 `json:"rate,omitempty"`
 	Messages int     `json:"messages,omitempty"`
+	Pongs    int     `json:"pongs,omitempty"` // for "ping": pongs read (Messages: pings sent)
 	Burst    int     `json:"burst,omitempty"`
 	Bursts   int     `json:"bursts,omitempty"`
 	PauseMs  int     `json:"pause_ms,omitempty"`
@@ -47,6 +50,10 @@ type Command struct {
 	// write(2) instead of one write per frame: the floor for a server
 	// that coalesces queued frames.
 	Coalesce bool `json:"coalesce,omitempty"`
+	// For "ping" (the heartbeat floor, see ping.go): for DurationMs,
+	// ping every socket once per IntervalMs and read every pong.
+	DurationMs int `json:"duration_ms,omitempty"`
+	IntervalMs int `json:"interval_ms,omitempty"`
 }
 
 // Event is one line the floor prints.
@@ -60,6 +67,7 @@ type Event struct {
 	// writes that found the socket full (EAGAIN), and this process's CPU
 	// time (getrusage) during the command.
 	Messages int     `json:"messages,omitempty"`
+	Pongs    int     `json:"pongs,omitempty"` // for "ping": pongs read (Messages: pings sent)
 	Writes   int64   `json:"writes,omitempty"`
 	EAGAIN   int64   `json:"eagain,omitempty"`
 	CPUUs    float64 `json:"cpu_us,omitempty"`
@@ -165,14 +173,18 @@ func listen(addr string) (int, string, error) {
 }
 
 type session struct {
-	cfg  Config
-	fds  []int
-	pend [][]byte // per socket: bytes the kernel did not take yet
-	data []byte
-	seq  uint64
+	cfg    Config
+	fds    []int
+	pend   [][]byte // per socket: bytes the kernel did not take yet
+	data   []byte
+	seq    uint64
+	pinger *pinger // made by the first ping command
 }
 
 func (s *session) closeAll() {
+	if s.pinger != nil {
+		s.pinger.close()
+	}
 	for _, fd := range s.fds {
 		unix.Close(fd)
 	}
@@ -360,7 +372,7 @@ func (s *session) execute(cmd Command) (Event, error) {
 		return Event{}, err
 	}
 	start := time.Now()
-	var msgs int
+	var msgs, pongs int
 	switch cmd.Cmd {
 	case "rate":
 		if cmd.Rate <= 0 || cmd.Messages <= 0 {
@@ -372,6 +384,13 @@ func (s *session) execute(cmd Command) (Event, error) {
 			return Event{}, errors.New("floor: burst needs burst > 0 and bursts > 0")
 		}
 		msgs = s.burst(cmd, &c)
+	case "ping":
+		if cmd.DurationMs <= 0 || cmd.IntervalMs <= 0 {
+			return Event{}, errors.New("floor: ping needs duration_ms > 0 and interval_ms > 0")
+		}
+		if msgs, pongs, err = s.ping(cmd, &c); err != nil {
+			return Event{}, err
+		}
 	default:
 		return Event{}, fmt.Errorf("floor: unknown command %q", cmd.Cmd)
 	}
@@ -382,7 +401,7 @@ func (s *session) execute(cmd Command) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	return Event{Event: "done", Messages: msgs, Writes: c.writes, EAGAIN: c.eagain,
+	return Event{Event: "done", Messages: msgs, Pongs: pongs, Writes: c.writes, EAGAIN: c.eagain,
 		CPUUs: float64((endCPU - startCPU).Microseconds()), Seconds: time.Since(start).Seconds()}, nil
 }
 

@@ -2,6 +2,7 @@ package floor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,10 +13,11 @@ import (
 
 	"github.com/wsgate/wsgate/bench/harness/wire"
 	"github.com/wsgate/wsgate/bench/loadclient"
+	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
-// TestFloorDelivers runs the floor in-process and receives its frames with
-// the benchmark's own client.
+// TestFloorDelivers runs the floor in-process and receives its frames (and
+// answers its pings) with the benchmark's own client.
 func TestFloorDelivers(t *testing.T) {
 	const conns = 20
 	inR, inW := io.Pipe()
@@ -111,6 +113,25 @@ func TestFloorDelivers(t *testing.T) {
 		t.Fatalf("last seq %d", lastSeq.Load())
 	}
 
+	// The heartbeat floor: 400 ms at a 200 ms interval pings every
+	// socket twice, and every client's pong is read back; 100 ms of a
+	// 200 ms interval pings half of them once.
+	pings0 := pool.Stats().PingsIn
+	ev = send(Command{Cmd: "ping", DurationMs: 400, IntervalMs: 200})
+	if ev.Event != "done" || ev.Messages != 2*conns || ev.Pongs != 2*conns || ev.Writes != 2*conns {
+		t.Fatalf("ping: %+v, want %d pings, pongs and writes", ev, 2*conns)
+	}
+	ev = send(Command{Cmd: "ping", DurationMs: 100, IntervalMs: 200})
+	if ev.Event != "done" || ev.Messages != conns/2 || ev.Pongs != conns/2 {
+		t.Fatalf("ping for half an interval: %+v, want %d pings and pongs", ev, conns/2)
+	}
+	if in := pool.Stats().PingsIn - pings0; in != 2*conns+conns/2 {
+		t.Fatalf("the clients saw %d pings, want %d", in, 2*conns+conns/2)
+	}
+	if ev := send(Command{Cmd: "ping"}); ev.Event != "error" {
+		t.Fatalf("ping without a duration: %+v", ev)
+	}
+
 	if ev := send(Command{Cmd: "dance"}); ev.Event != "error" {
 		t.Fatalf("unknown command: %+v", ev)
 	}
@@ -151,4 +172,35 @@ func TestFloorAcceptIdle(t *testing.T) {
 	if len(evs) != 2 || evs[1].Event != "ready" || evs[1].Conns != 2 {
 		t.Fatalf("events %+v", evs)
 	}
+}
+
+// TestCountPongs: pongs are counted frame by frame; other frames, their
+// payloads and a frame cut off at the end are not.
+func TestCountPongs(t *testing.T) {
+	pong := loadclient.ClientFrame(wsframe.OpPong, nil)
+	text := loadclient.ClientFrame(wsframe.OpText, bytes.Repeat([]byte{0x8a}, 300)) // a 16-bit length
+	var b []byte
+	b = append(b, pong...)
+	b = append(b, text...)
+	b = append(b, pong...)
+	b = append(b, pong[:3]...)
+	if got := countPongs(b); got != 2 {
+		t.Fatalf("counted %d pongs, want 2", got)
+	}
+	if got := countPongs(nil); got != 0 {
+		t.Fatalf("counted %d pongs in nothing", got)
+	}
+}
+
+// FuzzCountPongs: whatever a client sends, counting pongs neither panics
+// nor counts more frames than the bytes could hold.
+func FuzzCountPongs(f *testing.F) {
+	f.Add(loadclient.ClientFrame(wsframe.OpPong, nil))
+	f.Add([]byte{0x8a, 0xfe, 0x01})
+	f.Add([]byte{0x8a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n := countPongs(b); n < 0 || n > len(b)/2 {
+			t.Fatalf("%d pongs in %d bytes", n, len(b))
+		}
+	})
 }

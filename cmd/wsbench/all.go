@@ -59,6 +59,7 @@ func (o *allOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.idle.cpuWindow, "cpu-window", 0, "idle: CPU measurement window (0: one ping interval, at least 10s)")
 	fs.DurationVar(&o.idle.settle, "settle", time.Second, "idle: pause after each growth step before measuring")
 	o.idle.dialsInFlight = 500
+	o.idle.floor = true
 
 	fan := &o.fan
 	fs.IntVar(&fan.subs, "fanout-subs", 10000, "fanout: subscribers")
@@ -100,8 +101,9 @@ func (o *allOpts) validate() ([]string, error) {
 	return scen, err
 }
 
-// runAll runs each scenario for every design in turn; after the
-// designs' fan-outs come the floor's and the many-channel variant.
+// runAll runs each scenario for every design in turn; after the designs'
+// idle runs comes the heartbeat floor, after their fan-outs the fan-out
+// floor and the many-channel variant.
 func (b *bench) runAll(ctx context.Context, o allOpts, scen []string) {
 	modes, _ := o.fan.modeList()
 	for _, s := range scen {
@@ -119,6 +121,10 @@ func (b *bench) runAll(ctx context.Context, o allOpts, scen []string) {
 			case "slow":
 				b.runSlow(ctx, d, o.slow)
 			}
+		}
+		if s == "idle" && o.idle.floor && ctx.Err() == nil {
+			b.runIdleFloor(ctx, o.idle)
+			linkIdleFloor(b.run)
 		}
 		if s != "fanout" || ctx.Err() != nil {
 			continue

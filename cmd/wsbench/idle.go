@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/wsgate/wsgate/bench/floor"
 	"github.com/wsgate/wsgate/bench/harness/drive"
 	"github.com/wsgate/wsgate/bench/harness/results"
 	"github.com/wsgate/wsgate/bench/harness/scrape"
@@ -24,6 +26,7 @@ type idleOpts struct {
 	settle        time.Duration
 	compression   bool
 	subscribe     string
+	floor         bool
 }
 
 func (o *idleOpts) register(fs *flag.FlagSet) {
@@ -33,6 +36,7 @@ func (o *idleOpts) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.dialsInFlight, "dials-in-flight", 500, "concurrent connects+handshakes while growing")
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause after each growth step before measuring")
 	fs.StringVar(&o.subscribe, "subscribe", "", "subscribe every connection to this channel once it is upgraded (as \"wsbench million\"'s are): what a subscribed connection costs at rest; empty: connections subscribe to nothing")
+	fs.BoolVar(&o.floor, "floor", true, "also measure the heartbeat floor at the largest count: a bare epoll loop that pings as many sockets at the same interval and reads their pongs (bench/floor)")
 	fs.BoolVar(&o.compression, "compression", false, "connections offer permessage-deflate (naive accepts it as gorilla's EnableCompression does): what negotiated compression costs at rest")
 }
 
@@ -56,6 +60,10 @@ func idleCmd(e env, args []string) int {
 	defer stop()
 	for _, d := range b.designs {
 		b.runIdle(ctx, d, o)
+	}
+	if o.floor && ctx.Err() == nil {
+		b.runIdleFloor(ctx, o)
+		linkIdleFloor(b.run)
 	}
 	return b.finish()
 }
@@ -147,7 +155,7 @@ func (b *bench) finishIdle(ctx context.Context, p *server.Process, design string
 	}
 	b.run.Design(design).Idle = idle
 
-	cpu, err := b.idleCPU(ctx, p, design, held, o.cpuWindow)
+	cpu, err := b.idleCPU(ctx, p, design, held, b.idleWindow(o), pools)
 	if err != nil {
 		b.run.Problem("idle %s: cpu: %v", design, err)
 	} else {
@@ -218,16 +226,29 @@ func (b *bench) measureIdle(ctx context.Context, p *server.Process, sc *scrape.C
 	return pt, nil
 }
 
-// idleCPU measures the server's CPU time over one ping interval (every
+// idleWindow is how long idle CPU is measured: one ping interval (every
 // idle connection is pinged about once in it), at least 10 s.
-func (b *bench) idleCPU(ctx context.Context, p *server.Process, design string, conns int, window time.Duration) (*results.IdleCPU, error) {
+func (b *bench) idleWindow(o idleOpts) time.Duration {
+	if o.cpuWindow > 0 {
+		return o.cpuWindow
+	}
+	return max(b.flags.pingInterval, 10*time.Second)
+}
+
+// idleCPU measures the server's CPU time, and the pings its clients
+// answered, over the idle window.
+func (b *bench) idleCPU(ctx context.Context, p *server.Process, design string, conns int, window time.Duration, pools []*drive.Subscribers) (*results.IdleCPU, error) {
 	if conns == 0 {
 		return nil, fmt.Errorf("no connection held")
 	}
-	if window <= 0 {
-		window = max(b.flags.pingInterval, 10*time.Second)
-	}
 	b.bar.Phase(fmt.Sprintf("idle %s: CPU at %d connections over %v", design, conns, window), int(window.Seconds()))
+	pings := func() (n uint64) {
+		for _, pl := range pools {
+			n += pl.Stats().PingsIn
+		}
+		return n
+	}
+	pings0 := pings()
 	c0, err := b.proc.ReadCPU(p.Pid())
 	if err != nil {
 		return nil, err
@@ -241,10 +262,78 @@ func (b *bench) idleCPU(ctx context.Context, p *server.Process, design string, c
 	if err != nil {
 		return nil, err
 	}
+	return b.idleCPUOf(conns, time.Since(start), (c1 - c0).Seconds(), int64(pings()-pings0)), nil
+}
+
+// idleCPUOf relates CPU seconds over a window to connections and pings.
+func (b *bench) idleCPUOf(conns int, window time.Duration, cpu float64, pings int64) *results.IdleCPU {
+	c := &results.IdleCPU{
+		Conns: conns, PingInterval: b.flags.pingInterval.String(), WindowS: results.Round3(window.Seconds()), CPUS: cpu,
+		PctCorePer10k: results.Round3(cpu / window.Seconds() * 100 * 10000 / float64(conns)),
+		Pings:         pings,
+	}
+	if pings > 0 {
+		c.CPUUsPerPing = results.Round3(cpu * 1e6 / float64(pings))
+	}
+	return c
+}
+
+// runIdleFloor measures the heartbeat floor (bench/floor's ping command)
+// at the largest count: as many connections, pinged at the same interval
+// over the designs' idle window, every pong read. Its CPU is read from
+// /proc like the designs'.
+func (b *bench) runIdleFloor(ctx context.Context, o idleOpts) {
+	tag := "idle floor"
+	n := slices.Max(o.sizes)
+	p, err := b.startFloor(ctx, n, "idle")
+	if err != nil {
+		return
+	}
+	defer b.stopServer(p)
+	b.bar.Phase(fmt.Sprintf("%s: %d connections", tag, n), 0)
+	pool, err := drive.DialSubscribersWith(ctx, drive.Wsgate{}, p.Addr, n, o.dialsInFlight, 60*time.Second, drive.Options{})
+	if err != nil {
+		if pool != nil {
+			_ = pool.Close()
+		}
+		b.run.Problem("%s: dial: %v", tag, err)
+		return
+	}
+	defer pool.Close()
+	var ready floor.Event
+	if err := readFloorEvent(p, &ready); err != nil || ready.Event != "ready" || ready.Conns == 0 {
+		b.run.Problem("%s: not ready (%v): %+v", tag, err, ready)
+		return
+	}
+	interval, window := b.flags.pingInterval, b.idleWindow(o)
+	b.bar.Phase(fmt.Sprintf("%s: pinging %d connections every %v for %v", tag, ready.Conns, interval, window), 0)
+	c0, err0 := b.proc.ReadCPU(p.Pid())
+	start := time.Now()
+	var ev floor.Event
+	err = floorCommand(p, floor.Command{Cmd: "ping", DurationMs: int(window.Milliseconds()), IntervalMs: int(interval.Milliseconds())}, &ev)
 	el := time.Since(start)
-	cpu := (c1 - c0).Seconds()
-	return &results.IdleCPU{
-		Conns: conns, PingInterval: b.flags.pingInterval.String(), WindowS: results.Round3(el.Seconds()), CPUS: cpu,
-		PctCorePer10k: results.Round3(cpu / el.Seconds() * 100 * 10000 / float64(conns)),
-	}, nil
+	c1, err1 := b.proc.ReadCPU(p.Pid())
+	if err := errors.Join(err, err0, err1); err != nil {
+		b.run.Problem("%s: %v", tag, err)
+		return
+	}
+	if ev.Pongs < ev.Messages {
+		b.run.Problem("%s: read %d pongs for %d pings", tag, ev.Pongs, ev.Messages)
+	}
+	b.run.Design(results.Floor).Idle = &results.Idle{IdleCPU: b.idleCPUOf(ready.Conns, el, (c1 - c0).Seconds(), int64(ev.Pongs))}
+}
+
+// linkIdleFloor sets every design's idle CPU per ping as a multiple of
+// the heartbeat floor's.
+func linkIdleFloor(run *results.Run) {
+	fl := run.Find(results.Floor)
+	if fl == nil || fl.Idle == nil || fl.Idle.IdleCPU == nil || fl.Idle.IdleCPU.CPUUsPerPing <= 0 {
+		return
+	}
+	for _, d := range run.Designs {
+		if d.Design == results.Floor || d.Idle == nil || d.Idle.IdleCPU == nil {
+			continue
+		}
+		d.Idle.IdleCPU.CPUVsFloor = results.Round3(d.Idle.IdleCPU.CPUUsPerPing / fl.Idle.IdleCPU.CPUUsPerPing)
+	}
 }

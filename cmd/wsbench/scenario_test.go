@@ -124,7 +124,7 @@ func TestSmokeIdleSubscribed(t *testing.T) {
 	jsonPath := filepath.Join(t.TempDir(), "idle.json")
 	e, out, errb := testEnv()
 	if code := run(e, []string{"idle", "--target", "wsgate", "--wsgate-bin", wsgate, "--conns", "50,120,200",
-		"--settle", "100ms", "--cpu-window", "1s", "--subscribe", "all", "--json", jsonPath}); code != 0 {
+		"--settle", "100ms", "--cpu-window", "1s", "--subscribe", "all", "--floor=false", "--json", jsonPath}); code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errb)
 	}
 	r, err := results.Read(jsonPath)
@@ -153,7 +153,7 @@ func TestSmokeAll(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "wsbench"), "all", "--target", "both",
-		"--idle-conns", "50,100,200", "--settle", "100ms", "--cpu-window", "1s",
+		"--idle-conns", "50,100,200", "--settle", "100ms", "--cpu-window", "1s", "--ping-interval", "400ms",
 		"--fanout-subs", "200", "--many-channels", "10", "--duration", "1s", "--bursts", "2",
 		"--churn-conns", "200", "--churn-rounds", "2",
 		"--slow-subs", "100", "--slow-phase", "500ms",
@@ -200,13 +200,24 @@ func TestSmokeAll(t *testing.T) {
 			t.Errorf("%s slow: %+v", name, d.Slow)
 		}
 	}
-	if fl := r.Find(results.Floor); fl == nil || len(fl.Fanout) != 1 || len(fl.Fanout[0].Modes) != 3 {
+	fl := r.Find(results.Floor)
+	if fl == nil || len(fl.Fanout) != 1 || len(fl.Fanout[0].Modes) != 3 {
 		t.Fatalf("floor: %+v", fl)
+	}
+	// The heartbeat floor pinged the largest idle count and read every
+	// pong; each design's CPU per ping is related to it.
+	if fl.Idle == nil || fl.Idle.IdleCPU == nil || fl.Idle.IdleCPU.Conns != 200 || fl.Idle.IdleCPU.Pings == 0 || fl.Idle.IdleCPU.CPUUsPerPing <= 0 {
+		t.Fatalf("heartbeat floor: %+v", fl.Idle)
+	}
+	for _, name := range []string{results.Wsgate, results.Naive} {
+		if c := r.Find(name).Idle.IdleCPU; c == nil || c.Pings == 0 || c.CPUVsFloor <= 0 {
+			t.Errorf("%s idle CPU not related to the heartbeat floor: %+v", name, c)
+		}
 	}
 	if len(r.Projection) != 2 {
 		t.Fatalf("projection: %+v", r.Projection)
 	}
-	for _, want := range []string{"Idle connections", "Fan-out, one channel", "Fan-out, many channels", "Connection storm", "Slow consumers", "Projected to"} {
+	for _, want := range []string{"Idle connections", "Heartbeat floor", "Fan-out, one channel", "Fan-out, many channels", "Connection storm", "Slow consumers", "Projected to"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout lacks %q", want)
 		}

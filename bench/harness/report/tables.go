@@ -105,6 +105,18 @@ func idleTable(run *results.Run) *table {
 		}
 		return i.IdleCPU.PctCorePer10k
 	}, f3, true)
+	row("idle CPU per ping answered (µs)", func(i *results.Idle) float64 {
+		if i.IdleCPU == nil || i.IdleCPU.Pings == 0 {
+			return math.NaN()
+		}
+		return i.IdleCPU.CPUUsPerPing
+	}, f2, true)
+	row("idle CPU per ping ÷ heartbeat floor", func(i *results.Idle) float64 {
+		if i.IdleCPU == nil || i.IdleCPU.CPUVsFloor == 0 {
+			return math.NaN()
+		}
+		return i.IdleCPU.CPUVsFloor
+	}, f2, false)
 
 	var sizes []string
 	for _, p := range ds[0].Idle.Points {
@@ -125,6 +137,12 @@ func idleTable(run *results.Run) *table {
 	if cpu := ds[0].Idle.IdleCPU; cpu != nil {
 		t.notes = append(t.notes, fmt.Sprintf("Idle CPU: server utime+stime over %.0f s at %s connections, ping interval %s.",
 			cpu.WindowS, Num(float64(cpu.Conns), 0), cpu.PingInterval))
+	}
+	if fl := run.Find(results.Floor); fl != nil && fl.Idle != nil && fl.Idle.IdleCPU != nil {
+		c := fl.Idle.IdleCPU
+		t.notes = append(t.notes, fmt.Sprintf("Heartbeat floor (bench/floor, same run): a bare epoll loop pinging %s connections every %s "+
+			"in 100 ms slices and reading every pong spent %s µs per ping (%s pongs, %.0f s, %s %% of a core per 10k conns).",
+			Num(float64(c.Conns), 0), c.PingInterval, Num(c.CPUUsPerPing, 2), Num(float64(c.Pings), 0), c.WindowS, Num(c.PctCorePer10k, 3)))
 	}
 	return t
 }

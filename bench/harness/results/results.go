@@ -22,7 +22,7 @@ const (
 	Wsgate     = "wsgate"
 	Naive      = "naive"
 	Centrifugo = "centrifugo" // github.com/centrifugal/centrifugo, see bench/centrifugo
-	Floor      = "floor"      // the bare write(2) loop of the fan-out scenario
+	Floor      = "floor"      // the bare loops of the fan-out and idle scenarios (bench/floor)
 )
 
 // How a fan-out run's server compressed (Fanout.Compression).
@@ -198,6 +198,11 @@ type IdleCPU struct {
 	// PctCorePer10k is CPUS/WindowS as a percentage of one core, scaled
 	// to 10,000 connections.
 	PctCorePer10k float64 `json:"pct_core_per_10k"`
+	// Pings the clients answered in the window, CPUS per ping, and that
+	// as a multiple of the heartbeat floor's in the same run.
+	Pings        int64   `json:"pings"`
+	CPUUsPerPing float64 `json:"cpu_us_per_ping,omitempty"`
+	CPUVsFloor   float64 `json:"cpu_vs_floor,omitempty"`
 }
 
 // Fanout is one fan-out variant (a channel layout, and with fanout
