@@ -5,9 +5,10 @@ package testutil
 
 import (
 	"bytes"
-	"net"
 	"sync"
 	"testing"
+
+	"github.com/wsgate/wsgate/internal/freeport"
 )
 
 // SyncBuffer collects output that other goroutines write while the test
@@ -32,15 +33,13 @@ func (s *SyncBuffer) String() string {
 }
 
 // FreeAddr returns a 127.0.0.1 address whose port was free a moment ago,
-// for a process to listen on. The kernel picks the port (bind :0), so tests
-// running at once do not collide; it is released before returning, so
-// another process may still take it first.
+// for a process to listen on (freeport.Addr); another process may still
+// take it first.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
-		t.Fatalf("free port: %v", err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }

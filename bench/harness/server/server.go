@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/bench/harness/scrape"
+	"github.com/wsgate/wsgate/internal/freeport"
 )
 
 // Spec describes how to start one server.
@@ -291,16 +292,8 @@ func (p *Process) Kill() error {
 }
 
 // FreePort returns a loopback address with a port that was free a moment
-// ago (the kernel picks it; the server binds it right after).
-func FreePort() (string, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr, nil
-}
+// ago, for a server that binds it right after (see freeport.Addr).
+func FreePort() (string, error) { return freeport.Addr() }
 
 // tail keeps the last max bytes written to it.
 type tail struct {

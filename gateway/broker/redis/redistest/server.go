@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/freeport"
 )
 
 const (
@@ -77,21 +79,21 @@ type Server struct {
 	last string      // how the previous process ended, for error messages
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The
-// kernel picks it (bind :0) so concurrent test processes do not collide; the
-// port is released before returning, so callers must cope with losing it
-// (StartStandalone retries).
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago
+// (freeport.Addr); it is released before returning, so callers must cope
+// with losing it (StartStandalone retries).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
-		t.Fatalf("redistest: free port: %v", err)
+		t.Fatalf("redistest: %v", err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatalf("redistest: free port: %v", err)
+	_, port, _ := net.SplitHostPort(addr)
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("redistest: free port %q: %v", addr, err)
 	}
-	return port
+	return n
 }
 
 // StartStandalone starts a redis-server on a free 127.0.0.1 port and waits
