@@ -14,6 +14,11 @@ type Options struct {
 	// Target is the number of connections the host must hold to be ready;
 	// 0 means DefaultTarget.
 	Target int64
+	// Processes is how many gateway processes share Target (several
+	// `serve --reuse-port` instances; 0 means 1). Per-process limits
+	// (RLIMIT_NOFILE, fs.nr_open) are checked against each one's share,
+	// host-wide ones against the whole target.
+	Processes int64
 	// PageSize is the unit of net.ipv4.tcp_mem in bytes; 0 means
 	// os.Getpagesize(). Tests set it so that a fake tree gives the same
 	// result on 4 KiB- and 64 KiB-page kernels.
@@ -24,6 +29,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Target <= 0 {
 		o.Target = DefaultTarget
+	}
+	if o.Processes <= 0 {
+		o.Processes = 1
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = os.Getpagesize()
@@ -51,14 +59,14 @@ func InspectWith(root string, opts Options) (Report, error) {
 	if err := t.check(); err != nil {
 		return Report{}, err
 	}
-	r := Report{Root: root, Target: opts.Target, PageSize: opts.PageSize}
-	in := inspector{t: t, target: opts.Target, pageSize: int64(opts.PageSize), r: &r}
+	r := Report{Root: root, Target: opts.Target, Processes: opts.Processes, PageSize: opts.PageSize}
+	in := inspector{t: t, target: opts.Target, processes: opts.Processes, pageSize: int64(opts.PageSize), r: &r}
 	in.noFile()
-	in.fdLimit("fs.nr_open", FDReserve,
+	in.fdLimit("fs.nr_open", FDReserve, true,
 		"per-process ceiling for RLIMIT_NOFILE: the hard limit cannot be raised above it")
-	in.fdLimit("fs.file-max", HostFDReserve,
+	in.fdLimit("fs.file-max", HostFDReserve, false,
 		"open files on the whole host; when reached, accept and open fail with ENFILE")
-	in.fdLimit("fs.epoll.max_user_watches", FDReserve,
+	in.fdLimit("fs.epoll.max_user_watches", FDReserve, false,
 		"epoll registrations per user, one per connection; beyond it epoll_ctl fails (ENOSPC)")
 	in.somaxconn()
 	in.portRange()
@@ -76,10 +84,25 @@ func InspectWith(root string, opts Options) (Report, error) {
 // inspector runs the checks of one InspectWith call and appends their
 // findings to its report.
 type inspector struct {
-	t        procTree
-	target   int64
-	pageSize int64
-	r        *Report
+	t         procTree
+	target    int64
+	processes int64
+	pageSize  int64
+	r         *Report
+}
+
+// perProcess is each process's share of the target, rounded up.
+func (in inspector) perProcess() int64 { return ceilDiv(in.target, in.processes) }
+
+// perProcessLimit is the constraint a per-process limit sets: what one
+// process may hold after its reserve, times the processes.
+func (in inspector) perProcessLimit(name string, limit, reserve int64, basis string) Constraint {
+	c := Constraint{Name: name, Connections: minus(limit, reserve), Basis: basis}
+	if in.processes > 1 {
+		c.Connections = mulSat(c.Connections, in.processes)
+		c.Basis = fmt.Sprintf("(%s) x %d processes", basis, in.processes)
+	}
+	return c
 }
 
 // add records an item and, if the value was known, the constraints it sets.
@@ -107,7 +130,7 @@ func (in inspector) noFile() {
 		whySoft = "open files before wsgate raises it to the hard limit; other tools keep it"
 		whyHard = "open files per process, one per connection; set by LimitNOFILE= or limits.d"
 	)
-	need := in.target + FDReserve
+	need := in.perProcess() + FDReserve
 	soft, hard, err := in.readNoFile(rel)
 	if err != nil {
 		in.unknown("RLIMIT_NOFILE soft", "= hard, "+atLeast(need), whySoft, err)
@@ -132,7 +155,7 @@ func (in inspector) noFile() {
 		Recommended: atLeast(need),
 		OK:          hard >= need,
 		Why:         whyHard,
-	}, Constraint{Name: ConstraintNoFile, Connections: minus(hard, FDReserve), Basis: basis})
+	}, in.perProcessLimit(ConstraintNoFile, hard, FDReserve, basis))
 }
 
 // readNoFile reads and parses the soft and hard RLIMIT_NOFILE from rel.
@@ -158,13 +181,22 @@ func fmtLimit(v int64) string {
 
 // fdLimit checks a sysctl that caps fds or epoll watches: after reserve is
 // set aside for everything that is not a client connection, each remaining
-// unit is one connection.
-func (in inspector) fdLimit(name string, reserve int64, why string) {
+// unit is one connection. A perProcess limit applies to each process on
+// its own.
+func (in inspector) fdLimit(name string, reserve int64, perProcess bool, why string) {
 	need := in.target + reserve
+	if perProcess {
+		need = in.perProcess() + reserve
+	}
 	v, err := in.t.readSysctl(name, 1)
 	if err != nil {
 		in.unknown(name, atLeast(need), why, err)
 		return
+	}
+	basis := fmt.Sprintf("%d - %d reserved", v[0], reserve)
+	c := Constraint{Name: name, Connections: minus(v[0], reserve), Basis: basis}
+	if perProcess {
+		c = in.perProcessLimit(name, v[0], reserve, basis)
 	}
 	in.add(Item{
 		Name:        name,
@@ -172,11 +204,7 @@ func (in inspector) fdLimit(name string, reserve int64, why string) {
 		Recommended: atLeast(need),
 		OK:          v[0] >= need,
 		Why:         why,
-	}, Constraint{
-		Name:        name,
-		Connections: minus(v[0], reserve),
-		Basis:       fmt.Sprintf("%d - %d reserved", v[0], reserve),
-	})
+	}, c)
 }
 
 // somaxconn checks the accept queue length. It does not cap how many

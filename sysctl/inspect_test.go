@@ -2,6 +2,7 @@ package sysctl
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -58,6 +59,40 @@ func TestInspect20000FileHost(t *testing.T) {
 	}
 	if !strings.Contains(r.Summary(), "limited by "+ConstraintNoFile) {
 		t.Errorf("summary %q does not name the open-files limit", r.Summary())
+	}
+}
+
+// TestInspectProcesses: the 20,000-file host is ready for a million
+// connections shared by 53 processes, each needing only its share of open
+// files; host-wide limits still count the whole target.
+func TestInspectProcesses(t *testing.T) {
+	h := goodHost().with(limitsRel, limitsFile("20000", "20000")).with(sysctlPath("fs.nr_open"), "20000\n")
+	r := h.inspectWith(t, Options{Target: 1_000_000, Processes: 53})
+	if !r.Ready() {
+		t.Fatalf("not ready for 53 processes:\n%s", render(t, r))
+	}
+	perProcess := int64(1_000_000+52) / 53
+	for _, name := range []string{"RLIMIT_NOFILE hard", "fs.nr_open"} {
+		if it := r.item(t, name); !it.OK || it.Recommended != fmt.Sprintf(">= %d", perProcess+FDReserve) {
+			t.Errorf("%s = %+v, want ok for %d per process", name, it, perProcess)
+		}
+	}
+	if c, _ := r.constraint(ConstraintNoFile); c.Connections != (20000-FDReserve)*53 || !strings.Contains(c.Basis, "x 53 processes") {
+		t.Errorf("open-files constraint %+v", c)
+	}
+	if it := r.item(t, "fs.file-max"); it.Recommended != fmt.Sprintf(">= %d", 1_000_000+HostFDReserve) {
+		t.Errorf("fs.file-max recommended %q: a host-wide limit must count the whole target", it.Recommended)
+	}
+	out := render(t, r)
+	for _, want := range []string{"host check for 1000000 connections in 53 processes (up to 18868 each)", "READY for 1000000 connections in 53 processes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	// Too few processes for the limit: not ready, and the limit binds.
+	r = h.inspectWith(t, Options{Target: 1_000_000, Processes: 40})
+	if r.Ready() || r.Binding != ConstraintNoFile || r.Estimate != (20000-FDReserve)*40 {
+		t.Errorf("40 processes: ready %v, estimate %d by %q", r.Ready(), r.Estimate, r.Binding)
 	}
 }
 

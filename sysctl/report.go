@@ -61,6 +61,8 @@ type Report struct {
 	Root string
 	// Target is the number of connections the host must hold to be ready.
 	Target int64
+	// Processes is how many gateway processes share Target (at least 1).
+	Processes int64
 	// PageSize is the unit of net.ipv4.tcp_mem used for the estimate.
 	PageSize int
 	// Items are the checked settings, in a fixed order.
@@ -109,7 +111,7 @@ func (r Report) Write(w io.Writer) error {
 	var buf bytes.Buffer
 	// Format into memory first: tabwriter may write to its destination in
 	// the middle of a Write, and one error check at the end is simpler.
-	fmt.Fprintf(&buf, "host check for %d connections (root %s, page size %d)\n\n", r.Target, r.Root, r.PageSize)
+	fmt.Fprintf(&buf, "host check for %d connections%s (root %s, page size %d)\n\n", r.Target, r.split(), r.Root, r.PageSize)
 	r.writeItems(&buf)
 	buf.WriteString("\n")
 	r.writeConstraints(&buf)
@@ -120,6 +122,14 @@ func (r Report) Write(w io.Writer) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// split says how the target is shared, when more than one process does.
+func (r Report) split() string {
+	if r.Processes <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" in %d processes (up to %d each)", r.Processes, ceilDiv(r.Target, r.Processes))
 }
 
 // writeItems prints the item table.
@@ -156,7 +166,7 @@ func (r Report) writeConstraints(buf *bytes.Buffer) {
 // verdict is the last line: ready or not, and why not.
 func (r Report) verdict() string {
 	if r.Ready() {
-		return fmt.Sprintf("READY for %d connections", r.Target)
+		return fmt.Sprintf("READY for %d connections%s", r.Target, r.split())
 	}
 	var why []string
 	if r.Estimate < r.Target {

@@ -105,18 +105,10 @@ func sysctlChanges(cs []sysctl.Change) []results.SysctlChange {
 	return out
 }
 
-// Waivable are the doctor items the multi-process layout works around: one
-// process can open only so many files, so the run uses many processes.
-var Waivable = []string{"RLIMIT_NOFILE soft", "RLIMIT_NOFILE hard"}
-
-// waivableConstraint is the doctor's constraint behind the same limit.
-const waivableConstraint = "open-files hard limit"
-
-// RunDoctor runs `wsgate doctor --root root --target target` and judges
-// its report: ok when the only failing items are Waivable and no other
-// constraint caps the host below target.
-func RunDoctor(ctx context.Context, wsgateBin, root string, target int) (results.Doctor, bool, error) {
-	args := []string{"doctor", "--root", root, "--target", strconv.Itoa(target)}
+// RunDoctor runs `wsgate doctor --root root --target target --processes
+// processes` and judges its report (see JudgeDoctor).
+func RunDoctor(ctx context.Context, wsgateBin, root string, target, processes int) (results.Doctor, bool, error) {
+	args := []string{"doctor", "--root", root, "--target", strconv.Itoa(target), "--processes", strconv.Itoa(processes)}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, wsgateBin, args...)
@@ -142,9 +134,10 @@ func RunDoctor(ctx context.Context, wsgateBin, root string, target int) (results
 // between columns; single spaces inside a cell).
 var columns = regexp.MustCompile(`\s{2,}`)
 
-// JudgeDoctor parses d.Output into Verdict, Summary, Failing and Waived,
-// and says whether the run may proceed: every failing item is Waivable and
-// no constraint but the waived one allows fewer than target connections.
+// JudgeDoctor parses d.Output into Verdict, Summary and Failing, and says
+// whether the run may proceed: the doctor found the host READY. Otherwise
+// the error names every failing item and every constraint that allows
+// fewer than target connections.
 func JudgeDoctor(d *results.Doctor, target int) (bool, error) {
 	var inItems, inConstraints bool
 	var blocking []string
@@ -170,7 +163,7 @@ func JudgeDoctor(d *results.Doctor, target int) (bool, error) {
 			if err != nil {
 				return false, fmt.Errorf("doctor constraint line %q: %w", line, err)
 			}
-			if cells[0] != waivableConstraint && n < int64(target) {
+			if n < int64(target) {
 				blocking = append(blocking, fmt.Sprintf("%s allows %d", cells[0], n))
 			}
 		}
@@ -178,15 +171,17 @@ func JudgeDoctor(d *results.Doctor, target int) (bool, error) {
 	if d.Verdict == "" {
 		return false, fmt.Errorf("doctor output has no verdict:\n%s", d.Output)
 	}
-	for _, f := range d.Failing {
-		if slices.Contains(Waivable, f) {
-			d.Waived = append(d.Waived, f)
-		} else {
-			blocking = append(blocking, f)
-		}
-	}
-	if len(blocking) > 0 {
-		return false, fmt.Errorf("host not ready beyond the per-process open-file limit: %s", strings.Join(blocking, ", "))
+	blocking = append(slices.Clone(d.Failing), blocking...)
+	if !strings.HasPrefix(d.Verdict, "READY") || len(blocking) > 0 {
+		return false, fmt.Errorf("host not ready: %s", orNone(strings.Join(blocking, ", "), d.Verdict))
 	}
 	return true, nil
+}
+
+// orNone is s, or alt when s is empty.
+func orNone(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }

@@ -244,12 +244,16 @@ func Run(ctx context.Context, cfg Config, run *results.Run) (err error) {
 		}()
 	}
 	cfg.Bar.Phase("million: wsgate doctor", 0)
-	d, ok, err := RunDoctor(ctx, cfg.WsgateBin, cfg.SysRoot, cfg.Conns)
+	plan, _, err := r.plan()
+	if err != nil {
+		return err
+	}
+	d, ok, err := RunDoctor(ctx, cfg.WsgateBin, cfg.SysRoot, cfg.Conns, plan.Servers)
 	r.host.Doctor = &d
 	if err != nil || !ok {
 		return fmt.Errorf("million: %w", err)
 	}
-	cfg.Log.Info("wsgate doctor", "verdict", d.Verdict, "waived", d.Waived)
+	cfg.Log.Info("wsgate doctor", "verdict", d.Verdict)
 
 	if r.probe, err = newProbe(cfg.Proc); err != nil {
 		return fmt.Errorf("million: %w", err)
@@ -386,21 +390,30 @@ func localPorts(root string) (int, error) {
 	return hi - lo + 1, nil
 }
 
+// plan lays the run out over the host's ephemeral port range, which it
+// also returns. The real host's range: the kernel picks ports, whatever a
+// fake sysctl tree says.
+func (r *runner) plan() (Plan, int, error) {
+	ports, err := localPorts("/")
+	if err != nil {
+		return Plan{}, 0, fmt.Errorf("million: %w", err)
+	}
+	plan, err := NewPlan(PlanConfig{Conns: r.cfg.Conns, FDCap: r.cfg.FDCap, PerServer: r.cfg.PerServer, LocalPorts: ports})
+	if err != nil {
+		return Plan{}, 0, fmt.Errorf("million: %w", err)
+	}
+	return plan, ports, nil
+}
+
 // runDesign ramps one design and measures it; the error is for a design
 // that could not start.
 func (r *runner) runDesign(ctx context.Context, design string) error {
 	cfg := r.cfg
 	m := &results.Million{Target: cfg.Conns}
 	r.run.Design(design).Million = m
-	// The real host's range: the kernel picks ports, whatever a fake
-	// sysctl tree says.
-	ports, err := localPorts("/")
+	plan, ports, err := r.plan()
 	if err != nil {
-		return fmt.Errorf("million: %w", err)
-	}
-	plan, err := NewPlan(PlanConfig{Conns: cfg.Conns, FDCap: cfg.FDCap, PerServer: cfg.PerServer, LocalPorts: ports})
-	if err != nil {
-		return fmt.Errorf("million: %w", err)
+		return err
 	}
 	m.Layout = results.MillionLayout{FDCap: cfg.FDCap, Servers: plan.Servers, ServerCap: plan.ServerCap,
 		MeanPerServer: plan.MeanPerServer, Clients: len(plan.Clients), PerClient: plan.MaxPerClient(),

@@ -15,6 +15,7 @@ func doctor(args []string, stdout, stderr io.Writer) int {
 		"exit status: 0 ready, 1 not ready, 2 usage or read error")
 	root := fs.String("root", "/", "root of the host tree to inspect (tests use a fake /proc)")
 	target := fs.Int64("target", sysctl.DefaultTarget, "connections the host should hold")
+	processes := fs.Int64("processes", 1, "gateway processes sharing --target (serve --reuse-port instances): per-process limits are checked against each one's share")
 	profile := fs.String("print-profile", "", "print an embedded host profile (e.g. gateway/99-wsgate.conf) and exit; \"list\" lists them")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -22,7 +23,7 @@ func doctor(args []string, stdout, stderr io.Writer) int {
 	if *profile != "" {
 		return printProfile(*profile, stdout, stderr)
 	}
-	r, err := sysctl.InspectWith(*root, sysctl.Options{Target: *target})
+	r, err := sysctl.InspectWith(*root, sysctl.Options{Target: *target, Processes: *processes})
 	if err != nil {
 		fmt.Fprintln(stderr, "wsgate doctor:", err)
 		return 2

@@ -54,10 +54,8 @@ type Doctor struct {
 	ExitCode int    `json:"exit_code"`
 	Verdict  string `json:"verdict"` // its last line
 	Summary  string `json:"summary"` // "this host can hold about N connections (limited by X)"
-	// Failing are the items it marked FIX or UNKNOWN; Waived those the
-	// run's layout works around (the per-process open-file limit).
+	// Failing are the items it marked FIX or UNKNOWN.
 	Failing []string `json:"failing,omitempty"`
-	Waived  []string `json:"waived,omitempty"`
 	Output  string   `json:"output"`
 }
 
