@@ -50,10 +50,7 @@ func TestHeartbeat(t *testing.T) {
 
 	silent := dialWS(t, addr, "/echo")
 	start := time.Now()
-	ev, err := silent.next()
-	if err != nil || ev.op != opPing {
-		t.Fatalf("want a ping, got %v %v", ev, err)
-	}
+	silent.expectPing()
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Fatalf("pinged after %v, before the 300ms interval", d)
 	}
@@ -67,11 +64,7 @@ func TestHeartbeat(t *testing.T) {
 
 	alive := dialWS(t, addr, "/echo")
 	for range 4 {
-		ev, err := alive.next()
-		if err != nil || ev.op != opPing {
-			t.Fatalf("want a ping, got %v %v", ev, err)
-		}
-		alive.send(pongFrame(string(ev.payload)))
+		alive.send(pongFrame(string(alive.expectPing())))
 	}
 	alive.send(textFrame("still here"))
 	alive.expectMessage(opText, []byte("still here"))
@@ -91,12 +84,8 @@ func TestPingIntervalShorterThanPongTimeout(t *testing.T) {
 	pings := 0
 	start := time.Now()
 	for time.Since(start) < 3*time.Second {
-		ev, err := c.next()
-		if err != nil || ev.op != opPing {
-			t.Fatalf("want a ping, got %v %v", ev, err)
-		}
+		c.send(pongFrame(string(c.expectPing())))
 		pings++
-		c.send(pongFrame(string(ev.payload)))
 	}
 	// 3 s is less than one pong timeout: pinging every PongTimeout would
 	// show 1 ping; one every interval (plus the 100 ms timer tick) ~10.
@@ -116,15 +105,12 @@ func TestPongWaitingInSocket(t *testing.T) {
 		c.PongTimeout = 300 * time.Millisecond
 	})
 	c := dialWS(t, srv.Addr().String(), "/echo")
-	ev, err := c.next()
-	if err != nil || ev.op != opPing {
-		t.Fatalf("want a ping, got %v %v", ev, err)
-	}
+	ping := c.expectPing()
 	unlock := srv.LockConns()
 	// Past the deadline the timer's dispatch waits for the lock; the pong
 	// lands in the socket only then, so the read cannot come first.
 	time.Sleep(time.Second)
-	c.send(pongFrame(string(ev.payload)))
+	c.send(pongFrame(string(ping)))
 	time.Sleep(100 * time.Millisecond)
 	unlock()
 

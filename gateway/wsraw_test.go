@@ -505,6 +505,17 @@ func (c *wsConn) expectMessage(op byte, payload []byte) {
 	}
 }
 
+// expectPing asserts that the next thing from the server is a ping and
+// returns its payload.
+func (c *wsConn) expectPing() []byte {
+	c.t.Helper()
+	ev, err := c.next()
+	if err != nil || ev.op != opPing {
+		c.t.Fatalf("want a ping, got %v %v", ev, err)
+	}
+	return ev.payload
+}
+
 // expectPong asserts that the next thing from the server is a pong with payload.
 func (c *wsConn) expectPong(payload []byte) {
 	c.t.Helper()
