@@ -315,7 +315,14 @@ func (c *conn) heartbeatLocked(now int64) {
 // than the interval, the heartbeat simply re-plans when it fires.
 func (c *conn) pingAnsweredAt(now int64) {
 	cfg := c.srv.cfg
-	if cfg.PongTimeout > cfg.PingInterval {
+	if cfg.PongTimeout <= cfg.PingInterval {
+		return
+	}
+	// Under c.mu: a close started meanwhile (a slow consumer, from another
+	// goroutine) sets its own linger, which must not be brought forward.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateOpen {
 		c.desc.SetTimerBefore(c.srv.at(now + int64(cfg.PingInterval)))
 	}
 }

@@ -31,7 +31,11 @@ func TestWheelSetBefore(t *testing.T) {
 		for e := head; e != nil; e = e.tnext {
 			n++
 		}
-		if want := map[bool]int{true: 1, false: 0}[i == 3]; n != want {
+		want := 0
+		if i == 3 {
+			want = 1
+		}
+		if n != want {
 			t.Fatalf("slot %d holds %d descriptors, want %d", i, n, want)
 		}
 	}

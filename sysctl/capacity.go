@@ -96,7 +96,6 @@ func mulSat(a, b int64) int64 {
 	return a * b
 }
 
-// ceilDiv divides rounding up, for "how many pages hold n bytes".
-func ceilDiv(n, d int64) int64 {
-	return (n + d - 1) / d
-}
+// ceilDiv divides rounding up (n >= 0, d > 0), for "how many pages hold n
+// bytes", without the n+d-1 that overflows near MaxInt64.
+func ceilDiv(n, d int64) int64 { return n/d + min(n%d, 1) }

@@ -135,6 +135,12 @@ func TestFloorDelivers(t *testing.T) {
 	if ev := send(Command{Cmd: "dance"}); ev.Event != "error" {
 		t.Fatalf("unknown command: %+v", ev)
 	}
+	// Clients that have gone end no measurement: their sockets are no
+	// longer pinged, and the missing pongs show.
+	pool.Close()
+	if ev := send(Command{Cmd: "ping", DurationMs: 300, IntervalMs: 100}); ev.Event != "done" || ev.Pongs != 0 || ev.Messages >= 3*conns {
+		t.Fatalf("ping after the clients left: %+v", ev)
+	}
 	inW.Close()
 	if err := <-errc; err != nil {
 		t.Fatal(err)

@@ -135,7 +135,8 @@ func RunDoctor(ctx context.Context, wsgateBin, root string, target, processes in
 var columns = regexp.MustCompile(`\s{2,}`)
 
 // JudgeDoctor parses d.Output into Verdict, Summary and Failing, and says
-// whether the run may proceed: the doctor found the host READY. Otherwise
+// whether the run may proceed: the doctor found the host READY (and exited
+// 0). Otherwise
 // the error names every failing item and every constraint that allows
 // fewer than target connections.
 func JudgeDoctor(d *results.Doctor, target int) (bool, error) {
@@ -172,14 +173,14 @@ func JudgeDoctor(d *results.Doctor, target int) (bool, error) {
 		return false, fmt.Errorf("doctor output has no verdict:\n%s", d.Output)
 	}
 	blocking = append(slices.Clone(d.Failing), blocking...)
-	if !strings.HasPrefix(d.Verdict, "READY") || len(blocking) > 0 {
-		return false, fmt.Errorf("host not ready: %s", orNone(strings.Join(blocking, ", "), d.Verdict))
+	if d.ExitCode != 0 || !strings.HasPrefix(d.Verdict, "READY") || len(blocking) > 0 {
+		return false, fmt.Errorf("host not ready: %s", orElse(strings.Join(blocking, ", "), d.Verdict))
 	}
 	return true, nil
 }
 
-// orNone is s, or alt when s is empty.
-func orNone(s, alt string) string {
+// orElse is s, or alt when s is empty.
+func orElse(s, alt string) string {
 	if s == "" {
 		return alt
 	}

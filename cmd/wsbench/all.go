@@ -59,7 +59,6 @@ func (o *allOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.idle.cpuWindow, "cpu-window", 0, "idle: CPU measurement window (0: one ping interval, at least 10s)")
 	fs.DurationVar(&o.idle.settle, "settle", time.Second, "idle: pause after each growth step before measuring")
 	o.idle.dialsInFlight = 500
-	o.idle.floor = true
 
 	fan := &o.fan
 	fs.IntVar(&fan.subs, "fanout-subs", 10000, "fanout: subscribers")
@@ -68,7 +67,8 @@ func (o *allOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&fan.duration, "duration", 10*time.Second, "fanout: rate mode duration")
 	fs.IntVar(&fan.burst, "burst", 20, "fanout: messages per burst per channel")
 	fs.IntVar(&fan.bursts, "bursts", 5, "fanout: bursts")
-	fan.channels, fan.burstPause, fan.modes, fan.floor, fan.dialsInFlight, fan.stall = 1, 200*time.Millisecond, "rate,burst", true, 500, 5*time.Second
+	fs.BoolVar(&fan.floor, "floor", true, "also measure the floors (bench/floor): the heartbeat floor after idle, the bare write loop after fanout")
+	fan.channels, fan.burstPause, fan.modes, fan.dialsInFlight, fan.stall = 1, 200*time.Millisecond, "rate,burst", 500, 5*time.Second
 
 	fs.IntVar(&o.churn.conns, "churn-conns", 19000, "churn: clients dialing at once")
 	fs.IntVar(&o.churn.rounds, "churn-rounds", 3, "churn: storms")
@@ -88,6 +88,7 @@ func (o *allOpts) register(fs *flag.FlagSet) {
 
 // validate checks the options and returns the scenarios to run.
 func (o *allOpts) validate() ([]string, error) {
+	o.idle.floor = o.fan.floor // one --floor for both
 	scen, err := pickScenarios(o.only)
 	if err == nil {
 		_, err = o.fan.modeList()

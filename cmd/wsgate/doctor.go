@@ -23,6 +23,10 @@ func doctor(args []string, stdout, stderr io.Writer) int {
 	if *profile != "" {
 		return printProfile(*profile, stdout, stderr)
 	}
+	if *processes < 1 {
+		fmt.Fprintln(stderr, "wsgate doctor: --processes must be at least 1")
+		return 2
+	}
 	r, err := sysctl.InspectWith(*root, sysctl.Options{Target: *target, Processes: *processes})
 	if err != nil {
 		fmt.Fprintln(stderr, "wsgate doctor:", err)

@@ -79,6 +79,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"serve", "--broker", "kafka"}, code: 2, stderr: []string{`invalid value "kafka" for flag -broker: want memory or redis`}, noStdout: true},
 		{args: []string{"serve", "--log-level", "loud"}, code: 2, stderr: []string{`invalid value "loud" for flag -log-level`}, noStdout: true},
 		{args: []string{"doctor", "extra"}, code: 2, stderr: []string{`unexpected argument "extra"`}, noStdout: true},
+		{args: []string{"doctor", "--processes", "0"}, code: 2, stderr: []string{"--processes must be at least 1"}, noStdout: true},
 		{args: []string{"help", "nope"}, code: 2, stderr: []string{`unknown command "nope"`}, noStdout: true},
 		{args: []string{"help", "serve", "doctor"}, code: 2, stderr: []string{"want one command name"}, noStdout: true},
 	} {

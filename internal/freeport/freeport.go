@@ -15,7 +15,9 @@ import (
 // (what binding port 0 gives) can become some connection's source port in
 // the meantime, and the process then fails to bind it. A port chosen at
 // random from below the range can only be lost to another process that
-// binds that very port.
+// binds that very port. When the range starts too low for that (wsbench
+// million widens it to 1024–65535 while it runs), the kernel picks the
+// port as before, with the old risk.
 func Addr() (string, error) {
 	if lo := ephemeralLow(); lo-1 > minPort {
 		for range 64 {

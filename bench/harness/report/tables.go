@@ -118,6 +118,13 @@ func idleTable(run *results.Run) *table {
 		return i.IdleCPU.CPUVsFloor
 	}, f2, false)
 
+	idleTitleAndNotes(t, run, ds)
+	return t
+}
+
+// idleTitleAndNotes names the sizes the slopes were fitted over and adds
+// the notes: the fits' r², how idle CPU was measured, the heartbeat floor.
+func idleTitleAndNotes(t *table, run *results.Run, ds []*results.Design) {
 	var sizes []string
 	for _, p := range ds[0].Idle.Points {
 		if p.Conns > 0 {
@@ -144,7 +151,6 @@ func idleTable(run *results.Run) *table {
 			"in 100 ms slices and reading every pong spent %s µs per ping (%s pongs, %.0f s, %s %% of a core per 10k conns).",
 			Num(float64(c.Conns), 0), c.PingInterval, Num(c.CPUUsPerPing, 2), Num(float64(c.Pings), 0), c.WindowS, Num(c.PctCorePer10k, 3)))
 	}
-	return t
 }
 
 func idlePointsTable(run *results.Run) *table {

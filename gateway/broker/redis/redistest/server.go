@@ -134,7 +134,8 @@ func startServer(t testing.TB, cluster bool, opts []Option) *Server {
 	for attempt := 1; ; attempt++ {
 		s.port = FreePort(t)
 		if cluster {
-			// Two bind(:0) calls in a row may return the same port.
+			// Two FreePort calls in a row may return the same port:
+			// each only checks that its port is free now.
 			s.busPort = FreePort(t)
 			for s.busPort == s.port {
 				s.busPort = FreePort(t)
