@@ -223,6 +223,14 @@ func millionHoldTable(ds []*results.Design) *table {
 			Num(d.Million.BaselinePctCore, 1), d.Million.Layout.Servers, d.Million.BaselineWindowS))
 	}
 	t.add(cells...)
+	cells = []string{"servers' CPU with 25 s pings (projected)"}
+	for _, d := range with {
+		h := d.Million.Hold
+		pct := d.Million.BaselinePctCore + float64(h.Conns)/25*h.ServerCPUUsPerPingNet*1e-6*100
+		cells = append(cells, fmt.Sprintf("%s %% of a core (the baseline + connections ÷ 25 s × %s µs net per ping)",
+			Num(pct, 1), Num(h.ServerCPUUsPerPingNet, 1)))
+	}
+	t.add(cells...)
 	row("load clients' CPU", func(h *results.MillionHold) string { return Num(h.ClientPctCore, 1) + " % of a core" })
 	row("Redis CPU", func(h *results.MillionHold) string { return Num(h.RedisCPUS, 2) + " s" })
 	row("GC: collections (servers)", func(h *results.MillionHold) string {

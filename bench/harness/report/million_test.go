@@ -29,11 +29,11 @@ func millionRun() *results.Run {
 		}
 		return tl
 	}
-	r.Design(results.Wsgate).Million = &results.Million{Target: 1000000, Reached: 1000000, Upgraded: 1000000, RampS: 200, ConnPerSec: 5000,
+	r.Design(results.Wsgate).Million = &results.Million{Target: 1000000, Reached: 1000000, Upgraded: 1000000, RampS: 200, ConnPerSec: 5000, BaselinePctCore: 10,
 		Layout:            results.MillionLayout{Servers: 53, ServerCap: 19900, MinPerServer: 18500, MaxPerServer: 19300, Clients: 51, Sources: 102, GOMAXPROCS: 1},
 		Memory:            results.MillionMemory{Conns: 1000000, ServerRSSBytes: 700 << 20, ServerBaseRSSBytes: 100 << 20, KernelSlabBytes: 10 << 30},
 		GCRun:             &results.MillionGC{Collections: 400, PauseP99Ms: 1.5, PauseMaxMs: 3},
-		Hold:              &results.MillionHold{Conns: 1000000, WindowS: 60, PingInterval: "25s", Pings: 2400000, ServerPctCore: 140, GC: results.MillionGC{Source: "test"}},
+		Hold:              &results.MillionHold{Conns: 1000000, WindowS: 60, PingInterval: "25s", Pings: 2400000, ServerPctCore: 140, ServerCPUUsPerPingNet: 30, GC: results.MillionGC{Source: "test"}},
 		Timeline:          timeline(1000000),
 		CountersAfterRamp: map[string]float64{"wsgate_memory_trims_total": 2, "wsgate_memory_trimmed_bytes_total": 1 << 20},
 		CountersAtEnd:     map[string]float64{"wsgate_memory_trims_total": 55, "wsgate_memory_trimmed_bytes_total": 300 << 20},
@@ -52,7 +52,8 @@ func TestMillionSection(t *testing.T) {
 	run := millionRun()
 	text := Text(run)
 	for _, want := range []string{"A million connections: ramp and memory", "1,000,000", "memory: MemAvailable", "Held idle, pinged",
-		"41,234 ms", "net.core.somaxconn", "18,500–19,300", "2 / 55 (300.0 MiB)"} {
+		"41,234 ms", "net.core.somaxconn", "18,500–19,300", "2 / 55 (300.0 MiB)",
+		"130.0 % of a core (the baseline + connections ÷ 25 s × 30.0 µs net per ping)"} { // 10 % + 40,000 pings/s × 30 µs
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q", want)
 		}
