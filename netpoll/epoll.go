@@ -121,7 +121,7 @@ func (e *epoll) run(onError func(error), harvested *atomic.Int64) {
 		var n int
 		var werr error
 		err := e.raw.Read(func(epfd uintptr) bool {
-			n, werr = epollWait(int(epfd), b.events)
+			n, werr = EpollWait(int(epfd), b.events)
 			// Nothing ready: park until the runtime poller sees the
 			// epoll fd readable again.
 			return n > 0 || werr != nil
@@ -143,7 +143,7 @@ func (e *epoll) run(onError func(error), harvested *atomic.Int64) {
 // epoll instance at once: one-shot arming hands each event to one of them.
 func (e *epoll) harvest(b *eventBuf) {
 	var n int
-	if err := e.raw.Control(func(epfd uintptr) { n, _ = epollWait(int(epfd), b.events) }); err != nil {
+	if err := e.raw.Control(func(epfd uintptr) { n, _ = EpollWait(int(epfd), b.events) }); err != nil {
 		return // closed
 	}
 	e.dispatch(b, n)

@@ -91,8 +91,10 @@ func rawIO(trap uintptr, fd int, p []byte) (int, error) {
 	return n, nil
 }
 
-// epollWait is epoll_wait(2) with a zero timeout: it never blocks.
-func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
+// EpollWait is epoll_wait(2) with a zero timeout: it never blocks. The
+// poller waits for an epoll fd to become readable in Go's runtime poller
+// and then harvests it with this, never blocking a thread in the kernel.
+func EpollWait(epfd int, events []unix.EpollEvent) (int, error) {
 	return retryEINTR(func() (uintptr, syscall.Errno) {
 		r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 		return r, errno

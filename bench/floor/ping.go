@@ -7,7 +7,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -133,7 +132,7 @@ func (p *pinger) readUntil(s *session, deadline time.Time) error {
 		var n int
 		var werr error
 		err := p.raw.Read(func(epfd uintptr) bool {
-			n, werr = epollWait(int(epfd), p.events)
+			n, werr = netpoll.EpollWait(int(epfd), p.events)
 			return n > 0 || werr != nil
 		})
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -145,20 +144,6 @@ func (p *pinger) readUntil(s *session, deadline time.Time) error {
 		for _, ev := range p.events[:n] {
 			p.drain(s, int(ev.Fd))
 		}
-	}
-}
-
-// epollWait is epoll_wait(2) with a zero timeout, as netpoll calls it.
-func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
-	for {
-		r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, errno
-		}
-		return int(r), nil
 	}
 }
 
