@@ -110,6 +110,10 @@ func TestSmoke(t *testing.T) {
 	if st := pool.Stats(); st.Closed != 0 || Clients(m) < subs {
 		t.Fatalf("closed %d %v, %v clients", st.Closed, st.Closes, Clients(m))
 	}
+	// Centrifugo's pings are application messages: counted all the same.
+	if got := pool.PingsAnswered(); got < uint64(subs) {
+		t.Fatalf("%d pings answered by %d subscribers over two ping intervals", got, subs)
+	}
 	if heap, err := sc.HeapInuse(ctx); err != nil || heap <= 0 {
 		t.Fatalf("heap %d %v", heap, err)
 	}

@@ -244,7 +244,7 @@ func (b *bench) idleCPU(ctx context.Context, p *server.Process, design string, c
 	b.bar.Phase(fmt.Sprintf("idle %s: CPU at %d connections over %v", design, conns, window), int(window.Seconds()))
 	pings := func() (n uint64) {
 		for _, pl := range pools {
-			n += pl.Stats().PingsIn
+			n += pl.PingsAnswered()
 		}
 		return n
 	}

@@ -53,6 +53,7 @@ type Subscribers struct {
 	// message published before the current phase.
 	bad, stale        atomic.Int64
 	pushes, pushBytes atomic.Int64
+	appPings          atomic.Int64 // application-level pings answered (Centrifugo's)
 }
 
 // DialSubscribers opens n connections to addr that speak d, and sends each
@@ -114,6 +115,7 @@ func (s *Subscribers) onMessage(c *loadclient.Conn, _ byte, payload []byte) {
 				s.replies.Add(1)
 			}
 		case KindPing:
+			s.appPings.Add(1)
 			// A closing connection refuses; its close is counted anyway.
 			_ = c.Send(s.dialect.Opcode(), f.Pong)
 		}
@@ -200,6 +202,13 @@ func (s *Subscribers) BytesIn() uint64 { return s.pool.Counts().BytesIn }
 
 // Stats returns the pool's stats (dials, closes).
 func (s *Subscribers) Stats() loadclient.Stats { return s.pool.Stats() }
+
+// PingsAnswered counts the server's pings the connections answered:
+// WebSocket pings, and the application-level pings of a protocol that
+// has them (Centrifugo's), whichever the server sends.
+func (s *Subscribers) PingsAnswered() uint64 {
+	return s.pool.Stats().PingsIn + uint64(s.appPings.Load())
+}
 
 // Close closes every connection.
 func (s *Subscribers) Close() error { return s.pool.Close() }
