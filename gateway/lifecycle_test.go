@@ -37,15 +37,20 @@ func TestBytesAfterRequestAreKept(t *testing.T) {
 	}
 }
 
+// startHeartbeatServer starts a server with the given heartbeat timing.
+func startHeartbeatServer(t *testing.T, pingInterval, pongTimeout time.Duration) *gateway.Server {
+	t.Helper()
+	return startServer(t, func(c *gateway.Config) {
+		c.PingInterval, c.PongTimeout = pingInterval, pongTimeout
+	})
+}
+
 // TestHeartbeat: a silent client is pinged after the ping interval and
 // closed when nothing arrives within the pong timeout; a client that
 // answers pings stays connected.
 func TestHeartbeat(t *testing.T) {
 	skipSlow(t)
-	srv := startServer(t, func(c *gateway.Config) {
-		c.PingInterval = 300 * time.Millisecond
-		c.PongTimeout = 300 * time.Millisecond
-	})
+	srv := startHeartbeatServer(t, 300*time.Millisecond, 300*time.Millisecond)
 	addr := srv.Addr().String()
 
 	silent := dialWS(t, addr, "/echo")
@@ -76,10 +81,7 @@ func TestHeartbeat(t *testing.T) {
 // PongTimeout instead.)
 func TestPingIntervalShorterThanPongTimeout(t *testing.T) {
 	skipSlow(t)
-	srv := startServer(t, func(c *gateway.Config) {
-		c.PingInterval = 200 * time.Millisecond
-		c.PongTimeout = 5 * time.Second
-	})
+	srv := startHeartbeatServer(t, 200*time.Millisecond, 5*time.Second)
 	c := dialWS(t, srv.Addr().String(), "/echo")
 	pings := 0
 	start := time.Now()
@@ -100,10 +102,7 @@ func TestPingIntervalShorterThanPongTimeout(t *testing.T) {
 // connected, and the waiver is counted.
 func TestPongWaitingInSocket(t *testing.T) {
 	skipSlow(t)
-	srv := startServer(t, func(c *gateway.Config) {
-		c.PingInterval = 300 * time.Millisecond
-		c.PongTimeout = 300 * time.Millisecond
-	})
+	srv := startHeartbeatServer(t, 300*time.Millisecond, 300*time.Millisecond)
 	c := dialWS(t, srv.Addr().String(), "/echo")
 	ping := c.expectPing()
 	unlock := srv.LockConns()
