@@ -87,6 +87,12 @@ type Config struct {
 	// arrives within this long after the ping.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
+	// Heartbeat says who sends those pings: HeartbeatPing (WebSocket pings,
+	// the default) or HeartbeatTCP (the kernel's TCP keepalive probes on
+	// the same schedule; keepalive.go). Where no proxy stands between the
+	// gateway and its clients, HeartbeatTCP checks liveness at no cost to
+	// the gateway's processes.
+	Heartbeat Heartbeat
 
 	// DrainWindow spreads the 1001 closes of a graceful shutdown over this
 	// long, so clients do not all reconnect at the same instant.
@@ -179,6 +185,7 @@ func DefaultConfig() Config {
 		HandshakeTimeout:    5 * time.Second,
 		PingInterval:        25 * time.Second,
 		PongTimeout:         10 * time.Second,
+		Heartbeat:           HeartbeatPing,
 		DrainWindow:         10 * time.Second,
 		MaxChannelBytes:     128,
 		MaxChannelsPerConn:  128,
@@ -218,6 +225,12 @@ func (c Config) validateEach() error {
 			c.MaxHandshakeBytes, maxHandshakeLimit)
 	case c.HandshakeTimeout <= 0 || c.PingInterval <= 0 || c.PongTimeout <= 0 || c.MessageTimeout <= 0:
 		return fmt.Errorf("--handshake-timeout, --ping-interval, --pong-timeout and --message-timeout must be positive")
+	case c.Heartbeat != "" && c.Heartbeat != HeartbeatPing && c.Heartbeat != HeartbeatTCP:
+		return fmt.Errorf("--heartbeat %q: want %q or %q", c.Heartbeat, HeartbeatPing, HeartbeatTCP)
+	case c.Heartbeat == HeartbeatTCP && (c.PingInterval < time.Second || c.PongTimeout < time.Second ||
+		c.PingInterval > maxKeepaliveIdle):
+		return fmt.Errorf("--heartbeat tcp counts in whole seconds: --ping-interval must be 1s to %v, --pong-timeout at least 1s",
+			maxKeepaliveIdle)
 	case c.MaxChannelBytes <= 0 || c.MaxChannelsPerConn <= 0:
 		return fmt.Errorf("--max-channel-bytes and --max-channels-per-conn must be positive")
 	case c.HistorySize < 0 || c.HistoryTTL < 0:

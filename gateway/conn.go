@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/gateway/wsframe"
 	"github.com/wsgate/wsgate/netpoll"
@@ -278,10 +281,14 @@ func (c *conn) onTimer(now int64) {
 
 // heartbeatLocked pings a connection that has been silent for PingInterval
 // and closes it if nothing at all arrives within PongTimeout of the ping.
-// It first flushes what the session's expiry check queued.
+// It first flushes what the session's expiry check queued. With
+// HeartbeatTCP the kernel does this (keepalive.go) and no timer is set.
 func (c *conn) heartbeatLocked(now int64) {
 	cfg := c.srv.cfg
 	c.flushLocked(true)
+	if cfg.Heartbeat == HeartbeatTCP {
+		return
+	}
 	if c.pingDelta != 0 { // nothing read since the ping
 		sent := c.lastRead + int64(c.pingDelta)*int64(time.Millisecond)
 		if now-sent >= int64(cfg.PongTimeout) {
@@ -340,6 +347,17 @@ func (c *conn) answerWaitingLocked(now int64) bool {
 	c.srv.metrics.PongsLate.Add(1)
 	c.desc.SetTimer(c.srv.at(now + int64(c.srv.cfg.PongTimeout)))
 	return true
+}
+
+// peerTimedOut counts a socket that failed with ETIMEDOUT: the kernel gave
+// up on the peer (keepalive probes unanswered under HeartbeatTCP, or data
+// unacknowledged past TCP_USER_TIMEOUT or tcp_retries2). The kernel reports
+// it once; the socket is closed by the caller.
+func (c *conn) peerTimedOut(err error) {
+	if errors.Is(err, unix.ETIMEDOUT) {
+		c.srv.metrics.PeerTimeouts.Add(1)
+		c.srv.events.forcedClose(c.desc.Fd(), closedPeerTimeout, "", c.clientID())
+	}
 }
 
 // pingFrame is shared by every connection (frames are never modified).

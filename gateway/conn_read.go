@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -50,6 +51,7 @@ func (c *conn) onReadable(w *netpoll.Worker, now int64, ev netpoll.Event) {
 			return
 		}
 		if n <= 0 { // EOF or error: the peer is gone
+			c.peerTimedOut(err)
 			c.mu.Lock()
 			c.closeNowLocked()
 			c.mu.Unlock()
@@ -202,14 +204,28 @@ func (c *conn) open(res *upgradeResult, rest []byte) {
 	if sess != nil {
 		c.srv.index.addUser(c, sess.userID())
 	}
-	next := c.srv.at(c.lastRead + int64(c.srv.cfg.PingInterval))
-	if exp := res.identity.ExpiresAt; sess != nil && !exp.IsZero() && exp.Before(next) {
-		next = exp // the token expires before the first ping
-	}
-	c.desc.SetTimer(next)
+	c.firstTimer(sess, res.identity.ExpiresAt)
 	if len(rest) > 0 {
 		c.frames(rest, c.lastRead)
 	}
+}
+
+// firstTimer replaces the handshake deadline with the first ping, or the
+// token's expiry if that comes first. With HeartbeatTCP there is no ping
+// to plan, and a connection without an expiry needs no timer at all.
+func (c *conn) firstTimer(sess *session, expiry time.Time) {
+	var next time.Time
+	if c.srv.cfg.Heartbeat != HeartbeatTCP {
+		next = c.srv.at(c.lastRead + int64(c.srv.cfg.PingInterval))
+	}
+	if sess != nil && !expiry.IsZero() && (next.IsZero() || expiry.Before(next)) {
+		next = expiry
+	}
+	if next.IsZero() {
+		c.desc.StopTimer()
+		return
+	}
+	c.desc.SetTimer(next)
 }
 
 // refusePartial answers a handshake whose partial request does not fit the

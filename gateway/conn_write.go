@@ -119,7 +119,8 @@ func (c *conn) flushLocked(onWorker bool) {
 // socket is broken.
 func (c *conn) flushedLocked(writes int, err error, onWorker bool) {
 	c.srv.metrics.Writevs.Add(int64(writes))
-	if err != nil { // peer reset: nothing more can be sent
+	if err != nil { // peer reset or timed out: nothing more can be sent
+		c.peerTimedOut(err)
 		c.out.Reset()
 		c.closeIn = true
 		c.state = max(c.state, stateClosing)

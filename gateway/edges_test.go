@@ -565,6 +565,11 @@ func TestConfigValidation(t *testing.T) {
 		{"handshake larger than half a read buffer", func(c *gateway.Config) { c.MaxHandshakeBytes = 40000 }, "--max-handshake-bytes 40000: want 256 to 32768"},
 		{"message limit over 1 GiB", func(c *gateway.Config) { c.MaxMessageBytes = 2 << 30 }, "--max-message-bytes 2147483648: want 1 to 1073741824"},
 		{"no message timeout", func(c *gateway.Config) { c.MessageTimeout = 0 }, "--message-timeout must be positive"},
+		{"unknown heartbeat", func(c *gateway.Config) { c.Heartbeat = "udp" }, `--heartbeat "udp": want "ping" or "tcp"`},
+		{"tcp heartbeat below a second", func(c *gateway.Config) { c.Heartbeat, c.PongTimeout = gateway.HeartbeatTCP, 500*time.Millisecond },
+			"--heartbeat tcp counts in whole seconds"},
+		{"tcp heartbeat over TCP_KEEPIDLE's limit", func(c *gateway.Config) { c.Heartbeat, c.PingInterval = gateway.HeartbeatTCP, 10*time.Hour },
+			"--ping-interval must be 1s to 9h6m7s"},
 	} {
 		cfg := gateway.DefaultConfig()
 		cfg.Listen = "127.0.0.1:0"

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsgate/wsgate/gateway"
 )
 
@@ -120,6 +122,61 @@ func TestPongWaitingInSocket(t *testing.T) {
 	}
 	if got := srv.Metrics().PongsLate.Load(); got != 1 {
 		t.Fatalf("late pongs = %d, want 1 (the waiting pong was not what saved the connection)", got)
+	}
+}
+
+// TestHeartbeatTCP: with --heartbeat tcp the gateway sends no pings; the
+// kernel's keepalive probes keep a live idle client connected and find a
+// vanished one. The vanished client is simulated on loopback by a socket
+// filter that drops everything arriving at its socket, so its TCP stack
+// answers nothing: a host that went away without a FIN or RST.
+func TestHeartbeatTCP(t *testing.T) {
+	skipSlow(t)
+	srv := startServer(t, func(c *gateway.Config) {
+		c.Heartbeat, c.PingInterval, c.PongTimeout = gateway.HeartbeatTCP, time.Second, time.Second
+	})
+	addr := srv.Addr().String()
+	live := dialWS(t, addr, "/echo")
+	gone := dialWS(t, addr, "/echo")
+	dropIncoming(t, gone.conn)
+	start := time.Now()
+
+	// Three ping intervals: a ping would have come after one.
+	live.expectNothing(3 * time.Second)
+	live.send(textFrame("still here"))
+	live.expectMessage(opText, []byte("still here"))
+
+	// Interval + timeout (2 s) after the last segment from the client,
+	// give or take a probe interval and the 100 ms tick.
+	waitUntil(t, 10*time.Second, func() bool { return srv.Metrics().PeerTimeouts.Load() > 0 })
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Fatalf("vanished client timed out after %v, before --ping-interval + --pong-timeout (2s)", d)
+	}
+	waitUntil(t, 5*time.Second, func() bool { return srv.Metrics().ConnsOpen.Load() == 1 })
+	if got := srv.Metrics().PeerTimeouts.Load(); got != 1 {
+		t.Fatalf("peer timeouts = %d, want 1 (the vanished client only)", got)
+	}
+	if got := srv.Metrics().PongTimeouts.Load(); got != 0 {
+		t.Fatalf("pong timeouts = %d, want 0: no ping was sent", got)
+	}
+}
+
+// dropIncoming attaches a classic BPF filter that drops every segment
+// arriving at conn's socket before TCP sees it: the peer then gets no ACK,
+// no window update, no RST — as from a host that lost power.
+func dropIncoming(t *testing.T, conn net.Conn) {
+	t.Helper()
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropAll := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	prog := unix.SockFprog{Len: uint16(len(dropAll)), Filter: &dropAll[0]}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog)
+	}); err != nil || serr != nil {
+		t.Fatalf("attach drop filter: %v %v", err, serr)
 	}
 }
 

@@ -334,6 +334,9 @@ func (s *Server) admit(fd int) {
 	// hide megabytes in the kernel's send buffer (autotuned up to
 	// tcp_wmem's maximum) before its backlog even starts to count.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat)
+	if s.cfg.Heartbeat == HeartbeatTCP {
+		setKeepalive(fd, s.cfg)
+	}
 	// Handshakes yield to established connections (see netpoll's ready
 	// queue); the upgrade makes the connection urgent.
 	c.desc.SetDeferrable(true)

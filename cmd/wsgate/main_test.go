@@ -174,6 +174,7 @@ namespaces:
 			path := writeFile(t, tc.name, tc.content)
 			t.Setenv("WSGATE_LISTEN", "127.0.0.1:2")
 			t.Setenv("WSGATE_PING_INTERVAL", "2s")
+			t.Setenv("WSGATE_HEARTBEAT", "tcp")
 			f, err := serveSettings(t, "--config", path, "--listen", "127.0.0.1:1")
 			if err != nil {
 				t.Fatal(err)
@@ -186,6 +187,7 @@ namespaces:
 			}{
 				{"listen (flag over env and file)", c.Listen, "127.0.0.1:1"},
 				{"ping_interval (env over file)", c.PingInterval, 2 * time.Second},
+				{"heartbeat (env)", c.Heartbeat, gateway.HeartbeatTCP},
 				{"max_queue_bytes (file over default)", c.MaxQueueBytes, 333},
 				{"echo (file)", c.Echo, true},
 				{"allowed_origins (file)", strings.Join(c.AllowedOrigins, " "), "https://a.example *.b.example"},
@@ -243,6 +245,8 @@ func TestConfigCoversEveryFlag(t *testing.T) {
 			switch fl.Name {
 			case "broker":
 				s = "redis"
+			case "heartbeat":
+				s = "tcp"
 			case "log-level":
 				s, want[fl.Name] = "debug", "DEBUG"
 			}

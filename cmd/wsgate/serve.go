@@ -86,6 +86,8 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "deadline for completing the upgrade")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "ping a connection silent for this long")
 	fs.DurationVar(&c.PongTimeout, "pong-timeout", c.PongTimeout, "close a connection silent for this long after a ping")
+	fs.Var(&choice{val: (*string)(&c.Heartbeat), allowed: []string{string(gateway.HeartbeatPing), string(gateway.HeartbeatTCP)}}, "heartbeat",
+		"`who` pings silent connections: ping (WebSocket pings; through any proxy) or tcp (the kernel's keepalive probes on the same schedule, no gateway CPU; clients connected directly or through an L4 balancer)")
 	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "spread shutdown closes (1001) over this long")
 	fs.IntVar(&c.MaxChannelBytes, "max-channel-bytes", c.MaxChannelBytes, "longest channel name")
 	fs.IntVar(&c.MaxChannelsPerConn, "max-channels-per-conn", c.MaxChannelsPerConn, "subscriptions per connection")
