@@ -29,6 +29,7 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	gc0 := gcAll(ctx, f.scrapes)
 	tot0 := f.totals()
 	server0, client0, redis0 := r.probe.cpu(serverPids), r.probe.cpu(clientPids), r.probe.cpu(r.redisPids())
+	host0 := r.probe.hostCPU()
 	start := time.Now()
 	rampStart := start.Add(-time.Duration(m.RampS * float64(time.Second)))
 	tick := time.NewTicker(holdSampleEvery)
@@ -42,6 +43,7 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	}
 	window := time.Since(start)
 	server1, client1, redis1 := r.probe.cpu(serverPids), r.probe.cpu(clientPids), r.probe.cpu(r.redisPids())
+	host1 := r.probe.hostCPU()
 	tot1 := f.totals()
 	gc1 := gcAll(context.Background(), f.scrapes)
 	if ctx.Err() != nil {
@@ -49,11 +51,13 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 		r.run.Problem("%s: %s after %v", f.design, m.StopReason, window.Round(time.Second))
 	}
 
-	h := &results.MillionHold{Conns: tot1.Subscribed, WindowS: window.Seconds(), PingInterval: cfg.PingInterval.String(),
+	h := &results.MillionHold{Conns: tot1.Subscribed, WindowS: window.Seconds(), PingInterval: cfg.PingInterval.String(), Heartbeat: heartbeatOf(f.design, cfg),
 		ServerCPUS: (server1 - server0).Seconds(), ClientCPUS: (client1 - client0).Seconds(), RedisCPUS: (redis1 - redis0).Seconds(),
 		Pings: int64(tot1.Pings - tot0.Pings), ClosedByServer: tot1.Closed - tot0.Closed}
 	h.ServerPctCore = 100 * h.ServerCPUS / h.WindowS
 	h.ClientPctCore = 100 * h.ClientCPUS / h.WindowS
+	h.HostPctCore = 100 * (host1.Busy - host0.Busy).Seconds() / h.WindowS
+	h.HostSoftirqPctCore = 100 * (host1.Softirq - host0.Softirq).Seconds() / h.WindowS
 	if h.Conns > 0 {
 		h.ServerPctCorePer10k = h.ServerPctCore * 10_000 / float64(h.Conns)
 	}
@@ -66,6 +70,15 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	h.GC = gcSummary(gc0, gc1)
 	h.GC.PromMaxMs = promGCMax(context.Background(), f.scrapes)
 	m.Hold = h
+}
+
+// heartbeatOf is who pings design's idle connections: the naive server
+// always sends WebSocket pings.
+func heartbeatOf(design string, cfg Config) string {
+	if design == results.Naive {
+		return "ping"
+	}
+	return cfg.Heartbeat
 }
 
 // gcSummary turns the servers' GC records before and after a window into

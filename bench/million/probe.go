@@ -83,6 +83,13 @@ func (p *probe) cpu(pids []int) time.Duration {
 	return sum
 }
 
+// hostCPU is the whole host's CPU time so far (zero if /proc/stat cannot
+// be read: the report then shows 0).
+func (p *probe) hostCPU() procfs.HostCPU {
+	h, _ := p.proc.ReadHostCPU()
+	return h
+}
+
 // sample is the fleet's state now, t seconds after t0.
 func (p *probe) sample(f *fleet, tot Totals, phase string, t0 time.Time, fresh bool) results.MillionSample {
 	servers, clients := f.pids()

@@ -39,6 +39,9 @@ type Config struct {
 
 	PingInterval time.Duration // default 25 s
 	PongTimeout  time.Duration // wsgate's --pong-timeout (default 10 s)
+	// Heartbeat is wsgate's --heartbeat: "ping" (default) or "tcp". The
+	// naive server always pings.
+	Heartbeat string
 	// Hold is the idle phase (default: 60 s, and at least two ping
 	// intervals so that every connection is pinged in it; an explicit
 	// shorter hold is kept, and the report shows how many pings it saw).
@@ -155,6 +158,9 @@ func (c Config) withDefaults() Config {
 	}
 	setD(&c.PingInterval, 25*time.Second)
 	setD(&c.PongTimeout, 10*time.Second)
+	if c.Heartbeat == "" {
+		c.Heartbeat = "ping"
+	}
 	if c.Hold == 0 {
 		c.Hold = max(DefaultHold, 2*c.PingInterval+5*time.Second)
 	}
@@ -485,13 +491,14 @@ func (r *runner) env() []string {
 func (r *runner) baselineCPU(ctx context.Context, f *fleet, m *results.Million) {
 	r.cfg.Bar.Phase(fmt.Sprintf("million: %s servers idle with no connection", f.design), 0)
 	pids, _ := f.pids()
-	c0, t0 := r.probe.cpu(pids), time.Now()
+	c0, h0, t0 := r.probe.cpu(pids), r.probe.hostCPU(), time.Now()
 	select {
 	case <-ctx.Done():
 	case <-time.After(r.cfg.BaselineWindow):
 	}
 	m.BaselineWindowS = time.Since(t0).Seconds()
 	m.BaselinePctCore = 100 * (r.probe.cpu(pids) - c0).Seconds() / m.BaselineWindowS
+	m.BaselineHostPctCore = 100 * (r.probe.hostCPU().Busy - h0.Busy).Seconds() / m.BaselineWindowS
 }
 
 // serverSpec returns the start spec of server i of design.
@@ -515,7 +522,7 @@ func (r *runner) serverSpec(design, addr string, plan Plan, f *fleet) func(int) 
 		f.apiAddr = api
 	}
 	return func(i int) server.Spec {
-		args := []string{"serve", "--reuse-port", "--ping-interval", ping, "--pong-timeout", cfg.PongTimeout.String(),
+		args := []string{"serve", "--reuse-port", "--ping-interval", ping, "--pong-timeout", cfg.PongTimeout.String(), "--heartbeat", cfg.Heartbeat,
 			"--log-level", "warn", "--broker", "redis", "--redis-url", r.url, "--max-conns", strconv.Itoa(plan.ServerCap)}
 		if i == 0 && f.apiAddr != "" {
 			args = append(args, "--api-listen", f.apiAddr, "--api-key", f.apiKey)

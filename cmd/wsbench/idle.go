@@ -262,7 +262,11 @@ func (b *bench) idleCPU(ctx context.Context, p *server.Process, design string, c
 	if err != nil {
 		return nil, err
 	}
-	return b.idleCPUOf(conns, time.Since(start), (c1 - c0).Seconds(), int64(pings()-pings0)), nil
+	c := b.idleCPUOf(conns, time.Since(start), (c1 - c0).Seconds(), int64(pings()-pings0))
+	if design == results.Wsgate && b.flags.heartbeat == "tcp" {
+		c.Heartbeat = "tcp"
+	}
+	return c, nil
 }
 
 // idleCPUOf relates CPU seconds over a window to connections and pings.

@@ -49,6 +49,7 @@ func (o *millionOpts) register(fs *flag.FlagSet, c *commonFlags) {
 	fs.StringVar(&c.jsonOut, "json", "", "write every number to this JSON file")
 	fs.StringVar(&c.reportDir, "report", "", `rewrite DIR/README.md's "A million connections" section and its charts`)
 	fs.DurationVar(&c.pingInterval, "ping-interval", 25*time.Second, "the servers' ping interval")
+	c.registerHeartbeat(fs)
 	fs.IntVar(&o.conns, "conns", million.DefaultConns, "connections to hold")
 	fs.DurationVar(&o.hold, "hold", 0, "idle phase (0: 60 s, and at least two ping intervals + 5 s)")
 	fs.DurationVar(&o.pongTimeout, "pong-timeout", 10*time.Second, "wsgate --pong-timeout (naive: --pong-wait = ping interval + this)")
@@ -113,7 +114,7 @@ func millionCmd(e env, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	cfg := million.Config{Conns: o.conns, Designs: b.designs, WsgateBin: wsgateBin, Self: b.self, RedisURL: c.redisURL,
-		PingInterval: c.pingInterval, PongTimeout: o.pongTimeout, Hold: o.hold, Burst: o.burst,
+		PingInterval: c.pingInterval, PongTimeout: o.pongTimeout, Heartbeat: c.heartbeat, Hold: o.hold, Burst: o.burst,
 		FDCap: o.fdCap, PerServer: o.perServer, DialsInFlight: o.dialsInFlight, DialRate: o.dialRate,
 		MaxFailures: o.maxFailures, GOMAXPROCS: gomaxprocs(o.gomaxprocs), ClientNice: niceValue(o.clientNice), RedisNice: redisNice(o.redisNice), HandshakeTimeout: o.handshakeTimeout, Redials: o.redials,
 		RampTimeout: o.rampTimeout, NaiveRampTimeout: o.naiveRampTimeout, BaselineWindow: o.baselineWindow, MemFloor: int64(o.memFloor), NaiveMemFloor: int64(o.naiveMemFloor),

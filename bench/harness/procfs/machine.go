@@ -3,10 +3,12 @@ package procfs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,4 +98,47 @@ func ParseMemTotal(b []byte) int64 {
 		}
 	}
 	return 0
+}
+
+// HostCPU is the CPU time of the whole host, summed over its CPUs, from
+// the "cpu" line of /proc/stat: every process and the kernel's own work.
+// Work no process asked for in a system call (TCP timers, packets handled
+// in softirq) shows here and may appear in no process's utime+stime.
+type HostCPU struct {
+	// Busy is user + nice + system + irq + softirq: everything but idle,
+	// iowait and time stolen by the hypervisor.
+	Busy time.Duration
+	// Softirq is the part of Busy spent in softirqs (with the kernel's
+	// IRQ time accounting; without it this is 0 and the time is charged
+	// to whichever task was interrupted).
+	Softirq time.Duration
+}
+
+// ReadHostCPU reads /proc/stat.
+func (r Root) ReadHostCPU() (HostCPU, error) {
+	b, err := os.ReadFile(r.path("stat"))
+	if err != nil {
+		return HostCPU{}, err
+	}
+	return ParseHostCPU(b)
+}
+
+// ParseHostCPU parses the first line of /proc/stat:
+// "cpu user nice system idle iowait irq softirq steal ..." in USER_HZ ticks.
+func ParseHostCPU(b []byte) (HostCPU, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 8 || f[0] != "cpu" {
+		return HostCPU{}, fmt.Errorf("procfs: /proc/stat starts %q, want a cpu line with 7 counters", line)
+	}
+	var v [7]uint64
+	for i := range v {
+		n, err := strconv.ParseUint(f[i+1], 10, 64)
+		if err != nil {
+			return HostCPU{}, fmt.Errorf("procfs: /proc/stat cpu field %d: %w", i+1, err)
+		}
+		v[i] = n
+	}
+	user, nice, system, irq, softirq := v[0], v[1], v[2], v[5], v[6]
+	return HostCPU{Busy: ticks(user + nice + system + irq + softirq), Softirq: ticks(softirq)}, nil
 }

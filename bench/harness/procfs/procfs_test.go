@@ -55,6 +55,26 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
+func TestParseHostCPU(t *testing.T) {
+	stat := "cpu  631638 27872 483055 10009841 4376 10 87881 500 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 1\n"
+	h, err := ParseHostCPU([]byte(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// user + nice + system + irq + softirq; not idle, iowait or steal.
+	if want := ticks(631638 + 27872 + 483055 + 10 + 87881); h.Busy != want {
+		t.Fatalf("busy %v, want %v", h.Busy, want)
+	}
+	if h.Softirq != ticks(87881) {
+		t.Fatalf("softirq %v, want %v", h.Softirq, ticks(87881))
+	}
+	for _, bad := range []string{"", "cpu 1 2 3\n", "intr 1 2 3 4 5 6 7 8\n", "cpu 1 2 x 4 5 6 7 8\n"} {
+		if _, err := ParseHostCPU([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
 func TestParseIO(t *testing.T) {
 	io, err := ParseIO([]byte("rchar: 6976\nwchar: 0\nsyscr: 10\nsyscw: 12345\nread_bytes: 0\n"))
 	if err != nil {

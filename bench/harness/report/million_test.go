@@ -33,7 +33,7 @@ func millionRun() *results.Run {
 		Layout:            results.MillionLayout{Servers: 53, ServerCap: 19900, MinPerServer: 18500, MaxPerServer: 19300, Clients: 51, Sources: 102, GOMAXPROCS: 1},
 		Memory:            results.MillionMemory{Conns: 1000000, ServerRSSBytes: 700 << 20, ServerBaseRSSBytes: 100 << 20, KernelSlabBytes: 10 << 30},
 		GCRun:             &results.MillionGC{Collections: 400, PauseP99Ms: 1.5, PauseMaxMs: 3},
-		Hold:              &results.MillionHold{Conns: 1000000, WindowS: 60, PingInterval: "25s", Pings: 2400000, ServerPctCore: 140, ServerCPUUsPerPingNet: 30, GC: results.MillionGC{Source: "test"}},
+		Hold:              &results.MillionHold{Conns: 1000000, WindowS: 60, PingInterval: "100s", Pings: 600000, ServerPctCore: 40, ServerCPUUsPerPingNet: 30, GC: results.MillionGC{Source: "test"}},
 		Timeline:          timeline(1000000),
 		CountersAfterRamp: map[string]float64{"wsgate_memory_trims_total": 2, "wsgate_memory_trimmed_bytes_total": 1 << 20},
 		CountersAtEnd:     map[string]float64{"wsgate_memory_trims_total": 55, "wsgate_memory_trimmed_bytes_total": 300 << 20},
@@ -46,6 +46,26 @@ func millionRun() *results.Run {
 	return r
 }
 
+// With a 25 s heartbeat the idle CPU is measured, not projected; with the
+// kernel's keepalive there are no pings to project from.
+func TestMillionHeartbeat25(t *testing.T) {
+	run := millionRun()
+	h := run.Design(results.Wsgate).Million.Hold
+	h.Heartbeat, h.PingInterval, h.Pings, h.ServerPctCore, h.HostPctCore, h.HostSoftirqPctCore = "tcp", "25s", 0, 9.5, 80, 3
+	run.Design(results.Wsgate).Million.BaselineHostPctCore = 20
+	text := Text(run)
+	for _, want := range []string{"kernel TCP keepalive every 25s, no WebSocket pings", "9.5 % of a core (measured)",
+		"80.0 % of a core (3.0 in softirq); 20.0 with no connection"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	h.PingInterval = "100s"
+	if text := Text(run); strings.Contains(text, "(measured)") || strings.Contains(text, "projected") {
+		t.Errorf("a 100 s keepalive run has no 25 s figure to show:\n%s", text)
+	}
+}
+
 // A million run writes its own README section and charts and leaves the
 // main results section alone; the terminal shows its tables.
 func TestMillionSection(t *testing.T) {
@@ -53,7 +73,8 @@ func TestMillionSection(t *testing.T) {
 	text := Text(run)
 	for _, want := range []string{"A million connections: ramp and memory", "1,000,000", "memory: MemAvailable", "Held idle, pinged",
 		"41,234 ms", "net.core.somaxconn", "18,500–19,300", "2 / 55 (300.0 MiB)",
-		"130.0 % of a core (the baseline + connections ÷ 25 s × 30.0 µs net per ping)"} { // 10 % + 40,000 pings/s × 30 µs
+		"WebSocket pings every 100s",
+		"130.0 % of a core, projected (the baseline + connections ÷ 25 s × 30.0 µs net per ping)"} { // 10 % + 40,000 pings/s × 30 µs
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q", want)
 		}

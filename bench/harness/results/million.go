@@ -101,6 +101,9 @@ type Million struct {
 	// timers, broker probes, the runtime.
 	BaselinePctCore float64 `json:"baseline_server_pct_core"`
 	BaselineWindowS float64 `json:"baseline_window_s"`
+	// BaselineHostPctCore is the whole host's busy CPU (% of one core: every
+	// process and the kernel, /proc/stat) over the same window.
+	BaselineHostPctCore float64 `json:"baseline_host_pct_core"`
 
 	// GCRun is every collection the servers ran on their own from their
 	// start to the end of the idle phase (the ramp's included); GCForced
@@ -190,6 +193,9 @@ type MillionHold struct {
 	Conns        int     `json:"conns"`
 	WindowS      float64 `json:"window_s"`
 	PingInterval string  `json:"ping_interval"`
+	// Heartbeat is who checked the idle connections: "ping" (WebSocket
+	// pings) or "tcp" (the kernel's keepalive probes, wsgate --heartbeat).
+	Heartbeat string `json:"heartbeat,omitempty"`
 
 	ServerCPUS          float64 `json:"server_cpu_s"`
 	ServerPctCore       float64 `json:"server_pct_core"`
@@ -197,6 +203,11 @@ type MillionHold struct {
 	ClientCPUS          float64 `json:"client_cpu_s"`
 	ClientPctCore       float64 `json:"client_pct_core"`
 	RedisCPUS           float64 `json:"redis_cpu_s"`
+	// HostPctCore is the whole host's busy CPU over the window (% of one
+	// core, /proc/stat): every process, the kernel's TCP timers and packet
+	// work that no process is charged for, and other tenants' noise.
+	HostPctCore        float64 `json:"host_pct_core"`
+	HostSoftirqPctCore float64 `json:"host_softirq_pct_core"`
 
 	// Pings the clients received (and answered) in the window.
 	Pings              int64   `json:"pings"`

@@ -191,10 +191,13 @@ type Percentiles struct {
 // IdleCPU is the server's CPU time while holding Conns idle connections
 // with pings on.
 type IdleCPU struct {
-	Conns        int     `json:"conns"`
-	PingInterval string  `json:"ping_interval"`
-	WindowS      float64 `json:"window_s"`
-	CPUS         float64 `json:"cpu_s"`
+	Conns        int    `json:"conns"`
+	PingInterval string `json:"ping_interval"`
+	// Heartbeat is wsgate's --heartbeat ("tcp": the kernel's keepalive
+	// probes, no pings; empty: WebSocket pings).
+	Heartbeat string  `json:"heartbeat,omitempty"`
+	WindowS   float64 `json:"window_s"`
+	CPUS      float64 `json:"cpu_s"`
 	// PctCorePer10k is CPUS/WindowS as a percentage of one core, scaled
 	// to 10,000 connections.
 	PctCorePer10k float64 `json:"pct_core_per_10k"`
