@@ -187,6 +187,24 @@ func TestDescTimer(t *testing.T) {
 	}
 }
 
+// TestDescTimerAfterIdle: with no timer left the timer goroutine sleeps;
+// a timer set after that still fires on time.
+func TestDescTimerAfterIdle(t *testing.T) {
+	_, r, _ := pair(t)
+	r.desc.SetTimer(time.Now().Add(10 * time.Millisecond))
+	r.waitFor(t, EventTimer)
+	time.Sleep(100 * time.Millisecond) // 20 ticks with nothing to do: asleep
+	for range 3 {
+		set := time.Now()
+		r.desc.SetTimer(set.Add(20 * time.Millisecond))
+		r.waitFor(t, EventTimer)
+		if d := time.Since(set); d < 20*time.Millisecond {
+			t.Fatalf("timer fired after %v, before its 20ms", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestDescClose: after the handler closes the descriptor, neither the
 // peer's bytes nor Notify nor a timer dispatch it again.
 func TestDescClose(t *testing.T) {

@@ -77,8 +77,10 @@ type Poller struct {
 	queue *readyQueue
 	next  atomic.Uint32
 	stop  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	// wake restarts the sleeping timer goroutine: a wheel's first timer.
+	wake chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
 }
 
 type loop struct {
@@ -105,7 +107,7 @@ var noDeadline time.Time
 // and one timer goroutine. Close stops them all.
 func New(cfg Config) (*Poller, error) {
 	cfg = cfg.withDefaults()
-	p := &Poller{stop: make(chan struct{}), queue: newReadyQueue(cfg.DeferrableWorkers)}
+	p := &Poller{stop: make(chan struct{}), wake: make(chan struct{}, 1), queue: newReadyQueue(cfg.DeferrableWorkers)}
 	start := time.Now()
 	for i := 0; i < cfg.Loops; i++ {
 		ep, err := newEpoll()
@@ -114,7 +116,7 @@ func New(cfg Config) (*Poller, error) {
 			p.closeProbes()
 			return nil, err
 		}
-		l := &loop{ep: ep, queue: p.queue, wheel: newWheel(start, cfg.TimerTick, wheelSlots)}
+		l := &loop{ep: ep, queue: p.queue, wheel: newWheel(start, cfg.TimerTick, wheelSlots, p.wake)}
 		p.loops = append(p.loops, l)
 		if err := l.startProbe(); err != nil {
 			p.closeLoops()
@@ -235,6 +237,8 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 
 var epoch = time.Now()
 
+// runTimers advances every loop's wheel once per tick while any of them
+// holds a timer, and sleeps while none does (see wheel).
 func (p *Poller) runTimers(tick time.Duration) {
 	defer p.wg.Done()
 	t := time.NewTicker(tick)
@@ -244,8 +248,21 @@ func (p *Poller) runTimers(tick time.Duration) {
 		case <-p.stop:
 			return
 		case now := <-t.C:
+			armed := false
 			for _, l := range p.loops {
-				l.wheel.advance(now)
+				armed = l.wheel.advance(now) || armed
+			}
+			if armed {
+				continue
+			}
+			// A timer set since its wheel was advanced has already
+			// signalled wake, so this does not sleep through it.
+			t.Stop()
+			select {
+			case <-p.stop:
+				return
+			case <-p.wake:
+				t.Reset(tick)
 			}
 		}
 	}

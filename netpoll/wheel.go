@@ -14,16 +14,24 @@ import (
 // Deadlines further away than one revolution simply stay in their slot for
 // extra revolutions: a slot visit only expires descriptors whose tick has
 // come.
+//
+// An empty wheel needs no tick. The Poller's timer goroutine stops ticking
+// when every wheel is empty and waits on wake, which a wheel signals when
+// its first timer is set; the wheel then catches up with the ticks it
+// slept through, which had nothing to expire. A host of idle connections
+// with no timer (wsgate's --heartbeat tcp) costs no wake-up at all.
 type wheel struct {
 	mu    sync.Mutex
 	start time.Time
 	tick  time.Duration
 	now   int64 // last tick processed
+	armed int   // descriptors linked
 	slots []*Desc
+	wake  chan<- struct{} // told when armed leaves 0; nil: nobody sleeps
 }
 
-func newWheel(start time.Time, tick time.Duration, slots int) *wheel {
-	return &wheel{start: start, tick: tick, slots: make([]*Desc, slots)}
+func newWheel(start time.Time, tick time.Duration, slots int, wake chan<- struct{}) *wheel {
+	return &wheel{start: start, tick: tick, slots: make([]*Desc, slots), wake: wake}
 }
 
 // tickOf rounds t up to a tick number, so a timer never fires early.
@@ -48,8 +56,11 @@ func (w *wheel) setBefore(d *Desc, at time.Time) {
 
 func (w *wheel) setLocked(d *Desc, at time.Time) {
 	if d.tick != 0 {
-		w.unlink(d)
+		w.unlink(d) // the wheel is not empty: d was in it
+	} else if w.armed == 0 {
+		w.wakeUp()
 	}
+	w.armed++
 	t := w.tickOf(at)
 	if t <= w.now {
 		t = w.now + 1
@@ -81,13 +92,36 @@ func (w *wheel) unlink(d *Desc) {
 		d.tnext.tprev = d.tprev
 	}
 	d.tprev, d.tnext, d.tick = nil, nil, 0
+	w.armed--
 }
 
-// advance expires every descriptor whose tick is ≤ the tick of now.
-func (w *wheel) advance(now time.Time) {
-	target := int64(now.Sub(w.start) / w.tick)
+// wakeUp readies an empty wheel for its first timer. The ticks since the
+// last advance (perhaps a long sleep) had nothing to expire: they are
+// skipped instead of visited. The timer goroutine is told to tick again.
+func (w *wheel) wakeUp() {
+	w.now = max(w.now, w.tickAt(time.Now()))
+	if w.wake != nil {
+		select {
+		case w.wake <- struct{}{}:
+
+		default: // a wake-up is already pending
+		}
+	}
+}
+
+// tickAt is the last tick that has passed at t (tickOf rounds up instead).
+func (w *wheel) tickAt(t time.Time) int64 { return int64(t.Sub(w.start) / w.tick) }
+
+// advance expires every descriptor whose tick is ≤ the tick of now, and
+// reports whether any timer is left.
+func (w *wheel) advance(now time.Time) (armed bool) {
+	target := w.tickAt(now)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.armed == 0 {
+		w.now = max(w.now, target)
+		return false
+	}
 	for w.now < target {
 		w.now++
 		slot := w.now % int64(len(w.slots))
@@ -100,6 +134,7 @@ func (w *wheel) advance(now time.Time) {
 			d = next
 		}
 	}
+	return w.armed > 0
 }
 
 // SetTimer (re)schedules the descriptor's single timer: the Handler is

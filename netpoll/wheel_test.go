@@ -9,7 +9,7 @@ import (
 // forward, but never pushes it back.
 func TestWheelSetBefore(t *testing.T) {
 	start := time.Now()
-	w := newWheel(start, 10*time.Millisecond, 16)
+	w := newWheel(start, 10*time.Millisecond, 16, nil)
 	d := new(Desc)
 	at := func(ticks int) time.Time { return start.Add(time.Duration(ticks) * 10 * time.Millisecond) }
 
@@ -38,5 +38,44 @@ func TestWheelSetBefore(t *testing.T) {
 		if n != want {
 			t.Fatalf("slot %d holds %d descriptors, want %d", i, n, want)
 		}
+	}
+}
+
+// TestWheelSleepsWhenEmpty: an empty wheel asks for no tick, signals wake
+// on its first timer, and skips the ticks it slept through instead of
+// visiting them.
+func TestWheelSleepsWhenEmpty(t *testing.T) {
+	start := time.Now().Add(-time.Hour) // an hour of ticks already passed
+	wake := make(chan struct{}, 1)
+	w := newWheel(start, 10*time.Millisecond, 16, wake)
+	if w.advance(time.Now()) {
+		t.Fatal("an empty wheel reported a timer")
+	}
+	if len(wake) != 0 {
+		t.Fatal("an empty wheel signalled wake")
+	}
+	d, e := new(Desc), new(Desc)
+	w.set(d, time.Now().Add(50*time.Millisecond))
+	if len(wake) != 1 {
+		t.Fatal("the first timer did not signal wake")
+	}
+	<-wake
+	// The hour slept through is skipped: now is the current tick, and the
+	// timer sits ~5 ticks ahead of it.
+	if ahead := d.tick - w.now; ahead < 4 || ahead > 6 {
+		t.Fatalf("timer %d ticks ahead of now, want 5 (now %d)", ahead, w.now)
+	}
+	w.set(e, time.Now().Add(time.Second))
+	w.set(d, time.Now().Add(time.Second)) // moved, still in the wheel
+	if len(wake) != 0 {
+		t.Fatal("a wheel that was not empty signalled wake")
+	}
+	w.stop(d)
+	if !w.advance(time.Now()) {
+		t.Fatal("a wheel with one timer left reported none")
+	}
+	w.stop(e)
+	if w.advance(time.Now()) || w.armed != 0 {
+		t.Fatalf("armed %d after stopping every timer", w.armed)
 	}
 }
