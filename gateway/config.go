@@ -228,8 +228,8 @@ func (c Config) validateEach() error {
 	case c.Heartbeat != "" && c.Heartbeat != HeartbeatPing && c.Heartbeat != HeartbeatTCP:
 		return fmt.Errorf("--heartbeat %q: want %q or %q", c.Heartbeat, HeartbeatPing, HeartbeatTCP)
 	case c.Heartbeat == HeartbeatTCP && (c.PingInterval < time.Second || c.PongTimeout < time.Second ||
-		c.PingInterval > maxKeepaliveIdle):
-		return fmt.Errorf("--heartbeat tcp counts in whole seconds: --ping-interval must be 1s to %v, --pong-timeout at least 1s",
+		c.PingInterval > maxKeepaliveIdle || c.PongTimeout > maxKeepaliveIdle):
+		return fmt.Errorf("--heartbeat tcp counts in whole seconds: --ping-interval and --pong-timeout must be 1s to %v",
 			maxKeepaliveIdle)
 	case c.MaxChannelBytes <= 0 || c.MaxChannelsPerConn <= 0:
 		return fmt.Errorf("--max-channel-bytes and --max-channels-per-conn must be positive")

@@ -349,14 +349,18 @@ func (c *conn) answerWaitingLocked(now int64) bool {
 	return true
 }
 
-// peerTimedOut counts a socket that failed with ETIMEDOUT: the kernel gave
-// up on the peer (keepalive probes unanswered under HeartbeatTCP, or data
-// unacknowledged past TCP_USER_TIMEOUT or tcp_retries2). The kernel reports
-// it once; the socket is closed by the caller.
-func (c *conn) peerTimedOut(err error) {
-	if errors.Is(err, unix.ETIMEDOUT) {
+// peerTimedOutLocked counts an open connection whose socket failed because
+// the kernel gave up on the peer: ETIMEDOUT (keepalive probes unanswered
+// under HeartbeatTCP, data or a zero window outlasting TCP_USER_TIMEOUT,
+// tcp_retries2), or an ICMP verdict that the host or network is gone. The
+// kernel reports it once; the caller closes the socket.
+func (c *conn) peerTimedOutLocked(err error) {
+	if c.state != stateOpen {
+		return // already closing, and counted for why
+	}
+	if errors.Is(err, unix.ETIMEDOUT) || errors.Is(err, unix.EHOSTUNREACH) || errors.Is(err, unix.ENETUNREACH) {
 		c.srv.metrics.PeerTimeouts.Add(1)
-		c.srv.events.forcedClose(c.desc.Fd(), closedPeerTimeout, "", c.clientID())
+		c.srv.events.forcedClose(c.desc.Fd(), closedPeerTimeout, err.Error(), c.clientID())
 	}
 }
 

@@ -51,8 +51,8 @@ func (c *conn) onReadable(w *netpoll.Worker, now int64, ev netpoll.Event) {
 			return
 		}
 		if n <= 0 { // EOF or error: the peer is gone
-			c.peerTimedOut(err)
 			c.mu.Lock()
+			c.peerTimedOutLocked(err)
 			c.closeNowLocked()
 			c.mu.Unlock()
 			return

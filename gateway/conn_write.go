@@ -120,7 +120,7 @@ func (c *conn) flushLocked(onWorker bool) {
 func (c *conn) flushedLocked(writes int, err error, onWorker bool) {
 	c.srv.metrics.Writevs.Add(int64(writes))
 	if err != nil { // peer reset or timed out: nothing more can be sent
-		c.peerTimedOut(err)
+		c.peerTimedOutLocked(err)
 		c.out.Reset()
 		c.closeIn = true
 		c.state = max(c.state, stateClosing)

@@ -569,7 +569,7 @@ func TestConfigValidation(t *testing.T) {
 		{"tcp heartbeat below a second", func(c *gateway.Config) { c.Heartbeat, c.PongTimeout = gateway.HeartbeatTCP, 500*time.Millisecond },
 			"--heartbeat tcp counts in whole seconds"},
 		{"tcp heartbeat over TCP_KEEPIDLE's limit", func(c *gateway.Config) { c.Heartbeat, c.PingInterval = gateway.HeartbeatTCP, 10*time.Hour },
-			"--ping-interval must be 1s to 9h6m7s"},
+			"--ping-interval and --pong-timeout must be 1s to 9h6m7s"},
 	} {
 		cfg := gateway.DefaultConfig()
 		cfg.Listen = "127.0.0.1:0"

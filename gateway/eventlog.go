@@ -48,7 +48,7 @@ const (
 // Pseudo close codes for closes that send no close frame.
 const (
 	closedPongTimeout  = "pong_timeout"  // nothing received within --pong-timeout of a ping
-	closedPeerTimeout  = "peer_timeout"  // the kernel timed the peer out (ETIMEDOUT; --heartbeat tcp)
+	closedPeerTimeout  = "peer_timeout"  // the kernel gave up on the peer (ETIMEDOUT, unreachable; --heartbeat tcp)
 	closedDiscardLimit = "discard_limit" // kept sending after our close frame; closed (RST) past the bound
 )
 

@@ -21,15 +21,24 @@ const (
 )
 
 // setKeepalive hands a connection's heartbeat to the kernel. After
-// PingInterval with nothing received the kernel sends a keepalive probe,
-// an empty segment the peer's TCP stack must acknowledge, and repeats it
-// every third of PongTimeout; TCP_USER_TIMEOUT aborts the connection once
-// nothing has come back for PingInterval + PongTimeout while a probe (or
-// any data) is unacknowledged. The gateway learns of the abort as
-// ETIMEDOUT on the socket (conn.peerTimedOut). A live idle connection
-// costs the gateway nothing: no timer, no write, no wake-up. On a loopback
-// million, that is the difference between 1.4 cores for 25 s pings and
-// none (bench/README.md, "A million on 2 cores").
+// PingInterval with nothing received (not even a bare ACK) the kernel
+// sends a keepalive probe, an empty segment the peer's TCP stack must
+// acknowledge, and repeats it every third of PongTimeout. TCP_USER_TIMEOUT
+// (interval + timeout) makes the verdict: at the first probe at or after
+// that long without a reply the connection is aborted (TCP_KEEPCNT is then
+// ignored), and so it is when sent data stays unacknowledged, or the
+// peer's receive window stays shut, that long. The gateway learns of the
+// abort as ETIMEDOUT on the socket (conn.peerTimedOutLocked).
+//
+// Compared with pings: a dead peer is found a probe interval later at
+// most (37 s instead of 35 s at the defaults), and a client that stops
+// reading is cut off as a ping's pong timeout would cut it off — except
+// that one already closed as a slow consumer (4008) may get a reset before
+// its close frame's linger ends. A live idle connection costs the
+// gateway's processes nothing: no timer, no write, no wake-up; the
+// kernel's probe and its ACK are softirq work on the host (on this 2-core
+// guest about a third of the cost of a ping round trip; bench/README.md,
+// "A million on 2 cores").
 //
 // Why it is not the default: probes are TCP segments, not WebSocket
 // frames, so they end at the first proxy. Behind nginx, HAProxy or an L7
@@ -38,7 +47,8 @@ const (
 // Use it where clients connect to the gateway directly or through an L4
 // balancer that forwards packets (IPVS, a cloud NLB).
 //
-// The values are validated (Config.Validate), so setsockopt cannot fail
+// Config.Validate bounds the values (TCP_KEEPIDLE and TCP_KEEPINTVL take at
+// most 32767 s, TCP_USER_TIMEOUT an int of ms), so setsockopt cannot fail
 // on an accepted TCP socket; its error is not checked, like TCP_NODELAY's.
 func setKeepalive(fd int, cfg Config) {
 	idle := wholeSeconds(cfg.PingInterval)

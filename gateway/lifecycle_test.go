@@ -146,8 +146,8 @@ func TestHeartbeatTCP(t *testing.T) {
 	live.send(textFrame("still here"))
 	live.expectMessage(opText, []byte("still here"))
 
-	// Interval + timeout (2 s) after the last segment from the client,
-	// give or take a probe interval and the 100 ms tick.
+	// Interval + timeout (2 s) after the last segment from the client, at
+	// the first probe after that (probes every second here).
 	waitUntil(t, 10*time.Second, func() bool { return srv.Metrics().PeerTimeouts.Load() > 0 })
 	if d := time.Since(start); d < 1500*time.Millisecond {
 		t.Fatalf("vanished client timed out after %v, before --ping-interval + --pong-timeout (2s)", d)

@@ -29,7 +29,7 @@ type Metrics struct {
 	ProtocolErrors    atomic.Int64 `metric:"wsgate_protocol_errors_total" help:"Connections closed with 1002, 1003, 1007 or 1009 for a client protocol error."`
 	SlowConsumers     atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their backlog (bytes queued that the socket has not taken) passed --max-queue-bytes."`
 	PongTimeouts      atomic.Int64 `metric:"wsgate_pong_timeouts_total" help:"Connections closed because nothing arrived within --pong-timeout after a ping."`
-	PeerTimeouts      atomic.Int64 `metric:"wsgate_peer_timeouts_total" help:"Connections whose socket failed with ETIMEDOUT: keepalive probes unanswered (--heartbeat tcp) or data unacknowledged past TCP_USER_TIMEOUT."`
+	PeerTimeouts      atomic.Int64 `metric:"wsgate_peer_timeouts_total" help:"Open connections whose socket failed because the kernel gave up on the peer: ETIMEDOUT (keepalive probes unanswered under --heartbeat tcp, data or a zero window outlasting TCP_USER_TIMEOUT) or host/network unreachable."`
 	PongsLate         atomic.Int64 `metric:"wsgate_pongs_late_total" help:"Pong timeouts waived because the peer's bytes were already waiting in the socket, unread by a busy gateway."`
 	MessagesIn        atomic.Int64 `metric:"wsgate_messages_in_total" help:"Complete WebSocket messages received from clients."`
 	MessagesInflated  atomic.Int64 `metric:"wsgate_messages_inflated_total" help:"Compressed (permessage-deflate) messages received and inflated."`

@@ -190,10 +190,21 @@ func TestDescTimer(t *testing.T) {
 // TestDescTimerAfterIdle: with no timer left the timer goroutine sleeps;
 // a timer set after that still fires on time.
 func TestDescTimerAfterIdle(t *testing.T) {
-	_, r, _ := pair(t)
+	p, r, _ := pair(t)
 	r.desc.SetTimer(time.Now().Add(10 * time.Millisecond))
 	r.waitFor(t, EventTimer)
-	time.Sleep(100 * time.Millisecond) // 20 ticks with nothing to do: asleep
+	time.Sleep(100 * time.Millisecond) // 20 ticks with nothing to do
+	if p.sleeps.Load() == 0 {
+		t.Fatal("the timer goroutine kept ticking with no timer set")
+	}
+	// While a timer waits, the ticks go on: no sleep.
+	r.desc.SetTimer(time.Now().Add(time.Hour))
+	time.Sleep(20 * time.Millisecond) // the pending wake-up is consumed
+	n := p.sleeps.Load()
+	time.Sleep(100 * time.Millisecond)
+	if got := p.sleeps.Load(); got != n {
+		t.Fatalf("the timer goroutine slept %d times with a timer set", got-n)
+	}
 	for range 3 {
 		set := time.Now()
 		r.desc.SetTimer(set.Add(20 * time.Millisecond))

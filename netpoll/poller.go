@@ -78,9 +78,11 @@ type Poller struct {
 	next  atomic.Uint32
 	stop  chan struct{}
 	// wake restarts the sleeping timer goroutine: a wheel's first timer.
-	wake chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// sleeps counts the times it stopped ticking (tests).
+	wake   chan struct{}
+	sleeps atomic.Int64
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 type loop struct {
@@ -258,6 +260,7 @@ func (p *Poller) runTimers(tick time.Duration) {
 			// A timer set since its wheel was advanced has already
 			// signalled wake, so this does not sleep through it.
 			t.Stop()
+			p.sleeps.Add(1)
 			select {
 			case <-p.stop:
 				return

@@ -57,7 +57,7 @@ func (w *wheel) setBefore(d *Desc, at time.Time) {
 func (w *wheel) setLocked(d *Desc, at time.Time) {
 	if d.tick != 0 {
 		w.unlink(d) // the wheel is not empty: d was in it
-	} else if w.armed == 0 {
+	} else if w.armed <= 0 {
 		w.wakeUp()
 	}
 	w.armed++
@@ -118,7 +118,7 @@ func (w *wheel) advance(now time.Time) (armed bool) {
 	target := w.tickAt(now)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.armed == 0 {
+	if w.armed <= 0 {
 		w.now = max(w.now, target)
 		return false
 	}

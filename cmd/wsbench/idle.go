@@ -47,6 +47,7 @@ func idleCmd(e env, args []string) int {
 	var c commonFlags
 	var o idleOpts
 	c.register(fs)
+	c.registerHeartbeat(fs)
 	o.register(fs)
 	if ok, code := parseFlags(fs, args); !ok {
 		return code

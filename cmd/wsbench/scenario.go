@@ -48,11 +48,12 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.jsonOut, "json", "", "write every number to this JSON file")
 	fs.StringVar(&c.reportDir, "report", "", "write the Markdown report (README.md results section) and SVG charts into this directory")
 	fs.DurationVar(&c.pingInterval, "ping-interval", 25*time.Second, "the servers' ping interval")
-	c.registerHeartbeat(fs)
 	fs.IntVar(&c.projectConns, "project", 1000000, "connections the memory/fd budget is projected to")
 }
 
-// registerHeartbeat adds --heartbeat, which only wsgate has.
+// registerHeartbeat adds --heartbeat, which only wsgate has, to the
+// scenarios that measure idle connections and report it (idle, million);
+// the others run wsgate with its default.
 func (c *commonFlags) registerHeartbeat(fs *flag.FlagSet) {
 	fs.StringVar(&c.heartbeat, "heartbeat", "ping", "wsgate --heartbeat: ping (WebSocket pings) or tcp (the kernel's keepalive probes); the other designs always ping")
 }
@@ -148,7 +149,10 @@ func (b *bench) serverSpec(design string, extra ...string) (server.Spec, error) 
 	ping := b.flags.pingInterval.String()
 	switch design {
 	case results.Wsgate:
-		args := []string{"serve", "--ping-interval", ping, "--heartbeat", b.flags.heartbeat, "--log-level", "warn", "--broker", b.flags.broker}
+		args := []string{"serve", "--ping-interval", ping, "--log-level", "warn", "--broker", b.flags.broker}
+		if b.flags.heartbeat != "" {
+			args = append(args, "--heartbeat", b.flags.heartbeat)
+		}
 		if b.flags.redisURL != "" {
 			args = append(args, "--redis-url", b.flags.redisURL)
 		}

@@ -276,6 +276,8 @@ func millionHoldCPURows(row func(name string, f func(d *results.Design) string))
 func heartbeat25Cell(d *results.Design) string {
 	h := d.Million.Hold
 	switch {
+	case h.PingInterval == (25*time.Second).String() && h.Heartbeat == "tcp":
+		return Num(h.ServerPctCore, 1) + " % of a core (measured; the kernel's probes are in the host row)"
 	case h.PingInterval == (25 * time.Second).String():
 		return Num(h.ServerPctCore, 1) + " % of a core (measured)"
 	case h.Pings > 0:

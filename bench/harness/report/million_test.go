@@ -54,14 +54,18 @@ func TestMillionHeartbeat25(t *testing.T) {
 	h.Heartbeat, h.PingInterval, h.Pings, h.ServerPctCore, h.HostPctCore, h.HostSoftirqPctCore = "tcp", "25s", 0, 9.5, 80, 3
 	run.Design(results.Wsgate).Million.BaselineHostPctCore = 20
 	text := Text(run)
-	for _, want := range []string{"kernel TCP keepalive every 25s, no WebSocket pings", "9.5 % of a core (measured)",
+	for _, want := range []string{"kernel TCP keepalive every 25s, no WebSocket pings", "9.5 % of a core (measured; the kernel's probes are in the host row)",
 		"80.0 % of a core (3.0 in softirq); 20.0 with no connection"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q", want)
 		}
 	}
-	h.PingInterval = "100s"
-	if text := Text(run); strings.Contains(text, "(measured)") || strings.Contains(text, "projected") {
+	h.Heartbeat, h.Pings, h.ServerPctCore = "ping", 2400000, 140
+	if text := Text(run); !strings.Contains(text, "140.0 % of a core (measured)") {
+		t.Errorf("a 25 s ping run's figure is its measured CPU:\n%s", text)
+	}
+	h.Heartbeat, h.PingInterval, h.Pings = "tcp", "100s", 0
+	if text := Text(run); strings.Contains(text, "(measured") || strings.Contains(text, "projected") {
 		t.Errorf("a 100 s keepalive run has no 25 s figure to show:\n%s", text)
 	}
 }

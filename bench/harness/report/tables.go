@@ -144,9 +144,9 @@ func idleTitleAndNotes(t *table, run *results.Run, ds []*results.Design) {
 	if cpu := ds[0].Idle.IdleCPU; cpu != nil {
 		t.notes = append(t.notes, fmt.Sprintf("Idle CPU: server utime+stime over %.0f s at %s connections, ping interval %s.",
 			cpu.WindowS, Num(float64(cpu.Conns), 0), cpu.PingInterval))
-		if cpu.Heartbeat == "tcp" {
-			t.notes = append(t.notes, "wsgate ran with --heartbeat tcp: the kernel's keepalive probes on that interval, no WebSocket pings.")
-		}
+	}
+	if ws := run.Find(results.Wsgate); ws != nil && ws.Idle != nil && ws.Idle.IdleCPU != nil && ws.Idle.IdleCPU.Heartbeat == "tcp" {
+		t.notes = append(t.notes, "wsgate ran with --heartbeat tcp: the kernel's keepalive probes on that interval, no WebSocket pings.")
 	}
 	if fl := run.Find(results.Floor); fl != nil && fl.Idle != nil && fl.Idle.IdleCPU != nil {
 		c := fl.Idle.IdleCPU
