@@ -41,6 +41,7 @@ func goodHost() fakeHost {
 		sysctlPath("fs.file-max"):                    "4194304\n",
 		sysctlPath("fs.epoll.max_user_watches"):      "2097152\n",
 		sysctlPath("net.core.somaxconn"):             "65535\n",
+		sysctlPath("net.core.netdev_max_backlog"):    "65536\n",
 		sysctlPath("net.ipv4.ip_local_port_range"):   "1024\t65535\n",
 		sysctlPath("net.ipv4.tcp_mem"):               "1048576\t1572864\t2097152\n",
 		sysctlPath("net.ipv4.tcp_rmem"):              "4096\t16384\t4194304\n",

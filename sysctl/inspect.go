@@ -68,7 +68,10 @@ func InspectWith(root string, opts Options) (Report, error) {
 		"open files on the whole host; when reached, accept and open fail with ENFILE")
 	in.fdLimit("fs.epoll.max_user_watches", FDReserve, false,
 		"epoll registrations per user, one per connection; beyond it epoll_ctl fails (ENOSPC)")
-	in.somaxconn()
+	in.minimum("net.core.somaxconn", MinSomaxconn,
+		"accept queue per listener (Go's listen backlog); short queues drop SYNs in reconnect storms")
+	in.minimum("net.core.netdev_max_backlog", MinNetdevBacklog,
+		"per-CPU queue of received packets (on loopback, of sent ones too); the kernel sends keepalive probes (--heartbeat tcp) in batches the default drops")
 	in.portRange()
 	in.tcpMem()
 	in.tcpBuf("net.ipv4.tcp_rmem",
@@ -207,23 +210,19 @@ func (in inspector) fdLimit(name string, reserve int64, perProcess bool, why str
 	}, c)
 }
 
-// somaxconn checks the accept queue length. It does not cap how many
-// connections the host holds, only how fast they can arrive.
-func (in inspector) somaxconn() {
-	const (
-		name = "net.core.somaxconn"
-		why  = "accept queue per listener (Go's listen backlog); short queues drop SYNs in reconnect storms"
-	)
+// minimum checks a queue length that does not cap how many connections
+// the host holds, only whether bursts (of arrivals, of packets) fit.
+func (in inspector) minimum(name string, least int64, why string) {
 	v, err := in.t.readSysctl(name, 1)
 	if err != nil {
-		in.unknown(name, atLeast(MinSomaxconn), why, err)
+		in.unknown(name, atLeast(least), why, err)
 		return
 	}
 	in.add(Item{
 		Name:        name,
 		Current:     fmt.Sprint(v[0]),
-		Recommended: atLeast(MinSomaxconn),
-		OK:          v[0] >= MinSomaxconn,
+		Recommended: atLeast(least),
+		OK:          v[0] >= least,
 		Why:         why,
 	})
 }

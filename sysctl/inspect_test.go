@@ -14,7 +14,7 @@ import (
 // itemNames lists every item Inspect reports, in order.
 var itemNames = []string{
 	"RLIMIT_NOFILE soft", "RLIMIT_NOFILE hard", "fs.nr_open", "fs.file-max",
-	"fs.epoll.max_user_watches", "net.core.somaxconn", "net.ipv4.ip_local_port_range",
+	"fs.epoll.max_user_watches", "net.core.somaxconn", "net.core.netdev_max_backlog", "net.ipv4.ip_local_port_range",
 	"net.ipv4.tcp_mem", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
 	"net.netfilter.nf_conntrack_max", ConstraintMemory,
 }
@@ -150,6 +150,7 @@ func TestInspectBindingConstraint(t *testing.T) {
 func TestInspectNonCapacityItems(t *testing.T) {
 	cases := []struct{ rel, content, item string }{
 		{sysctlPath("net.core.somaxconn"), "4096\n", "net.core.somaxconn"},
+		{sysctlPath("net.core.netdev_max_backlog"), "1000\n", "net.core.netdev_max_backlog"},
 		{sysctlPath("net.ipv4.ip_local_port_range"), "32768 60999\n", "net.ipv4.ip_local_port_range"},
 		{sysctlPath("net.ipv4.ip_local_port_range"), "60000 1024\n", "net.ipv4.ip_local_port_range"},
 		{sysctlPath("net.ipv4.tcp_rmem"), "4096 131072 6291456\n", "net.ipv4.tcp_rmem"},
