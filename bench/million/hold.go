@@ -34,11 +34,15 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	rampStart := start.Add(-time.Duration(m.RampS * float64(time.Second)))
 	tick := time.NewTicker(holdSampleEvery)
 	defer tick.Stop()
+	var mid cpuMark // the second half: past the ramp's after-effects
 	for time.Since(start) < cfg.Hold && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
 			m.Timeline = append(m.Timeline, r.probe.sample(f, f.totals(), "hold", rampStart, false))
+			if mid.at == 0 && time.Since(start) >= cfg.Hold/2 {
+				mid = cpuMark{at: time.Since(start), server: r.probe.cpu(serverPids), host: r.probe.hostCPU().Busy}
+			}
 		}
 	}
 	window := time.Since(start)
@@ -57,6 +61,11 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	h.ServerPctCore = 100 * h.ServerCPUS / h.WindowS
 	h.ClientPctCore = 100 * h.ClientCPUS / h.WindowS
 	h.HostPctCore = 100 * (host1.Busy - host0.Busy).Seconds() / h.WindowS
+	if late := window - mid.at; mid.at > 0 && late > 0 {
+		h.LateWindowS = late.Seconds()
+		h.ServerPctCoreLate = 100 * (server1 - mid.server).Seconds() / h.LateWindowS
+		h.HostPctCoreLate = 100 * (host1.Busy - mid.host).Seconds() / h.LateWindowS
+	}
 	h.HostSoftirqPctCore = 100 * (host1.Softirq - host0.Softirq).Seconds() / h.WindowS
 	if h.Conns > 0 {
 		h.ServerPctCorePer10k = h.ServerPctCore * 10_000 / float64(h.Conns)
@@ -70,6 +79,12 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	h.GC = gcSummary(gc0, gc1)
 	h.GC.PromMaxMs = promGCMax(context.Background(), f.scrapes)
 	m.Hold = h
+}
+
+// cpuMark is the servers' and the host's CPU time at a moment of the hold.
+type cpuMark struct {
+	at           time.Duration // since the hold began
+	server, host time.Duration
 }
 
 // heartbeatOf is who pings design's idle connections: the naive server

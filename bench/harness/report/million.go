@@ -256,6 +256,13 @@ func millionHoldCPURows(row func(name string, f func(d *results.Design) string))
 		return fmt.Sprintf("%s %% of a core (%s %% per 10k conns; %s µs per ping, %s net of the no-connection baseline)", Num(h.ServerPctCore, 1),
 			Num(h.ServerPctCorePer10k, 3), Num(h.ServerCPUUsPerPing, 1), Num(h.ServerCPUUsPerPingNet, 1))
 	})
+	row("servers' CPU, second half of the window", func(d *results.Design) string {
+		h := d.Million.Hold
+		if h.LateWindowS == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%s %% of a core over the last %.0f s (host: %s)", Num(h.ServerPctCoreLate, 1), h.LateWindowS, Num(h.HostPctCoreLate, 1))
+	})
 	row("servers' CPU with no connection", func(d *results.Design) string {
 		return fmt.Sprintf("%s %% of a core (%d processes, %.0f s before the ramp)",
 			Num(d.Million.BaselinePctCore, 1), d.Million.Layout.Servers, d.Million.BaselineWindowS)

@@ -52,10 +52,11 @@ func TestMillionHeartbeat25(t *testing.T) {
 	run := millionRun()
 	h := run.Design(results.Wsgate).Million.Hold
 	h.Heartbeat, h.PingInterval, h.Pings, h.ServerPctCore, h.HostPctCore, h.HostSoftirqPctCore = "tcp", "25s", 0, 9.5, 80, 3
+	h.LateWindowS, h.ServerPctCoreLate, h.HostPctCoreLate = 30, 4.3, 70
 	run.Design(results.Wsgate).Million.BaselineHostPctCore = 20
 	text := Text(run)
 	for _, want := range []string{"kernel TCP keepalive every 25s, no WebSocket pings", "9.5 % of a core (measured; the kernel's probes are in the host row)",
-		"80.0 % of a core (3.0 in softirq); 20.0 with no connection"} {
+		"80.0 % of a core (3.0 in softirq); 20.0 with no connection", "4.3 % of a core over the last 30 s (host: 70.0)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q", want)
 		}

@@ -208,6 +208,13 @@ type MillionHold struct {
 	// work that no process is charged for, and other tenants' noise.
 	HostPctCore        float64 `json:"host_pct_core"`
 	HostSoftirqPctCore float64 `json:"host_softirq_pct_core"`
+	// The same over the window's second half (LateWindowS), which leaves
+	// out the ramp's after-effects: the memory the servers return once
+	// their heap goes quiet (the trim, Go's scavenger) and the last
+	// handshakes' garbage.
+	LateWindowS       float64 `json:"late_window_s,omitempty"`
+	ServerPctCoreLate float64 `json:"server_pct_core_late,omitempty"`
+	HostPctCoreLate   float64 `json:"host_pct_core_late,omitempty"`
 
 	// Pings the clients received (and answered) in the window.
 	Pings              int64   `json:"pings"`
