@@ -36,9 +36,11 @@ const (
 // that one already closed as a slow consumer (4008) may get a reset before
 // its close frame's linger ends. A live idle connection costs the
 // gateway's processes nothing: no timer, no write, no wake-up; the
-// kernel's probe and its ACK are softirq work on the host (on this 2-core
-// guest about a third of the cost of a ping round trip; bench/README.md,
-// "A million on 2 cores").
+// kernel's probe and its ACK are softirq work on the host (a million at
+// 25 s: the gateways 9.3 % of a core instead of ~140 % with pings, the
+// host ~80 % for both ends on loopback; bench/README.md, "Heartbeats from
+// the kernel"). The kernel sends probes in bursts, so the host needs
+// net.core.netdev_max_backlog well above its default (wsgate doctor).
 //
 // Why it is not the default: probes are TCP segments, not WebSocket
 // frames, so they end at the first proxy. Behind nginx, HAProxy or an L7
