@@ -277,8 +277,8 @@ func (c *Client) deliver(x queued) {
 		}
 		return
 	}
-	if _, last := x.ev.(Unsubscribed); !last && !c.live(x.sub) {
-		return // unsubscribed meanwhile: the handler is not called again
+	if !c.live(x.sub) {
+		return // Unsubscribe was called meanwhile: the handler is not called again
 	}
 	x.sub.handler(x.ev)
 }

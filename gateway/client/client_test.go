@@ -640,6 +640,52 @@ func TestFirstEpochIsAdopted(t *testing.T) {
 // The server's unsubscribe push ends the subscription for good: an event,
 // nothing more delivered, no resubscription after a reconnect, and the
 // channel can be subscribed again.
+// TestServerUnsubscribeDeliversQueued: what arrived before the server ended
+// a subscription is delivered, in order, before Unsubscribed, however far
+// the handlers lag behind the reader. (They used to be dropped: a
+// subscription ended by the server counted as unsubscribed by the
+// application.)
+func TestServerUnsubscribeDeliversQueued(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.Msgpack)
+	rec := newRecorder()
+	held, release := make(chan struct{}), make(chan struct{})
+	rec.before = func(ev Event) {
+		if p, ok := ev.(Publication); ok && string(p.Data) == "one" {
+			close(held)
+			<-release
+		}
+	}
+	c, fc := dialFake(t, fs, rec, nil)
+	subscribeFake(t, c, fc, "c", 0, "e", rec)
+	rec.waitEvents(t, 1)
+	fc.message("c", 1, "e", "one")
+	<-held // the handlers are stuck on "one"
+	fc.message("c", 2, "e", "two")
+	fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
+	fc.message("c", 3, "e", "late")
+	// The reader has taken the push once a command on another channel is
+	// answered after it: frames are read in order.
+	subscribeFake(t, c, fc, "d", 0, "e", rec)
+	close(release)
+	evs := rec.waitEvents(t, 5)
+	var got []string
+	for _, ev := range evs[1:] {
+		switch e := ev.(type) {
+		case Publication:
+			got = append(got, "pub "+string(e.Data))
+		case Unsubscribed:
+			got = append(got, "unsubscribed "+e.Channel)
+		case Subscribed:
+			got = append(got, "subscribed "+e.Channel)
+		}
+	}
+	want := []string{"pub one", "pub two", "unsubscribed c", "subscribed d"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
 func TestServerUnsubscribe(t *testing.T) {
 	checkLeaks(t)
 	fs := newFakeServer(t, codec.Msgpack)

@@ -258,11 +258,17 @@ type recorder struct {
 	events []Event
 	states []State
 	wake   chan struct{}
+	// before, when set, runs in the handler before ev is recorded (a
+	// test's way to make the handlers lag behind the reader).
+	before func(ev Event)
 }
 
 func newRecorder() *recorder { return &recorder{wake: make(chan struct{}, 1)} }
 
 func (r *recorder) handle(ev Event) {
+	if r.before != nil {
+		r.before(ev)
+	}
 	r.mu.Lock()
 	r.events = append(r.events, ev)
 	r.mu.Unlock()

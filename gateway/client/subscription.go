@@ -23,6 +23,11 @@ type Subscription struct {
 	offset    uint64 // the last offset delivered (or the top it started from)
 	positions bool   // epoch/offset hold a position the server gave
 	confirmed chan error
+	// unsubscribed: the application called Unsubscribe, so its handler is
+	// not called again, not even for events already queued. A subscription
+	// the server or the client's stop ended is removed too, but what
+	// arrived before that is still delivered, then Unsubscribed.
+	unsubscribed bool
 }
 
 type subState uint8
@@ -122,7 +127,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		return nil
 	}
 	sess, wasActive := s.sess, s.state == subActive
-	s.state = subRemoved
+	s.state, s.unsubscribed = subRemoved, true
 	s.confirm(fmt.Errorf("client: %q unsubscribed", s.channel))
 	if c.subs[s.channel] == s {
 		delete(c.subs, s.channel)
@@ -143,11 +148,12 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	return err
 }
 
-// live reports whether events may still be delivered to sub.
+// live reports whether events may still be delivered to sub: until the
+// application unsubscribes it.
 func (c *Client) live(sub *Subscription) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return sub.state != subRemoved
+	return !sub.unsubscribed
 }
 
 // sendSubscribe sends sub's subscribe on s, resuming from its position,
