@@ -61,12 +61,12 @@ func (r *runner) hold(ctx context.Context, f *fleet, m *results.Million) {
 	h.ServerPctCore = 100 * h.ServerCPUS / h.WindowS
 	h.ClientPctCore = 100 * h.ClientCPUS / h.WindowS
 	h.HostPctCore = 100 * (host1.Busy - host0.Busy).Seconds() / h.WindowS
+	h.HostSoftirqPctCore = 100 * (host1.Softirq - host0.Softirq).Seconds() / h.WindowS
 	if late := window - mid.at; mid.at > 0 && late > 0 {
 		h.LateWindowS = late.Seconds()
 		h.ServerPctCoreLate = 100 * (server1 - mid.server).Seconds() / h.LateWindowS
 		h.HostPctCoreLate = 100 * (host1.Busy - mid.host).Seconds() / h.LateWindowS
 	}
-	h.HostSoftirqPctCore = 100 * (host1.Softirq - host0.Softirq).Seconds() / h.WindowS
 	if h.Conns > 0 {
 		h.ServerPctCorePer10k = h.ServerPctCore * 10_000 / float64(h.Conns)
 	}
