@@ -3,6 +3,7 @@ package procfs
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -235,5 +236,56 @@ func TestCountTCPPorts(t *testing.T) {
 	defer l.Close()
 	if n, err := Proc.CountTCPSockets(l.Addr().(*net.TCPAddr).Port); err != nil || n.Other != 1 {
 		t.Errorf("own listener: %+v, %v", n, err)
+	}
+}
+
+// The CPU clock counts what stat counts, at a finer grain, for this
+// process and for another one; a gone pid is an error, not zero.
+func TestProcessCPUClock(t *testing.T) {
+	self := os.Getpid()
+	c0, err := processCPUClock(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn 30 ms of CPU, however busy the machine.
+	clock := c0
+	for deadline := time.Now().Add(10 * time.Second); clock-c0 < 30*time.Millisecond && time.Now().Before(deadline); {
+		if clock, err = processCPUClock(self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(Proc.pidPath(self, "stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, s, err := ParseStatCPU(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stat is read after the clock, in whole ticks.
+	if stat := ticks(u + s); clock-c0 < 30*time.Millisecond || stat < clock-20*time.Millisecond || stat > clock+200*time.Millisecond {
+		t.Fatalf("clock %v (from %v), stat %v", clock, c0, stat)
+	}
+
+	// A child that works a little, then sleeps: its clock shows the work
+	// (the kernel folds a running task's time in when it is descheduled).
+	child := exec.Command("sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 10")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := child.Process.Pid
+	var d time.Duration
+	for deadline := time.Now().Add(5 * time.Second); d == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if d, err = Proc.ReadCPU(pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d <= 0 || d > 5*time.Second || d%(time.Second/UserHZ) == 0 {
+		t.Fatalf("child's CPU %v", d)
+	}
+	_ = child.Process.Kill()
+	_ = child.Wait()
+	if _, err := processCPUClock(pid); err == nil {
+		t.Fatal("a reaped pid's clock read without error")
 	}
 }
