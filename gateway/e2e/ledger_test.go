@@ -157,6 +157,8 @@ type ledger struct {
 	ackCount map[string]int
 	replayed map[string]int
 	failed   map[string]map[string]int // source → reason → count
+
+	outstanding int // begun, outcome not yet recorded
 }
 
 func newLedger() *ledger {
@@ -169,6 +171,7 @@ func newLedger() *ledger {
 func (l *ledger) begin(source, channel, id string) func(pubOutcome) {
 	l.mu.Lock()
 	l.attempts[source]++
+	l.outstanding++
 	l.mu.Unlock()
 	var once sync.Once
 	return func(o pubOutcome) {
@@ -176,9 +179,19 @@ func (l *ledger) begin(source, channel, id string) func(pubOutcome) {
 	}
 }
 
+// settled: every publication begun has its outcome. A client's publish is
+// asynchronous, so stopping the publishers leaves some in flight; until
+// they settle, the top offset of a channel may still grow.
+func (l *ledger) settled() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.outstanding == 0
+}
+
 func (l *ledger) record(source, channel, id string, o pubOutcome) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.outstanding--
 	if !o.acked {
 		if l.failed[source] == nil {
 			l.failed[source] = map[string]int{}

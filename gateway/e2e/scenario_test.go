@@ -147,7 +147,10 @@ func runScenario(t *testing.T, b balancer) {
 	time.Sleep(2 * time.Second)
 
 	pubs.stop()
-	tl.phase("publishers stopped; waiting for every subscriber to catch up")
+	if !waitFor(30*time.Second, led.settled) {
+		t.Errorf("publications still without an outcome 30s after the publishers stopped")
+	}
+	tl.phase("publishers stopped, every publication settled; waiting for every subscriber to catch up")
 	if !waitFor(30*time.Second, func() bool { return caughtUp(clients, led) }) {
 		t.Errorf("not every subscriber reached the last acknowledged offset of its channels within 30s")
 	}
