@@ -361,9 +361,7 @@ func (c *pubsubConn) do(dc rueidis.DedicatedClient, subscribe bool, chs []string
 // onMessage runs on rueidis's reader goroutine: decode and hand off without
 // blocking (a slow hook would make Redis drop us for its output buffer).
 func (c *pubsubConn) onMessage(m rueidis.PubSubMessage) {
-	c.mu.Lock()
-	c.lastMsg = time.Now()
-	c.mu.Unlock()
+	c.heard()
 	if m.Channel == c.probe {
 		select {
 		case c.probeSeen <- struct{}{}:
@@ -391,12 +389,15 @@ func (c *pubsubConn) onMessage(m rueidis.PubSubMessage) {
 // pubsub output buffer limit is 32 MB hard, 8 MB for 60 s by default): a
 // burst is absorbed there instead of dropped. Past the bound the
 // publication is dropped and the hub repairs or announces the gap, so a
-// hub that never catches up cannot get this connection cut.
+// hub that never catches up cannot get this connection cut. The wait
+// counts as hearing from Redis: a probe queued behind the held
+// publication is late because of us, not because the connection is deaf.
 func (c *pubsubConn) deliverLater(p *codec.Publication) bool {
 	c.b.stats.Backpressure.Add(1)
 	deadline := time.Now().Add(c.b.cfg.MaxBackpressure)
 	for pause := 100 * time.Microsecond; time.Now().Before(deadline) && c.b.ctx.Err() == nil; pause = min(2*pause, 10*time.Millisecond) {
 		time.Sleep(pause)
+		c.heard()
 		if c.b.sink.Deliver(p) {
 			return true
 		}
@@ -425,13 +426,25 @@ func (c *pubsubConn) onSubscription(s rueidis.PubSubSubscription) {
 
 var errDeaf = errors.New("pub/sub connection is deaf: probe not received")
 
-// checkAlive publishes to the connection's probe channel when nothing
-// arrived for a probe interval, and fails if it does not come back.
-func (c *pubsubConn) checkAlive() error {
+// heard records that the connection's reader is busy with what Redis sent.
+func (c *pubsubConn) heard() {
 	c.mu.Lock()
-	idle := time.Since(c.lastMsg) >= c.b.cfg.ProbeInterval
+	c.lastMsg = time.Now()
 	c.mu.Unlock()
-	if !idle {
+}
+
+func (c *pubsubConn) heardSince(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.lastMsg.Before(t)
+}
+
+// checkAlive publishes to the connection's probe channel when nothing
+// arrived for a probe interval, and fails if it does not come back while
+// nothing else does either: a probe behind a backlog the reader is still
+// working through (a burst, a full hub) proves nothing.
+func (c *pubsubConn) checkAlive() error {
+	if c.heardSince(time.Now().Add(-c.b.cfg.ProbeInterval)) {
 		return nil
 	}
 	select { // forget a late probe from last time
@@ -444,6 +457,7 @@ func (c *pubsubConn) checkAlive() error {
 	if c.b.cluster {
 		cmd = c.b.client.B().Spublish().Channel(c.probe).Message("probe").Build()
 	}
+	sent := time.Now()
 	if err := c.b.client.Do(ctx, cmd).Error(); err != nil {
 		return fmt.Errorf("probe publish: %w", err)
 	}
@@ -451,6 +465,9 @@ func (c *pubsubConn) checkAlive() error {
 	case <-c.probeSeen:
 		return nil
 	case <-ctx.Done():
+		if c.heardSince(sent) {
+			return nil
+		}
 		return errDeaf
 	}
 }
