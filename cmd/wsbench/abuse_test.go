@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/bench/abuse"
+	"github.com/wsgate/wsgate/bench/harness/scrape"
 	"github.com/wsgate/wsgate/bench/harness/server"
 )
 
@@ -81,7 +82,16 @@ func TestSmokeAbuse(t *testing.T) {
 	e.stdin = stdinR
 	done := make(chan int, 1)
 	go func() { done <- run(e, []string{"abuser", "--mode", "flood", "--addr", gw.Addr}) }()
-	time.Sleep(300 * time.Millisecond)
+	// Stop once the flood has a connection, however slow the machine.
+	sc := scrape.New(gw.DebugAddr)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m, err := sc.Metrics(ctx); err == nil && m["wsgate_conns_upgraded_total"] >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flood made no connection in 20s")
+		}
+	}
 	stdinW.Close()
 	if code := <-done; code != 0 {
 		t.Fatalf("abuser: exit %d; stderr: %s", code, errb)

@@ -92,7 +92,9 @@ func TestRedisCrashedInstanceExpires(t *testing.T) {
 		return stats(t, b, "room") == Stats{Clients: 3, Users: 2}
 	})
 	t.Logf("a's members gone %v after it stopped (TTL %v)", took.Round(time.Millisecond), ttl)
-	if took > ttl+300*time.Millisecond {
+	// Half a TTL of slack for a loaded machine: a member kept by its key's
+	// TTL (keyTTLFactor×) or by a live refresh would take far longer.
+	if took > ttl+ttl/2 {
 		t.Errorf("members outlived their instance by %v, TTL is %v", took, ttl)
 	}
 	want := []Member{{Client: "b.1", User: "alice"}, {Client: "b.2", User: "bob"}, {Client: "c.1"}}
@@ -142,7 +144,9 @@ func TestRedisRefreshRestores(t *testing.T) {
 		return err == nil && st == before
 	})
 	t.Logf("restored %+v %v after the flush", before, took.Round(time.Millisecond))
-	if took > ttl/3+300*time.Millisecond {
+	// Due at the next refresh (every TTL/3); the bound leaves two more
+	// intervals for a loaded machine, and is still before the TTL.
+	if took > ttl {
 		t.Errorf("restore took %v, refresh interval is %v", took, ttl/3)
 	}
 }

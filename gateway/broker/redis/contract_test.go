@@ -61,8 +61,11 @@ func fcall(ctx context.Context, client rueidis.Client, ch, data, key string) ([]
 }
 
 // TestBackendPublishAfterRestart: after Redis restarts empty, the gateway
-// loads its functions again on its own, so a backend's FCALL works within
-// a second of Redis accepting connections — with no gateway publishing.
+// loads its functions again on its own, so a backend's FCALL works soon
+// after Redis accepts connections — with no gateway publishing. README
+// says within a second (the reconnect backoff is at most 500 ms); the
+// bound here is the 2 s its backend recipe retries for, so a loaded test
+// machine does not fail it.
 func TestBackendPublishAfterRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server")
@@ -87,7 +90,7 @@ func TestBackendPublishAfterRestart(t *testing.T) {
 		if err == nil {
 			break
 		}
-		if time.Since(accepting) > time.Second {
+		if time.Since(accepting) > 2*time.Second {
 			t.Fatalf("backend FCALL still failing %v after Redis came back: %v", time.Since(accepting), err)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -86,9 +86,12 @@ func TestDemoInBrowser(t *testing.T) {
 	waitTexts(t, tab2, "hello from alice", "hi alice", "missed 1", "missed 2", "missed 3", "back again")
 
 	png := runValue(t, tab1, "screenshot", chromedp.FullScreenshot(100))
+	// Kept past the test for a look; a path another user's run owns is
+	// not this test's failure.
 	path := filepath.Join(os.TempDir(), "wsgate-demo-screenshot.png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
+		t.Logf("screenshot (%d bytes) not saved: %v", len(png), err)
+		return
 	}
 	t.Logf("screenshot of tab 1 after the restart: %s (%d bytes)", path, len(png))
 }

@@ -180,13 +180,15 @@ func TestDoFromOtherGoroutineDuringDebugSleep(t *testing.T) {
 	s := StartStandalone(t)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.Do("DEBUG", "SLEEP", "0.5")
+		_, err := s.Do("DEBUG", "SLEEP", "2")
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Long enough for the sleep to begin on a loaded machine, with most
+	// of it left for the PING to wait out.
+	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	mustDo(t, s, "PING")
-	if d := time.Since(start); d < 200*time.Millisecond {
+	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("PING during DEBUG SLEEP answered in %v; server was not busy", d)
 	}
 	if err := <-errc; err != nil {
