@@ -95,7 +95,7 @@ func ParseStatus(b []byte) (Status, error) {
 // for a short window (500 pings cost ~9 ms, often 0 ticks). A captured
 // root, or a kernel that refuses the clock, gives stat's ticks.
 func (r Root) ReadCPU(pid int) (time.Duration, error) {
-	if r == Proc {
+	if r == Proc && pid > 0 { // 0 and -1 would name the caller's own clock
 		if d, err := processCPUClock(pid); err == nil {
 			return d, nil
 		}

@@ -268,7 +268,7 @@ func TestProcessCPUClock(t *testing.T) {
 	}
 
 	// A child that works a little, then sleeps: its clock shows the work
-	// (the kernel folds a running task's time in when it is descheduled).
+	// (polled: a freshly started child can read 0 at first).
 	child := exec.Command("sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 10")
 	if err := child.Start(); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,8 @@ type Config struct {
 	// standalone Redis (default 4). On a cluster there is one per master.
 	PubSubShards int
 	// ProbeInterval: an idle pub/sub connection is probed this often, and
-	// declared deaf when its probe is not back within ProbeTimeout.
+	// declared deaf when its probe is not back within ProbeTimeout (unless
+	// the reader was holding a publication for a full hub meanwhile).
 	ProbeInterval time.Duration
 	ProbeTimeout  time.Duration
 	// MetaTTL is how long a channel's offset and epoch outlive its last

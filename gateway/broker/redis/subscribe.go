@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -98,8 +99,13 @@ type pubsubConn struct {
 	// sink resyncs them once they are subscribed again.
 	lapsed map[string]bool
 
+	// probeSeq numbers this connection's probes; onMessage signals
+	// probeSeen only for the one checkAlive waits for, so a late probe
+	// cannot answer the next.
+	probeSeq  atomic.Uint64
 	probeSeen chan struct{}
-	lastMsg   time.Time // guarded by mu
+	lastMsg   time.Time // guarded by mu: when the reader last had something from Redis
+	lastHeld  time.Time // guarded by mu: when it last held a publication for a full hub
 }
 
 func newPubsubConn(b *Broker, index int) *pubsubConn {
@@ -363,9 +369,11 @@ func (c *pubsubConn) do(dc rueidis.DedicatedClient, subscribe bool, chs []string
 func (c *pubsubConn) onMessage(m rueidis.PubSubMessage) {
 	c.heard()
 	if m.Channel == c.probe {
-		select {
-		case c.probeSeen <- struct{}{}:
-		default:
+		if m.Message == strconv.FormatUint(c.probeSeq.Load(), 10) {
+			select {
+			case c.probeSeen <- struct{}{}:
+			default:
+			}
 		}
 		return
 	}
@@ -389,15 +397,16 @@ func (c *pubsubConn) onMessage(m rueidis.PubSubMessage) {
 // pubsub output buffer limit is 32 MB hard, 8 MB for 60 s by default): a
 // burst is absorbed there instead of dropped. Past the bound the
 // publication is dropped and the hub repairs or announces the gap, so a
-// hub that never catches up cannot get this connection cut. The wait
-// counts as hearing from Redis: a probe queued behind the held
-// publication is late because of us, not because the connection is deaf.
+// hub that never catches up cannot get this connection cut. While it
+// holds a publication the reader is not idle (no probe is sent), and a
+// probe already sent that queues behind it is late because of us, not
+// because the connection is deaf (see checkAlive).
 func (c *pubsubConn) deliverLater(p *codec.Publication) bool {
 	c.b.stats.Backpressure.Add(1)
 	deadline := time.Now().Add(c.b.cfg.MaxBackpressure)
 	for pause := 100 * time.Microsecond; time.Now().Before(deadline) && c.b.ctx.Err() == nil; pause = min(2*pause, 10*time.Millisecond) {
 		time.Sleep(pause)
-		c.heard()
+		c.holding()
 		if c.b.sink.Deliver(p) {
 			return true
 		}
@@ -426,10 +435,18 @@ func (c *pubsubConn) onSubscription(s rueidis.PubSubSubscription) {
 
 var errDeaf = errors.New("pub/sub connection is deaf: probe not received")
 
-// heard records that the connection's reader is busy with what Redis sent.
+// heard records that the connection's reader had a message from Redis.
 func (c *pubsubConn) heard() {
 	c.mu.Lock()
 	c.lastMsg = time.Now()
+	c.mu.Unlock()
+}
+
+// holding records that the reader is holding a publication for a full hub.
+func (c *pubsubConn) holding() {
+	c.mu.Lock()
+	c.lastMsg = time.Now()
+	c.lastHeld = c.lastMsg
 	c.mu.Unlock()
 }
 
@@ -439,23 +456,31 @@ func (c *pubsubConn) heardSince(t time.Time) bool {
 	return !c.lastMsg.Before(t)
 }
 
+func (c *pubsubConn) heldSince(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.lastHeld.Before(t)
+}
+
 // checkAlive publishes to the connection's probe channel when nothing
-// arrived for a probe interval, and fails if it does not come back while
-// nothing else does either: a probe behind a backlog the reader is still
-// working through (a burst, a full hub) proves nothing.
+// arrived for a probe interval, and fails if it does not come back within
+// the probe timeout — unless the reader held a publication for a full hub
+// meanwhile: the probe is then queued behind what we have not read yet,
+// and is probed again at the next tick instead.
 func (c *pubsubConn) checkAlive() error {
 	if c.heardSince(time.Now().Add(-c.b.cfg.ProbeInterval)) {
 		return nil
 	}
-	select { // forget a late probe from last time
+	seq := strconv.FormatUint(c.probeSeq.Add(1), 10)
+	select { // forget the last probe, come back after its timeout
 	case <-c.probeSeen:
 	default:
 	}
 	ctx, cancel := context.WithTimeout(c.b.ctx, c.b.cfg.ProbeTimeout)
 	defer cancel()
-	cmd := c.b.client.B().Publish().Channel(c.probe).Message("probe").Build()
+	cmd := c.b.client.B().Publish().Channel(c.probe).Message(seq).Build()
 	if c.b.cluster {
-		cmd = c.b.client.B().Spublish().Channel(c.probe).Message("probe").Build()
+		cmd = c.b.client.B().Spublish().Channel(c.probe).Message(seq).Build()
 	}
 	sent := time.Now()
 	if err := c.b.client.Do(ctx, cmd).Error(); err != nil {
@@ -465,7 +490,7 @@ func (c *pubsubConn) checkAlive() error {
 	case <-c.probeSeen:
 		return nil
 	case <-ctx.Done():
-		if c.heardSince(sent) {
+		if c.heldSince(sent) {
 			return nil
 		}
 		return errDeaf
