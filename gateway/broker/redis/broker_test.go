@@ -375,53 +375,45 @@ func partition(ch string) uint32 { return crc32.ChecksumIEEE([]byte(ch)) % 64 }
 // TestBackpressureAbsorbsABurst: a hub that is full for less than the
 // bound loses nothing: the reader waits, Redis buffers the rest.
 func TestBackpressureAbsorbsABurst(t *testing.T) {
-	srv := redistest.StartStandalone(t)
-	a, rec := startBroker(t, srv.URL(), "a", nil)
-	a.Subscribe("x")
-	position(t, a, "x")
-	rec.SetFull(true)
-	for i := range 100 {
-		publish(a, "x", fmt.Sprint(i))
-	}
-	time.Sleep(300 * time.Millisecond)
-	rec.SetFull(false)
-	waitFor(t, "every publication", 5*time.Second, func() bool { return rec.Count("x") == 100 })
+	a := burstWhileFull(t, nil, 100, 300*time.Millisecond)
 	if a.Stats().Dropped.Load() != 0 || a.Stats().Backpressure.Load() == 0 {
 		t.Fatalf("dropped %d, waited %d times", a.Stats().Dropped.Load(), a.Stats().Backpressure.Load())
-	}
-	for i, off := range rec.Offsets("x") {
-		if off != uint64(i+1) {
-			t.Fatalf("publication %d has offset %d", i, off)
-		}
 	}
 }
 
 // TestBackpressureOutlastsAProbe: a hub full for longer than a probe
-// interval plus its timeout holds the reader. A reader holding a
-// publication is not idle, so its connection is neither probed nor taken
-// for deaf: it is kept (no reconnect, whose lost buffer would have to be
-// repaired) and every publication arrives once, in order.
+// interval plus its timeout (300 ms, 1 s) holds the reader. A reader
+// holding a publication is not idle, so its connection is neither probed
+// nor taken for deaf: it is kept (no reconnect, whose lost buffer would
+// have to be repaired).
 func TestBackpressureOutlastsAProbe(t *testing.T) {
-	srv := redistest.StartStandalone(t)
-	a, rec := startBroker(t, srv.URL(), "a", func(c *redis.Config) { c.MaxBackpressure = 10 * time.Second })
-	a.Subscribe("x")
-	position(t, a, "x")
-	rec.SetFull(true)
-	for i := range 20 {
-		publish(a, "x", fmt.Sprint(i))
-	}
-	// Longer than a probe interval plus a timeout (300 ms, 1 s).
-	time.Sleep(2 * time.Second)
-	rec.SetFull(false)
-	waitFor(t, "every publication", 10*time.Second, func() bool { return rec.Count("x") == 20 })
+	a := burstWhileFull(t, func(c *redis.Config) { c.MaxBackpressure = 10 * time.Second }, 20, 2*time.Second)
 	st := a.Stats()
 	if st.DeafDetected.Load() != 0 || st.Reconnects.Load() != 0 || st.Dropped.Load() != 0 {
 		t.Fatalf("deaf %d, reconnects %d, dropped %d: a busy reader was taken for a deaf connection",
 			st.DeafDetected.Load(), st.Reconnects.Load(), st.Dropped.Load())
 	}
+}
+
+// burstWhileFull publishes n while the hub is full for hold, and checks
+// that all n then arrive once, in order.
+func burstWhileFull(t *testing.T, mutate func(*redis.Config), n int, hold time.Duration) *redis.Broker {
+	t.Helper()
+	srv := redistest.StartStandalone(t)
+	a, rec := startBroker(t, srv.URL(), "a", mutate)
+	a.Subscribe("x")
+	position(t, a, "x")
+	rec.SetFull(true)
+	for i := range n {
+		publish(a, "x", fmt.Sprint(i))
+	}
+	time.Sleep(hold)
+	rec.SetFull(false)
+	waitFor(t, "every publication", 10*time.Second, func() bool { return rec.Count("x") == n })
 	for i, off := range rec.Offsets("x") {
 		if off != uint64(i+1) {
 			t.Fatalf("publication %d has offset %d", i, off)
 		}
 	}
+	return a
 }
