@@ -21,7 +21,9 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
 
 func token(t *testing.T, sub string, exp time.Duration, extra map[string]any) string {
 	t.Helper()
-	claims := jwt.MapClaims{"sub": sub, "exp": time.Now().Add(exp).Unix()}
+	// exp is whole seconds: rounded up, so the token lasts at least exp
+	// (truncated, a 1.5 s token could expire in 0.5 s, mid-handshake).
+	claims := jwt.MapClaims{"sub": sub, "exp": time.Now().Add(exp + time.Second - 1).Unix()}
 	for k, v := range extra {
 		claims[k] = v
 	}

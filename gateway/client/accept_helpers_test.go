@@ -259,7 +259,8 @@ func (p *publisher) run(ctx context.Context, n int, every time.Duration) {
 
 func jwtFor(t *testing.T, secret, user string, exp time.Time) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": exp.Unix()}).SignedString([]byte(secret))
+	// exp is whole seconds: rounded up, so the token is valid until exp.
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": exp.Add(time.Second - 1).Unix()}).SignedString([]byte(secret))
 	if err != nil {
 		t.Fatal(err)
 	}

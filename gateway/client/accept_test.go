@@ -443,7 +443,7 @@ func TestTokenRefresh(t *testing.T) {
 	g := startGW(t, "--jwt-secret", secret, "--refresh-grace", "3s")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	shortToken := func() string { return jwtFor(t, secret, "u", time.Now().Add(1500*time.Millisecond)) }
+	shortToken := func() string { return jwtFor(t, secret, "u", time.Now().Add(time.Second)) } // lasts 1–2 s
 
 	var calls atomic.Int32
 	ta := &tally{}
@@ -493,7 +493,7 @@ func TestTokenRefresh(t *testing.T) {
 		}
 	}
 	if n := calls.Load(); n < 3 {
-		t.Fatalf("token source called %d times in 5 s of 1.5 s tokens, want a refresh at every expiry", n)
+		t.Fatalf("token source called %d times in 5 s of 1–2 s tokens, want a refresh at every expiry", n)
 	}
 	if expired := g.metric("wsgate_token_expired_total"); expired != 0 {
 		t.Fatalf("%d connections closed for an expired token", expired)
