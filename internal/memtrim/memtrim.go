@@ -28,12 +28,14 @@ type Config struct {
 	// Interval between two looks at the heap (default 30 s). A trim
 	// happens at most once per interval.
 	Interval time.Duration
-	// MinExcessBytes is the least excess (see Heap.Excess) worth a trim
-	// (default 1 MiB): below it a collection costs more than it saves.
+	// MinExcessBytes is the least excess (see Heap.Excess), or growth
+	// since the last trim, worth a trim (default 1 MiB): below it a
+	// collection costs more than it saves.
 	MinExcessBytes uint64
 	// MinExcessRatio is the least excess worth a trim as a fraction of
-	// the live heap (default 0.2): the ordinary headroom of a busy heap
-	// between collections is left to Go.
+	// the live heap, or growth as a fraction of the baseline (default
+	// 0.2): the ordinary headroom of a busy heap between collections is
+	// left to Go.
 	MinExcessRatio float64
 	// Log receives one debug line per trim (default: discarded).
 	Log *slog.Logger
@@ -94,16 +96,35 @@ func (h Heap) Excess(floor uint64) uint64 {
 // pings allocate next to nothing (8 B each measured at 19,000 connections).
 func quietBytes(live uint64) uint64 { return max(live/16, 256<<10) }
 
+// Baseline is what the last trim left, or the heap when Run started.
+type Baseline struct {
+	Floor    uint64 // the excess the trim could not remove (see Heap.Excess)
+	Resident uint64 // the resident heap right after it
+}
+
 // Worth reports whether to trim now: the heap has been quiet since the
-// previous look, and the excess over floor is large enough to pay for a
-// collection.
-func (c Config) Worth(prev, now Heap, floor uint64) bool {
+// previous look, and either its excess over the baseline's floor or its
+// growth since the baseline is large enough to pay for a collection.
+//
+// Growth matters because Live is the last collection's: a surge whose
+// connections closed after that collection still counts as live, and a
+// quiet heap may not collect again for two minutes (Go's forced period),
+// so its excess looks small. One trim settles it either way: what is
+// really live stays, and becomes the next baseline.
+func (c Config) Worth(prev, now Heap, base Baseline) bool {
 	c = c.withDefaults()
 	if now.Allocated-prev.Allocated > quietBytes(now.Live) {
 		return false // still allocating: a surge in progress, or a busy heap
 	}
-	excess := now.Excess(floor)
-	return excess >= c.MinExcessBytes && float64(excess) >= c.MinExcessRatio*float64(now.Live)
+	if excess := now.Excess(base.Floor); c.enough(excess, now.Live) {
+		return true
+	}
+	return now.Resident > base.Resident && c.enough(now.Resident-base.Resident, base.Resident)
+}
+
+// enough: n bytes are worth a collection next to a heap of size bytes.
+func (c Config) enough(n, size uint64) bool {
+	return n >= c.MinExcessBytes && float64(n) >= c.MinExcessRatio*float64(size)
 }
 
 // Run looks at the heap every Interval and trims when Worth says so, until
@@ -112,8 +133,8 @@ func Run(ctx context.Context, cfg Config) {
 	cfg = cfg.withDefaults()
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
-	var floor uint64
 	prev := Read()
+	base := Baseline{Resident: prev.Resident}
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,12 +142,12 @@ func Run(ctx context.Context, cfg Config) {
 		case <-t.C:
 		}
 		now := Read()
-		if cfg.Worth(prev, now, floor) {
+		if cfg.Worth(prev, now, base) {
 			start := time.Now()
 			before := now.Resident
 			debug.FreeOSMemory()
 			now = Read()
-			floor = now.Excess(0)
+			base = Baseline{Floor: now.Excess(0), Resident: now.Resident}
 			cfg.Stats.Trims.Add(1)
 			if before > now.Resident {
 				cfg.Stats.TrimmedBytes.Add(int64(before - now.Resident))
