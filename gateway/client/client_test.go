@@ -319,7 +319,25 @@ func TestPublishRetries(t *testing.T) {
 	if r := <-ch; !errors.Is(r.err, ErrOutcomeUnknown) || !errors.Is(r.err, ErrDisconnected) {
 		t.Fatalf("drop without a key: %v", r.err)
 	}
-	fs.accept()
+	fc = fs.accept()
+
+	// A ctx that ends after the publish was sent: it may have been
+	// published, so the outcome is unknown (not a bare ctx error), even
+	// with a key (no time is left to retry); the late reply is ignored.
+	for _, opts := range [][]PublishOption{nil, {WithIdempotencyKey("k3")}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		ch = make(chan result, 1)
+		go func() {
+			res, err := c.Publish(ctx, "c", []byte("x"), opts...)
+			ch <- result{res, err}
+		}()
+		cmd = fc.expect(codec.CmdPublish, "c")
+		cancel()
+		if r := <-ch; !errors.Is(r.err, ErrOutcomeUnknown) || !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("ctx ended after the send (options %d): %v", len(opts), r.err)
+		}
+		fc.reply(codec.Reply{ID: cmd.ID, Cmd: codec.CmdPublish, Offset: 10, Epoch: "e"})
+	}
 
 	// Close ends a publish that waits for its reply.
 	ch = publish()
@@ -682,6 +700,57 @@ func TestServerUnsubscribeDeliversQueued(t *testing.T) {
 	}
 	want := []string{"pub one", "pub two", "unsubscribed c", "subscribed d"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
+// TestUnsubscribeAfterServerEnded: the application's Unsubscribe silences
+// what is still queued even when the server had already ended the
+// subscription: the handler is not called again, Unsubscribed included.
+func TestUnsubscribeAfterServerEnded(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.Msgpack)
+	rec := newRecorder()
+	held, release := make(chan struct{}), make(chan struct{})
+	rec.before = func(ev Event) {
+		if p, ok := ev.(Publication); ok && string(p.Data) == "one" {
+			close(held)
+			<-release
+		}
+	}
+	c, fc := dialFake(t, fs, rec, nil)
+	sub := subscribeFake(t, c, fc, "c", 0, "e", rec)
+	rec.waitEvents(t, 1)
+	fc.message("c", 1, "e", "one")
+	<-held
+	fc.message("c", 2, "e", "two")
+	fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
+	subscribeFake(t, c, fc, "d", 0, "e", rec) // the push has been read
+	if err := sub.Unsubscribe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	// d's Subscribed was queued after everything of c's.
+	rec.waitFor(t, "subscribed d", func(evs []Event, _ []State) bool {
+		if len(evs) == 0 {
+			return false
+		}
+		s, ok := evs[len(evs)-1].(Subscribed)
+		return ok && s.Channel == "d"
+	})
+	evs := rec.waitEvents(t, 3)
+	var got []string
+	for _, ev := range evs[1:] {
+		switch e := ev.(type) {
+		case Publication:
+			got = append(got, "pub "+string(e.Data))
+		case Unsubscribed:
+			got = append(got, "unsubscribed "+e.Channel)
+		case Subscribed:
+			got = append(got, "subscribed "+e.Channel)
+		}
+	}
+	if want := []string{"pub one", "subscribed d"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events %q, want %q", got, want)
 	}
 }

@@ -13,9 +13,10 @@ import (
 )
 
 // ErrOutcomeUnknown is wrapped by a Publish error when the publication may
-// have been published (the reply was lost to a disconnect, or the server
-// answered 113) and retrying was not safe — there was no idempotency key —
-// or no attempts were left.
+// have been published (the reply was lost to a disconnect, ctx ended after
+// the publish was sent, or the server answered 113) and retrying was not
+// safe — there was no idempotency key —, not possible (ctx ended) or no
+// attempts were left.
 var ErrOutcomeUnknown = errors.New("client: the publish outcome is unknown (it may have been published)")
 
 // PublishResult is a successful publish's reply.
@@ -59,8 +60,9 @@ func NewIdempotencyKey() string {
 // 107 (rate limited) and 111 (internal error, nothing published) are
 // always retried; a lost reply (the connection dropped) and 113 (outcome
 // unknown) only with an idempotency key, which makes the retry safe —
-// without one they return an error wrapping ErrOutcomeUnknown. Give every
-// publication that must not be lost or doubled a key.
+// without one they return an error wrapping ErrOutcomeUnknown. So does a
+// ctx that ends after the publish was sent (it wraps ctx's error too).
+// Give every publication that must not be lost or doubled a key.
 func (c *Client) Publish(ctx context.Context, channel string, data []byte, opts ...PublishOption) (PublishResult, error) {
 	var po publishOptions
 	for _, o := range opts {
@@ -157,7 +159,8 @@ func (c *Client) do(ctx context.Context, cmd *codec.Command, idempotent bool, ke
 		}
 		var se *ServerError
 		notSent := errors.Is(err, errNotSent)
-		lost := !notSent && (errors.Is(err, ErrDisconnected) || (errors.As(err, &se) && se.Code == codec.CodeOutcomeUnknown))
+		lost := !notSent && (errors.Is(err, ErrDisconnected) || errors.Is(err, errNoReply) ||
+			(errors.As(err, &se) && se.Code == codec.CodeOutcomeUnknown))
 		unknown = unknown || lost
 		retry := notSent || (errors.As(err, &se) && se.Retryable() && se.Code != codec.CodeOutcomeUnknown) || (lost && idempotent)
 		if !retry || attempt >= c.opts.PublishAttempts || !c.pause(ctx, attempt) {

@@ -290,11 +290,14 @@ func (c *Client) newID() uint32 {
 	}
 }
 
-// forget drops a pending reply (its caller gave up).
-func (s *session) forget(id uint32) {
+// forget drops a pending reply (its caller gave up); false when the reader
+// (or failPending) has already taken it, so its result is on its way.
+func (s *session) forget(id uint32) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, pending := s.pending[id]
 	delete(s.pending, id)
-	s.mu.Unlock()
+	return pending
 }
 
 // takeReply removes and returns the callback for a reply id.
@@ -339,7 +342,13 @@ func (s *session) roundTrip(ctx context.Context, cmd *codec.Command, keep func(*
 	case err := <-result:
 		return err
 	case <-ctx.Done():
-		s.forget(cmd.ID)
-		return ctx.Err()
+		if !s.forget(cmd.ID) {
+			return <-result // the reply came meanwhile: report it
+		}
+		return fmt.Errorf("%w: %w", errNoReply, ctx.Err())
 	}
 }
+
+// errNoReply: the caller stopped waiting after the command was written, so
+// it may have taken effect (a publish's outcome is unknown).
+var errNoReply = errors.New("client: gave up waiting for the reply")

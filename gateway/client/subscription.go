@@ -123,6 +123,9 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	c := s.c
 	c.mu.Lock()
 	if s.state == subRemoved {
+		// Ended by the server or the client's stop: what it still has
+		// queued is silenced all the same.
+		s.unsubscribed = true
 		c.mu.Unlock()
 		return nil
 	}
