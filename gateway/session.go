@@ -74,8 +74,9 @@ type subState struct {
 	subs []string // channels, ≤ MaxChannelsPerConn
 
 	mu sync.Mutex
-	// recovering holds live frames of channels whose history is being
-	// delivered (subscribe with a resume position).
+	// recovering: per channel, the subscribe waiting for the broker (see
+	// awaitBroker); one with a resume position holds the channel's live
+	// frames back while its history is read.
 	recovering map[string]*recovery
 	// resumedTop: per channel just resumed, the last replayed position,
 	// until a newer live publication arrives.
@@ -177,7 +178,7 @@ func (u *subState) admitLocked(p *codec.Publication, frame []byte) (ok bool, hel
 		}
 		delete(u.resumedTop, string(p.Channel))
 	}
-	if r := u.recovering[string(p.Channel)]; r != nil {
+	if r := u.recovering[string(p.Channel)]; r != nil && r.Holding() {
 		offset := p.Offset
 		if event {
 			offset = 0 // history never covers an event: always released

@@ -71,6 +71,9 @@ func (s *session) subscribe(cmd *codec.Command) {
 	answered, err := s.srv.hub.SubscribeAt(ch, s, known)
 	if err != nil {
 		s.endRecovery(ch, rec)
+		if ns.Presence {
+			s.srv.presence.Leave(ch, u.id)
+		}
 		s.replyError(cmd.ID, codec.CodeInternal, err.Error())
 		return
 	}
@@ -83,21 +86,55 @@ func (s *session) subscribe(cmd *codec.Command) {
 	if answered {
 		return
 	}
+	if rec == nil {
+		rec = s.awaitBroker(ch, &recovery{})
+	}
+	s.subscribeViaBroker(id, ch, rec, since, epoch, subscribed)
+}
+
+// subscribeViaBroker answers a subscribe the hub could not: with the
+// channel's position from the broker, or, for a resume (rec is holding),
+// with the history read after it. 111 means nothing was done, so a
+// subscribe the broker fails is undone before it is answered: the client
+// may send it again.
+func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, since uint64, epoch string, subscribed func(broker.Position) codec.Reply) {
+	resume := rec.Holding()
+	fail := func(err error) { s.t.runOnWorker(func() { s.failSubscribe(id, ch, rec, err) }) }
 	s.srv.broker.Position(ch, func(pos broker.Position, err error) {
 		switch {
 		case err != nil:
-			s.endRecovery(ch, rec)
-			s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
+			fail(err)
 		case !resume:
+			s.settle(ch, rec)
 			s.srv.hub.Observe(ch, pos)
 			s.replyOKAsync(subscribed(pos))
 		default:
 			// The subscription is live (held back): read what was missed.
 			s.srv.broker.History(ch, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {
-				s.finishRecovery(id, ch, rec, since, epoch, res, err)
+				if err != nil {
+					fail(err)
+					return
+				}
+				s.finishRecovery(id, ch, rec, since, epoch, res)
 			})
 		}
 	})
+}
+
+// failSubscribe answers with 111 a subscribe the broker could not
+// complete, after undoing it unless the client unsubscribed or subscribed
+// ch again meanwhile (then rec is no longer ch's). Frames it held back
+// are dropped with it. Worker only.
+func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) {
+	u := s.sub
+	u.mu.Lock()
+	current := u.takeLocked(ch, rec) != nil
+	u.mu.Unlock()
+	if i := slices.Index(u.subs, ch); current && i >= 0 {
+		s.leave(ch)
+		u.subs = slices.Delete(u.subs, i, i+1)
+	}
+	s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
 }
 
 // unsubscribe ends a subscription at the client's request.

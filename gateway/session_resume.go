@@ -24,6 +24,14 @@ type recovery = holdback.Buffer[[]byte]
 func (s *session) startRecovery(ch string) *recovery {
 	rec := &recovery{}
 	rec.Start()
+	return s.awaitBroker(ch, rec)
+}
+
+// awaitBroker marks a subscribe of ch as waiting for the broker, with rec
+// as its token, which a later subscribe of ch replaces and an unsubscribe
+// removes (worker only). A resume's token also holds ch's live frames
+// back (startRecovery); a fresh subscribe's holds nothing.
+func (s *session) awaitBroker(ch string, rec *recovery) *recovery {
 	u := s.sub
 	u.mu.Lock()
 	if u.recovering == nil {
@@ -32,6 +40,14 @@ func (s *session) startRecovery(ch string) *recovery {
 	u.recovering[ch] = rec
 	u.mu.Unlock()
 	return rec
+}
+
+// settle ends a fresh subscribe's wait for the broker (any goroutine).
+func (s *session) settle(ch string, rec *recovery) {
+	u := s.sub
+	u.mu.Lock()
+	u.takeLocked(ch, rec)
+	u.mu.Unlock()
 }
 
 // takeLocked ends the resume rec of ch and returns it, or nil when it was
@@ -65,12 +81,7 @@ func (s *session) endRecovery(ch string, rec *recovery) {
 // the live ones held back meanwhile that history did not already cover, in
 // one go under the subscription lock, so Enqueue cannot slip a live frame
 // in between.
-func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint64, epoch string, res broker.HistoryResult, err error) {
-	if err != nil {
-		s.endRecovery(ch, rec)
-		s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
-		return
-	}
+func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint64, epoch string, res broker.HistoryResult) {
 	s.srv.hub.Observe(ch, res.Position)
 	recovered, reason := recoverable(since, epoch, res)
 	var frames [][]byte

@@ -1,0 +1,62 @@
+package gateway_test
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/gateway/broker"
+	"github.com/wsgate/wsgate/gateway/broker/memory"
+)
+
+// failingPositions is a broker whose next Position calls fail (a Redis
+// round trip that timed out).
+type failingPositions struct {
+	broker.Broker
+	fail atomic.Int32
+}
+
+func (b *failingPositions) Position(ch string, done func(broker.Position, error)) {
+	if b.fail.Add(-1) >= 0 {
+		done(broker.Position{}, errors.New("broker down"))
+		return
+	}
+	b.Broker.Position(ch, done)
+}
+
+// TestSubscribeFailureIsUndone: a subscribe the broker fails is answered
+// 111, which codec/README.md defines as "nothing was done": the server has
+// undone it, so the same subscribe sent again succeeds (not 104, already
+// subscribed) and the channel's publications then arrive once.
+func TestSubscribeFailureIsUndone(t *testing.T) {
+	b := &failingPositions{Broker: memory.New("n1")}
+	srv := startServer(t, func(c *gateway.Config) { c.Broker = b })
+	addr := srv.Addr().String()
+	sub := &resumeClient{dialWS(t, addr, "/ws"), t}
+	b.fail.Store(1)
+	sub.cmd(map[string]any{"id": 1, "cmd": "subscribe", "channel": "c"})
+	if m := sub.frameMap(); fmt.Sprint(m["id"]) != "1" || !errorCode(m, 111) {
+		t.Fatalf("subscribe while the broker fails: %v, want error 111", m)
+	}
+	sub.cmd(map[string]any{"id": 2, "cmd": "subscribe", "channel": "c"})
+	if m := sub.frameMap(); fmt.Sprint(m["id"]) != "2" || m["error"] != nil {
+		t.Fatalf("the same subscribe again: %v, want it to succeed", m)
+	}
+	pub := &resumeClient{dialWS(t, addr, "/ws"), t}
+	pub.cmd(map[string]any{"id": 1, "cmd": "publish", "channel": "c", "data": []byte("once")})
+	if m := pub.frameMap(); m["error"] != nil {
+		t.Fatalf("publish: %v", m)
+	}
+	if m := sub.frameMap(); m["type"] != "message" || fmt.Sprint(m["data"]) != fmt.Sprint([]byte("once")) {
+		t.Fatalf("subscriber received %v", m)
+	}
+	sub.expectNothing(200 * time.Millisecond) // once: no second subscription
+}
+
+func errorCode(m map[string]any, code int) bool {
+	e, ok := m["error"].(map[string]any)
+	return ok && fmt.Sprint(e["code"]) == fmt.Sprint(code)
+}
