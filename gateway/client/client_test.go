@@ -755,6 +755,56 @@ func TestUnsubscribeAfterServerEnded(t *testing.T) {
 	}
 }
 
+// TestServerUnsubscribeWithAFullQueue: the server's unsubscribe push is
+// applied even when the event queue has no room for a publication: it
+// used to end the connection like a publication would, so the reconnect
+// renewed the subscription the server had ended, and the application
+// never heard of it.
+func TestServerUnsubscribeWithAFullQueue(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.Msgpack)
+	rec := newRecorder()
+	held, release := make(chan struct{}), make(chan struct{})
+	rec.before = func(ev Event) {
+		if p, ok := ev.(Publication); ok && string(p.Data) == "p1" {
+			close(held)
+			<-release
+		}
+	}
+	c, fc := dialFake(t, fs, rec, func(o *Options) { o.QueueSize = 4 })
+	subscribeFake(t, c, fc, "c", 0, "e", rec)
+	rec.waitEvents(t, 1)
+	fc.message("c", 1, "e", "p1")
+	<-held
+	for i := 2; i <= 4; i++ { // three queued: no room for one more publication
+		fc.message("c", uint64(i), "e", fmt.Sprint("p", i))
+	}
+	fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
+	subscribeFake(t, c, fc, "d", 0, "e", rec) // the same connection still serves
+	close(release)
+	rec.waitFor(t, "subscribed d", func(evs []Event, _ []State) bool {
+		if len(evs) == 0 {
+			return false
+		}
+		s, ok := evs[len(evs)-1].(Subscribed)
+		return ok && s.Channel == "d"
+	})
+	var got []string
+	for _, ev := range rec.waitEvents(t, 1)[1:] {
+		switch e := ev.(type) {
+		case Publication:
+			got = append(got, "pub "+string(e.Data))
+		case Unsubscribed:
+			got = append(got, "unsubscribed "+e.Channel)
+		case Subscribed:
+			got = append(got, "subscribed "+e.Channel)
+		}
+	}
+	if want := []string{"pub p1", "pub p2", "pub p3", "pub p4", "unsubscribed c", "subscribed d"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
 func TestServerUnsubscribe(t *testing.T) {
 	checkLeaks(t)
 	fs := newFakeServer(t, codec.Msgpack)

@@ -375,9 +375,14 @@ func subscribeFake(t *testing.T, c *Client, fc *fakeConn, channel string, top ui
 		t.Fatalf("a first subscribe carried a position")
 	}
 	fc.subscribed(cmd, top, epoch, false, "")
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("Subscribe: %v", r.err)
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("Subscribe: %v", r.err)
+		}
+		return r.sub
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Subscribe(%q) not answered in 10s (the connection ended?)", channel)
+		return nil
 	}
-	return r.sub
 }

@@ -38,9 +38,14 @@ func (c *Client) onPush(s *session, f *codec.ServerFrame) error {
 		return nil
 	}
 	// Checked before the position moves: a publication the queue has no
-	// room for is not counted as seen, so the resume brings it back.
-	if !c.events.room(2) {
-		return ErrQueueFull
+	// room for is not counted as seen, so the resume brings it back. A
+	// notice (gap, epoch, unsubscribe) is applied whatever the queue holds:
+	// dropping it with the connection would lose what it says (an ended
+	// subscription would be renewed).
+	if f.Type == codec.FrameMessage || f.Type == codec.FrameJoin || f.Type == codec.FrameLeave {
+		if !c.events.room(2) {
+			return ErrQueueFull
+		}
 	}
 	switch f.Type {
 	case codec.FrameMessage:

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -52,7 +53,8 @@ type Options struct {
 	// larger: the connection is closed with 1009 and the client reconnects).
 	MaxMessageBytes int64
 
-	// QueueSize bounds the events waiting for handlers (default 4096). A
+	// QueueSize bounds the events waiting for handlers (default 4096, at
+	// least 2). A
 	// connection whose events find the queue full is dropped and resumed
 	// once the handlers have caught up: a slow handler costs a reconnect,
 	// never memory without bound and never a lost publication.
@@ -96,6 +98,7 @@ const (
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultMaxMessageBytes = 4 << 20
 	DefaultQueueSize       = 4096
+	minQueueSize           = 2
 	DefaultPublishAttempts = 5
 )
 
@@ -122,6 +125,9 @@ func (o Options) withDefaults() (Options, error) {
 	o.WriteTimeout = orDefault(o.WriteTimeout, DefaultWriteTimeout)
 	o.MaxMessageBytes = orDefault(o.MaxMessageBytes, DefaultMaxMessageBytes)
 	o.QueueSize = orDefault(o.QueueSize, DefaultQueueSize)
+	if o.QueueSize < minQueueSize {
+		return o, fmt.Errorf("client: QueueSize %d is below %d (a publication may come with an epoch notice)", o.QueueSize, minQueueSize)
+	}
 	o.PublishAttempts = orDefault(o.PublishAttempts, DefaultPublishAttempts)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

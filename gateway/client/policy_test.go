@@ -119,4 +119,9 @@ func TestOptionsDefaults(t *testing.T) {
 	if _, err := (Options{Backoff: Backoff{Min: time.Second, Max: time.Millisecond}}).withDefaults(); err == nil {
 		t.Fatal("Max below Min accepted")
 	}
+	// One event of room never fits a publication and its possible epoch
+	// notice: the client would wait for ever for the queue to drain.
+	if _, err := (Options{QueueSize: 1}).withDefaults(); err == nil {
+		t.Fatal("QueueSize 1 accepted")
+	}
 }
