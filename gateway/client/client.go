@@ -205,16 +205,20 @@ func (c *Client) isClosing() bool { return c.ctx.Err() != nil }
 func (c *Client) stop(err error) {
 	c.mu.Lock()
 	c.err = err
-	subs := c.subs
-	c.subs = map[string]*Subscription{}
-	for _, sub := range subs {
+	var ended []*Subscription // confirmed ones: a pending Subscribe returns err instead
+	for _, sub := range c.subs {
 		sub.state = subRemoved
-		sub.confirm(err)
+		if sub.confirmed != nil {
+			sub.confirm(err)
+			continue
+		}
+		ended = append(ended, sub)
 	}
+	c.subs = map[string]*Subscription{}
 	c.mu.Unlock()
 	if !errors.Is(err, ErrClosed) {
 		c.log.Warn("stopped", "err", err)
-		for _, sub := range subs {
+		for _, sub := range ended {
 			c.events.push(queued{sub: sub, ev: Unsubscribed{Channel: sub.channel, Err: err}})
 		}
 	}

@@ -117,17 +117,22 @@ func TestLossIsExplicit(t *testing.T) {
 	fc.send(codec.AppendGap(nil, codec.JSON, "c", 7, 9))
 	fc.message("c", 8, "e1", "8") // inside the gap: already declared lost
 	fc.message("c", 10, "e1", "10")
-	fc.send(codec.AppendEpoch(nil, codec.JSON, "c", "e2", "e1", 10))
+	// The hub announces gaps to every subscriber; only what this one has
+	// not had reaches its handler.
+	fc.send(codec.AppendGap(nil, codec.JSON, "c", 9, 10))  // all had: no event
+	fc.send(codec.AppendGap(nil, codec.JSON, "c", 10, 11)) // 10 delivered: 11 lost
+	fc.send(codec.AppendEpoch(nil, codec.JSON, "c", "e2", "e1", 11))
 	fc.message("c", 1, "e2", "1")
 	fc.message("c", 1, "e3", "1") // a new epoch without a push
 	rec.waitFor(t, "e3", func(evs []Event, _ []State) bool { return countPubs(evs) == 4 })
-	evs := rec.waitEvents(t, 8)
+	evs := rec.waitEvents(t, 9)
 	want := []Event{
 		Subscribed{Channel: "c", Offset: 5, Epoch: "e1"},
 		Publication{Channel: "c", Offset: 6, Epoch: "e1", Data: []byte("6")},
 		Gap{Channel: "c", From: 7, To: 9},
 		Publication{Channel: "c", Offset: 10, Epoch: "e1", Data: []byte("10")},
-		EpochChanged{Channel: "c", Previous: "e1", Epoch: "e2", LastOffset: 10},
+		Gap{Channel: "c", From: 11, To: 11},
+		EpochChanged{Channel: "c", Previous: "e1", Epoch: "e2", LastOffset: 11},
 		Publication{Channel: "c", Offset: 1, Epoch: "e2", Data: []byte("1")},
 		EpochChanged{Channel: "c", Previous: "e2", Epoch: "e3", LastOffset: 1},
 		Publication{Channel: "c", Offset: 1, Epoch: "e3", Data: []byte("1")},
@@ -144,12 +149,46 @@ func TestLossIsExplicit(t *testing.T) {
 		t.Fatalf("resubscribe at %d/%s, want 1/e3", cmd.Offset, cmd.Epoch)
 	}
 	fc2.subscribed(cmd, 40, "e4", false, "epoch changed")
-	evs = rec.waitEvents(t, 9)
-	if s, ok := evs[8].(Subscribed); !ok || !s.Lost() || s.Reason != "epoch changed" || s.Offset != 40 || s.Epoch != "e4" {
-		t.Fatalf("event %#v, want Subscribed lost at 40/e4", evs[8])
+	evs = rec.waitEvents(t, 10)
+	if s, ok := evs[9].(Subscribed); !ok || !s.Lost() || s.Reason != "epoch changed" || s.Offset != 40 || s.Epoch != "e4" {
+		t.Fatalf("event %#v, want Subscribed lost at 40/e4", evs[9])
 	}
 	if off, ep := sub.Position(); off != 40 || ep != "e4" {
 		t.Fatalf("position %d/%s", off, ep)
+	}
+}
+
+// TestFinalCloseDuringSubscribe: a Subscribe still waiting for its reply
+// when the client stops for good returns the error; its handler hears
+// nothing (it was never given a subscription), while a confirmed one's
+// hears Unsubscribed.
+func TestFinalCloseDuringSubscribe(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.Msgpack)
+	c, fc := dialFake(t, fs, nil, nil)
+	confirmed := newRecorder()
+	subscribeFake(t, c, fc, "a", 0, "e", confirmed)
+	pending := newRecorder()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Subscribe(context.Background(), "b", pending.handle)
+		errc <- err
+	}()
+	fc.expect(codec.CmdSubscribe, "b")
+	fc.closeWith(4500, "gone for good")
+	if err := <-errc; err == nil {
+		t.Fatal("Subscribe succeeded on a client that stopped")
+	}
+	<-c.Done()
+	confirmed.waitFor(t, "Unsubscribed", func(evs []Event, _ []State) bool {
+		_, ok := evs[len(evs)-1].(Unsubscribed)
+		return ok
+	})
+	time.Sleep(100 * time.Millisecond) // the event goroutine would have delivered it by now
+	pending.mu.Lock()
+	defer pending.mu.Unlock()
+	if len(pending.events) != 0 {
+		t.Fatalf("the failed Subscribe's handler got %v", pending.events)
 	}
 }
 

@@ -16,7 +16,7 @@ type Event interface{ isEvent() }
 // offset order within its epoch.
 type Publication struct {
 	Channel string
-	Offset  uint64 // 0 on channels without history
+	Offset  uint64 // every publication has one (codec/README.md §10); 0 only from a server that sends none
 	Epoch   string
 	Data    []byte // the published bytes (JSON connections: JSON text)
 }

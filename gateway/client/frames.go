@@ -51,10 +51,14 @@ func (c *Client) onPush(s *session, f *codec.ServerFrame) error {
 	case codec.FrameMessage:
 		c.onMessage(sub, f)
 	case codec.FrameGap:
-		if f.To > sub.offset {
-			sub.offset = f.To
+		// The hub announces a gap to every subscriber of the channel; one
+		// that resumed may have been given part of it, or all, already.
+		if f.To <= sub.offset {
+			return nil
 		}
-		c.events.push(queued{sub: sub, ev: Gap{Channel: sub.channel, From: f.From, To: f.To}})
+		from := max(f.From, sub.offset+1)
+		sub.offset = f.To
+		c.events.push(queued{sub: sub, ev: Gap{Channel: sub.channel, From: from, To: f.To}})
 	case codec.FrameEpoch:
 		if string(f.Epoch) == sub.epoch {
 			return nil // the subscribe reply already named it

@@ -246,6 +246,11 @@ var errNotSent = fmt.Errorf("%w (the command was not sent)", ErrDisconnected)
 // its answer (the command gets a fresh id). A write that fails ends the
 // session, which fails the reply with ErrDisconnected.
 func (s *session) send(cmd *codec.Command, reply replyFunc) error {
+	select {
+	case <-s.done: // ended, its socket maybe not yet closed: do not write
+		return errNotSent
+	default:
+	}
 	if reply != nil {
 		cmd.ID = s.c.newID()
 		s.mu.Lock()

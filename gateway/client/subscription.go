@@ -42,7 +42,8 @@ const (
 // Channel returns the subscription's channel.
 func (s *Subscription) Channel() string { return s.channel }
 
-// Position returns the last delivered offset and its epoch: where a
+// Position returns the last offset received for the handler (delivered or
+// queued for it, up to Options.QueueSize ahead) and its epoch: where a
 // resume starts.
 func (s *Subscription) Position() (offset uint64, epoch string) {
 	s.c.mu.Lock()
