@@ -246,12 +246,18 @@ export class Subscription extends Emitter {
     this.emit("lost", { kind: "epoch", channel: this.channel, epoch, previous, offset: lastSeen });
   }
 
-  /** A gap push: publications from..to are lost for this client. @internal */
+  /**
+   * A gap push: publications from..to are lost for this client. The hub
+   * announces a gap to every subscriber; one that resumed may have been
+   * given part of it, or all, already: only the rest is reported.
+   * @internal
+   */
   _onGap(push) {
     if (!this._active) return;
-    const from = Number(push.from ?? 0);
     const to = Number(push.to ?? 0);
-    this.#offset = Math.max(this.#offset, to);
+    if (to <= this.#offset) return;
+    const from = Math.max(Number(push.from ?? 0), this.#offset + 1);
+    this.#offset = to;
     this.emit("lost", { kind: "gap", channel: this.channel, from, to, epoch: this.#epoch });
   }
 

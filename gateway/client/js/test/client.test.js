@@ -144,8 +144,14 @@ test("gap push: lost event and the named offsets count as seen", async () => {
   s.push({ type: "gap", channel: "c", from: 2, to: 4 });
   s.push(msg(3, "e1")); // a late repair of a declared gap: dropped
   s.push(msg(5, "e1"));
+  // Gaps announced to every subscriber: only what this one has not had.
+  s.push({ type: "gap", channel: "c", from: 4, to: 5 }); // all had: nothing
+  s.push({ type: "gap", channel: "c", from: 5, to: 6 }); // 5 delivered: 6 lost
   assert.deepEqual(got.map((m) => m.offset), [1, 5]);
-  assert.deepEqual(lost, [{ kind: "gap", channel: "c", from: 2, to: 4, epoch: "e1" }]);
+  assert.deepEqual(lost, [
+    { kind: "gap", channel: "c", from: 2, to: 4, epoch: "e1" },
+    { kind: "gap", channel: "c", from: 6, to: 6, epoch: "e1" },
+  ]);
   c.close();
 });
 
