@@ -697,100 +697,48 @@ func TestFirstEpochIsAdopted(t *testing.T) {
 // The server's unsubscribe push ends the subscription for good: an event,
 // nothing more delivered, no resubscription after a reconnect, and the
 // channel can be subscribed again.
-// TestServerUnsubscribeDeliversQueued: what arrived before the server ended
-// a subscription is delivered, in order, before Unsubscribed, however far
+// TestServerUnsubscribeQueued: what arrived before the server ended a
+// subscription is delivered, in order, before Unsubscribed, however far
 // the handlers lag behind the reader. (They used to be dropped: a
 // subscription ended by the server counted as unsubscribed by the
-// application.)
-func TestServerUnsubscribeDeliversQueued(t *testing.T) {
-	checkLeaks(t)
-	fs := newFakeServer(t, codec.Msgpack)
-	rec := newRecorder()
-	held, release := make(chan struct{}), make(chan struct{})
-	rec.before = func(ev Event) {
-		if p, ok := ev.(Publication); ok && string(p.Data) == "one" {
-			close(held)
-			<-release
-		}
-	}
-	c, fc := dialFake(t, fs, rec, nil)
-	subscribeFake(t, c, fc, "c", 0, "e", rec)
-	rec.waitEvents(t, 1)
-	fc.message("c", 1, "e", "one")
-	<-held // the handlers are stuck on "one"
-	fc.message("c", 2, "e", "two")
-	fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
-	fc.message("c", 3, "e", "late")
-	// The reader has taken the push once a command on another channel is
-	// answered after it: frames are read in order.
-	subscribeFake(t, c, fc, "d", 0, "e", rec)
-	close(release)
-	evs := rec.waitEvents(t, 5)
-	var got []string
-	for _, ev := range evs[1:] {
-		switch e := ev.(type) {
-		case Publication:
-			got = append(got, "pub "+string(e.Data))
-		case Unsubscribed:
-			got = append(got, "unsubscribed "+e.Channel)
-		case Subscribed:
-			got = append(got, "subscribed "+e.Channel)
-		}
-	}
-	want := []string{"pub one", "pub two", "unsubscribed c", "subscribed d"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("events %q, want %q", got, want)
-	}
-}
-
-// TestUnsubscribeAfterServerEnded: the application's Unsubscribe silences
-// what is still queued even when the server had already ended the
-// subscription: the handler is not called again, Unsubscribed included.
-func TestUnsubscribeAfterServerEnded(t *testing.T) {
-	checkLeaks(t)
-	fs := newFakeServer(t, codec.Msgpack)
-	rec := newRecorder()
-	held, release := make(chan struct{}), make(chan struct{})
-	rec.before = func(ev Event) {
-		if p, ok := ev.(Publication); ok && string(p.Data) == "one" {
-			close(held)
-			<-release
-		}
-	}
-	c, fc := dialFake(t, fs, rec, nil)
-	sub := subscribeFake(t, c, fc, "c", 0, "e", rec)
-	rec.waitEvents(t, 1)
-	fc.message("c", 1, "e", "one")
-	<-held
-	fc.message("c", 2, "e", "two")
-	fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
-	subscribeFake(t, c, fc, "d", 0, "e", rec) // the push has been read
-	if err := sub.Unsubscribe(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	// d's Subscribed was queued after everything of c's.
-	rec.waitFor(t, "subscribed d", func(evs []Event, _ []State) bool {
-		if len(evs) == 0 {
-			return false
-		}
-		s, ok := evs[len(evs)-1].(Subscribed)
-		return ok && s.Channel == "d"
-	})
-	evs := rec.waitEvents(t, 3)
-	var got []string
-	for _, ev := range evs[1:] {
-		switch e := ev.(type) {
-		case Publication:
-			got = append(got, "pub "+string(e.Data))
-		case Unsubscribed:
-			got = append(got, "unsubscribed "+e.Channel)
-		case Subscribed:
-			got = append(got, "subscribed "+e.Channel)
-		}
-	}
-	if want := []string{"pub one", "subscribed d"}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("events %q, want %q", got, want)
+// application.) The application's own Unsubscribe, even after the
+// server's, silences what is still queued, Unsubscribed included.
+func TestServerUnsubscribeQueued(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		appUnsubscribes bool
+		want            []string
+	}{
+		{"delivered", false, []string{"pub one", "pub two", "unsubscribed c", "subscribed d"}},
+		{"silenced by Unsubscribe", true, []string{"pub one", "subscribed d"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			fs := newFakeServer(t, codec.Msgpack)
+			rec := newRecorder()
+			held, release := holdAt(rec, "one")
+			c, fc := dialFake(t, fs, rec, nil)
+			sub := subscribeFake(t, c, fc, "c", 0, "e", rec)
+			rec.waitEvents(t, 1)
+			fc.message("c", 1, "e", "one")
+			<-held // the handlers are stuck on "one"
+			fc.message("c", 2, "e", "two")
+			fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
+			fc.message("c", 3, "e", "late")
+			// The reader has taken the push once a command on another
+			// channel is answered after it: frames are read in order.
+			subscribeFake(t, c, fc, "d", 0, "e", rec)
+			if tc.appUnsubscribes {
+				if err := sub.Unsubscribe(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(release)
+			waitLastSubscribed(t, rec, "d") // queued after everything of c's
+			if got := describeEvents(rec.waitEvents(t, 1)[1:]); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("events %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -803,13 +751,7 @@ func TestServerUnsubscribeWithAFullQueue(t *testing.T) {
 	checkLeaks(t)
 	fs := newFakeServer(t, codec.Msgpack)
 	rec := newRecorder()
-	held, release := make(chan struct{}), make(chan struct{})
-	rec.before = func(ev Event) {
-		if p, ok := ev.(Publication); ok && string(p.Data) == "p1" {
-			close(held)
-			<-release
-		}
-	}
+	held, release := holdAt(rec, "p1")
 	c, fc := dialFake(t, fs, rec, func(o *Options) { o.QueueSize = 4 })
 	subscribeFake(t, c, fc, "c", 0, "e", rec)
 	rec.waitEvents(t, 1)
@@ -821,15 +763,31 @@ func TestServerUnsubscribeWithAFullQueue(t *testing.T) {
 	fc.send(codec.AppendUnsubscribe(nil, codec.Msgpack, "c"))
 	subscribeFake(t, c, fc, "d", 0, "e", rec) // the same connection still serves
 	close(release)
-	rec.waitFor(t, "subscribed d", func(evs []Event, _ []State) bool {
-		if len(evs) == 0 {
-			return false
+	waitLastSubscribed(t, rec, "d")
+	got := describeEvents(rec.waitEvents(t, 1)[1:])
+	if want := []string{"pub p1", "pub p2", "pub p3", "pub p4", "unsubscribed c", "subscribed d"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
+// holdAt makes rec's handler wait, on the publication carrying data, until
+// release is closed; held is closed once it waits there.
+func holdAt(rec *recorder, data string) (held, release chan struct{}) {
+	held, release = make(chan struct{}), make(chan struct{})
+	rec.before = func(ev Event) {
+		if p, ok := ev.(Publication); ok && string(p.Data) == data {
+			close(held)
+			<-release
 		}
-		s, ok := evs[len(evs)-1].(Subscribed)
-		return ok && s.Channel == "d"
-	})
+	}
+	return held, release
+}
+
+// describeEvents names publications (by data), Unsubscribed and Subscribed
+// events, in order.
+func describeEvents(evs []Event) []string {
 	var got []string
-	for _, ev := range rec.waitEvents(t, 1)[1:] {
+	for _, ev := range evs {
 		switch e := ev.(type) {
 		case Publication:
 			got = append(got, "pub "+string(e.Data))
@@ -839,9 +797,20 @@ func TestServerUnsubscribeWithAFullQueue(t *testing.T) {
 			got = append(got, "subscribed "+e.Channel)
 		}
 	}
-	if want := []string{"pub p1", "pub p2", "pub p3", "pub p4", "unsubscribed c", "subscribed d"}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("events %q, want %q", got, want)
-	}
+	return got
+}
+
+// waitLastSubscribed waits until the last event is ch's Subscribed: what
+// was queued before it has been handled.
+func waitLastSubscribed(t *testing.T, rec *recorder, ch string) {
+	t.Helper()
+	rec.waitFor(t, "subscribed "+ch, func(evs []Event, _ []State) bool {
+		if len(evs) == 0 {
+			return false
+		}
+		s, ok := evs[len(evs)-1].(Subscribed)
+		return ok && s.Channel == ch
+	})
 }
 
 func TestServerUnsubscribe(t *testing.T) {
