@@ -74,9 +74,8 @@ type subState struct {
 	subs []string // channels, ≤ MaxChannelsPerConn
 
 	mu sync.Mutex
-	// recovering: per channel, the subscribe waiting for the broker (see
-	// awaitBroker); one with a resume position holds the channel's live
-	// frames back while its history is read.
+	// recovering: per channel, the live frames held back while a subscribe
+	// waits for the broker (its position, and a resume's history).
 	recovering map[string]*recovery
 	// resumedTop: per channel just resumed, the last replayed position,
 	// until a newer live publication arrives.
@@ -178,7 +177,7 @@ func (u *subState) admitLocked(p *codec.Publication, frame []byte) (ok bool, hel
 		}
 		delete(u.resumedTop, string(p.Channel))
 	}
-	if r := u.recovering[string(p.Channel)]; r != nil && r.Holding() {
+	if r := u.recovering[string(p.Channel)]; r != nil {
 		offset := p.Offset
 		if event {
 			offset = 0 // history never covers an event: always released

@@ -86,28 +86,29 @@ func (s *session) subscribe(cmd *codec.Command) {
 	if answered {
 		return
 	}
-	if rec == nil {
-		rec = s.awaitBroker(ch, &recovery{})
+	if !resume {
+		// Live frames are held from here until the reply: a publication
+		// after the position the broker is about to read must not reach
+		// the client before the reply that tells it where to start.
+		// Earlier ones are at or below that position.
+		rec = s.startRecovery(ch)
 	}
-	s.subscribeViaBroker(id, ch, rec, since, epoch, subscribed)
+	s.subscribeViaBroker(id, ch, rec, resume, since, epoch, subscribed)
 }
 
 // subscribeViaBroker answers a subscribe the hub could not: with the
-// channel's position from the broker, or, for a resume (rec is holding),
-// with the history read after it. 111 means nothing was done, so a
-// subscribe the broker fails is undone before it is answered: the client
-// may send it again.
-func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, since uint64, epoch string, subscribed func(broker.Position) codec.Reply) {
-	resume := rec.Holding()
+// channel's position from the broker, or, for a resume, with the history
+// read after it — then the live frames held back meanwhile that come
+// after that. 111 means nothing was done, so a subscribe the broker fails
+// is undone before it is answered: the client may send it again.
+func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume bool, since uint64, epoch string, subscribed func(broker.Position) codec.Reply) {
 	fail := func(err error) { s.t.runOnWorker(func() { s.failSubscribe(id, ch, rec, err) }) }
 	s.srv.broker.Position(ch, func(pos broker.Position, err error) {
 		switch {
 		case err != nil:
 			fail(err)
 		case !resume:
-			s.settle(ch, rec)
-			s.srv.hub.Observe(ch, pos)
-			s.replyOKAsync(subscribed(pos))
+			s.finishSubscribe(ch, rec, pos, subscribed(pos))
 		default:
 			// The subscription is live (held back): read what was missed.
 			s.srv.broker.History(ch, broker.HistoryQuery{Since: since}, func(res broker.HistoryResult, err error) {

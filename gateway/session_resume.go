@@ -19,19 +19,14 @@ import (
 // history never covers), their bytes counted against the queue limit.
 type recovery = holdback.Buffer[[]byte]
 
-// startRecovery begins holding ch's live frames back (worker only; the
-// session has subscribed state).
+// startRecovery begins holding ch's live frames back while a subscribe
+// waits for the broker (worker only; the session has subscribed state).
+// The buffer is also the subscribe's token: a later subscribe of ch
+// replaces it and an unsubscribe removes it, so the broker's answer to
+// this one can tell it no longer stands.
 func (s *session) startRecovery(ch string) *recovery {
 	rec := &recovery{}
 	rec.Start()
-	return s.awaitBroker(ch, rec)
-}
-
-// awaitBroker marks a subscribe of ch as waiting for the broker, with rec
-// as its token, which a later subscribe of ch replaces and an unsubscribe
-// removes (worker only). A resume's token also holds ch's live frames
-// back (startRecovery); a fresh subscribe's holds nothing.
-func (s *session) awaitBroker(ch string, rec *recovery) *recovery {
 	u := s.sub
 	u.mu.Lock()
 	if u.recovering == nil {
@@ -42,12 +37,22 @@ func (s *session) awaitBroker(ch string, rec *recovery) *recovery {
 	return rec
 }
 
-// settle ends a fresh subscribe's wait for the broker (any goroutine).
-func (s *session) settle(ch string, rec *recovery) {
+// finishSubscribe answers a fresh subscribe with the broker's position,
+// then the live frames held back meanwhile that came after it, in one go
+// under the subscription lock (as finishRecovery does).
+func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position, reply codec.Reply) {
+	s.srv.hub.Observe(ch, pos)
+	var frames [][]byte
+	if reply.ID != 0 {
+		frames = append(frames, s.frame(codec.AppendReply(nil, s.enc, reply)))
+	}
 	u := s.sub
 	u.mu.Lock()
-	u.takeLocked(ch, rec)
-	u.mu.Unlock()
+	defer u.mu.Unlock()
+	if r := u.takeLocked(ch, rec); r != nil {
+		frames = append(frames, r.Uncovered(holdback.Position{Epoch: pos.Epoch, Offset: pos.Offset})...)
+	}
+	s.t.writeAll(frames, true)
 }
 
 // takeLocked ends the resume rec of ch and returns it, or nil when it was

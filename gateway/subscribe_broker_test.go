@@ -60,3 +60,44 @@ func errorCode(m map[string]any, code int) bool {
 	e, ok := m["error"].(map[string]any)
 	return ok && fmt.Sprint(e["code"]) == fmt.Sprint(code)
 }
+
+// slowPositions answers Position with the position read at once, but only
+// when gate is closed (a Redis reply that is slow to come back).
+type slowPositions struct {
+	broker.Broker
+	gate chan struct{}
+}
+
+func (b *slowPositions) Position(ch string, done func(broker.Position, error)) {
+	b.Broker.Position(ch, func(pos broker.Position, err error) {
+		go func() {
+			<-b.gate
+			done(pos, err)
+		}()
+	})
+}
+
+// TestSubscribeReplyBeforeLaterPublications: a publication made while a
+// fresh subscribe waits for the broker's position reaches the subscriber
+// after the reply, not before it — a client ignores what comes before
+// the reply, so one after the position it names would be lost unseen.
+func TestSubscribeReplyBeforeLaterPublications(t *testing.T) {
+	b := &slowPositions{Broker: memory.New("n1"), gate: make(chan struct{})}
+	srv := startServer(t, func(c *gateway.Config) { c.Broker = b })
+	addr := srv.Addr().String()
+	sub := &resumeClient{dialWS(t, addr, "/ws"), t}
+	sub.cmd(map[string]any{"id": 1, "cmd": "subscribe", "channel": "c"})
+	pub := &resumeClient{dialWS(t, addr, "/ws"), t}
+	pub.cmd(map[string]any{"id": 1, "cmd": "publish", "channel": "c", "data": []byte("early")})
+	if m := pub.frameMap(); m["error"] != nil || fmt.Sprint(m["offset"]) != "1" {
+		t.Fatalf("publish: %v", m)
+	}
+	time.Sleep(200 * time.Millisecond) // the publication reaches the subscriber's connection
+	close(b.gate)
+	if m := sub.frameMap(); m["type"] != "reply" || fmt.Sprint(m["id"]) != "1" || fmt.Sprint(m["offset"]) != "0" {
+		t.Fatalf("first frame %v, want the subscribe reply at offset 0", m)
+	}
+	if m := sub.frameMap(); m["type"] != "message" || fmt.Sprint(m["offset"]) != "1" {
+		t.Fatalf("then %v, want the publication at offset 1", m)
+	}
+}
