@@ -175,7 +175,7 @@ func (u *subState) admitLocked(p *codec.Publication, frame []byte) (ok bool, hel
 		if !event && top.Judge(p.Epoch, p.Offset) == holdback.Covered {
 			return false, 0
 		}
-		delete(u.resumedTop, string(p.Channel))
+		deleteKey(&u.resumedTop, string(p.Channel))
 	}
 	if r := u.recovering[string(p.Channel)]; r != nil {
 		offset := p.Offset
@@ -185,6 +185,16 @@ func (u *subState) admitLocked(p *codec.Publication, frame []byte) (ok bool, hel
 		return false, r.Hold(p.Epoch, offset, frame, len(frame))
 	}
 	return true, 0
+}
+
+// deleteKey deletes k from *m and drops the map once it is empty: a
+// session holds these maps only while a subscribe or a resume needs them
+// (an empty map would cost every such connection a few hundred bytes).
+func deleteKey[V any](m *map[string]V, k string) {
+	delete(*m, k)
+	if len(*m) == 0 {
+		*m = nil
+	}
 }
 
 // Flush implements hub.Subscriber.
@@ -340,8 +350,8 @@ func (s *session) leave(channel string) {
 	s.srv.hub.Unsubscribe(channel, s)
 	u := s.sub
 	u.mu.Lock()
-	delete(u.recovering, channel)
-	delete(u.resumedTop, channel)
+	deleteKey(&u.recovering, channel)
+	deleteKey(&u.resumedTop, channel)
 	u.mu.Unlock()
 	ns := s.srv.ns.For(channel)
 	if ns.Presence {

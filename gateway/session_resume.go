@@ -63,7 +63,7 @@ func (u *subState) takeLocked(ch string, rec *recovery) *recovery {
 	if r != rec || r == nil {
 		return nil
 	}
-	delete(u.recovering, ch)
+	deleteKey(&u.recovering, ch)
 	return r
 }
 

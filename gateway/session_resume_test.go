@@ -65,6 +65,9 @@ func TestSessionResumeReleasesWhatHistoryDidNotCover(t *testing.T) {
 			} else {
 				s.finishRecovery(1, "c", rec, since, epoch, tc.res)
 			}
+			if s.sub.recovering != nil {
+				t.Fatalf("an empty recovering map is kept: %v", s.sub.recovering)
+			}
 			var got []string
 			for _, m := range f.messages(t) {
 				got = append(got, describe(m))
