@@ -55,9 +55,9 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 	s.t.writeAll(frames, true)
 }
 
-// takeLocked ends the resume rec of ch and returns it, or nil when it was
-// cancelled (unsubscribed meanwhile) or superseded by a later subscribe's
-// own resume (or rec is nil: there was none).
+// takeLocked ends the hold rec of ch (see startRecovery) and returns it,
+// or nil when it was cancelled (unsubscribed meanwhile) or superseded by a
+// later subscribe's own (or rec is nil: there was none).
 func (u *subState) takeLocked(ch string, rec *recovery) *recovery {
 	r := u.recovering[ch]
 	if r != rec || r == nil {
