@@ -70,7 +70,7 @@ func (s *session) subscribe(cmd *codec.Command) {
 	}
 	answered, err := s.srv.hub.SubscribeAt(ch, s, known)
 	if err != nil {
-		s.endRecovery(ch, rec)
+		s.dropRecovery(ch, rec) // the hub never subscribed: nothing held
 		if ns.Presence {
 			s.srv.presence.Leave(ch, u.id)
 		}
@@ -128,9 +128,7 @@ func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume
 // are dropped with it. Worker only.
 func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) {
 	u := s.sub
-	u.mu.Lock()
-	current := u.takeLocked(ch, rec) != nil
-	u.mu.Unlock()
+	current := s.dropRecovery(ch, rec)
 	if i := slices.Index(u.subs, ch); current && i >= 0 {
 		s.leave(ch)
 		u.subs = slices.Delete(u.subs, i, i+1)

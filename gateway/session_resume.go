@@ -67,18 +67,14 @@ func (u *subState) takeLocked(ch string, rec *recovery) *recovery {
 	return r
 }
 
-// endRecovery ends the resume rec of ch without a history: the held frames
-// are queued (queue limit applies). It always flushes: it may run off the
-// worker, with nobody else to.
-func (s *session) endRecovery(ch string, rec *recovery) {
+// dropRecovery ends the hold rec of ch and discards the frames it held;
+// it reports whether rec was still ch's (not cancelled by an unsubscribe
+// nor superseded by a later subscribe).
+func (s *session) dropRecovery(ch string, rec *recovery) bool {
 	u := s.sub
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var held [][]byte
-	if r := u.takeLocked(ch, rec); r != nil {
-		held = r.Uncovered(holdback.Position{}) // no history: all of them
-	}
-	s.t.writeAll(held, false)
+	return u.takeLocked(ch, rec) != nil
 }
 
 // finishRecovery answers a subscribe with a resume position: the reply

@@ -280,5 +280,7 @@ func TestSessionEnqueue(t *testing.T) {
 	if !s.Enqueue([]*codec.Publication{other}, [][]byte{make([]byte, 20)}) || f.closed != CloseSlowConsumer {
 		t.Fatalf("held frames over the limit: close %d", f.closed)
 	}
-	s.endRecovery("c", rec)
+	if !s.dropRecovery("c", rec) || s.dropRecovery("c", rec) {
+		t.Fatal("dropRecovery: the hold was not c's once, then gone")
+	}
 }
