@@ -387,6 +387,61 @@ func TestPublishRetries(t *testing.T) {
 }
 
 // History, presence and presence_stats replies are decoded into results.
+// A command on a session that has ended, its socket not yet closed, is
+// not written: it cannot have taken effect, so it is not counted as sent,
+// and a publish without a key is retried on the next connection rather
+// than reported as of unknown outcome.
+func TestNotSentOnAnEndedSession(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.JSON)
+	c, fc := dialFake(t, fs, nil, nil)
+	s, err := c.session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.end(errors.New("test: the session ended")) // as its reader would, just before closing the socket
+	cmd := &codec.Command{Cmd: codec.CmdPublish, Channel: []byte("c"), Data: []byte("1")}
+	if err := s.send(cmd, func(*codec.ServerFrame, error) { t.Error("a command not sent was answered") }); !errors.Is(err, errNotSent) || !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("send on an ended session: %v, want errNotSent", err)
+	}
+	s.mu.Lock()
+	pending := len(s.pending)
+	s.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d replies pending for a command not sent", pending)
+	}
+	_ = s.ws.CloseNow()
+
+	// A publish made now may find the ended session still current (then
+	// it is not sent and is retried) or the next one: either way it is
+	// published once, on the next connection, and succeeds.
+	type result struct {
+		res PublishResult
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		res, err := c.Publish(context.Background(), "c", []byte("2"))
+		ch <- result{res, err}
+	}()
+	for done := false; !done; {
+		select {
+		case msg := <-fc.msgs:
+			t.Fatalf("the ended connection was sent %q", msg)
+		case <-fc.readErr:
+			done = true
+		case <-time.After(10 * time.Second):
+			t.Fatal("the ended connection was not closed")
+		}
+	}
+	fc = fs.accept()
+	got := fc.expect(codec.CmdPublish, "c")
+	fc.reply(codec.Reply{ID: got.ID, Cmd: codec.CmdPublish, Offset: 1, Epoch: "e"})
+	if r := <-ch; r.err != nil || r.res.Offset != 1 {
+		t.Fatalf("publish after the session ended: %+v", r)
+	}
+}
+
 func TestReads(t *testing.T) {
 	checkLeaks(t)
 	fs := newFakeServer(t, codec.JSON)
