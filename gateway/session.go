@@ -337,22 +337,36 @@ func (s *session) closed() {
 		return
 	}
 	for _, ch := range s.sub.subs {
-		s.leave(ch)
+		s.leave(ch, nil)
 	}
 	s.sub.subs = nil
 }
 
 // leave drops the session from channel in the hub and, where presence is
 // on, in presence; where join_leave is on, it tells the channel's
-// subscribers on every instance (a leave push). A resume in flight for
-// channel is cancelled.
-func (s *session) leave(channel string) {
+// subscribers on every instance (a leave push).
+//
+// tell, when not nil, is the frame that tells the client (the server
+// API's unsubscribe push). A subscribe of channel still waiting for the
+// broker is cancelled, unless tell is given: then tell must follow that
+// subscribe's reply, because a client ignores pushes about a subscription
+// it has not been confirmed, so it joins the frames held back for the
+// reply to release (or to drop, with a 111: nothing was done).
+func (s *session) leave(channel string, tell []byte) {
 	s.srv.hub.Unsubscribe(channel, s)
 	u := s.sub
 	u.mu.Lock()
-	deleteKey(&u.recovering, channel)
+	if r := u.recovering[channel]; r != nil && tell != nil {
+		r.Hold(nil, 0, tell, len(tell)) // offset 0: no history covers it
+		tell = nil
+	} else {
+		deleteKey(&u.recovering, channel)
+	}
 	deleteKey(&u.resumedTop, channel)
 	u.mu.Unlock()
+	if tell != nil {
+		s.t.write(tell)
+	}
 	ns := s.srv.ns.For(channel)
 	if ns.Presence {
 		s.srv.presence.Leave(channel, u.id)

@@ -44,6 +44,7 @@ func (s *session) subscribe(cmd *codec.Command) {
 		return
 	}
 	u := s.subscribed()
+	s.supersedeHold(ch)
 	if ns.Presence {
 		s.srv.presence.Join(ch, presence.Member{Client: u.id, User: s.userID()})
 	}
@@ -130,7 +131,7 @@ func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) 
 	u := s.sub
 	current := s.dropRecovery(ch, rec)
 	if i := slices.Index(u.subs, ch); current && i >= 0 {
-		s.leave(ch)
+		s.leave(ch, nil)
 		u.subs = slices.Delete(u.subs, i, i+1)
 	}
 	s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
@@ -146,22 +147,21 @@ func (s *session) unsubscribe(cmd *codec.Command) {
 		s.replyError(cmd.ID, codec.CodeNotSubscribed, "not subscribed")
 		return
 	}
-	s.leave(s.sub.subs[i])
+	s.leave(s.sub.subs[i], nil)
 	s.sub.subs = slices.Delete(s.sub.subs, i, i+1)
 	s.replyOK(codec.Reply{ID: cmd.ID, Cmd: codec.CmdUnsubscribe})
 }
 
 // dropSubscription unsubscribes the session from channel on the server's
 // behalf (the API; worker only) and tells the client with an unsubscribe
-// push.
+// push, after the subscribe's reply if that is still to come.
 func (s *session) dropSubscription(channel string) {
 	if s.sub == nil {
 		return
 	}
 	if i := slices.Index(s.sub.subs, channel); i >= 0 {
-		s.leave(channel)
+		s.leave(channel, s.frame(codec.AppendUnsubscribe(nil, s.enc, channel)))
 		s.sub.subs = slices.Delete(s.sub.subs, i, i+1)
-		s.replyAsync(codec.AppendUnsubscribe(nil, s.enc, channel))
 	}
 }
 

@@ -55,6 +55,16 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 	s.t.writeAll(frames, true)
 }
 
+// supersedeHold drops what ch still holds for a subscribe the server API
+// ended while it waited for the broker (see leave): a new subscribe of ch
+// replaces it, so that subscribe's answer sends only its reply.
+func (s *session) supersedeHold(ch string) {
+	u := s.sub
+	u.mu.Lock()
+	deleteKey(&u.recovering, ch)
+	u.mu.Unlock()
+}
+
 // takeLocked ends the hold rec of ch (see startRecovery) and returns it,
 // or nil when it was cancelled (unsubscribed meanwhile) or superseded by a
 // later subscribe's own (or rec is nil: there was none).

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -65,10 +66,12 @@ func errorCode(m map[string]any, code int) bool {
 // when gate is closed (a Redis reply that is slow to come back).
 type slowPositions struct {
 	broker.Broker
-	gate chan struct{}
+	gate  chan struct{}
+	asked atomic.Int32 // Position calls
 }
 
 func (b *slowPositions) Position(ch string, done func(broker.Position, error)) {
+	b.asked.Add(1)
 	b.Broker.Position(ch, func(pos broker.Position, err error) {
 		go func() {
 			<-b.gate
@@ -99,5 +102,50 @@ func TestSubscribeReplyBeforeLaterPublications(t *testing.T) {
 	}
 	if m := sub.frameMap(); m["type"] != "message" || fmt.Sprint(m["offset"]) != "1" {
 		t.Fatalf("then %v, want the publication at offset 1", m)
+	}
+}
+
+// TestServerUnsubscribeDuringSubscribe: the server API ends a
+// subscription whose subscribe still waits for the broker. The client is
+// told after the subscribe's reply — a client ignores pushes about a
+// subscription it has not been confirmed, so a push first would leave it
+// believing it is subscribed — and nothing of the channel follows; a
+// subscribe sent after it is a new subscription.
+func TestServerUnsubscribeDuringSubscribe(t *testing.T) {
+	for _, resume := range []bool{false, true} {
+		t.Run(fmt.Sprintf("resume=%v", resume), func(t *testing.T) {
+			b := &slowPositions{Broker: memory.New("n1"), gate: make(chan struct{})}
+			srv := startServer(t, func(c *gateway.Config) { c.Broker = b })
+			addr := srv.Addr().String()
+			sub := &resumeClient{dialWS(t, addr, "/ws"), t}
+			cmd := map[string]any{"id": 1, "cmd": "subscribe", "channel": "c"}
+			if resume {
+				cmd["offset"], cmd["epoch"] = 0, ""
+			}
+			sub.cmd(cmd)
+			waitUntil(t, 5*time.Second, func() bool { return b.asked.Load() == 1 })
+			if n, err := srv.APIBackend().Unsubscribe(context.Background(), "", "", "c"); err != nil || n != 1 {
+				t.Fatalf("API unsubscribe: %d, %v", n, err)
+			}
+			sub.expectNothing(100 * time.Millisecond) // the push waits for the reply
+			close(b.gate)
+			if m := sub.frameMap(); m["type"] != "reply" || fmt.Sprint(m["id"]) != "1" || m["error"] != nil {
+				t.Fatalf("first frame %v, want the subscribe reply", m)
+			}
+			if m := sub.frameMap(); m["type"] != "unsubscribe" || m["channel"] != "c" {
+				t.Fatalf("then %v, want the unsubscribe push", m)
+			}
+			pub := &resumeClient{dialWS(t, addr, "/ws"), t}
+			pub.cmd(map[string]any{"id": 1, "cmd": "publish", "channel": "c", "data": []byte("after")})
+			if m := pub.frameMap(); m["error"] != nil {
+				t.Fatalf("publish: %v", m)
+			}
+			sub.expectNothing(200 * time.Millisecond)
+			sub.cmd(map[string]any{"id": 2, "cmd": "subscribe", "channel": "c"})
+			if m := sub.frameMap(); m["type"] != "reply" || fmt.Sprint(m["id"]) != "2" || m["error"] != nil {
+				t.Fatalf("subscribing again: %v", m)
+			}
+			sub.expectNothing(200 * time.Millisecond) // the first subscribe's hold is gone
+		})
 	}
 }
