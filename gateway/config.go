@@ -235,6 +235,10 @@ func (c Config) validateEach() error {
 		return fmt.Errorf("--max-channel-bytes and --max-channels-per-conn must be positive")
 	case c.HistorySize < 0 || c.HistoryTTL < 0:
 		return fmt.Errorf("--history-size and --history-ttl must not be negative")
+	case c.IdempotencyTTL < 0 || c.IdempotencyTTL > 0 && c.IdempotencyTTL < time.Millisecond:
+		// Redis counts the key's life in whole milliseconds: below one,
+		// its SET would fail after the publication was made.
+		return fmt.Errorf("--idempotency-ttl %v: want at least 1ms (0: the default)", c.IdempotencyTTL)
 	case c.DrainWindow < 0:
 		return fmt.Errorf("--drain-window must not be negative")
 	case c.MaxConns < 0 || c.MaxConnsPerIP < 0 || c.MaxConnsPerUser < 0:

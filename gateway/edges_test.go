@@ -564,6 +564,8 @@ func TestConfigValidation(t *testing.T) {
 		{"per-user limit above the total", func(c *gateway.Config) { c.MaxConns, c.MaxConnsPerUser = 10, 20 }, "--max-conns-per-user 20 is more than --max-conns 10"},
 		{"handshake larger than half a read buffer", func(c *gateway.Config) { c.MaxHandshakeBytes = 40000 }, "--max-handshake-bytes 40000: want 256 to 32768"},
 		{"message limit over 1 GiB", func(c *gateway.Config) { c.MaxMessageBytes = 2 << 30 }, "--max-message-bytes 2147483648: want 1 to 1073741824"},
+		{"idempotency keys kept under a millisecond", func(c *gateway.Config) { c.IdempotencyTTL = 500 * time.Microsecond },
+			"--idempotency-ttl 500µs: want at least 1ms"},
 		{"no message timeout", func(c *gateway.Config) { c.MessageTimeout = 0 }, "--message-timeout must be positive"},
 		{"unknown heartbeat", func(c *gateway.Config) { c.Heartbeat = "udp" }, `--heartbeat "udp": want "ping" or "tcp"`},
 		{"tcp heartbeat below a second", func(c *gateway.Config) { c.Heartbeat, c.PongTimeout = gateway.HeartbeatTCP, 500*time.Millisecond },
