@@ -3,6 +3,7 @@ package memory
 import (
 	"container/list"
 	"crypto/sha256"
+	"sync"
 	"time"
 
 	"github.com/wsgate/wsgate/gateway/broker"
@@ -10,9 +11,9 @@ import (
 
 // idemTable remembers, per (channel, key), the position an idempotent
 // publish got, for ttl after it, and at most capacity entries (the oldest
-// go first: with one TTL, the oldest is also the first to expire). It is
-// guarded by its shard's lock.
+// go first: with one TTL, the oldest is also the first to expire).
 type idemTable struct {
+	mu       sync.Mutex
 	ttl      time.Duration
 	capacity int
 	entries  map[idemID]*list.Element // of *idemEntry
@@ -35,6 +36,8 @@ func (t *idemTable) init(ttl time.Duration, capacity int) {
 
 // lookup returns the entry of (channel, key) if it is still remembered.
 func (t *idemTable) lookup(channel, key string, now time.Time) (*idemEntry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.expire(now)
 	el, ok := t.entries[idemID{channel, key}]
 	if !ok {
@@ -46,6 +49,8 @@ func (t *idemTable) lookup(channel, key string, now time.Time) (*idemEntry, bool
 // remember records a successful publish of (channel, key).
 func (t *idemTable) remember(channel, key string, sum [sha256.Size]byte, pos broker.Position, now time.Time) {
 	e := &idemEntry{id: idemID{channel, key}, sum: sum, pos: pos, expires: now.Add(t.ttl)}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.entries[e.id] = t.order.PushBack(e)
 	for t.order.Len() > t.capacity {
 		t.drop(t.order.Front())

@@ -17,9 +17,9 @@ import (
 
 const shards = 64
 
-// idemCapacity bounds the idempotency keys remembered (over all shards):
+// idemCapacity bounds the idempotency keys remembered, over all channels:
 // ~250 bytes each with a UUID key, so ~25 MB when full. Past it the oldest
-// are forgotten before their TTL (counted in Stats).
+// are forgotten before their TTL.
 const idemCapacity = 100_000
 
 // Broker is the in-process broker. Its state is a channel → stream table,
@@ -30,7 +30,10 @@ type Broker struct {
 	policy broker.HistoryPolicy
 	sink   broker.Sink
 	shards [shards]shard
-	stop   chan struct{}
+	// idem is one table for every shard, so that one busy channel may use
+	// all of idemCapacity; a shard's lock is taken before it, never after.
+	idem idemTable
+	stop chan struct{}
 	wg     sync.WaitGroup
 	now    func() time.Time
 }
@@ -38,7 +41,6 @@ type Broker struct {
 type shard struct {
 	mu       sync.Mutex
 	channels map[string]*stream
-	idem     idemTable
 }
 
 // stream is one channel: its position, whether this instance subscribed,
@@ -91,8 +93,8 @@ func NewWithConfig(cfg Config) *Broker {
 	b := &Broker{node: []byte(cfg.Node), seed: maphash.MakeSeed(), policy: cfg.History, stop: make(chan struct{}), now: time.Now}
 	for i := range b.shards {
 		b.shards[i].channels = map[string]*stream{}
-		b.shards[i].idem.init(cfg.IdempotencyTTL, idemCapacity/shards)
 	}
+	b.idem.init(cfg.IdempotencyTTL, idemCapacity)
 	return b
 }
 
@@ -142,7 +144,7 @@ func (b *Broker) Publish(channel string, data []byte, opts broker.PublishOptions
 	var sum [sha256.Size]byte
 	if key := opts.IdempotencyKey; key != "" {
 		sum = sha256.Sum256(data)
-		if e, ok := s.idem.lookup(channel, key, now); ok {
+		if e, ok := b.idem.lookup(channel, key, now); ok {
 			s.mu.Unlock()
 			if e.sum != sum {
 				done(broker.PublishResult{}, broker.ErrKeyReused)
@@ -167,7 +169,7 @@ func (b *Broker) Publish(channel string, data []byte, opts broker.PublishOptions
 	st.remember(entry{offset: st.offset, data: data, at: now})
 	pos := broker.Position{Offset: st.offset, Epoch: string(st.epoch)}
 	if opts.IdempotencyKey != "" {
-		s.idem.remember(channel, opts.IdempotencyKey, sum, pos, now)
+		b.idem.remember(channel, opts.IdempotencyKey, sum, pos, now)
 	}
 	s.mu.Unlock()
 	done(broker.PublishResult{Position: pos}, nil)

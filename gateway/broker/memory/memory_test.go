@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -38,5 +39,32 @@ func TestFullSinkRefusesWithoutOffset(t *testing.T) {
 	res, err := brokertest.Publish(b, "c", "x", broker.PublishOptions{IdempotencyKey: "k"})
 	if err != nil || res.Offset != 1 || res.Replayed {
 		t.Fatalf("retry with the key: %+v %v, want offset 1, published", res, err)
+	}
+}
+
+// TestIdempotencyKeysOfOneChannel: the 100,000 keys the embedded broker
+// remembers (README) are shared by all channels, so one channel may use
+// them all: its first key is still answered as a replay after 99,999
+// more, and forgotten (published again) only past the bound.
+func TestIdempotencyKeysOfOneChannel(t *testing.T) {
+	b := newBroker(t, nil)
+	const capacity = 100_000
+	key := func(i int) broker.PublishOptions { return broker.PublishOptions{IdempotencyKey: strconv.Itoa(i)} }
+	for i := range capacity {
+		if _, err := brokertest.Publish(b, "c", "x", key(i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if res, err := brokertest.Publish(b, "c", "x", key(0)); err != nil || !res.Replayed || res.Offset != 1 {
+		t.Fatalf("first key again after %d others: %+v, %v; want a replay of offset 1", capacity-1, res, err)
+	}
+	if _, err := brokertest.Publish(b, "c", "x", key(capacity)); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := brokertest.Publish(b, "c", "x", key(1)); err != nil || !res.Replayed || res.Offset != 2 {
+		t.Fatalf("second key at the bound: %+v, %v; want a replay of offset 2", res, err)
+	}
+	if res, err := brokertest.Publish(b, "c", "x", key(0)); err != nil || res.Replayed || res.Offset != capacity+2 {
+		t.Fatalf("first key past the bound: %+v, %v; want it forgotten and published anew", res, err)
 	}
 }
