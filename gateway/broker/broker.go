@@ -90,7 +90,7 @@ type HistoryPolicy func(channel string) (size int, ttl time.Duration)
 type HistoryQuery struct {
 	Since   uint64 // only offsets above Since (0: from the oldest retained)
 	Limit   int    // at most this many (0: all retained)
-	Reverse bool   // newest first (Since is then ignored)
+	Reverse bool   // newest first (still only offsets above Since)
 }
 
 // HistoryResult is what History returns: the publications in the order

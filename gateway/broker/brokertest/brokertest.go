@@ -228,6 +228,8 @@ func testHistory(t *testing.T, newBroker Factory) {
 		{broker.HistoryQuery{Since: 3}, "[4=4 5=5]"},
 		{broker.HistoryQuery{Since: 1, Limit: 2}, "[2=2 3=3]"},
 		{broker.HistoryQuery{Reverse: true, Limit: 2}, "[5=5 4=4]"},
+		{broker.HistoryQuery{Reverse: true, Since: 3}, "[5=5 4=4]"},
+		{broker.HistoryQuery{Reverse: true, Since: 1, Limit: 10}, "[5=5 4=4 3=3 2=2]"},
 		{broker.HistoryQuery{Since: 5}, "[]"},
 	} {
 		res := History(t, b, "hist", tc.q)

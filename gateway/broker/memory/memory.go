@@ -262,7 +262,7 @@ func (b *Broker) History(channel string, q broker.HistoryQuery, done func(broker
 func selectHistory(kept []entry, q broker.HistoryQuery) []broker.HistoryEntry {
 	var out []broker.HistoryEntry
 	if q.Reverse {
-		for i := len(kept) - 1; i >= 0 && (q.Limit <= 0 || len(out) < q.Limit); i-- {
+		for i := len(kept) - 1; i >= 0 && kept[i].offset > q.Since && (q.Limit <= 0 || len(out) < q.Limit); i-- {
 			out = append(out, broker.HistoryEntry{Offset: kept[i].offset, Data: kept[i].data})
 		}
 		return out

@@ -104,7 +104,7 @@ redis.register_function('wsgate_history', function(keys, args)
   local oldest = nowms() - tonumber(args[4])
   local entries
   if args[3] == '1' then
-    entries = redis.call('XREVRANGE', hist, '+', '-')
+    entries = redis.call('XREVRANGE', hist, '+', '(' .. args[1] .. '-0')
   else
     entries = redis.call('XRANGE', hist, '(' .. args[1] .. '-0', '+')
   end
