@@ -34,8 +34,8 @@ type Broker struct {
 	// all of idemCapacity; a shard's lock is taken before it, never after.
 	idem idemTable
 	stop chan struct{}
-	wg     sync.WaitGroup
-	now    func() time.Time
+	wg   sync.WaitGroup
+	now  func() time.Time
 }
 
 type shard struct {
