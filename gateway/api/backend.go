@@ -22,7 +22,10 @@ type Backend interface {
 	// must match both.
 	Disconnect(ctx context.Context, user, client string, code uint16, reason string) (int, error)
 	// Unsubscribe removes channel from the matching connections (matched
-	// as for Disconnect) and returns how many were subscribed.
+	// as for Disconnect) and returns how many matched: each drops the
+	// channel, with an unsubscribe push, if it holds it. Connections
+	// answer on their own workers, so whether they held it is not waited
+	// for.
 	Unsubscribe(ctx context.Context, user, client, channel string) (int, error)
 	// Presence lists the connections in the channel's presence.
 	Presence(ctx context.Context, channel string) ([]Member, error)
