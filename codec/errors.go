@@ -20,7 +20,7 @@ const (
 	CodePayloadTooLarge   ErrorCode = 106 // publish data over the server's limit
 	CodeRateLimited       ErrorCode = 107 // too many commands; slow down
 	CodePermission        ErrorCode = 108 // permission denied for this channel or command
-	CodeUnauthorized      ErrorCode = 109 // no valid credentials, or the token expired
+	CodeUnauthorized      ErrorCode = 109 // a refresh token that is not valid
 	CodeNotAvailable      ErrorCode = 110 // feature off on this server (e.g. history disabled)
 	CodeInternal          ErrorCode = 111 // server-side failure before anything was done; retry as is
 	CodeUnrecoverable     ErrorCode = 112 // resume position too old or from another epoch
