@@ -49,17 +49,19 @@ func hasDump(dumps [][]byte, want []byte) bool {
 	return false
 }
 
+// readmeExample is one example of the document, built by this package.
+type readmeExample struct {
+	name  string
+	json  []byte // must appear verbatim (nil: not shown in JSON)
+	mp    []byte // must appear as a hex dump (nil: not shown)
+}
+
 func TestReadmeExamples(t *testing.T) {
 	doc := readme(t)
 	dumps := hexDumps(t, doc)
 	hi := []byte("hi")
 	textHi := []byte(`{"text":"hi"}`)
-	examples := []struct {
-		name  string
-		json  []byte // must appear verbatim (nil: not shown in JSON)
-		mp    []byte // must appear as a hex dump (nil: not shown)
-		jsonL string // the JSON as the document writes it, when our encoder cannot make it (data as text)
-	}{
+	examples := []readmeExample{
 		{name: "message push",
 			json: AppendMessage(nil, JSON, "chat:room1", 42, "xq3", textHi),
 			mp:   AppendMessage(nil, Msgpack, "chat:room1", 42, "xq3", hi)},
@@ -84,6 +86,16 @@ func TestReadmeExamples(t *testing.T) {
 			json: AppendError(nil, JSON, 3, CodeBadChannel, "bad channel name"),
 			mp:   AppendError(nil, Msgpack, 3, CodeBadChannel, "bad channel name")},
 	}
+	examples = append(examples, readmeWireExamples(t)...)
+	shown := 0
+	for _, ex := range examples {
+		if ex.mp != nil && hasDump(dumps, ex.mp) {
+			shown++
+		}
+	}
+	if shown != len(dumps) {
+		t.Errorf("README.md has %d hex dumps, %d of them built here: every dump must be an example below", len(dumps), shown)
+	}
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
 			if ex.json != nil && !strings.Contains(doc, string(ex.json)) {
@@ -93,6 +105,35 @@ func TestReadmeExamples(t *testing.T) {
 				t.Errorf("README.md has no hex dump of the MessagePack this package writes:\n% x", ex.mp)
 			}
 		})
+	}
+}
+
+// readmeWireExamples are the document's MessagePack commands (§3) and
+// broker envelopes (§11), built with the client-side and backend-side
+// encoders.
+func readmeWireExamples(t *testing.T) []readmeExample {
+	t.Helper()
+	command := func(c Command) []byte {
+		b, err := AppendCommand(nil, Msgpack, &c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	envelope := func(p Publication) []byte {
+		b, err := EncodePublication(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	room := []byte("chat:room1")
+	return []readmeExample{
+		{name: "subscribe command", mp: command(Command{ID: 1, Cmd: CmdSubscribe, Channel: room})},
+		{name: "publish command", mp: command(Command{ID: 2, Cmd: CmdPublish, Channel: room, Data: []byte("hi")})},
+		{name: "join envelope", mp: envelope(Publication{Channel: room, Kind: KindJoin, Client: []byte("c-81f2"), User: []byte("42")})},
+		{name: "publication envelope", mp: envelope(Publication{Channel: room, Data: []byte("hi"), Offset: 42,
+			Epoch: []byte("xq3"), Node: []byte("gw-1"), Time: 1732640000123})},
 	}
 }
 
