@@ -442,6 +442,45 @@ func TestNotSentOnAnEndedSession(t *testing.T) {
 	}
 }
 
+// A Subscribe given up while in flight (its ctx ended) is undone by an
+// unsubscribe when its reply comes; a new Subscribe of the channel made
+// meanwhile, which the server refuses with 104 because it still has the
+// first, is sent again after the undo and succeeds.
+func TestSubscribeAgainWhileTheFirstIsUndone(t *testing.T) {
+	checkLeaks(t)
+	fs := newFakeServer(t, codec.JSON)
+	c, fc := dialFake(t, fs, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := c.Subscribe(ctx, "c", func(Event) {})
+		gaveUp <- err
+	}()
+	first := fc.expect(codec.CmdSubscribe, "c")
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first Subscribe: %v, want its ctx's error", err)
+	}
+	type result struct {
+		sub *Subscription
+		err error
+	}
+	again := make(chan result, 1)
+	go func() {
+		sub, err := c.Subscribe(context.Background(), "c", func(Event) {})
+		again <- result{sub, err}
+	}()
+	second := fc.expect(codec.CmdSubscribe, "c")
+	fc.replyErr(second.ID, codec.CodeAlreadySubscribed) // the server still has the first
+	fc.subscribed(first, 5, "e", false, "")
+	fc.expect(codec.CmdUnsubscribe, "c")
+	third := fc.expect(codec.CmdSubscribe, "c")
+	fc.subscribed(third, 5, "e", false, "")
+	if r := <-again; r.err != nil || r.sub == nil {
+		t.Fatalf("the second Subscribe: %v", r.err)
+	}
+}
+
 func TestReads(t *testing.T) {
 	checkLeaks(t)
 	fs := newFakeServer(t, codec.JSON)

@@ -34,6 +34,11 @@ type session struct {
 	endErr    error // why it ended; written once, before done is closed
 	wg        sync.WaitGroup
 
+	// undoing counts, per channel, the subscribes the application gave up
+	// while they were in flight here, each undone by an unsubscribe once
+	// its reply comes (guarded by c.mu, like the subscriptions).
+	undoing map[string]int
+
 	mu         sync.Mutex
 	pending    map[uint32]replyFunc // commands awaiting their reply
 	failed     bool                 // failPending ran: register nothing more
@@ -278,12 +283,13 @@ func (s *session) send(cmd *codec.Command, reply replyFunc) error {
 
 // goSend sends a command that wants no reply from a goroutine of the
 // session's own (the reader must not wait on a write while it holds the
-// client's lock).
-func (s *session) goSend(cmd *codec.Command) {
+// client's lock), then calls then.
+func (s *session) goSend(cmd *codec.Command, then func()) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		_ = s.send(cmd, nil)
+		then()
 	}()
 }
 

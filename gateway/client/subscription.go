@@ -131,6 +131,9 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		return nil
 	}
 	sess, wasActive := s.sess, s.state == subActive
+	if s.state == subSubscribing && sess != nil {
+		sess.startUndo(s.channel)
+	}
 	s.state, s.unsubscribed = subRemoved, true
 	s.confirm(fmt.Errorf("client: %q unsubscribed", s.channel))
 	if c.subs[s.channel] == s {
@@ -190,9 +193,8 @@ func (c *Client) onSubscribed(s *session, sub *Subscription, f *codec.ServerFram
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if sub.state != subSubscribing || sub.sess != s {
-		if sub.state == subRemoved && f.ErrCode == 0 {
-			// Unsubscribed while the subscribe was in flight: undo it.
-			s.goSend(&codec.Command{Cmd: codec.CmdUnsubscribe, Channel: []byte(sub.channel)})
+		if sub.state == subRemoved && sub.sess == s {
+			s.undo(sub.channel, f.ErrCode == 0)
 		}
 		return
 	}
@@ -223,7 +225,10 @@ func (c *Client) onSubscribed(s *session, sub *Subscription, f *codec.ServerFram
 // subscription (the first Subscribe returns the error, a resubscription
 // gets an Unsubscribed event). Called with c.mu held.
 func (c *Client) onSubscribeError(s *session, sub *Subscription, err *ServerError, resubscribe bool) {
-	if err.Code == codec.CodeRateLimited || err.Code == codec.CodeInternal {
+	if err.Code == codec.CodeRateLimited || err.Code == codec.CodeInternal ||
+		err.Code == codec.CodeAlreadySubscribed && s.undoing[sub.channel] > 0 {
+		// 104 here: the server still has the subscribe the application
+		// gave up, not yet undone; this one goes through after that.
 		s.retrySubscribe(sub)
 		return
 	}
@@ -235,6 +240,36 @@ func (c *Client) onSubscribeError(s *session, sub *Subscription, err *ServerErro
 	}
 	c.log.Warn("resubscribe refused", "channel", sub.channel, "err", err)
 	c.events.push(queued{sub: sub, ev: Unsubscribed{Channel: sub.channel, Err: err}})
+}
+
+// startUndo notes that the application gave up a subscribe of channel in
+// flight on s: its reply will undo it (see undo). Called with c.mu held.
+func (s *session) startUndo(channel string) {
+	if s.undoing == nil {
+		s.undoing = map[string]int{}
+	}
+	s.undoing[channel]++
+}
+
+// undo answers the reply to a subscribe of channel that the application
+// gave up while it was in flight: one that succeeded is unsubscribed. Until
+// that is written, a new subscribe of channel refused with 104 is retried
+// (onSubscribeError). Called with c.mu held, on the reader goroutine.
+func (s *session) undo(channel string, subscribed bool) {
+	done := func() {
+		if s.undoing[channel]--; s.undoing[channel] <= 0 {
+			delete(s.undoing, channel)
+		}
+	}
+	if !subscribed {
+		done()
+		return
+	}
+	s.goSend(&codec.Command{Cmd: codec.CmdUnsubscribe, Channel: []byte(channel)}, func() {
+		s.c.mu.Lock()
+		done()
+		s.c.mu.Unlock()
+	})
 }
 
 // retrySubscribe sends sub's subscribe again after a delay, on the same
