@@ -193,6 +193,26 @@ func TestTokenExpiryAndRefresh(t *testing.T) {
 	}
 }
 
+// TestRefreshRefused: a refresh with a token that is not valid gets 109,
+// one for another user 108 (codec/README §6), and the connection goes on
+// under its own token.
+func TestRefreshRefused(t *testing.T) {
+	srv := authServer(t, nil)
+	c := dialAs(t, srv.Addr().String(), token(t, "7", time.Hour, nil))
+	c.cmd(map[string]any{"id": 1, "cmd": "refresh", "token": "not-a-jwt"})
+	if m := c.frameMap(); fmt.Sprint(m["id"]) != "1" || !errorCode(m, 109) {
+		t.Fatalf("refresh with a bad token: %v, want error 109", m)
+	}
+	c.cmd(map[string]any{"id": 2, "cmd": "refresh", "token": token(t, "8", time.Hour, nil)})
+	if m := c.frameMap(); fmt.Sprint(m["id"]) != "2" || !errorCode(m, 108) {
+		t.Fatalf("refresh as another user: %v, want error 108", m)
+	}
+	c.cmd(map[string]any{"id": 3, "cmd": "subscribe", "channel": "user#7"})
+	if m := c.frameMap(); fmt.Sprint(m["id"]) != "3" || m["error"] != nil {
+		t.Fatalf("still user 7 after the refused refreshes: %v", m)
+	}
+}
+
 // TestCommandFlood: a client flooding commands gets error 107, then is
 // closed with 4029; a well-behaved client on the same server is served.
 func TestCommandFlood(t *testing.T) {

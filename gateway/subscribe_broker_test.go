@@ -149,3 +149,38 @@ func TestServerUnsubscribeDuringSubscribe(t *testing.T) {
 		})
 	}
 }
+
+// refusingPublishes is a broker whose Publish fails with err.
+type refusingPublishes struct {
+	broker.Broker
+	err error
+}
+
+func (b *refusingPublishes) Publish(_ string, _ []byte, _ broker.PublishOptions, done func(broker.PublishResult, error)) {
+	done(broker.PublishResult{}, b.err)
+}
+
+// TestPublishErrorCodes: each way a broker can fail a publish reaches the
+// client as the code codec/README §6 gives it, which tells the client
+// whether it was published: 107 and 111 not (retry), 113 maybe, 114 the
+// key was used for other data.
+func TestPublishErrorCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{broker.ErrOverloaded, 107},
+		{broker.ErrUnavailable, 111},
+		{errors.New("redis: some error"), 111},
+		{broker.ErrOutcomeUnknown, 113},
+		{broker.ErrKeyReused, 114},
+	} {
+		b := &refusingPublishes{Broker: memory.New("n1"), err: fmt.Errorf("publish: %w", tc.err)}
+		srv := startServer(t, func(c *gateway.Config) { c.Broker = b })
+		c := &resumeClient{dialWS(t, srv.Addr().String(), "/ws"), t}
+		c.cmd(map[string]any{"id": 1, "cmd": "publish", "channel": "c", "data": []byte("x"), "idempotency_key": "k"})
+		if m := c.frameMap(); fmt.Sprint(m["id"]) != "1" || !errorCode(m, tc.code) {
+			t.Errorf("broker error %q: %v, want error %d", tc.err, m, tc.code)
+		}
+	}
+}
