@@ -61,16 +61,7 @@ func (s *subscriptions) whenActive(channel string, f func(), fail func(error)) {
 	s.mu.Lock()
 	c := s.conns[s.route(pubsub)]
 	s.mu.Unlock()
-	var once sync.Once
-	timer := time.AfterFunc(s.b.cfg.Timeout, func() {
-		once.Do(func() { fail(errors.New("redis: subscription not confirmed in time")) })
-	})
-	c.whenActive(pubsub, func() {
-		once.Do(func() {
-			timer.Stop()
-			f()
-		})
-	})
+	c.whenActive(pubsub, f, fail)
 }
 
 func (s *subscriptions) close() {
@@ -91,9 +82,9 @@ type pubsubConn struct {
 	kick  chan struct{}
 
 	mu      sync.Mutex
-	desired map[string]bool     // Pub/Sub channels wanted on this connection
-	active  map[string]bool     // subscribed on the current Redis connection
-	waiters map[string][]func() // run once the channel is active
+	desired map[string]bool                 // Pub/Sub channels wanted on this connection
+	active  map[string]bool                 // subscribed on the current Redis connection
+	waiters map[string]map[*waiter]struct{} // run once the channel is active (a timed-out one leaves)
 	// lapsed holds channels whose subscription was lost (a connection
 	// failed, Redis dropped it): publications may have been missed, so the
 	// sink resyncs them once they are subscribed again.
@@ -111,7 +102,7 @@ type pubsubConn struct {
 func newPubsubConn(b *Broker, index int) *pubsubConn {
 	c := &pubsubConn{
 		b: b, index: index, kick: make(chan struct{}, 1), probeSeen: make(chan struct{}, 1),
-		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string][]func(){},
+		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string]map[*waiter]struct{}{},
 		lapsed: map[string]bool{},
 	}
 	c.node = b.subs.nodeOf(index)
@@ -300,13 +291,15 @@ func (c *pubsubConn) diff() (sub, unsub []string) {
 }
 
 func (c *pubsubConn) mark(chs []string, active bool) {
-	var ready []func()
+	var ready []*waiter
 	var resync []string
 	c.mu.Lock()
 	for _, ch := range chs {
 		if active {
 			c.active[ch] = true
-			ready = append(ready, c.waiters[ch]...)
+			for w := range c.waiters[ch] {
+				ready = append(ready, w)
+			}
 			delete(c.waiters, ch)
 			if c.lapsed[ch] {
 				delete(c.lapsed, ch)
@@ -318,8 +311,8 @@ func (c *pubsubConn) mark(chs []string, active bool) {
 		}
 	}
 	c.mu.Unlock()
-	for _, f := range ready {
-		f()
+	for _, w := range ready {
+		w.run()
 	}
 	// Subscribed again after a lapse: what was published meanwhile is
 	// in history only.
@@ -332,16 +325,54 @@ func (c *pubsubConn) mark(chs []string, active bool) {
 
 // whenActive runs f once pubsub is subscribed on Redis (at once if it
 // already is), so a subscribe reply is only sent when publications can no
-// longer be missed.
-func (c *pubsubConn) whenActive(pubsub string, f func()) {
+// longer be missed; or it calls fail after the broker's timeout.
+func (c *pubsubConn) whenActive(pubsub string, f func(), fail func(error)) {
 	c.mu.Lock()
 	if c.active[pubsub] {
 		c.mu.Unlock()
 		f()
 		return
 	}
-	c.waiters[pubsub] = append(c.waiters[pubsub], f)
+	w := &waiter{f: f}
+	// Set under c.mu, before mark (which takes c.mu) can run w.
+	w.timer = time.AfterFunc(c.b.cfg.Timeout, func() {
+		// Forget w before failing it: its f holds a session, for as long
+		// as the channel stays unsubscribed (all of an outage).
+		c.forget(pubsub, w)
+		w.once.Do(func() { fail(errNotConfirmed) })
+	})
+	if c.waiters[pubsub] == nil {
+		c.waiters[pubsub] = map[*waiter]struct{}{}
+	}
+	c.waiters[pubsub][w] = struct{}{}
 	c.mu.Unlock()
+}
+
+// forget removes a waiter that timed out.
+func (c *pubsubConn) forget(pubsub string, w *waiter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.waiters[pubsub], w)
+	if len(c.waiters[pubsub]) == 0 {
+		delete(c.waiters, pubsub)
+	}
+}
+
+var errNotConfirmed = errors.New("redis: subscription not confirmed in time")
+
+// waiter is one whenActive call waiting for its channel: run (once the
+// channel is active) or its timer (which fails it), whichever comes first.
+type waiter struct {
+	once  sync.Once
+	timer *time.Timer
+	f     func()
+}
+
+func (w *waiter) run() {
+	w.once.Do(func() {
+		w.timer.Stop()
+		w.f()
+	})
 }
 
 func (c *pubsubConn) do(dc rueidis.DedicatedClient, subscribe bool, chs []string) error {

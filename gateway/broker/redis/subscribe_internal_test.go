@@ -1,0 +1,52 @@
+package redis
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/gateway/broker/brokertest"
+)
+
+// offlineBroker is a broker with n pub/sub connections and no Redis behind
+// them, all channels routed to the first: tests call diff, mark and the
+// subscription hook by hand, to force interleavings a live connection
+// makes rare.
+func offlineBroker(t *testing.T, n int, timeout time.Duration) (*Broker, *brokertest.Recorder) {
+	t.Helper()
+	cfg := Config{Node: "t", Timeout: timeout}.withDefaults()
+	b := &Broker{cfg: cfg, names: newNaming(cfg.Prefix, cfg.Partitions)}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	t.Cleanup(b.cancel)
+	rec := brokertest.NewRecorder()
+	b.sink = rec
+	b.subs.b = b
+	b.subs.route = func(string) int { return 0 }
+	for i := range n {
+		b.subs.conns = append(b.subs.conns, newPubsubConn(b, i))
+	}
+	return b, rec
+}
+
+// TestTimedOutWaitersAreForgotten: while a wanted channel cannot be
+// subscribed (Redis down), every Position call waits for it; each wait that
+// times out is answered and removed, so an outage does not pile up waiters
+// (and the sessions they hold) until Redis is back.
+func TestTimedOutWaitersAreForgotten(t *testing.T) {
+	b, _ := offlineBroker(t, 1, 10*time.Millisecond)
+	c := b.subs.conns[0]
+	b.Subscribe("x")
+	const n = 50
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for range n {
+		b.subs.whenActive("x", func() { t.Error("ran on a channel never subscribed") }, func(error) { wg.Done() })
+	}
+	wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if left := len(c.waiters[b.names.pubsubChannel("x")]); left != 0 {
+		t.Fatalf("%d of %d timed-out waiters still held", left, n)
+	}
+}
