@@ -86,8 +86,9 @@ type pubsubConn struct {
 	active  map[string]bool                 // subscribed on the current Redis connection
 	waiters map[string]map[*waiter]struct{} // run once the channel is active (a timed-out one leaves)
 	// lapsed holds channels whose subscription was lost (a connection
-	// failed, Redis dropped it): publications may have been missed, so the
-	// sink resyncs them once they are subscribed again.
+	// failed, Redis dropped it, we unsubscribed it as it was wanted again):
+	// publications may have been missed, so the sink resyncs them once they
+	// are subscribed again.
 	lapsed map[string]bool
 
 	// probeSeq numbers this connection's probes; onMessage signals
@@ -274,6 +275,10 @@ func (c *pubsubConn) batches(chs []string) [][]string {
 	return out
 }
 
+// diff lists the channels to subscribe and to unsubscribe. Those to
+// unsubscribe stop being active now, not once Redis confirms: a channel
+// wanted again before then must wait for its next SUBSCRIBE (whenActive),
+// as publications may be missed in between.
 func (c *pubsubConn) diff() (sub, unsub []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -285,6 +290,7 @@ func (c *pubsubConn) diff() (sub, unsub []string) {
 	for ch := range c.active {
 		if !c.desired[ch] {
 			unsub = append(unsub, ch)
+			delete(c.active, ch)
 		}
 	}
 	return sub, unsub
@@ -305,8 +311,12 @@ func (c *pubsubConn) mark(chs []string, active bool) {
 				delete(c.lapsed, ch)
 				resync = append(resync, ch)
 			}
+		} else if c.desired[ch] {
+			// Wanted again while its UNSUBSCRIBE was in flight: nothing
+			// here received what was published since, until the next
+			// SUBSCRIBE.
+			c.lapsed[ch] = true
 		} else {
-			delete(c.active, ch)
 			delete(c.lapsed, ch)
 		}
 	}

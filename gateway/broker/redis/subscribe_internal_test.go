@@ -2,9 +2,12 @@ package redis
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/wsgate/wsgate/gateway/broker/brokertest"
 )
@@ -48,5 +51,48 @@ func TestTimedOutWaitersAreForgotten(t *testing.T) {
 	defer c.mu.Unlock()
 	if left := len(c.waiters[b.names.pubsubChannel("x")]); left != 0 {
 		t.Fatalf("%d of %d timed-out waiters still held", left, n)
+	}
+}
+
+// TestWantedAgainWhileUnsubscribing: a channel wanted again after diff
+// picked it for UNSUBSCRIBE, before that is sent, is not active: a Position
+// waits for the SUBSCRIBE that follows instead of reading a position whose
+// successors nothing here will receive. Once subscribed again it is
+// resynced: what was published while it was unsubscribed reached no one
+// here.
+func TestWantedAgainWhileUnsubscribing(t *testing.T) {
+	b, rec := offlineBroker(t, 1, time.Minute)
+	c := b.subs.conns[0]
+	x := b.names.pubsubChannel("x")
+	b.Subscribe("x")
+	sub, _ := c.diff()
+	c.mark(sub, true)
+
+	b.Unsubscribe("x")
+	_, unsub := c.diff() // its UNSUBSCRIBE is about to be sent
+	if !slices.Equal(unsub, []string{x}) {
+		t.Fatalf("unsubscribing %v, want [%s]", unsub, x)
+	}
+	b.Subscribe("x")
+	answered := false
+	b.subs.whenActive("x", func() { answered = true }, func(err error) { t.Error(err) })
+	if answered {
+		t.Fatal("whenActive answered while the channel's UNSUBSCRIBE was in flight")
+	}
+	// Redis confirms the UNSUBSCRIBE; rueidis runs the hook before Do
+	// returns.
+	c.onSubscription(rueidis.PubSubSubscription{Kind: "unsubscribe", Channel: x})
+	c.mark(unsub, false)
+
+	sub, unsub = c.diff()
+	if !slices.Equal(sub, []string{x}) || len(unsub) != 0 {
+		t.Fatalf("next reconcile subscribes %v, unsubscribes %v; want to subscribe [%s]", sub, unsub, x)
+	}
+	c.mark(sub, true)
+	if !answered {
+		t.Fatal("whenActive not answered once subscribed again")
+	}
+	if n := rec.Resyncs("x"); n != 1 {
+		t.Fatalf("%d resyncs after subscribing again, want 1", n)
 	}
 }
