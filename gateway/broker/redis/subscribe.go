@@ -119,6 +119,7 @@ func (c *pubsubConn) want(pubsub string, yes bool) {
 	} else {
 		delete(c.desired, pubsub)
 		delete(c.waiters, pubsub) // their timers answer them
+		delete(c.lapsed, pubsub)  // no one here is left to resync
 	}
 	c.mu.Unlock()
 	c.kickNow()
@@ -188,13 +189,7 @@ func (c *pubsubConn) session() error {
 	dc, release := client.Dedicate()
 	defer release()
 	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: c.onMessage, OnSubscription: c.onSubscription})
-	c.mu.Lock()
-	for ch := range c.active { // a new connection has no subscriptions
-		c.lapsed[ch] = true
-	}
-	clear(c.active)
-	c.lastMsg = time.Now()
-	c.mu.Unlock()
+	c.connected()
 	// A Redis that restarted has no functions: load them before anything
 	// is subscribed or reported ready, so publishers (backends calling
 	// FCALL too) work as soon as the gateway does.
@@ -232,6 +227,22 @@ func (c *pubsubConn) session() error {
 			}
 		}
 	}
+}
+
+// connected starts over on a new connection, which has no subscriptions:
+// what the last one had is no longer active, and has lapsed if still
+// wanted (lapsed only ever holds wanted channels: no reconcile would clear
+// one that is not).
+func (c *pubsubConn) connected() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ch := range c.active {
+		if c.desired[ch] {
+			c.lapsed[ch] = true
+		}
+	}
+	clear(c.active)
+	c.lastMsg = time.Now()
 }
 
 // reconcile subscribes wanted channels and unsubscribes unwanted ones, in

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/wsgate/wsgate/gateway/broker/brokertest"
+	"github.com/wsgate/wsgate/gateway/broker/redis/redistest"
 )
 
 // offlineBroker is a broker with n pub/sub connections and no Redis behind
@@ -94,5 +96,64 @@ func TestWantedAgainWhileUnsubscribing(t *testing.T) {
 	}
 	if n := rec.Resyncs("x"); n != 1 {
 		t.Fatalf("%d resyncs after subscribing again, want 1", n)
+	}
+}
+
+// TestLapsedOnlyWhileWanted: a channel is marked lapsed only while it is
+// wanted, and stops being lapsed when it is no longer wanted; else each
+// outage would leave behind for good the channels given up during it (it
+// is neither wanted nor subscribed, so no reconcile touches it again).
+func TestLapsedOnlyWhileWanted(t *testing.T) {
+	b, _ := offlineBroker(t, 1, time.Minute)
+	c := b.subs.conns[0]
+	for _, ch := range []string{"kept", "left before", "left after"} {
+		b.Subscribe(ch)
+	}
+	sub, _ := c.diff()
+	c.mark(sub, true)
+
+	// The connection fails; one channel is given up before the next
+	// connection starts, one after.
+	b.Unsubscribe("left before")
+	c.connected()
+	b.Unsubscribe("left after")
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if want := map[string]bool{b.names.pubsubChannel("kept"): true, c.probe: true}; !maps.Equal(c.lapsed, want) {
+		t.Fatalf("lapsed %v, want %v", c.lapsed, want)
+	}
+}
+
+// TestNoLapsedLeftAfterAnOutage: a channel given up while Redis is down is
+// not left lapsed once Redis is back.
+func TestNoLapsedLeftAfterAnOutage(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	b, err := New(Config{URL: srv.URL(), Node: "a", PubSubShards: 1,
+		ProbeInterval: 300 * time.Millisecond, ProbeTimeout: time.Second, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(brokertest.NewRecorder()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := b.subs.conns[0]
+	x := b.names.pubsubChannel("x")
+	lapsed := func() map[string]bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return maps.Clone(c.lapsed)
+	}
+	b.Subscribe("x")
+	brokertest.Position(t, b, "x")
+
+	srv.Kill()
+	brokertest.WaitFor(t, "x lapsed", 5*time.Second, func() bool { return lapsed()[x] })
+	b.Unsubscribe("x")
+	srv.Restart()
+	brokertest.WaitFor(t, "ready", 5*time.Second, b.Ready)
+	if l := lapsed(); len(l) != 0 {
+		t.Fatalf("lapsed after the outage: %v, want none", l)
 	}
 }
