@@ -114,12 +114,40 @@ func newPubsubConn(b *Broker, index int) *pubsubConn {
 
 func (c *pubsubConn) want(pubsub string, yes bool) {
 	c.mu.Lock()
+	c.wantLocked(pubsub, yes)
+	c.mu.Unlock()
+	c.kickNow()
+}
+
+func (c *pubsubConn) wantLocked(pubsub string, yes bool) {
 	if yes {
 		c.desired[pubsub] = true
-	} else {
-		delete(c.desired, pubsub)
-		delete(c.waiters, pubsub) // their timers answer them
-		delete(c.lapsed, pubsub)  // no one here is left to resync
+		return
+	}
+	delete(c.desired, pubsub)
+	delete(c.waiters, pubsub) // their timers answer them
+	delete(c.lapsed, pubsub)  // no one here is left to resync
+}
+
+// release stops wanting pubsub here, as another connection takes it over
+// (rebalance), and reports whether it was subscribed here or had lapsed:
+// publications may then be missed until the other one subscribes it.
+func (c *pubsubConn) release(pubsub string) (subscribed bool) {
+	c.mu.Lock()
+	subscribed = c.active[pubsub] || c.lapsed[pubsub]
+	c.wantLocked(pubsub, false)
+	c.mu.Unlock()
+	c.kickNow()
+	return subscribed
+}
+
+// adopt wants pubsub here, taken over from another connection; lapsed says
+// it has missed publications meanwhile (see release).
+func (c *pubsubConn) adopt(pubsub string, lapsed bool) {
+	c.mu.Lock()
+	c.wantLocked(pubsub, true)
+	if lapsed {
+		c.lapsed[pubsub] = true
 	}
 	c.mu.Unlock()
 	c.kickNow()

@@ -157,3 +157,35 @@ func TestNoLapsedLeftAfterAnOutage(t *testing.T) {
 		t.Fatalf("lapsed after the outage: %v, want none", l)
 	}
 }
+
+// TestRebalanceCarriesTheLapse: a channel moved to the connection of its
+// slot's new owner (rebalance) is resynced once subscribed there, whether
+// Redis had already dropped it on the old connection (lapsed there) or
+// not yet (still active there): publications made during the move reached
+// neither connection.
+func TestRebalanceCarriesTheLapse(t *testing.T) {
+	for _, dropped := range []bool{true, false} {
+		b, rec := offlineBroker(t, 2, time.Minute)
+		from, to := b.subs.conns[0], b.subs.conns[1]
+		x := b.names.pubsubChannel("x")
+		b.Subscribe("x")
+		sub, _ := from.diff()
+		from.mark(sub, true)
+		if dropped {
+			from.onSubscription(rueidis.PubSubSubscription{Kind: "sunsubscribe", Channel: x})
+		}
+
+		b.subs.route = func(string) int { return 1 } // the slot's new owner
+		b.subs.rebalance()
+		sub, _ = to.diff()
+		to.mark(sub, true)
+		if n := rec.Resyncs("x"); n != 1 {
+			t.Errorf("dropped on the old connection first: %v; %d resyncs once moved, want 1", dropped, n)
+		}
+		from.mu.Lock()
+		if len(from.lapsed) != 0 {
+			t.Errorf("dropped on the old connection first: %v; lapsed left there: %v", dropped, from.lapsed)
+		}
+		from.mu.Unlock()
+	}
+}
