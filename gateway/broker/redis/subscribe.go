@@ -496,19 +496,24 @@ func (c *pubsubConn) deliverLater(p *codec.Publication) bool {
 
 // onSubscription notices channels Redis dropped on its own (a cluster slot
 // moved: "sunsubscribe" without our asking) so they are subscribed again.
+// Such a channel is no longer active even if it is no longer wanted either:
+// wanted again, it must be subscribed again. (Our own unsubscribes stopped
+// being active in diff, so one still active was dropped by Redis.)
 func (c *pubsubConn) onSubscription(s rueidis.PubSubSubscription) {
 	if s.Kind != "sunsubscribe" && s.Kind != "unsubscribe" {
 		return
 	}
 	c.mu.Lock()
-	wanted := c.desired[s.Channel]
+	dropped, wanted := c.active[s.Channel], c.desired[s.Channel]
+	delete(c.active, s.Channel)
 	if wanted {
-		delete(c.active, s.Channel)
 		c.lapsed[s.Channel] = true
 	}
 	c.mu.Unlock()
-	if wanted {
+	if dropped || wanted {
 		c.b.subs.moved(s.Channel)
+	}
+	if wanted {
 		c.kickNow()
 	}
 }

@@ -189,3 +189,33 @@ func TestRebalanceCarriesTheLapse(t *testing.T) {
 		from.mu.Unlock()
 	}
 }
+
+// TestDroppedWhileUnwanted: a channel Redis drops on its own (its slot
+// moved) between being given up and diff unsubscribing it is no longer
+// active; wanted again, it waits for a new SUBSCRIBE instead of counting
+// as subscribed for good.
+func TestDroppedWhileUnwanted(t *testing.T) {
+	b, _ := offlineBroker(t, 1, time.Minute)
+	c := b.subs.conns[0]
+	x := b.names.pubsubChannel("x")
+	b.Subscribe("x")
+	sub, _ := c.diff()
+	c.mark(sub, true)
+
+	b.Unsubscribe("x")
+	c.onSubscription(rueidis.PubSubSubscription{Kind: "sunsubscribe", Channel: x})
+	b.Subscribe("x")
+	answered := false
+	b.subs.whenActive("x", func() { answered = true }, func(err error) { t.Error(err) })
+	if answered {
+		t.Fatal("whenActive answered for a channel Redis had dropped")
+	}
+	sub, unsub := c.diff()
+	if !slices.Equal(sub, []string{x}) || len(unsub) != 0 {
+		t.Fatalf("next reconcile subscribes %v, unsubscribes %v; want to subscribe [%s]", sub, unsub, x)
+	}
+	c.mark(sub, true)
+	if !answered {
+		t.Fatal("whenActive not answered once subscribed again")
+	}
+}
