@@ -166,6 +166,8 @@ func (s *subscriptions) followTopology() {
 }
 
 // rebalance moves wanted channels to the connection that now owns them.
+// One that was subscribed on its old connection misses what is published
+// until the new one subscribes it, so it arrives there lapsed.
 func (s *subscriptions) rebalance() {
 	for from, c := range s.conns {
 		for _, ch := range c.wanted() {
@@ -173,8 +175,7 @@ func (s *subscriptions) rebalance() {
 				continue
 			}
 			if to := s.route(ch); to != from {
-				c.want(ch, false)
-				s.conns[to].want(ch, true)
+				s.conns[to].adopt(ch, c.release(ch))
 			}
 		}
 	}

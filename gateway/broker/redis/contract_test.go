@@ -281,3 +281,47 @@ func TestSnapshotRestartStartsNewEpoch(t *testing.T) {
 		t.Fatalf("history of the new epoch: %+v", h.Publications)
 	}
 }
+
+// TestLostMetaStartsCleanEpoch: a channel's meta key can go while its
+// history stream stays (evicted under maxmemory, or a history ttl longer
+// than the meta ttl). The new epoch then starts from a clean stream: the
+// first publish gets offset 1 (not an XADD error after using up an
+// offset), and history never serves the old epoch's entries under the new
+// epoch — whether a publish or a history read comes first.
+func TestLostMetaStartsCleanEpoch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	srv := redistest.StartStandalone(t)
+	a, _ := startBroker(t, srv.URL(), "a", nil)
+	old := map[string]broker.Position{}
+	for _, ch := range []string{"publish-first", "history-first"} {
+		for i := range 3 {
+			pos, err := publish(a, ch, fmt.Sprint("old ", i))
+			if err != nil {
+				t.Fatalf("publish to %s: %v", ch, err)
+			}
+			old[ch] = pos
+		}
+		if _, err := srv.Do("DEL", metaKey(ch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	res, err := brokertest.Publish(a, "publish-first", "new", broker.PublishOptions{})
+	if err != nil || res.Offset != 1 || res.Epoch == old["publish-first"].Epoch {
+		t.Fatalf("first publish after the meta key went: %+v %v, want offset 1 of a new epoch (was %+v)", res, err, old["publish-first"])
+	}
+	if h := brokertest.History(t, a, "publish-first", broker.HistoryQuery{}); len(h.Publications) != 1 ||
+		string(h.Publications[0].Data) != "new" || h.Position != res.Position {
+		t.Fatalf("history after the first publish of the new epoch: %+v, want only it at %+v", h, res.Position)
+	}
+
+	h := brokertest.History(t, a, "history-first", broker.HistoryQuery{})
+	if len(h.Publications) != 0 || h.Position.Offset != 0 || h.Position.Epoch == old["history-first"].Epoch {
+		t.Fatalf("history after the meta key went: %+v, want nothing of a new epoch (was %+v)", h, old["history-first"])
+	}
+	if res, err := brokertest.Publish(a, "history-first", "new", broker.PublishOptions{}); err != nil || res.Position != (broker.Position{Epoch: h.Position.Epoch, Offset: 1}) {
+		t.Fatalf("first publish after the history read: %+v %v, want offset 1 of %s", res, err, h.Position.Epoch)
+	}
+}

@@ -29,14 +29,15 @@ package redis
 // Returns {offset, epoch}.
 //
 // A channel gets a new epoch, created from the server's TIME, when its
-// meta key is missing (first use, expired, flushed, a Redis restarted
-// empty) and when the meta key was written by another Redis process (the
-// meta hash records the run_id of the process that made its epoch): a
-// Redis restarted from a snapshot or an AOF, or a replica promoted by a
-// failover, may have lost the last publications, and it would hand their
-// offsets out again for other publications. A new epoch (offsets from 1,
-// history emptied) makes that visible instead of silent. A slot migrated
-// to another cluster master starts a new epoch too: clients reload once.
+// meta key is missing (first use, expired, evicted, flushed, a Redis
+// restarted empty) and when the meta key was written by another Redis
+// process (the meta hash records the run_id of the process that made its
+// epoch): a Redis restarted from a snapshot or an AOF, or a replica
+// promoted by a failover, may have lost the last publications, and it
+// would hand their offsets out again for other publications. A new epoch
+// (offsets from 1, history emptied) makes that visible instead of silent.
+// A slot migrated to another cluster master starts a new epoch too:
+// clients reload once.
 // Library returns the functions library, for a backend or an operator to
 // load themselves (FUNCTION LOAD REPLACE).
 func Library() string { return library }
@@ -52,10 +53,11 @@ local function epoch(meta, hist)
   local t = redis.call('TIME')
   local e = t[1] .. '.' .. t[2]
   redis.call('HSET', meta, 'e', e, 'r', run, 'o', 0)
-  if m[1] then
-    -- Offsets start again: the old history must go (XADD needs rising IDs).
-    redis.call('DEL', hist or string.gsub(meta, '}:m:', '}:h:', 1))
-  end
+  -- Offsets start again, so the stream must too, even when the meta key
+  -- was merely missing: a stream can outlive it (evicted first, or a
+  -- history ttl longer than the meta ttl), and its entries would block
+  -- XADD (it needs rising IDs) and be served as the new epoch's.
+  redis.call('DEL', hist or string.gsub(meta, '}:m:', '}:h:', 1))
   return e
 end
 

@@ -61,16 +61,7 @@ func (s *subscriptions) whenActive(channel string, f func(), fail func(error)) {
 	s.mu.Lock()
 	c := s.conns[s.route(pubsub)]
 	s.mu.Unlock()
-	var once sync.Once
-	timer := time.AfterFunc(s.b.cfg.Timeout, func() {
-		once.Do(func() { fail(errors.New("redis: subscription not confirmed in time")) })
-	})
-	c.whenActive(pubsub, func() {
-		once.Do(func() {
-			timer.Stop()
-			f()
-		})
-	})
+	c.whenActive(pubsub, f, fail)
 }
 
 func (s *subscriptions) close() {
@@ -91,12 +82,13 @@ type pubsubConn struct {
 	kick  chan struct{}
 
 	mu      sync.Mutex
-	desired map[string]bool     // Pub/Sub channels wanted on this connection
-	active  map[string]bool     // subscribed on the current Redis connection
-	waiters map[string][]func() // run once the channel is active
+	desired map[string]bool                 // Pub/Sub channels wanted on this connection
+	active  map[string]bool                 // subscribed on the current Redis connection
+	waiters map[string]map[*waiter]struct{} // run once the channel is active (a timed-out one leaves)
 	// lapsed holds channels whose subscription was lost (a connection
-	// failed, Redis dropped it): publications may have been missed, so the
-	// sink resyncs them once they are subscribed again.
+	// failed, Redis dropped it, we unsubscribed it as it was wanted again):
+	// publications may have been missed, so the sink resyncs them once they
+	// are subscribed again.
 	lapsed map[string]bool
 
 	// probeSeq numbers this connection's probes; onMessage signals
@@ -111,7 +103,7 @@ type pubsubConn struct {
 func newPubsubConn(b *Broker, index int) *pubsubConn {
 	c := &pubsubConn{
 		b: b, index: index, kick: make(chan struct{}, 1), probeSeen: make(chan struct{}, 1),
-		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string][]func(){},
+		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string]map[*waiter]struct{}{},
 		lapsed: map[string]bool{},
 	}
 	c.node = b.subs.nodeOf(index)
@@ -122,11 +114,40 @@ func newPubsubConn(b *Broker, index int) *pubsubConn {
 
 func (c *pubsubConn) want(pubsub string, yes bool) {
 	c.mu.Lock()
+	c.wantLocked(pubsub, yes)
+	c.mu.Unlock()
+	c.kickNow()
+}
+
+func (c *pubsubConn) wantLocked(pubsub string, yes bool) {
 	if yes {
 		c.desired[pubsub] = true
-	} else {
-		delete(c.desired, pubsub)
-		delete(c.waiters, pubsub) // their timers answer them
+		return
+	}
+	delete(c.desired, pubsub)
+	delete(c.waiters, pubsub) // their timers answer them
+	delete(c.lapsed, pubsub)  // no one here is left to resync
+}
+
+// release stops wanting pubsub here, as another connection takes it over
+// (rebalance), and reports whether it was subscribed here or had lapsed:
+// publications may then be missed until the other one subscribes it.
+func (c *pubsubConn) release(pubsub string) (subscribed bool) {
+	c.mu.Lock()
+	subscribed = c.active[pubsub] || c.lapsed[pubsub]
+	c.wantLocked(pubsub, false)
+	c.mu.Unlock()
+	c.kickNow()
+	return subscribed
+}
+
+// adopt wants pubsub here, taken over from another connection; lapsed says
+// it has missed publications meanwhile (see release).
+func (c *pubsubConn) adopt(pubsub string, lapsed bool) {
+	c.mu.Lock()
+	c.wantLocked(pubsub, true)
+	if lapsed {
+		c.lapsed[pubsub] = true
 	}
 	c.mu.Unlock()
 	c.kickNow()
@@ -196,13 +217,7 @@ func (c *pubsubConn) session() error {
 	dc, release := client.Dedicate()
 	defer release()
 	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: c.onMessage, OnSubscription: c.onSubscription})
-	c.mu.Lock()
-	for ch := range c.active { // a new connection has no subscriptions
-		c.lapsed[ch] = true
-	}
-	clear(c.active)
-	c.lastMsg = time.Now()
-	c.mu.Unlock()
+	c.connected()
 	// A Redis that restarted has no functions: load them before anything
 	// is subscribed or reported ready, so publishers (backends calling
 	// FCALL too) work as soon as the gateway does.
@@ -240,6 +255,22 @@ func (c *pubsubConn) session() error {
 			}
 		}
 	}
+}
+
+// connected starts over on a new connection, which has no subscriptions:
+// what the last one had is no longer active, and has lapsed if still
+// wanted (lapsed only ever holds wanted channels: no reconcile would clear
+// one that is not).
+func (c *pubsubConn) connected() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ch := range c.active {
+		if c.desired[ch] {
+			c.lapsed[ch] = true
+		}
+	}
+	clear(c.active)
+	c.lastMsg = time.Now()
 }
 
 // reconcile subscribes wanted channels and unsubscribes unwanted ones, in
@@ -283,6 +314,10 @@ func (c *pubsubConn) batches(chs []string) [][]string {
 	return out
 }
 
+// diff lists the channels to subscribe and to unsubscribe. Those to
+// unsubscribe stop being active now, not once Redis confirms: a channel
+// wanted again before then must wait for its next SUBSCRIBE (whenActive),
+// as publications may be missed in between.
 func (c *pubsubConn) diff() (sub, unsub []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -294,32 +329,39 @@ func (c *pubsubConn) diff() (sub, unsub []string) {
 	for ch := range c.active {
 		if !c.desired[ch] {
 			unsub = append(unsub, ch)
+			delete(c.active, ch)
 		}
 	}
 	return sub, unsub
 }
 
 func (c *pubsubConn) mark(chs []string, active bool) {
-	var ready []func()
+	var ready []*waiter
 	var resync []string
 	c.mu.Lock()
 	for _, ch := range chs {
 		if active {
 			c.active[ch] = true
-			ready = append(ready, c.waiters[ch]...)
+			for w := range c.waiters[ch] {
+				ready = append(ready, w)
+			}
 			delete(c.waiters, ch)
 			if c.lapsed[ch] {
 				delete(c.lapsed, ch)
 				resync = append(resync, ch)
 			}
+		} else if c.desired[ch] {
+			// Wanted again while its UNSUBSCRIBE was in flight: nothing
+			// here received what was published since, until the next
+			// SUBSCRIBE.
+			c.lapsed[ch] = true
 		} else {
-			delete(c.active, ch)
 			delete(c.lapsed, ch)
 		}
 	}
 	c.mu.Unlock()
-	for _, f := range ready {
-		f()
+	for _, w := range ready {
+		w.run()
 	}
 	// Subscribed again after a lapse: what was published meanwhile is
 	// in history only.
@@ -332,16 +374,54 @@ func (c *pubsubConn) mark(chs []string, active bool) {
 
 // whenActive runs f once pubsub is subscribed on Redis (at once if it
 // already is), so a subscribe reply is only sent when publications can no
-// longer be missed.
-func (c *pubsubConn) whenActive(pubsub string, f func()) {
+// longer be missed; or it calls fail after the broker's timeout.
+func (c *pubsubConn) whenActive(pubsub string, f func(), fail func(error)) {
 	c.mu.Lock()
 	if c.active[pubsub] {
 		c.mu.Unlock()
 		f()
 		return
 	}
-	c.waiters[pubsub] = append(c.waiters[pubsub], f)
+	w := &waiter{f: f}
+	// Set under c.mu, before mark (which takes c.mu) can run w.
+	w.timer = time.AfterFunc(c.b.cfg.Timeout, func() {
+		// Forget w before failing it: its f holds a session, for as long
+		// as the channel stays unsubscribed (all of an outage).
+		c.forget(pubsub, w)
+		w.once.Do(func() { fail(errNotConfirmed) })
+	})
+	if c.waiters[pubsub] == nil {
+		c.waiters[pubsub] = map[*waiter]struct{}{}
+	}
+	c.waiters[pubsub][w] = struct{}{}
 	c.mu.Unlock()
+}
+
+// forget removes a waiter that timed out.
+func (c *pubsubConn) forget(pubsub string, w *waiter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.waiters[pubsub], w)
+	if len(c.waiters[pubsub]) == 0 {
+		delete(c.waiters, pubsub)
+	}
+}
+
+var errNotConfirmed = errors.New("redis: subscription not confirmed in time")
+
+// waiter is one whenActive call waiting for its channel: run (once the
+// channel is active) or its timer (which fails it), whichever comes first.
+type waiter struct {
+	once  sync.Once
+	timer *time.Timer
+	f     func()
+}
+
+func (w *waiter) run() {
+	w.once.Do(func() {
+		w.timer.Stop()
+		w.f()
+	})
 }
 
 func (c *pubsubConn) do(dc rueidis.DedicatedClient, subscribe bool, chs []string) error {
@@ -416,19 +496,24 @@ func (c *pubsubConn) deliverLater(p *codec.Publication) bool {
 
 // onSubscription notices channels Redis dropped on its own (a cluster slot
 // moved: "sunsubscribe" without our asking) so they are subscribed again.
+// Such a channel is no longer active even if it is no longer wanted either:
+// wanted again, it must be subscribed again. (Our own unsubscribes stopped
+// being active in diff, so one still active was dropped by Redis.)
 func (c *pubsubConn) onSubscription(s rueidis.PubSubSubscription) {
 	if s.Kind != "sunsubscribe" && s.Kind != "unsubscribe" {
 		return
 	}
 	c.mu.Lock()
-	wanted := c.desired[s.Channel]
+	dropped, wanted := c.active[s.Channel], c.desired[s.Channel]
+	delete(c.active, s.Channel)
 	if wanted {
-		delete(c.active, s.Channel)
 		c.lapsed[s.Channel] = true
 	}
 	c.mu.Unlock()
-	if wanted {
+	if dropped || wanted {
 		c.b.subs.moved(s.Channel)
+	}
+	if wanted {
 		c.kickNow()
 	}
 }
