@@ -98,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = broker.DefaultIdempotencyTTL
 	}
+	// Redis keeps the key in whole milliseconds, and its SET PX 0 would fail
+	// after the publication was made.
+	c.IdempotencyTTL = max(c.IdempotencyTTL, time.Millisecond)
 	if c.MaxBackpressure <= 0 {
 		c.MaxBackpressure = 2 * time.Second
 	}
