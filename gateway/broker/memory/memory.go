@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -138,6 +139,12 @@ func (b *Broker) streamLocked(s *shard, channel string) *stream {
 // so offsets reach the sink in increasing order and a refused publication
 // uses no offset. An idempotency key is claimed in the same step.
 func (b *Broker) Publish(channel string, data []byte, opts broker.PublishOptions, done func(broker.PublishResult, error)) {
+	select {
+	case <-b.stop: // its history dies with it: nothing would be kept or delivered
+		done(broker.PublishResult{}, fmt.Errorf("%w: the embedded broker is closed", broker.ErrUnavailable))
+		return
+	default:
+	}
 	s := b.shard(channel)
 	s.mu.Lock()
 	now := b.now()

@@ -68,3 +68,15 @@ func TestIdempotencyKeysOfOneChannel(t *testing.T) {
 		t.Fatalf("first key past the bound: %+v, %v; want it forgotten and published anew", res, err)
 	}
 }
+
+// TestClosedRefuses: a publish after Close is refused as unavailable (not
+// published), not acknowledged into a history nobody will read.
+func TestClosedRefuses(t *testing.T) {
+	b := newBroker(t, nil)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := brokertest.Publish(b, "c", "x", broker.PublishOptions{}); !errors.Is(err, broker.ErrUnavailable) {
+		t.Fatalf("publish after Close: %v, want ErrUnavailable", err)
+	}
+}
