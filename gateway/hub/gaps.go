@@ -38,6 +38,22 @@ func inOrder(ch *chanState, p *codec.Publication) bool {
 	return !ch.held.Holding() && ch.pos.Judge(p.Epoch, p.Offset) == holdback.Next
 }
 
+// giveWay lowers an observed position that covers a publication at
+// (epoch, offset) to just below it, so that the publication is delivered
+// rather than dropped as a duplicate. The positions subscribers are told
+// reach Observe in no fixed order (each comes from its own broker read,
+// answered on its own goroutine), so a subscriber still waiting for its
+// answer may yet be told a lower position than any observed so far, and
+// need this publication. An observed position reveals gaps and epoch
+// changes; only a delivered one makes duplicates. A subscriber already
+// told this offset or a later one gets it twice and drops it by its
+// offset.
+func giveWay(ch *chanState, epoch []byte, offset uint64) {
+	if ch.observed && ch.pos.Judge(epoch, offset) == holdback.Covered {
+		ch.pos.Offset = offset - 1
+	}
+}
+
 // advance moves the channel's position to p, which is being delivered.
 func advance(ch *chanState, p *codec.Publication) {
 	if p.Offset != 0 { // else no history position: nothing moves
@@ -48,8 +64,8 @@ func advance(ch *chanState, p *codec.Publication) {
 
 // admit decides, under the shard lock, whether p is delivered now: it
 // drops duplicates (an offset already delivered, e.g. after a pub/sub
-// reconnect), holds p back while a repair runs, and starts one when p
-// reveals a gap or a new epoch.
+// reconnect; see giveWay), holds p back while a repair runs, and starts
+// one when p reveals a gap or a new epoch.
 func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 	if ch.held.Holding() {
 		if ch.held.Len() < maxHeld {
@@ -62,6 +78,7 @@ func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 			return false
 		}
 	}
+	giveWay(ch, p.Epoch, p.Offset)
 	verdict := ch.pos.Judge(p.Epoch, p.Offset)
 	if verdict == holdback.Covered {
 		w.shard.hub.stats.Duplicates.Add(1)
@@ -255,10 +272,14 @@ func (w *worker) endRepairLocked(ch *chanState, name string) {
 }
 
 // releaseHeldLocked ends a repair's hold: the held publications the
-// channel's position now covers are dropped as duplicates, the others are
-// delivered in order — until one reveals a gap or a new epoch whose fill
-// starts, behind which it and the rest stay held.
+// channel's position now covers are dropped as duplicates (a position that
+// is only observed gives way first, see giveWay), the others are delivered
+// in order — until one reveals a gap or a new epoch whose fill starts,
+// behind which it and the rest stay held.
 func (w *worker) releaseHeldLocked(ch *chanState) {
+	if epoch, first, ok := ch.held.First(); ok {
+		giveWay(ch, epoch, first)
+	}
 	dups := ch.held.Release(&ch.pos, func(p *codec.Publication, verdict holdback.Verdict) bool {
 		if !w.followLocked(ch, p, verdict) {
 			return false

@@ -150,12 +150,13 @@ type shard struct {
 // the last offset delivered in its epoch, used to drop duplicates and to
 // notice gaps and epoch changes. It is created fresh when the first local
 // subscriber arrives; until something is delivered, the positions its
-// subscribers were told (Observe) stand in for it.
+// subscribers were told (Observe) stand in for it to notice gaps and epoch
+// changes, but drop nothing (giveWay).
 type chanState struct {
 	subs     map[Subscriber]format // read once, at Subscribe
 	compress bool                  // Config.Compress allows compressed frames
 	pos      holdback.Position     // the last offset delivered, in its epoch
-	observed bool                  // pos comes from Observe, nothing delivered yet
+	observed bool                  // pos comes from Observe, nothing delivered yet: it drops nothing
 	// While a repair reads history (a gap fill or a resync), later
 	// publications are held back, in order.
 	held   holdback.Buffer[*codec.Publication]
@@ -287,7 +288,10 @@ func (h *Hub) Unsubscribe(channel string, sub Subscriber) bool {
 // (its subscribe or resume reply), so that an epoch change or a gap is
 // noticed even before the channel's first delivery. Until something is
 // delivered the lowest observed offset of an epoch stands: a subscriber
-// told an earlier top must still get what came after it.
+// told an earlier top must still get what came after it. Positions arrive
+// in no fixed order, so a publication at or below the observed one is
+// still delivered (giveWay): a subscriber whose answer is yet to come may
+// need it.
 func (h *Hub) Observe(channel string, pos broker.Position) {
 	if pos.Epoch == "" {
 		return
