@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"time"
+
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
 	"github.com/wsgate/wsgate/gateway/holdback"
@@ -20,7 +22,8 @@ import (
 //     epoch from its first offset;
 //   - a lapse: the broker's subscription was lost and is back (Resync),
 //     with possibly nothing newer arriving to reveal a gap: read history
-//     from the last offset delivered.
+//     from the last offset delivered, again after a backoff while the
+//     read fails.
 //
 // What history no longer has is announced to the subscribers with a gap
 // push in its place, so nothing is missed without a word.
@@ -238,10 +241,15 @@ func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, si
 		s.mu.Unlock()
 		return
 	}
+	if err == nil {
+		ch.backoff = 0
+	}
 	switch {
 	case err != nil:
-		// History is unreachable: the held publications reveal any gap
-		// themselves, and the next lapse resyncs again.
+		// History is unreachable. The held publications reveal gaps of
+		// their own (a fill announces what it cannot read), but on a quiet
+		// channel nothing would: read again later.
+		w.retryResyncLocked(ch, name)
 	case res.Position.Epoch != epoch:
 		w.epochChangedLocked(ch, name, res.Position.Epoch)
 		if res.Position.Offset > 0 { // the held ones wait for this fill too
@@ -259,6 +267,37 @@ func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, si
 	w.endRepairLocked(ch, name)
 	s.mu.Unlock()
 	w.flush()
+}
+
+// The wait before a failed resync is tried again: it doubles from the
+// first while history stays unreachable, up to the last.
+const (
+	minResyncBackoff = 100 * time.Millisecond
+	maxResyncBackoff = 10 * time.Second
+)
+
+// retryResyncLocked schedules another resync of a channel whose history
+// read failed. At most one waits per channel, and it ends with the channel
+// (Unsubscribe stops it).
+func (w *worker) retryResyncLocked(ch *chanState, name string) {
+	if ch.retry != nil {
+		return
+	}
+	w.shard.hub.stats.ResyncRetries.Add(1)
+	ch.backoff = min(max(2*ch.backoff, minResyncBackoff), maxResyncBackoff)
+	ch.retry = time.AfterFunc(ch.backoff, func() { w.retryResync(ch, name) })
+}
+
+// retryResync runs when a retry's wait is over: the resync is asked for
+// like the broker's, unless the channel lost its subscribers meanwhile.
+func (w *worker) retryResync(ch *chanState, name string) {
+	s := w.shard
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch.retry = nil
+	if s.channels[name] == ch {
+		s.hub.Resync(name)
+	}
 }
 
 // endRepairLocked ends a repair: the held publications go through admit

@@ -21,6 +21,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
@@ -121,6 +122,9 @@ type Stats struct {
 	// that delivered.
 	Resyncs      atomic.Int64 `metric:"wsgate_hub_resyncs_total" help:"Channels read back from history after the broker's subscription lapsed (a reconnect)."`
 	ResyncFilled atomic.Int64 `metric:"wsgate_hub_resync_filled_total" help:"Publications delivered by resyncs after a broker subscription lapse."`
+	// ResyncRetries counts resyncs scheduled again because their history
+	// read failed.
+	ResyncRetries atomic.Int64 `metric:"wsgate_hub_resync_retries_total" help:"Resyncs tried again, after a backoff, because their history read failed."`
 	// PositionsKnown counts subscribes answered with the position the hub
 	// already had (SubscribeAt), without asking the broker.
 	PositionsKnown atomic.Int64 `metric:"wsgate_hub_positions_known_total" help:"Subscribes answered with the channel position this instance already had, without a broker round trip."`
@@ -164,6 +168,10 @@ type chanState struct {
 	// resync: the broker asked for a resync while a fill was running; it
 	// runs when the fill ends.
 	resync bool
+	// retry: a resync whose history read failed is tried again after
+	// backoff, doubled while reads keep failing (retryResyncLocked).
+	retry   *time.Timer
+	backoff time.Duration
 }
 
 // maxHeld bounds the publications held back while one repair runs.
@@ -277,6 +285,9 @@ func (h *Hub) Unsubscribe(channel string, sub Subscriber) bool {
 	}
 	delete(ch.subs, sub)
 	if len(ch.subs) == 0 {
+		if ch.retry != nil {
+			ch.retry.Stop()
+		}
 		delete(s.channels, channel)
 		h.stats.Channels.Add(-1)
 		h.broker.Unsubscribe(channel)
