@@ -201,8 +201,8 @@ func (w *worker) deliverHistoryLocked(ch *chanState, name string, pubs []broker.
 	return next
 }
 
-// resync runs on the shard worker when the broker's subscription to
-// channel lapsed and is back: read history after the last offset
+// resync runs on the shard worker when a resync request reaches the head
+// of its queue (Hub.Resync): read history after the last offset
 // delivered, holding live publications meanwhile.
 func (w *worker) resync(name string) {
 	s := w.shard

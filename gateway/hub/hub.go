@@ -320,13 +320,32 @@ func (h *Hub) Observe(channel string, pos broker.Position) {
 	}
 }
 
-// Resync implements broker.Sink: the broker's subscription to channel
-// lapsed and is back, so the shard worker reads history from the last
-// offset delivered and delivers what was missed (or announces an epoch
-// change), holding live publications meanwhile.
+// Resync implements broker.Sink: the broker may have missed publications
+// of channel without seeing a later one (its subscription lapsed and is
+// back, or it gave up on a publication Deliver refused), so the shard
+// worker reads history from the last offset delivered and delivers what
+// was missed (or announces an epoch change), holding live publications
+// meanwhile.
+//
+// The request takes its place in the shard's queue, outside the budget:
+// it starts once the publications queued before it are delivered. Run
+// ahead of them (as control work), it would read history from before
+// them, announce as lost what history no longer keeps but the queue still
+// holds (a full hub's backlog), and then drop the queued ones as
+// duplicates.
 func (h *Hub) Resync(channel string) {
-	s := h.shard(channel)
-	s.queue.pushCtrl(func() { s.worker.resync(channel) })
+	m := resyncMarker(channel)
+	h.stats.Queued.Add(queueCost(m)) // given back when it is taken, as for a publication
+	if !h.shard(channel).queue.push(m) {
+		h.stats.Queued.Add(-queueCost(m))
+	}
+}
+
+// resyncMarker is a resync request as it waits in a shard's queue: a gap,
+// of unknown extent, at that point of the channel's stream. KindGap is
+// internal to a gateway: no broker delivers it.
+func resyncMarker(channel string) *codec.Publication {
+	return &codec.Publication{Channel: []byte(channel), Kind: codec.KindGap}
 }
 
 // Subscribers returns how many local subscribers channel has.
@@ -342,7 +361,10 @@ func (h *Hub) Subscribers(channel string) int {
 
 // Deliver implements broker.Sink: it queues p on its channel's shard
 // without blocking and reports false (counted) when the queue budget is
-// spent.
+// spent. The hub cannot tell a refusal the broker retries (Redis holds p
+// for a while) or that unpublishes p (memory) from a loss: a broker that
+// gives p up calls Resync, which reads it back from history even when
+// nothing follows it.
 func (h *Hub) Deliver(p *codec.Publication) bool {
 	size := queueCost(p)
 	if h.stats.Queued.Add(size) > h.cfg.QueueBytes || !h.shardBytes(p.Channel).queue.push(p) {

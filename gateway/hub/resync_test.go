@@ -4,7 +4,28 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway/broker"
 )
+
+// TestResyncWaitsForQueuedPublications: a resync asked for while the
+// channel's publications are still queued (a broker gives up on the one
+// after them, which the full hub refused) starts once they are delivered:
+// history, which keeps only 3 and 4, is read after 3. (It overtook them:
+// 2 was announced lost, and the queued 2 and 3 were dropped as
+// duplicates of what history delivered.)
+func TestResyncWaitsForQueuedPublications(t *testing.T) {
+	h := New(Config{}, &historyBroker{epoch: "e1", entries: map[uint64]string{3: "3", 4: "4"}}) // not started: everything waits
+	defer h.Close()
+	sub := &fakeSub{enc: codec.Msgpack}
+	must(t, h.Subscribe("c", sub))
+	h.Observe("c", broker.Position{Epoch: "e1", Offset: 1})
+	deliverAll(h, "e1", 2, 3)
+	h.Resync("c")
+	h.Start()
+	expectPushes(t, sub, "e1:2 e1:3 e1:4")
+}
 
 // TestFailedResyncIsRetried: a resync whose history read fails is tried
 // again after a backoff, so the subscriber gets what the lapse missed with
