@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"time"
+
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
 	"github.com/wsgate/wsgate/gateway/holdback"
@@ -20,7 +22,8 @@ import (
 //     epoch from its first offset;
 //   - a lapse: the broker's subscription was lost and is back (Resync),
 //     with possibly nothing newer arriving to reveal a gap: read history
-//     from the last offset delivered.
+//     from the last offset delivered, again after a backoff while the
+//     read fails.
 //
 // What history no longer has is announced to the subscribers with a gap
 // push in its place, so nothing is missed without a word.
@@ -38,6 +41,22 @@ func inOrder(ch *chanState, p *codec.Publication) bool {
 	return !ch.held.Holding() && ch.pos.Judge(p.Epoch, p.Offset) == holdback.Next
 }
 
+// giveWay lowers an observed position that covers a publication at
+// (epoch, offset) to just below it, so that the publication is delivered
+// rather than dropped as a duplicate. The positions subscribers are told
+// reach Observe in no fixed order (each comes from its own broker read,
+// answered on its own goroutine), so a subscriber still waiting for its
+// answer may yet be told a lower position than any observed so far, and
+// need this publication. An observed position reveals gaps and epoch
+// changes; only a delivered one makes duplicates. A subscriber already
+// told this offset or a later one gets it twice and drops it by its
+// offset.
+func giveWay(ch *chanState, epoch []byte, offset uint64) {
+	if ch.observed && ch.pos.Judge(epoch, offset) == holdback.Covered {
+		ch.pos.Offset = offset - 1
+	}
+}
+
 // advance moves the channel's position to p, which is being delivered.
 func advance(ch *chanState, p *codec.Publication) {
 	if p.Offset != 0 { // else no history position: nothing moves
@@ -48,8 +67,8 @@ func advance(ch *chanState, p *codec.Publication) {
 
 // admit decides, under the shard lock, whether p is delivered now: it
 // drops duplicates (an offset already delivered, e.g. after a pub/sub
-// reconnect), holds p back while a repair runs, and starts one when p
-// reveals a gap or a new epoch.
+// reconnect; see giveWay), holds p back while a repair runs, and starts
+// one when p reveals a gap or a new epoch.
 func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 	if ch.held.Holding() {
 		if ch.held.Len() < maxHeld {
@@ -62,6 +81,7 @@ func (w *worker) admit(ch *chanState, p *codec.Publication) bool {
 			return false
 		}
 	}
+	giveWay(ch, p.Epoch, p.Offset)
 	verdict := ch.pos.Judge(p.Epoch, p.Offset)
 	if verdict == holdback.Covered {
 		w.shard.hub.stats.Duplicates.Add(1)
@@ -181,8 +201,8 @@ func (w *worker) deliverHistoryLocked(ch *chanState, name string, pubs []broker.
 	return next
 }
 
-// resync runs on the shard worker when the broker's subscription to
-// channel lapsed and is back: read history after the last offset
+// resync runs on the shard worker when a resync request reaches the head
+// of its queue (Hub.Resync): read history after the last offset
 // delivered, holding live publications meanwhile.
 func (w *worker) resync(name string) {
 	s := w.shard
@@ -221,10 +241,15 @@ func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, si
 		s.mu.Unlock()
 		return
 	}
+	if err == nil {
+		ch.backoff = 0
+	}
 	switch {
 	case err != nil:
-		// History is unreachable: the held publications reveal any gap
-		// themselves, and the next lapse resyncs again.
+		// History is unreachable. The held publications reveal gaps of
+		// their own (a fill announces what it cannot read), but on a quiet
+		// channel nothing would: read again later.
+		w.retryResyncLocked(ch, name)
 	case res.Position.Epoch != epoch:
 		w.epochChangedLocked(ch, name, res.Position.Epoch)
 		if res.Position.Offset > 0 { // the held ones wait for this fill too
@@ -244,6 +269,37 @@ func (w *worker) completeResync(ch *chanState, id uint64, name, epoch string, si
 	w.flush()
 }
 
+// The wait before a failed resync is tried again: it doubles from the
+// first while history stays unreachable, up to the last.
+const (
+	minResyncBackoff = 100 * time.Millisecond
+	maxResyncBackoff = 10 * time.Second
+)
+
+// retryResyncLocked schedules another resync of a channel whose history
+// read failed. At most one waits per channel, and it ends with the channel
+// (Unsubscribe stops it).
+func (w *worker) retryResyncLocked(ch *chanState, name string) {
+	if ch.retry != nil {
+		return
+	}
+	w.shard.hub.stats.ResyncRetries.Add(1)
+	ch.backoff = min(max(2*ch.backoff, minResyncBackoff), maxResyncBackoff)
+	ch.retry = time.AfterFunc(ch.backoff, func() { w.retryResync(ch, name) })
+}
+
+// retryResync runs when a retry's wait is over: the resync is asked for
+// like the broker's, unless the channel lost its subscribers meanwhile.
+func (w *worker) retryResync(ch *chanState, name string) {
+	s := w.shard
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch.retry = nil
+	if s.channels[name] == ch {
+		s.hub.Resync(name)
+	}
+}
+
 // endRepairLocked ends a repair: the held publications go through admit
 // again (one may start the next repair), then a resync asked for meanwhile
 // runs.
@@ -255,10 +311,14 @@ func (w *worker) endRepairLocked(ch *chanState, name string) {
 }
 
 // releaseHeldLocked ends a repair's hold: the held publications the
-// channel's position now covers are dropped as duplicates, the others are
-// delivered in order — until one reveals a gap or a new epoch whose fill
-// starts, behind which it and the rest stay held.
+// channel's position now covers are dropped as duplicates (a position that
+// is only observed gives way first, see giveWay), the others are delivered
+// in order — until one reveals a gap or a new epoch whose fill starts,
+// behind which it and the rest stay held.
 func (w *worker) releaseHeldLocked(ch *chanState) {
+	if epoch, first, ok := ch.held.First(); ok {
+		giveWay(ch, epoch, first)
+	}
 	dups := ch.held.Release(&ch.pos, func(p *codec.Publication, verdict holdback.Verdict) bool {
 		if !w.followLocked(ch, p, verdict) {
 			return false

@@ -21,6 +21,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/broker"
@@ -121,6 +122,9 @@ type Stats struct {
 	// that delivered.
 	Resyncs      atomic.Int64 `metric:"wsgate_hub_resyncs_total" help:"Channels read back from history after the broker's subscription lapsed (a reconnect)."`
 	ResyncFilled atomic.Int64 `metric:"wsgate_hub_resync_filled_total" help:"Publications delivered by resyncs after a broker subscription lapse."`
+	// ResyncRetries counts resyncs scheduled again because their history
+	// read failed.
+	ResyncRetries atomic.Int64 `metric:"wsgate_hub_resync_retries_total" help:"Resyncs tried again, after a backoff, because their history read failed."`
 	// PositionsKnown counts subscribes answered with the position the hub
 	// already had (SubscribeAt), without asking the broker.
 	PositionsKnown atomic.Int64 `metric:"wsgate_hub_positions_known_total" help:"Subscribes answered with the channel position this instance already had, without a broker round trip."`
@@ -150,12 +154,13 @@ type shard struct {
 // the last offset delivered in its epoch, used to drop duplicates and to
 // notice gaps and epoch changes. It is created fresh when the first local
 // subscriber arrives; until something is delivered, the positions its
-// subscribers were told (Observe) stand in for it.
+// subscribers were told (Observe) stand in for it to notice gaps and epoch
+// changes, but drop nothing (giveWay).
 type chanState struct {
 	subs     map[Subscriber]format // read once, at Subscribe
 	compress bool                  // Config.Compress allows compressed frames
 	pos      holdback.Position     // the last offset delivered, in its epoch
-	observed bool                  // pos comes from Observe, nothing delivered yet
+	observed bool                  // pos comes from Observe, nothing delivered yet: it drops nothing
 	// While a repair reads history (a gap fill or a resync), later
 	// publications are held back, in order.
 	held   holdback.Buffer[*codec.Publication]
@@ -163,6 +168,10 @@ type chanState struct {
 	// resync: the broker asked for a resync while a fill was running; it
 	// runs when the fill ends.
 	resync bool
+	// retry: a resync whose history read failed is tried again after
+	// backoff, doubled while reads keep failing (retryResyncLocked).
+	retry   *time.Timer
+	backoff time.Duration
 }
 
 // maxHeld bounds the publications held back while one repair runs.
@@ -276,6 +285,9 @@ func (h *Hub) Unsubscribe(channel string, sub Subscriber) bool {
 	}
 	delete(ch.subs, sub)
 	if len(ch.subs) == 0 {
+		if ch.retry != nil {
+			ch.retry.Stop()
+		}
 		delete(s.channels, channel)
 		h.stats.Channels.Add(-1)
 		h.broker.Unsubscribe(channel)
@@ -287,7 +299,10 @@ func (h *Hub) Unsubscribe(channel string, sub Subscriber) bool {
 // (its subscribe or resume reply), so that an epoch change or a gap is
 // noticed even before the channel's first delivery. Until something is
 // delivered the lowest observed offset of an epoch stands: a subscriber
-// told an earlier top must still get what came after it.
+// told an earlier top must still get what came after it. Positions arrive
+// in no fixed order, so a publication at or below the observed one is
+// still delivered (giveWay): a subscriber whose answer is yet to come may
+// need it.
 func (h *Hub) Observe(channel string, pos broker.Position) {
 	if pos.Epoch == "" {
 		return
@@ -305,13 +320,32 @@ func (h *Hub) Observe(channel string, pos broker.Position) {
 	}
 }
 
-// Resync implements broker.Sink: the broker's subscription to channel
-// lapsed and is back, so the shard worker reads history from the last
-// offset delivered and delivers what was missed (or announces an epoch
-// change), holding live publications meanwhile.
+// Resync implements broker.Sink: the broker may have missed publications
+// of channel without seeing a later one (its subscription lapsed and is
+// back, or it gave up on a publication Deliver refused), so the shard
+// worker reads history from the last offset delivered and delivers what
+// was missed (or announces an epoch change), holding live publications
+// meanwhile.
+//
+// The request takes its place in the shard's queue, outside the budget:
+// it starts once the publications queued before it are delivered. Run
+// ahead of them (as control work), it would read history from before
+// them, announce as lost what history no longer keeps but the queue still
+// holds (a full hub's backlog), and then drop the queued ones as
+// duplicates.
 func (h *Hub) Resync(channel string) {
-	s := h.shard(channel)
-	s.queue.pushCtrl(func() { s.worker.resync(channel) })
+	m := resyncMarker(channel)
+	h.stats.Queued.Add(queueCost(m)) // given back when it is taken, as for a publication
+	if !h.shard(channel).queue.push(m) {
+		h.stats.Queued.Add(-queueCost(m))
+	}
+}
+
+// resyncMarker is a resync request as it waits in a shard's queue: a gap,
+// of unknown extent, at that point of the channel's stream. KindGap is
+// internal to a gateway: no broker delivers it.
+func resyncMarker(channel string) *codec.Publication {
+	return &codec.Publication{Channel: []byte(channel), Kind: codec.KindGap}
 }
 
 // Subscribers returns how many local subscribers channel has.
@@ -327,7 +361,10 @@ func (h *Hub) Subscribers(channel string) int {
 
 // Deliver implements broker.Sink: it queues p on its channel's shard
 // without blocking and reports false (counted) when the queue budget is
-// spent.
+// spent. The hub cannot tell a refusal the broker retries (Redis holds p
+// for a while) or that unpublishes p (memory) from a loss: a broker that
+// gives p up calls Resync, which reads it back from history even when
+// nothing follows it.
 func (h *Hub) Deliver(p *codec.Publication) bool {
 	size := queueCost(p)
 	if h.stats.Queued.Add(size) > h.cfg.QueueBytes || !h.shardBytes(p.Channel).queue.push(p) {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -37,6 +38,13 @@ func (s *offsetSub) answer(pos broker.Position) {
 	s.mu.Lock()
 	s.at = &pos
 	s.mu.Unlock()
+}
+
+// got renders the offsets given so far.
+func (s *offsetSub) got() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprint(s.offsets)
 }
 
 func (s *offsetSub) last() uint64 {
@@ -152,4 +160,87 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5 s")
 		}
 	}
+}
+
+// TestObservedPositionDropsNothing: the positions subscribers were told
+// reach Observe in no fixed order (each comes from its own broker read).
+// With a and b waiting for their answers, b's 12 is observed first and 11,
+// 12 arrive; a is then told 10, so both must reach it, on a channel where
+// nothing follows them. (They were dropped as duplicates of the observed
+// 12: a missed them without a word.) Delivery goes on from them: 13 is not
+// preceded by a second copy.
+func TestObservedPositionDropsNothing(t *testing.T) {
+	h := New(Config{}, &historyBroker{epoch: "e1", entries: map[uint64]string{11: "11", 12: "12"}})
+	h.Start()
+	defer h.Close()
+	a, b := &offsetSub{}, &offsetSub{}
+	for _, s := range []*offsetSub{a, b} {
+		if known, err := h.SubscribeAt("c", s, s.answer); err != nil || known {
+			t.Fatalf("new channel: known %v, err %v", known, err)
+		}
+	}
+	h.Observe("c", broker.Position{Epoch: "e1", Offset: 12}) // b's answer
+	deliverAll(h, "e1", 11, 12)
+	waitFor(t, func() bool { return b.last() == 12 || h.Stats().Duplicates.Load() == 2 })
+	h.Observe("c", broker.Position{Epoch: "e1", Offset: 10}) // a's answer, later
+	for deadline := time.Now().Add(time.Second); a.last() != 12 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if a.last() != 12 {
+		t.Fatalf("a, told 10, got %s (%d duplicates dropped), want [11 12]", a.got(), h.Stats().Duplicates.Load())
+	}
+	deliverAll(h, "e1", 13)
+	waitFor(t, func() bool { return a.last() == 13 })
+	if got := a.got(); got != "[11 12 13]" || h.Stats().Duplicates.Load() != 0 {
+		t.Fatalf("a got %s with %d duplicates dropped, want [11 12 13] and none", got, h.Stats().Duplicates.Load())
+	}
+}
+
+// TestObservedPositionDropsNothingHeld: the same, for publications held
+// while a resync read history: its read failed, and the held 11 and 12,
+// covered by the observed 12 only, were dropped on release.
+func TestObservedPositionDropsNothingHeld(t *testing.T) {
+	b := &gatedHistoryBroker{historyBroker: historyBroker{epoch: "e1", entries: map[uint64]string{11: "11", 12: "12"}}, answers: make(chan error)}
+	h := New(Config{}, b)
+	h.Start()
+	defer h.Close()
+	defer close(b.answers) // reads still waiting (a retry's) go on
+	a, other := &offsetSub{}, &offsetSub{}
+	for _, s := range []*offsetSub{a, other} {
+		if _, err := h.SubscribeAt("c", s, s.answer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Observe("c", broker.Position{Epoch: "e1", Offset: 12}) // other's answer
+	h.Resync("c")
+	waitFor(t, func() bool { return h.Stats().Resyncs.Load() == 1 })
+	deliverAll(h, "e1", 11, 12)
+	waitFor(t, func() bool { return h.Stats().Queued.Load() == 0 }) // held
+	b.answers <- errors.New("history unreachable")
+	waitFor(t, func() bool { return other.last() == 12 || h.Stats().Duplicates.Load() == 2 })
+	h.Observe("c", broker.Position{Epoch: "e1", Offset: 10}) // a's answer, once the held ones are released
+	for deadline := time.Now().Add(time.Second); a.last() != 12 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := a.got(); got != "[11 12]" {
+		t.Fatalf("a, told 10, got %s (%d duplicates dropped), want [11 12]", got, h.Stats().Duplicates.Load())
+	}
+}
+
+// gatedHistoryBroker answers each History call once the test sends it an
+// error (it fails) or nil (it reads its history); closing answers lets
+// every read go on.
+type gatedHistoryBroker struct {
+	historyBroker
+	answers chan error
+}
+
+func (b *gatedHistoryBroker) History(ch string, q broker.HistoryQuery, done func(broker.HistoryResult, error)) {
+	go func() {
+		if err := <-b.answers; err != nil {
+			done(broker.HistoryResult{}, err)
+			return
+		}
+		b.historyBroker.History(ch, q, done)
+	}()
 }

@@ -103,10 +103,16 @@ func (w *worker) deliverBatch(pubs []*codec.Publication) {
 // follow it in order (up to the round's byte bound), and returns how many
 // it took. A head that is not in
 // order (a duplicate, a gap, an epoch change, or held while a repair runs)
-// goes alone through admit.
+// goes alone through admit. A resync request (Hub.Resync) starts a
+// resync.
 func (w *worker) deliverRun(pubs []*codec.Publication) int {
 	head := pubs[0]
-	if head.Kind != codec.KindPublication {
+	switch head.Kind {
+	case codec.KindPublication:
+	case codec.KindGap:
+		w.resync(string(head.Channel))
+		return 1
+	default:
 		w.deliverEvent(head)
 		return 1
 	}

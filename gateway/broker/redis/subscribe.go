@@ -468,6 +468,7 @@ func (c *pubsubConn) onMessage(m rueidis.PubSubMessage) {
 	c.b.stats.Received.Add(1)
 	if !c.b.sink.Deliver(p) && !c.deliverLater(p) {
 		c.b.stats.Dropped.Add(1)
+		c.b.sink.Resync(string(p.Channel)) // nothing may follow p to reveal its loss
 	}
 }
 
