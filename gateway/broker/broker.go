@@ -27,7 +27,8 @@ type Position struct {
 //
 // Resync tells the sink that the broker may have missed publications of
 // channel without seeing a later one (its subscription was re-established
-// after a lost connection or a broker restart): the sink reads the
+// after a lost connection or a broker restart, or it gave up on a
+// publication Deliver kept refusing): the sink reads the
 // channel's history from the last offset it delivered and fills what is
 // missing, or announces an epoch change. The broker calls it only once the
 // channel is subscribed again, so nothing published after the read is lost.

@@ -272,6 +272,9 @@ func TestFullHubCountsDrops(t *testing.T) {
 	if n := a.Stats().Backpressure.Load(); n != 10 {
 		t.Fatalf("waited %d times, want 10", n)
 	}
+	// Nothing need follow the last drop to reveal it: the broker asks for
+	// a resync itself.
+	waitFor(t, "a resync for the drops", 5*time.Second, func() bool { return rec.Resyncs("x") >= 1 })
 	rec.SetFull(false)
 	publish(a, "x", "kept")
 	waitFor(t, "delivery after drops", 5*time.Second, func() bool { return rec.Count("x") == 1 })
