@@ -51,9 +51,9 @@ func hasDump(dumps [][]byte, want []byte) bool {
 
 // readmeExample is one example of the document, built by this package.
 type readmeExample struct {
-	name  string
-	json  []byte // must appear verbatim (nil: not shown in JSON)
-	mp    []byte // must appear as a hex dump (nil: not shown)
+	name string
+	json []byte // must appear verbatim (nil: not shown in JSON)
+	mp   []byte // must appear as a hex dump (nil: not shown)
 }
 
 func TestReadmeExamples(t *testing.T) {
