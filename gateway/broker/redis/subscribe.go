@@ -90,6 +90,11 @@ type pubsubConn struct {
 	// publications may have been missed, so the sink resyncs them once they
 	// are subscribed again.
 	lapsed map[string]bool
+	// unsubscribing holds channels diff took out of active whose
+	// UNSUBSCRIBE Redis has not confirmed: until then they may still be
+	// subscribed, so a lost connection or a hand-over (release) counts them
+	// as subscribed.
+	unsubscribing map[string]bool
 
 	// probeSeq numbers this connection's probes; onMessage signals
 	// probeSeen only for the one checkAlive waits for, so a late probe
@@ -104,7 +109,7 @@ func newPubsubConn(b *Broker, index int) *pubsubConn {
 	c := &pubsubConn{
 		b: b, index: index, kick: make(chan struct{}, 1), probeSeen: make(chan struct{}, 1),
 		desired: map[string]bool{}, active: map[string]bool{}, waiters: map[string]map[*waiter]struct{}{},
-		lapsed: map[string]bool{},
+		lapsed: map[string]bool{}, unsubscribing: map[string]bool{},
 	}
 	c.node = b.subs.nodeOf(index)
 	c.probe = b.subs.probeChannel(index, b.cfg.Prefix+":{probe}:c:"+b.cfg.Node+"."+strconv.Itoa(index))
@@ -134,7 +139,7 @@ func (c *pubsubConn) wantLocked(pubsub string, yes bool) {
 // publications may then be missed until the other one subscribes it.
 func (c *pubsubConn) release(pubsub string) (subscribed bool) {
 	c.mu.Lock()
-	subscribed = c.active[pubsub] || c.lapsed[pubsub]
+	subscribed = c.active[pubsub] || c.lapsed[pubsub] || c.unsubscribing[pubsub]
 	c.wantLocked(pubsub, false)
 	c.mu.Unlock()
 	c.kickNow()
@@ -264,12 +269,14 @@ func (c *pubsubConn) session() error {
 func (c *pubsubConn) connected() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for ch := range c.active {
-		if c.desired[ch] {
-			c.lapsed[ch] = true
+	for _, had := range []map[string]bool{c.active, c.unsubscribing} {
+		for ch := range had {
+			if c.desired[ch] {
+				c.lapsed[ch] = true
+			}
 		}
+		clear(had)
 	}
-	clear(c.active)
 	c.lastMsg = time.Now()
 }
 
@@ -330,6 +337,7 @@ func (c *pubsubConn) diff() (sub, unsub []string) {
 		if !c.desired[ch] {
 			unsub = append(unsub, ch)
 			delete(c.active, ch)
+			c.unsubscribing[ch] = true
 		}
 	}
 	return sub, unsub
@@ -350,7 +358,10 @@ func (c *pubsubConn) mark(chs []string, active bool) {
 				delete(c.lapsed, ch)
 				resync = append(resync, ch)
 			}
-		} else if c.desired[ch] {
+			continue
+		}
+		delete(c.unsubscribing, ch)
+		if c.desired[ch] {
 			// Wanted again while its UNSUBSCRIBE was in flight: nothing
 			// here received what was published since, until the next
 			// SUBSCRIBE.

@@ -125,6 +125,34 @@ func TestLapsedOnlyWhileWanted(t *testing.T) {
 	}
 }
 
+// TestLapsedWhileUnsubscribing: a channel whose UNSUBSCRIBE was never
+// confirmed (the connection failed first) may have stayed subscribed until
+// then, so wanted again it has lapsed on the next connection, and a hand-over
+// counts it as subscribed.
+func TestLapsedWhileUnsubscribing(t *testing.T) {
+	b, _ := offlineBroker(t, 1, time.Minute)
+	c := b.subs.conns[0]
+	b.Subscribe("x")
+	b.Subscribe("y")
+	sub, _ := c.diff()
+	c.mark(sub, true)
+	b.Unsubscribe("x")
+	b.Unsubscribe("y")
+	c.diff() // their UNSUBSCRIBE is sent, and fails with the connection
+	b.Subscribe("x")
+	b.Subscribe("y")
+	x, y := b.names.pubsubChannel("x"), b.names.pubsubChannel("y")
+	if !c.release(y) {
+		t.Fatal("release: a channel still being unsubscribed counted as not subscribed")
+	}
+	c.connected()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.lapsed[x] || len(c.unsubscribing) != 0 {
+		t.Fatalf("after the connection failed: lapsed %v, unsubscribing %v; want %s lapsed, none unsubscribing", c.lapsed, c.unsubscribing, x)
+	}
+}
+
 // TestNoLapsedLeftAfterAnOutage: a channel given up while Redis is down is
 // not left lapsed once Redis is back.
 func TestNoLapsedLeftAfterAnOutage(t *testing.T) {
