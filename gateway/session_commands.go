@@ -127,10 +127,22 @@ func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume
 // complete, after undoing it unless the client unsubscribed or subscribed
 // ch again meanwhile (then rec is no longer ch's). Frames it held back
 // are dropped with it. Worker only.
+//
+// A subscribe the server API ended meanwhile (rec is still ch's, with the
+// unsubscribe push held in it, but ch is no longer subscribed: see leave)
+// gets 108 instead: 111 would have the client send it again, undoing the
+// backend's decision. With Redis this is the usual end of such a
+// subscribe, as the broker forgets the position read of a channel no one
+// wants any more.
 func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) {
 	u := s.sub
 	current := s.dropRecovery(ch, rec)
-	if i := slices.Index(u.subs, ch); current && i >= 0 {
+	i := slices.Index(u.subs, ch)
+	switch {
+	case current && i < 0:
+		s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodePermission, "unsubscribed by the server"))
+		return
+	case current:
 		s.leave(ch, nil)
 		u.subs = slices.Delete(u.subs, i, i+1)
 	}

@@ -57,11 +57,15 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 
 // supersedeHold drops what ch still holds for a subscribe the server API
 // ended while it waited for the broker (see leave): a new subscribe of ch
-// replaces it, so that subscribe's answer sends only its reply.
+// replaces it, so that subscribe's answer sends only its reply. The
+// resume filter that answer may have set (finishRecovery) goes too: it
+// would drop the new subscription's publications below a top it was not
+// told.
 func (s *session) supersedeHold(ch string) {
 	u := s.sub
 	u.mu.Lock()
 	deleteKey(&u.recovering, ch)
+	deleteKey(&u.resumedTop, ch)
 	u.mu.Unlock()
 }
 

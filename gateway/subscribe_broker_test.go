@@ -68,6 +68,7 @@ type slowPositions struct {
 	broker.Broker
 	gate  chan struct{}
 	asked atomic.Int32 // Position calls
+	fail  error        // when set, the answer once gate is closed
 }
 
 func (b *slowPositions) Position(ch string, done func(broker.Position, error)) {
@@ -75,6 +76,9 @@ func (b *slowPositions) Position(ch string, done func(broker.Position, error)) {
 	b.Broker.Position(ch, func(pos broker.Position, err error) {
 		go func() {
 			<-b.gate
+			if b.fail != nil {
+				pos, err = broker.Position{}, b.fail
+			}
 			done(pos, err)
 		}()
 	})
@@ -183,4 +187,25 @@ func TestPublishErrorCodes(t *testing.T) {
 			t.Errorf("broker error %q: %v, want error %d", tc.err, m, tc.code)
 		}
 	}
+}
+
+// TestServerUnsubscribeDuringAFailedSubscribe: the server API ends a
+// subscription whose subscribe then fails in the broker (with Redis, the
+// usual end: the broker forgets the read of a channel no one wants). The
+// client gets 108, final, not 111, which it would send again, undoing the
+// backend's decision.
+func TestServerUnsubscribeDuringAFailedSubscribe(t *testing.T) {
+	b := &slowPositions{Broker: memory.New("n1"), gate: make(chan struct{}), fail: errors.New("not confirmed")}
+	srv := startServer(t, func(c *gateway.Config) { c.Broker = b })
+	sub := &resumeClient{dialWS(t, srv.Addr().String(), "/ws"), t}
+	sub.cmd(map[string]any{"id": 1, "cmd": "subscribe", "channel": "c"})
+	waitUntil(t, 5*time.Second, func() bool { return b.asked.Load() == 1 })
+	if n, err := srv.APIBackend().Unsubscribe(context.Background(), "", "", "c"); err != nil || n != 1 {
+		t.Fatalf("API unsubscribe: %d, %v", n, err)
+	}
+	close(b.gate)
+	if m := sub.frameMap(); fmt.Sprint(m["id"]) != "1" || !errorCode(m, 108) {
+		t.Fatalf("the subscribe's answer: %v, want error 108", m)
+	}
+	sub.expectNothing(200 * time.Millisecond) // no push after it
 }
