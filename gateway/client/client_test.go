@@ -473,7 +473,23 @@ func TestSubscribeAgainWhileTheFirstIsUndone(t *testing.T) {
 	second := fc.expect(codec.CmdSubscribe, "c")
 	fc.replyErr(second.ID, codec.CodeAlreadySubscribed) // the server still has the first
 	fc.subscribed(first, 5, "e", false, "")
-	fc.expect(codec.CmdUnsubscribe, "c")
+	// The undo, and the retry (its delay is jittered, so either may come
+	// first): a retry made before the undo is answered is refused with 104
+	// too, and retried again.
+	var undo, retried codec.Command
+	for range 2 {
+		switch cmd := fc.cmd(); cmd.Cmd {
+		case codec.CmdUnsubscribe:
+			undo = cmd
+		case codec.CmdSubscribe:
+			retried = cmd
+		}
+	}
+	if undo.ID == 0 || retried.ID == 0 {
+		t.Fatalf("want an unsubscribe with an id and a subscribe; got %+v and %+v", undo, retried)
+	}
+	fc.replyErr(retried.ID, codec.CodeAlreadySubscribed)
+	fc.reply(codec.Reply{ID: undo.ID, Cmd: codec.CmdUnsubscribe})
 	third := fc.expect(codec.CmdSubscribe, "c")
 	fc.subscribed(third, 5, "e", false, "")
 	if r := <-again; r.err != nil || r.sub == nil {

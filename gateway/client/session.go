@@ -281,18 +281,6 @@ func (s *session) send(cmd *codec.Command, reply replyFunc) error {
 	return nil
 }
 
-// goSend sends a command that wants no reply from a goroutine of the
-// session's own (the reader must not wait on a write while it holds the
-// client's lock), then calls then.
-func (s *session) goSend(cmd *codec.Command, then func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		_ = s.send(cmd, nil)
-		then()
-	}()
-}
-
 func (c *Client) newID() uint32 {
 	for {
 		if id := c.nextID.Add(1); id != 0 {

@@ -17,8 +17,11 @@ type Subscription struct {
 	handler func(Event)
 
 	// Guarded by c.mu.
-	state     subState
-	sess      *session // the session its subscribe was sent on
+	state subState
+	sess  *session // the session its subscribe was sent on
+	// inFlight: the session a subscribe of it was written on whose reply
+	// has not come yet (none while it waits to send or to retry).
+	inFlight  *session
 	epoch     string
 	offset    uint64 // the last offset delivered (or the top it started from)
 	positions bool   // epoch/offset hold a position the server gave
@@ -131,8 +134,8 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		return nil
 	}
 	sess, wasActive := s.sess, s.state == subActive
-	if s.state == subSubscribing && sess != nil {
-		sess.startUndo(s.channel)
+	if s.state == subSubscribing && s.inFlight != nil {
+		s.inFlight.startUndo(s.channel)
 	}
 	s.state, s.unsubscribed = subRemoved, true
 	s.confirm(fmt.Errorf("client: %q unsubscribed", s.channel))
@@ -178,6 +181,7 @@ func (c *Client) sendSubscribe(s *session, sub *Subscription) {
 		cmd.Epoch, cmd.HasEpoch = []byte(sub.epoch), true
 	}
 	resubscribe := sub.confirmed == nil // not the first subscribe
+	sub.inFlight = s
 	c.mu.Unlock()
 	// Errors end the session; the next one resubscribes.
 	_ = s.send(cmd, func(f *codec.ServerFrame, err error) {
@@ -192,8 +196,12 @@ func (c *Client) sendSubscribe(s *session, sub *Subscription) {
 func (c *Client) onSubscribed(s *session, sub *Subscription, f *codec.ServerFrame, resubscribe bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	answered := sub.inFlight == s
+	if answered {
+		sub.inFlight = nil
+	}
 	if sub.state != subSubscribing || sub.sess != s {
-		if sub.state == subRemoved && sub.sess == s {
+		if sub.state == subRemoved && answered {
 			s.undo(sub.channel, f.ErrCode == 0)
 		}
 		return
@@ -253,8 +261,9 @@ func (s *session) startUndo(channel string) {
 
 // undo answers the reply to a subscribe of channel that the application
 // gave up while it was in flight: one that succeeded is unsubscribed. Until
-// that is written, a new subscribe of channel refused with 104 is retried
-// (onSubscribeError). Called with c.mu held, on the reader goroutine.
+// the server has answered that, a new subscribe of channel refused with 104
+// is retried (onSubscribeError). Called with c.mu held, on the reader
+// goroutine.
 func (s *session) undo(channel string, subscribed bool) {
 	done := func() {
 		if s.undoing[channel]--; s.undoing[channel] <= 0 {
@@ -265,11 +274,21 @@ func (s *session) undo(channel string, subscribed bool) {
 		done()
 		return
 	}
-	s.goSend(&codec.Command{Cmd: codec.CmdUnsubscribe, Channel: []byte(channel)}, func() {
-		s.c.mu.Lock()
-		done()
-		s.c.mu.Unlock()
-	})
+	s.wg.Add(1)
+	go func() { // the reader must not wait on a write while it holds c.mu
+		defer s.wg.Done()
+		cmd := &codec.Command{Cmd: codec.CmdUnsubscribe, Channel: []byte(channel)}
+		err := s.send(cmd, func(*codec.ServerFrame, error) { // its reply, or the session's end
+			s.c.mu.Lock()
+			done()
+			s.c.mu.Unlock()
+		})
+		if errors.Is(err, errNotSent) { // the reply func was not kept: it will not be called
+			s.c.mu.Lock()
+			done()
+			s.c.mu.Unlock()
+		}
+	}()
 }
 
 // retrySubscribe sends sub's subscribe again after a delay, on the same
