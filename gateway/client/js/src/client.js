@@ -98,7 +98,8 @@ export class Client extends Emitter {
   }
 
   /**
-   * Closes the connection for good (1000) and rejects pending commands.
+   * Closes the connection for good (1000) and rejects pending commands
+   * (with 113 a publish that may have been published).
    * Subscriptions stay registered with their positions: connect() resumes them.
    */
   close() {
@@ -198,7 +199,11 @@ export class Client extends Emitter {
       return Promise.reject(new WsgateError(ErrorCode.Closed, "client is closed: call connect() first"));
     }
     return new Promise((resolve, reject) => {
-      const p = { frame, resolve, reject, lost: how.lost, retry: how.retry ?? null, sent: false, id: 0, timer: null, retryTimer: null };
+      // sent: the current attempt was written and its reply has not come.
+      // unknown: an attempt was sent and its outcome will never be learned
+      // (connection lost, 113, given up): a publish that fails after that
+      // may still have been published, whatever ends it (codec/README.md §6).
+      const p = { frame, resolve, reject, lost: how.lost, retry: how.retry ?? null, sent: false, unknown: false, id: 0, timer: null, retryTimer: null };
       p.timer = setTimeout(() => this.#expire(p), how.timeout ?? this.#opts.commandTimeout);
       this.#submit(p);
     });
@@ -221,12 +226,24 @@ export class Client extends Emitter {
     const i = this.#queue.indexOf(p);
     if (i >= 0) this.#queue.splice(i, 1);
     if (p.id) this.#inflight.delete(p.id);
-    const ms = "no reply in time";
-    if (p.sent && p.frame.cmd === "publish") {
-      p.reject(new WsgateError(ErrorCode.OutcomeUnknown, `publish: ${ms}: it may have been published`));
-    } else {
-      p.reject(new WsgateError(ErrorCode.Timeout, `${p.frame.cmd}: ${p.sent ? ms : "not connected in time"}`));
+    const why = p.sent || p.unknown ? "no reply in time" : "not connected in time";
+    this.#fail(p, new WsgateError(ErrorCode.Timeout, `${p.frame.cmd}: ${why}`));
+  }
+
+  /**
+   * Rejects a command that is no longer queued, in flight or waiting to
+   * retry. A publish that was, or may have been, sent in any attempt ends
+   * as 113 instead of err: Timeout and Closed would claim it never took
+   * effect.
+   */
+  #fail(p, err) {
+    clearTimeout(p.timer);
+    clearTimeout(p.retryTimer);
+    if (p.sent) p.unknown = true; // its reply will never be read
+    if (p.unknown && p.frame.cmd === "publish" && err.code !== ErrorCode.OutcomeUnknown) {
+      err = new WsgateError(ErrorCode.OutcomeUnknown, `${err.message}: it may have been published`, { cause: err });
     }
+    p.reject(err);
   }
 
   #onReply(f) {
@@ -241,17 +258,17 @@ export class Client extends Emitter {
       this.#onSubscribeReply(p.sub, p.sock, f);
       return;
     }
+    p.sent = false; // answered: this attempt's outcome is known…
+    p.id = 0;
     if (f.error) {
       const err = new WsgateError(Number(f.error.code ?? 0), String(f.error.message ?? ""));
+      if (err.code === ErrorCode.OutcomeUnknown) p.unknown = true; // …unless it is 113
       if (p.retry?.has(err.code)) {
-        p.sent = false;
-        p.id = 0;
         p.tries = (p.tries ?? 0) + 1;
         p.retryTimer = setTimeout(() => this.#submit(p), retryDelay(p.tries));
         return;
       }
-      clearTimeout(p.timer);
-      p.reject(err);
+      this.#fail(p, err);
       return;
     }
     clearTimeout(p.timer);
@@ -543,23 +560,20 @@ export class Client extends Emitter {
     const requeue = [];
     for (const p of this.#inflight.values()) {
       if (p.sub) continue; // subscribes are sent again by the subscription
-      p.sent = false;
-      p.id = 0;
       switch (p.lost) {
         case Lost.Requeue:
+          p.unknown = true; // the lost attempt may have taken effect
+          p.sent = false;
+          p.id = 0;
           requeue.push(p);
-          break;
-        case Lost.Unknown:
-          clearTimeout(p.timer);
-          p.reject(new WsgateError(ErrorCode.OutcomeUnknown, `${p.frame.cmd}: connection lost before the reply (${reason}): it may have been published`));
           break;
         case Lost.Resolve:
           clearTimeout(p.timer);
           p.resolve({});
           break;
+        case Lost.Unknown: // a publish without a key: #fail makes it 113
         default:
-          clearTimeout(p.timer);
-          p.reject(new WsgateError(ErrorCode.Disconnected, `${p.frame.cmd}: connection lost before the reply (${reason})`));
+          this.#fail(p, new WsgateError(ErrorCode.Disconnected, `${p.frame.cmd}: connection lost before the reply (${reason})`));
       }
     }
     this.#inflight.clear();
@@ -597,10 +611,7 @@ export class Client extends Emitter {
     this.#dropSocket(false);
     const closedErr = new WsgateError(ErrorCode.Closed, error ? `client stopped: ${error.message}` : "client closed", { cause: error ?? undefined });
     for (const p of [...this.#inflight.values(), ...this.#queue]) {
-      if (p.sub) continue;
-      clearTimeout(p.timer);
-      clearTimeout(p.retryTimer);
-      p.reject(closedErr);
+      if (!p.sub) this.#fail(p, closedErr);
     }
     this.#inflight.clear();
     this.#queue = [];

@@ -519,3 +519,81 @@ test("an unsubscribe push from the server ends the subscription; it is not resub
   assert.equal(s2.lastCmd("subscribe"), undefined);
   c.close();
 });
+
+/** Runs fn with Math.random returning v (the command retry delay's jitter). */
+async function withRandom(v, fn) {
+  const orig = Math.random;
+  Math.random = () => v;
+  try {
+    return await fn();
+  } finally {
+    Math.random = orig;
+  }
+}
+
+const outcomeUnknown = (e) => e instanceof WsgateError && e.code === ErrorCode.OutcomeUnknown && /may have been published/.test(e.message);
+
+test("a publish that was sent in any attempt ends as 113, never Timeout or Closed", async (t) => {
+  await t.test("(a) keyed, its connection lost, no reconnect before the deadline", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 });
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.fail(); // the next socket never opens
+    await assert.rejects(p, outcomeUnknown);
+  });
+
+  await t.test("(b) keyed, answered 113, the deadline inside the retry pause", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    await withRandom(0.99, async () => {
+      const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
+      await waitFor(() => s.frames().length === 1, "publish");
+      s.push({ type: "reply", id: s.frames()[0].id, error: { code: 113, message: "outcome unknown" } });
+      await assert.rejects(p, outcomeUnknown);
+    });
+    assert.equal(s.frames().length, 1, "not retried before the deadline");
+  });
+
+  await t.test("(c) keyed, in flight when the client stops for good (4503, close())", async () => {
+    for (const stop of [(s) => s.serverClose(4503, "forbidden"), (s, c) => c.close()]) {
+      const fake = fakeWebSocket();
+      const c = newClient(fake);
+      c.connect();
+      const s = await fake.socket(1);
+      s.open();
+      const p = c.publish("c", 1, { idempotencyKey: "k" });
+      await waitFor(() => s.frames().length === 1, "publish");
+      stop(s, c);
+      await assert.rejects(p, outcomeUnknown);
+    }
+  });
+
+  await t.test("(d) without a key, in flight at close()", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1);
+    await waitFor(() => s.frames().length === 1, "publish");
+    c.close();
+    await assert.rejects(p, outcomeUnknown);
+  });
+
+  await t.test("never sent: Timeout and Closed as before", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const late = c.publish("c", 1, { idempotencyKey: "k1", timeout: 20 });
+    const closed = c.publish("c", 2, { idempotencyKey: "k2" });
+    await assert.rejects(late, (e) => e.code === ErrorCode.Timeout && /not connected in time/.test(e.message));
+    c.close();
+    await assert.rejects(closed, (e) => e.code === ErrorCode.Closed);
+  });
+});
