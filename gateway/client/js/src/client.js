@@ -417,26 +417,24 @@ export class Client extends Emitter {
         this.#onReply(f);
         return;
       case "message": {
-        const sub = this.#subs.get(f.channel);
+        const sub = this.#subscribed(f.channel);
         if (sub) sub._onMessage(Number(f.offset ?? 0), f.epoch ?? "", this.#codec.inData(f, this.#opts.dataFormat));
         return;
       }
       case "epoch":
-        this.#subs.get(f.channel)?._onEpoch(f);
+        this.#subscribed(f.channel)?._onEpoch(f);
         return;
       case "gap":
-        this.#subs.get(f.channel)?._onGap(f);
+        this.#subscribed(f.channel)?._onGap(f);
         return;
       case "join":
-      case "leave": {
-        const sub = this.#subs.get(f.channel);
-        if (sub?._active) sub.emit(f.type, { channel: f.channel, client: f.client ?? "", user: f.user ?? "" });
+      case "leave":
+        this.#subscribed(f.channel)?.emit(f.type, { channel: f.channel, client: f.client ?? "", user: f.user ?? "" });
         return;
-      }
       case "unsubscribe": {
         // The server ended the subscription (its API's unsubscribe): it is
         // not resubscribed on reconnect.
-        const sub = this.#subs.get(f.channel);
+        const sub = this.#subscribed(f.channel);
         if (sub) {
           this.#subs.delete(f.channel);
           sub._onUnsubscribed("unsubscribed by the server");
@@ -449,6 +447,19 @@ export class Client extends Emitter {
       default:
         return; // a push type this client does not know: ignored (forward compatibility)
     }
+  }
+
+  /**
+   * The subscription a push of channel is for: only one whose subscribe
+   * this connection answered (a lost connection makes it "subscribing"
+   * again). Until then a push is about an earlier subscription of the
+   * channel that the server has not yet seen unsubscribed: a trailing
+   * message would move the new one's position past what its resume
+   * replays, and an unsubscribe push would end it by mistake.
+   */
+  #subscribed(channel) {
+    const sub = this.#subs.get(channel);
+    return sub?.state === "subscribed" ? sub : undefined;
   }
 
   /** The server's token expired: answer with a refresh command. */

@@ -597,3 +597,50 @@ test("a publish that was sent in any attempt ends as 113, never Timeout or Close
     await assert.rejects(closed, (e) => e.code === ErrorCode.Closed);
   });
 });
+
+test("pushes before a subscribe's reply belong to the channel's previous subscription: ignored", async (t) => {
+  /** Subscribes A, answers it, unsubscribes it and subscribes B; returns before B's reply. */
+  async function resubscribed(opts) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const a = c.subscribe("c");
+    c.connect();
+    const { s } = await subscribed(c, fake, 1, "c", { offset: 7, epoch: "e1" });
+    s.push(msg(8, "e1"));
+    a.unsubscribe();
+    const b = c.subscribe("c", opts);
+    await waitFor(() => s.frames().filter((f) => f.cmd === "subscribe").length === 2, "B's subscribe");
+    return { c, s, b, unsub: s.lastCmd("unsubscribe"), sub: s.lastCmd("subscribe") };
+  }
+
+  await t.test("A's trailing message and gap do not move B's position past its replay", async () => {
+    const { s, b, unsub, sub } = await resubscribed({ offset: 3, epoch: "e1" });
+    const events = [];
+    b.on("message", (m) => events.push(m.offset));
+    b.on("subscribed", () => events.push("subscribed"));
+    const lost = record(b, "lost");
+    s.push(msg(9, "e1")); // queued for A before the server read its unsubscribe
+    s.push({ type: "gap", channel: "c", from: 10, to: 11 });
+    s.push({ type: "reply", id: unsub.id });
+    s.push({ type: "reply", id: sub.id, offset: 11, epoch: "e1", recovered: true });
+    for (const o of [4, 5, 6, 7, 8, 9]) s.push(msg(o, "e1"));
+    s.push({ type: "gap", channel: "c", from: 10, to: 11 }); // B's own
+    assert.deepEqual(events, ["subscribed", 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(lost, [{ kind: "gap", channel: "c", from: 10, to: 11, epoch: "e1" }]);
+    assert.equal(b.duplicates, 0);
+  });
+
+  await t.test("an unsubscribe push about A does not end B", async () => {
+    const { c, s, b, unsub, sub } = await resubscribed();
+    const ended = record(b, "unsubscribed");
+    const got = record(b, "message");
+    s.push({ type: "unsubscribe", channel: "c" }); // a backend ended A meanwhile
+    s.push({ type: "reply", id: unsub.id, error: { code: 105, message: "not subscribed" } });
+    s.push({ type: "reply", id: sub.id, offset: 8, epoch: "e1" });
+    s.push(msg(9, "e1"));
+    assert.equal(b.state, "subscribed");
+    assert.equal(ended.length, 0);
+    assert.equal(c.getSubscription("c"), b);
+    assert.deepEqual(got.map((m) => m.offset), [9]);
+  });
+});
