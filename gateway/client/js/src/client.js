@@ -285,7 +285,8 @@ export class Client extends Emitter {
       if (cmd instanceof Promise) cmd = await cmd;
     } catch (err) {
       sub._fail(new WsgateError(ErrorCode.Unauthorized, `subscription token source failed: ${err?.message ?? err}`, { cause: err }));
-      this.#subs.delete(sub.channel);
+      // Only its own entry: the channel may have a newer subscription by now.
+      if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel);
       return;
     }
     if (sock !== this.#socket || this.#state !== "connected" || !sub._active || this.#subs.get(sub.channel) !== sub) return;

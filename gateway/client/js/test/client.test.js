@@ -644,3 +644,24 @@ test("pushes before a subscribe's reply belong to the channel's previous subscri
     assert.deepEqual(got.map((m) => m.offset), [9]);
   });
 });
+
+test("a failing token of an unsubscribed subscription leaves the channel's new subscription alone", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  let rejectA;
+  const a = c.subscribe("c", { token: () => new Promise((_, reject) => (rejectA = reject)) });
+  await waitFor(() => rejectA, "A's token call");
+  a.unsubscribe();
+  const b = c.subscribe("c");
+  const got = record(b, "message");
+  rejectA(new Error("token service down"));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(c.getSubscription("c"), b);
+  s.push({ type: "reply", id: s.lastCmd("subscribe").id, offset: 1, epoch: "e1" });
+  s.push(msg(2, "e1"));
+  assert.equal(b.state, "subscribed");
+  assert.deepEqual(got.map((m) => m.offset), [2]);
+});
