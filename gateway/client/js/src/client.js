@@ -23,6 +23,8 @@ const defaults = Object.freeze({
   commandTimeout: 10000, // ms for a command, including time spent waiting for a connection
 });
 
+const OPEN = 1; // WebSocket.OPEN (not every runtime has the global)
+
 // Publish errors an idempotent publish retries by itself (codec/README.md §6).
 const retryablePublish = new Set([ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.OutcomeUnknown]);
 
@@ -209,15 +211,18 @@ export class Client extends Emitter {
     });
   }
 
+  /** Sends p now if the socket takes it, else queues it for the next connection. */
   #submit(p) {
-    if (this.#state !== "connected") {
-      this.#queue.push(p);
-      return;
+    if (this.#writable()) {
+      const id = this.#nextId++;
+      if (this.#write({ ...p.frame, id })) {
+        p.id = id;
+        p.sent = true;
+        this.#inflight.set(id, p);
+        return;
+      }
     }
-    p.id = this.#nextId++;
-    p.sent = true;
-    this.#inflight.set(p.id, p);
-    this.#write({ ...p.frame, id: p.id });
+    this.#queue.push(p);
   }
 
   /** The command's deadline passed. */
@@ -289,11 +294,14 @@ export class Client extends Emitter {
       if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel);
       return;
     }
-    if (sock !== this.#socket || this.#state !== "connected" || !sub._active || this.#subs.get(sub.channel) !== sub) return;
+    if (!sub._active || this.#subs.get(sub.channel) !== sub) return;
+    // Not written (a replaced or closing socket): the next connection
+    // subscribes it again.
+    if (sock !== this.#socket || !this.#writable()) return;
     const id = this.#nextId++;
+    if (!this.#write({ ...cmd, id })) return;
     sub._pendingId = id;
     this.#inflight.set(id, { sub, sock });
-    this.#write({ ...cmd, id });
   }
 
   #onSubscribeReply(sub, sock, f) {
@@ -320,7 +328,10 @@ export class Client extends Emitter {
     this.#subs.delete(sub.channel);
     const onServer = sub._pendingId !== 0 || sub.state === "subscribed";
     sub._onUnsubscribed("unsubscribed by the application");
-    if (!onServer || this.#state !== "connected") return;
+    // A socket that is not open takes the subscription with it; a queued
+    // unsubscribe would reach the next connection and could end a newer
+    // subscription of the channel there.
+    if (!onServer || !this.#writable()) return;
     try {
       await this.#request({ cmd: "unsubscribe", channel: sub.channel }, { lost: Lost.Resolve });
     } catch (err) {
@@ -521,12 +532,23 @@ export class Client extends Emitter {
     this.#armLiveness(this.#opts.pongTimeout);
   }
 
+  /**
+   * Whether a frame written now goes to the server. Once the server's close
+   * frame has arrived the socket is CLOSING: browsers and ws then drop
+   * send() without an error, and the close event comes only later.
+   */
+  #writable() {
+    return this.#state === "connected" && this.#socket?.readyState === OPEN;
+  }
+
+  /** Writes frame to the socket; false when it was not sent. */
   #write(frame) {
     try {
       this.#socket.send(this.#codec.encode(frame));
+      return true;
     } catch (err) {
-      // The socket is closing under us: its close event will follow.
       this.emit("error", new WsgateError(0, `send failed: ${err?.message ?? err}`, { cause: err }));
+      return false;
     }
   }
 

@@ -665,3 +665,25 @@ test("a failing token of an unsubscribed subscription leaves the channel's new s
   assert.equal(b.state, "subscribed");
   assert.deepEqual(got.map((m) => m.offset), [2]);
 });
+
+test("nothing is written to a CLOSING socket: a publish goes on the next connection, not 113", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const a = c.subscribe("c");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e1" });
+  s.closing(); // the server's close frame (a drain) arrived; the close event has not
+  const pub = c.publish("c", "x");
+  a.unsubscribe();
+  const b = c.subscribe("c");
+  s.serverClose(1001, "drain");
+  assert.equal(s.dropped.length, 0, "nothing written after CLOSING");
+  const s2 = await fake.socket(2);
+  s2.open();
+  await waitFor(() => s2.frames().length === 2, "subscribe and publish");
+  // The unsubscribe went with the old connection: not carried to the new one.
+  assert.deepEqual(s2.frames().map((f) => f.cmd), ["subscribe", "publish"]);
+  s2.push({ type: "reply", id: s2.lastCmd("publish").id, offset: 1, epoch: "e1" });
+  assert.equal((await pub).offset, 1);
+  assert.equal(b.state, "subscribing");
+});
