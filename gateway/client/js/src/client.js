@@ -215,7 +215,16 @@ export class Client extends Emitter {
   #submit(p) {
     if (this.#writable()) {
       const id = this.#nextId++;
-      if (this.#write({ ...p.frame, id })) {
+      let written;
+      try {
+        written = this.#write({ ...p.frame, id });
+      } catch (err) {
+        // Nothing was sent: the caller gets the codec's error, not 113 or a timeout.
+        clearTimeout(p.timer);
+        p.reject(new TypeError(`${p.frame.cmd}: cannot encode the command: ${err?.message ?? err}`, { cause: err }));
+        return;
+      }
+      if (written) {
         p.id = id;
         p.sent = true;
         this.#inflight.set(id, p);
@@ -541,10 +550,14 @@ export class Client extends Emitter {
     return this.#state === "connected" && this.#socket?.readyState === OPEN;
   }
 
-  /** Writes frame to the socket; false when it was not sent. */
+  /**
+   * Writes frame to the socket; false when the socket refused it. A frame
+   * the codec cannot encode throws, and nothing is sent.
+   */
   #write(frame) {
+    const data = this.#codec.encode(frame);
     try {
-      this.#socket.send(this.#codec.encode(frame));
+      this.#socket.send(data);
       return true;
     } catch (err) {
       this.emit("error", new WsgateError(0, `send failed: ${err?.message ?? err}`, { cause: err }));

@@ -687,3 +687,23 @@ test("nothing is written to a CLOSING socket: a publish goes on the next connect
   assert.equal((await pub).offset, 1);
   assert.equal(b.state, "subscribing");
 });
+
+test("data the encoding cannot carry rejects at the call; a command the codec cannot encode rejects with its error", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const errors = record(c, "error");
+  const cyclic = {};
+  cyclic.self = cyclic;
+  const notJSON = (e) => e instanceof TypeError && /cannot be encoded as JSON/.test(e.message);
+  await assert.rejects(c.publish("c", { n: 1n }, { timeout: 50 }), notJSON); // not connected yet
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  await assert.rejects(c.publish("c", cyclic, { idempotencyKey: "k", timeout: 50 }), notJSON);
+  await assert.rejects(c.history("c", { offset: 1n, epoch: "e", timeout: 50 }), (e) => e instanceof TypeError && /history: cannot encode/.test(e.message));
+  assert.equal(s.frames().length, 0);
+  assert.equal(errors.length, 0);
+
+  const mp = newClient(fakeWebSocket({ encoding: "msgpack" }), { encoding: "msgpack", dataFormat: "json" });
+  await assert.rejects(mp.publish("c", () => 1), notJSON); // not the text "undefined"
+});
