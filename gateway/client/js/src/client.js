@@ -50,7 +50,8 @@ export class Client extends Emitter {
   #nextId = 1;
   #inflight = new Map(); // id → command or {sub}
   #queue = []; // commands waiting for a connection
-  #timers = new Set(); // retry timers to cancel on stop
+  #retrying = new Set(); // commands in the pause before their next attempt
+  #timers = new Set(); // subscribe retry timers to cancel on stop
   #reconnectTimer = null;
   #connectTimer = null;
   #livenessTimer = null;
@@ -236,7 +237,7 @@ export class Client extends Emitter {
 
   /** The command's deadline passed. */
   #expire(p) {
-    clearTimeout(p.retryTimer);
+    this.#retrying.delete(p);
     const i = this.#queue.indexOf(p);
     if (i >= 0) this.#queue.splice(i, 1);
     if (p.id) this.#inflight.delete(p.id);
@@ -279,7 +280,11 @@ export class Client extends Emitter {
       if (err.code === ErrorCode.OutcomeUnknown) p.unknown = true; // …unless it is 113
       if (p.retry?.has(err.code)) {
         p.tries = (p.tries ?? 0) + 1;
-        p.retryTimer = setTimeout(() => this.#submit(p), retryDelay(p.tries));
+        this.#retrying.add(p);
+        p.retryTimer = setTimeout(() => {
+          this.#retrying.delete(p);
+          this.#submit(p);
+        }, retryDelay(p.tries));
         return;
       }
       this.#fail(p, err);
@@ -657,11 +662,12 @@ export class Client extends Emitter {
     this.#timers.clear();
     this.#dropSocket(false);
     const closedErr = new WsgateError(ErrorCode.Closed, error ? `client stopped: ${error.message}` : "client closed", { cause: error ?? undefined });
-    for (const p of [...this.#inflight.values(), ...this.#queue]) {
+    for (const p of [...this.#inflight.values(), ...this.#queue, ...this.#retrying]) {
       if (!p.sub) this.#fail(p, closedErr);
     }
     this.#inflight.clear();
     this.#queue = [];
+    this.#retrying.clear();
     for (const sub of this.#subs.values()) sub._onConnectionLost(reason);
     this.#setState("disconnected", { code, reason, error });
   }

@@ -707,3 +707,28 @@ test("data the encoding cannot carry rejects at the call; a command the codec ca
   const mp = newClient(fakeWebSocket({ encoding: "msgpack" }), { encoding: "msgpack", dataFormat: "json" });
   await assert.rejects(mp.publish("c", () => 1), notJSON); // not the text "undefined"
 });
+
+test("close() rejects a keyed publish in its retry pause; connect() does not send it", async () => {
+  for (const [code, outcome] of [
+    [113, outcomeUnknown],
+    [107, (e) => e.code === ErrorCode.Closed], // not published: nothing is unknown
+  ]) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    await withRandom(0.99, async () => {
+      const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 2000 });
+      await waitFor(() => s.frames().length === 1, "publish");
+      s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try again" } });
+      c.close(); // inside the ~200 ms pause
+      await assert.rejects(p, outcome);
+    });
+    c.connect();
+    const s2 = await fake.socket(2);
+    s2.open();
+    await new Promise((r) => setTimeout(r, 250)); // past the pause
+    assert.equal(s2.frames().length, 0, `${code}: nothing sent on the new connection`);
+  }
+});
