@@ -41,6 +41,7 @@ export class Client extends Emitter {
   #opts;
   #backoff;
   #state = "disconnected";
+  #transitions = 0; // #setState calls: a handler's nested one supersedes the outer one's events
   #closed = false; // close() was called or the client stopped for good; connect() clears it
   #gen = 0; // bumped by every dial and every stop: stale async steps compare it
   #socket = null;
@@ -96,8 +97,9 @@ export class Client extends Emitter {
     this.#closed = false;
     this.#backoff.reset();
     this.#tokenReason = "connect";
+    const gen = this.#gen;
     this.#setState("connecting", { code: 0, reason: "connect", delay: 0, attempt: 0 });
-    this.#dial();
+    if (gen === this.#gen) this.#dial(); // else a "connecting" handler called close()
   }
 
   /**
@@ -420,6 +422,7 @@ export class Client extends Emitter {
     this.#pingSentAt = 0;
     this.#tokenReason = "reconnect";
     this.#setState("connected", { protocol: sock.protocol || this.#codec.protocol });
+    if (sock !== this.#socket) return; // a "connected" handler called close()
     this.#armLiveness(this.#opts.pingInterval);
     for (const sub of this.#subs.values()) this.#sendSubscribe(sub, sock);
     const queued = this.#queue;
@@ -573,10 +576,14 @@ export class Client extends Emitter {
   /** The transport is gone (closed, failed, timed out): settle commands, then reconnect or stop. */
   #onLost(sock, { code, reason, refused = null }) {
     if (sock !== this.#socket) return;
+    // Event handlers run below may call close() (and connect()), which
+    // bump #gen: then that decided what happens next, not this.
+    const gen = this.#gen;
     const wasOpen = this.#state === "connected";
     this.#dropSocket(true);
     this.#settleInflight(reason);
     for (const sub of this.#subs.values()) sub._onConnectionLost(reason);
+    if (gen !== this.#gen) return;
 
     const act = refused ? handshakeAction(refused.status) : closeAction(code);
     const what = refused ? `handshake refused with HTTP ${refused.status}` : `closed with ${code}${reason ? ` (${reason})` : ""}`;
@@ -601,6 +608,7 @@ export class Client extends Emitter {
     const attempt = this.#backoff.attempt + 1;
     const delay = this.#backoff.next(floor);
     this.#setState("connecting", { code, reason: what, delay, attempt, status: refused?.status ?? 0 });
+    if (gen !== this.#gen) return;
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
       this.#dial();
@@ -653,7 +661,8 @@ export class Client extends Emitter {
 
   /** Stops for good: no reconnect, pending commands rejected. */
   #stop({ code, reason, error = null }) {
-    if (this.#state === "disconnected" && this.#closed) return;
+    // Stopped already, or stopping: a handler of the events below called close().
+    if (this.#closed) return;
     this.#closed = true;
     this.#gen++;
     clearTimeout(this.#reconnectTimer);
@@ -675,8 +684,10 @@ export class Client extends Emitter {
   #setState(state, info) {
     const previous = this.#state;
     this.#state = state;
-    this.emit(state, info);
+    const n = ++this.#transitions;
     this.emit("state", { state, previous, ...info });
+    // A "state" handler that moved on (close()) already reported the newer state.
+    if (n === this.#transitions) this.emit(state, info);
   }
 }
 

@@ -732,3 +732,44 @@ test("close() rejects a keyed publish in its retry pause; connect() does not sen
     assert.equal(s2.frames().length, 0, `${code}: nothing sent on the new connection`);
   }
 });
+
+test("close() from an event handler stops the reconnect", async (t) => {
+  /** After close() in a handler: disconnected once, and no socket beyond the first n. */
+  async function stopped(c, fake, states, n) {
+    assert.equal(c.state, "disconnected");
+    await new Promise((r) => setTimeout(r, 40)); // longer than any backoff here
+    assert.equal(fake.sockets.length, n, "no new connection");
+    assert.equal(c.state, "disconnected");
+    assert.equal(states.filter((x) => x.state === "disconnected").length, 1);
+    assert.equal(states.at(-1).state, "disconnected");
+  }
+
+  for (const [name, on] of [
+    ["the client's connecting", (c) => c.on("connecting", () => c.close())],
+    ["the client's state", (c) => c.on("state", (e) => e.state === "connecting" && c.close())],
+    ["a subscription's subscribing", (c, sub) => sub.on("subscribing", () => c.close())],
+  ]) {
+    await t.test(`${name}, after a lost connection`, async () => {
+      const fake = fakeWebSocket();
+      const c = newClient(fake);
+      const sub = c.subscribe("c");
+      const got = record(sub, "message");
+      c.connect();
+      const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e" });
+      const states = record(c, "state");
+      on(c, sub);
+      s.serverClose(1001, "drain");
+      await stopped(c, fake, states, 1);
+      assert.equal(got.length, 0);
+    });
+  }
+
+  await t.test("the client's connecting, at the first connect()", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const states = record(c, "state");
+    c.on("connecting", () => c.close());
+    c.connect();
+    await stopped(c, fake, states, 0);
+  });
+});
