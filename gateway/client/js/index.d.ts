@@ -163,7 +163,7 @@ export interface SubscribeOptions {
   /** Start position (e.g. persisted by the application): both or neither. */
   offset?: number;
   epoch?: string;
-  /** Subscription token, or a function returning one (called on every subscribe). */
+  /** Subscription token, or a function returning one (called on every subscribe; if it throws or rejects, the subscription fails). */
   token?: string | ((channel: string) => string | Promise<string>);
 }
 

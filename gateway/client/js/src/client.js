@@ -301,8 +301,9 @@ export class Client extends Emitter {
   async #sendSubscribe(sub, sock) {
     // Without a token source the command is ready at once and goes out
     // before anything queued after it (e.g. the first publish).
-    let cmd = sub._command();
+    let cmd;
     try {
+      cmd = sub._command();
       if (cmd instanceof Promise) cmd = await cmd;
     } catch (err) {
       sub._fail(new WsgateError(ErrorCode.Unauthorized, `subscription token source failed: ${err?.message ?? err}`, { cause: err }));

@@ -773,3 +773,38 @@ test("close() from an event handler stops the reconnect", async (t) => {
     await stopped(c, fake, states, 0);
   });
 });
+
+test("a subscription token function that throws fails the subscription like one that rejects", async () => {
+  const unhandled = [];
+  const onUnhandled = (e) => unhandled.push(e);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    for (const token of [
+      () => {
+        throw new Error("no session");
+      },
+      async () => {
+        throw new Error("no session");
+      },
+    ]) {
+      const sub = c.subscribe("c", { token });
+      const errors = record(sub, "error");
+      const ended = record(sub, "unsubscribed");
+      await assert.rejects(sub.ready(), /subscription token source failed: no session/);
+      assert.equal(sub.state, "failed");
+      assert.equal(errors.length, 1);
+      assert.equal(ended.length, 1);
+      assert.equal(c.getSubscription("c"), undefined);
+    }
+    assert.equal(s.frames().length, 0, "no subscribe sent");
+    await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});
