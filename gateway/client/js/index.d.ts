@@ -62,7 +62,7 @@ export interface ClientOptions {
   connectTimeout?: number;
   /** ms for a command, including waiting for a connection (default 10000). */
   commandTimeout?: number;
-  /** Uniform random numbers in [0, 1) for the jitter (tests). */
+  /** Uniform random numbers in [0, 1) for the jitter of reconnects and retries (tests). */
   random?: () => number;
 }
 

@@ -40,6 +40,7 @@ export class Client extends Emitter {
   #url;
   #opts;
   #backoff;
+  #random; // uniform in [0, 1): the jitter of reconnects and retries
   #state = "disconnected";
   #transitions = 0; // #setState calls: a handler's nested one supersedes the outer one's events
   #closed = false; // close() was called or the client stopped for good; connect() clears it
@@ -78,7 +79,8 @@ export class Client extends Emitter {
     if (o.dataFormat !== "raw" && o.dataFormat !== "json") {
       throw new TypeError(`dataFormat must be "raw" or "json", got ${o.dataFormat}`);
     }
-    this.#backoff = new Backoff(o.backoff, o.random ?? Math.random);
+    this.#random = o.random ?? Math.random;
+    this.#backoff = new Backoff(o.backoff, this.#random);
   }
 
   /** "disconnected" | "connecting" | "connected" */
@@ -286,7 +288,7 @@ export class Client extends Emitter {
         p.retryTimer = setTimeout(() => {
           this.#retrying.delete(p);
           this.#submit(p);
-        }, retryDelay(p.tries));
+        }, this.#retryDelay(p.tries));
         return;
       }
       this.#fail(p, err);
@@ -332,7 +334,7 @@ export class Client extends Emitter {
       const t = setTimeout(() => {
         this.#timers.delete(t);
         if (sock === this.#socket && sub._active) this.#sendSubscribe(sub, sock);
-      }, retryDelay(sub._retries));
+      }, this.#retryDelay(sub._retries));
       this.#timers.add(t);
     } else {
       this.#subs.delete(sub.channel);
@@ -682,6 +684,11 @@ export class Client extends Emitter {
     this.#setState("disconnected", { code, reason, error });
   }
 
+  /** Full-jitter delay for command and subscribe retries: up to 100 ms·2^n, at most 5 s. */
+  #retryDelay(n) {
+    return this.#random() * Math.min(5000, 100 * 2 ** Math.min(n, 10));
+  }
+
   #setState(state, info) {
     const previous = this.#state;
     this.#state = state;
@@ -690,11 +697,6 @@ export class Client extends Emitter {
     // A "state" handler that moved on (close()) already reported the newer state.
     if (n === this.#transitions) this.emit(state, info);
   }
-}
-
-/** Full-jitter delay for command and subscribe retries: up to 100 ms·2^n, at most 5 s. */
-function retryDelay(n) {
-  return Math.random() * Math.min(5000, 100 * 2 ** Math.min(n, 10));
 }
 
 function now() {

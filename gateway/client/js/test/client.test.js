@@ -520,8 +520,8 @@ test("an unsubscribe push from the server ends the subscription; it is not resub
   c.close();
 });
 
-/** Runs fn with Math.random returning v (the command retry delay's jitter). */
-async function withRandom(v, fn) {
+/** Runs fn with Math.random returning v. */
+async function withMathRandom(v, fn) {
   const orig = Math.random;
   Math.random = () => v;
   try {
@@ -548,16 +548,14 @@ test("a publish that was sent in any attempt ends as 113, never Timeout or Close
 
   await t.test("(b) keyed, answered 113, the deadline inside the retry pause", async () => {
     const fake = fakeWebSocket();
-    const c = newClient(fake);
+    const c = newClient(fake, { random: () => 0.99 });
     c.connect();
     const s = await fake.socket(1);
     s.open();
-    await withRandom(0.99, async () => {
-      const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
-      await waitFor(() => s.frames().length === 1, "publish");
-      s.push({ type: "reply", id: s.frames()[0].id, error: { code: 113, message: "outcome unknown" } });
-      await assert.rejects(p, outcomeUnknown);
-    });
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.push({ type: "reply", id: s.frames()[0].id, error: { code: 113, message: "outcome unknown" } });
+    await assert.rejects(p, outcomeUnknown);
     assert.equal(s.frames().length, 1, "not retried before the deadline");
   });
 
@@ -714,17 +712,15 @@ test("close() rejects a keyed publish in its retry pause; connect() does not sen
     [107, (e) => e.code === ErrorCode.Closed], // not published: nothing is unknown
   ]) {
     const fake = fakeWebSocket();
-    const c = newClient(fake);
+    const c = newClient(fake, { random: () => 0.99 });
     c.connect();
     const s = await fake.socket(1);
     s.open();
-    await withRandom(0.99, async () => {
-      const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 2000 });
-      await waitFor(() => s.frames().length === 1, "publish");
-      s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try again" } });
-      c.close(); // inside the ~200 ms pause
-      await assert.rejects(p, outcome);
-    });
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 2000 });
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try again" } });
+    c.close(); // inside the ~200 ms pause
+    await assert.rejects(p, outcome);
     c.connect();
     const s2 = await fake.socket(2);
     s2.open();
@@ -807,4 +803,23 @@ test("a subscription token function that throws fails the subscription like one 
   } finally {
     process.off("unhandledRejection", onUnhandled);
   }
+});
+
+test("options.random is the jitter of command and subscribe retries too", async () => {
+  await withMathRandom(0, async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { random: () => 0.99 }); // pauses of ~200 ms, not 0
+    c.subscribe("c");
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    await waitFor(() => s.lastCmd("subscribe"), "subscribe");
+    s.push({ type: "reply", id: s.lastCmd("subscribe").id, error: { code: 111, message: "internal" } });
+    c.publish("c", 1, { idempotencyKey: "k" }).catch(() => {});
+    await waitFor(() => s.lastCmd("publish"), "publish");
+    s.push({ type: "reply", id: s.lastCmd("publish").id, error: { code: 107, message: "rate limited" } });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(s.frames().map((f) => f.cmd), ["subscribe", "publish"], "no retry before ~200 ms");
+    await waitFor(() => s.frames().length === 4, "both retried");
+  });
 });
