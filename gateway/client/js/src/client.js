@@ -241,10 +241,17 @@ export class Client extends Emitter {
 
   /** The command's deadline passed. */
   #expire(p) {
-    this.#retrying.delete(p);
+    const pausing = this.#retrying.delete(p);
     const i = this.#queue.indexOf(p);
     if (i >= 0) this.#queue.splice(i, 1);
     if (p.id) this.#inflight.delete(p.id);
+    if (pausing && !p.unknown) {
+      // Every attempt was answered 107 or 111: nothing was published, and
+      // the last answer says why (as the Go client returns it).
+      const last = p.lastError;
+      this.#fail(p, new WsgateError(last.code, `${p.frame.cmd}: ${last.message} (retried until the deadline)`, { cause: last }));
+      return;
+    }
     const why = p.sent || p.unknown ? "no reply in time" : "not connected in time";
     this.#fail(p, new WsgateError(ErrorCode.Timeout, `${p.frame.cmd}: ${why}`));
   }
@@ -283,6 +290,7 @@ export class Client extends Emitter {
       const err = new WsgateError(Number(f.error.code ?? 0), String(f.error.message ?? ""));
       if (err.code === ErrorCode.OutcomeUnknown) p.unknown = true; // …unless it is 113
       if (p.retry?.has(err.code)) {
+        p.lastError = err;
         p.tries = (p.tries ?? 0) + 1;
         this.#retrying.add(p);
         p.retryTimer = setTimeout(() => {

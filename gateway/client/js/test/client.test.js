@@ -823,3 +823,17 @@ test("options.random is the jitter of command and subscribe retries too", async 
     await waitFor(() => s.frames().length === 4, "both retried");
   });
 });
+
+test("a keyed publish whose deadline ends the pause after 107/111 rejects with that code, not Timeout", async () => {
+  for (const code of [107, 111]) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { random: () => 0.99 });
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try later" } });
+    await assert.rejects(p, (e) => e.code === code && /try later \(retried until the deadline\)/.test(e.message));
+  }
+});
