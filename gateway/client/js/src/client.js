@@ -101,7 +101,7 @@ export class Client extends Emitter {
     this.#tokenReason = "connect";
     const gen = this.#gen;
     this.#setState("connecting", { code: 0, reason: "connect", delay: 0, attempt: 0 });
-    if (gen === this.#gen) this.#dial(); // else a "connecting" handler called close()
+    if (gen === this.#gen) this.#dial(); // else a handler of these events called close()
   }
 
   /**
