@@ -62,7 +62,7 @@ export interface ClientOptions {
   connectTimeout?: number;
   /** ms for a command, including waiting for a connection (default 10000). */
   commandTimeout?: number;
-  /** Uniform random numbers in [0, 1) for the jitter (tests). */
+  /** Uniform random numbers in [0, 1) for the jitter of reconnects and retries (tests). */
   random?: () => number;
 }
 
@@ -163,7 +163,7 @@ export interface SubscribeOptions {
   /** Start position (e.g. persisted by the application): both or neither. */
   offset?: number;
   epoch?: string;
-  /** Subscription token, or a function returning one (called on every subscribe). */
+  /** Subscription token, or a function returning one (called on every subscribe; if it throws or rejects, the subscription fails). */
   token?: string | ((channel: string) => string | Promise<string>);
 }
 

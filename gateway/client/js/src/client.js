@@ -23,6 +23,8 @@ const defaults = Object.freeze({
   commandTimeout: 10000, // ms for a command, including time spent waiting for a connection
 });
 
+const OPEN = 1; // WebSocket.OPEN (not every runtime has the global)
+
 // Publish errors an idempotent publish retries by itself (codec/README.md §6).
 const retryablePublish = new Set([ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.OutcomeUnknown]);
 
@@ -38,7 +40,9 @@ export class Client extends Emitter {
   #url;
   #opts;
   #backoff;
+  #random; // uniform in [0, 1): the jitter of reconnects and retries
   #state = "disconnected";
+  #transitions = 0; // #setState calls: a handler's nested one supersedes the outer one's events
   #closed = false; // close() was called or the client stopped for good; connect() clears it
   #gen = 0; // bumped by every dial and every stop: stale async steps compare it
   #socket = null;
@@ -48,7 +52,8 @@ export class Client extends Emitter {
   #nextId = 1;
   #inflight = new Map(); // id → command or {sub}
   #queue = []; // commands waiting for a connection
-  #timers = new Set(); // retry timers to cancel on stop
+  #retrying = new Set(); // commands in the pause before their next attempt
+  #timers = new Set(); // subscribe retry timers to cancel on stop
   #reconnectTimer = null;
   #connectTimer = null;
   #livenessTimer = null;
@@ -74,7 +79,8 @@ export class Client extends Emitter {
     if (o.dataFormat !== "raw" && o.dataFormat !== "json") {
       throw new TypeError(`dataFormat must be "raw" or "json", got ${o.dataFormat}`);
     }
-    this.#backoff = new Backoff(o.backoff, o.random ?? Math.random);
+    this.#random = o.random ?? Math.random;
+    this.#backoff = new Backoff(o.backoff, this.#random);
   }
 
   /** "disconnected" | "connecting" | "connected" */
@@ -93,12 +99,14 @@ export class Client extends Emitter {
     this.#closed = false;
     this.#backoff.reset();
     this.#tokenReason = "connect";
+    const gen = this.#gen;
     this.#setState("connecting", { code: 0, reason: "connect", delay: 0, attempt: 0 });
-    this.#dial();
+    if (gen === this.#gen) this.#dial(); // else a handler of these events called close()
   }
 
   /**
-   * Closes the connection for good (1000) and rejects pending commands.
+   * Closes the connection for good (1000) and rejects pending commands
+   * (with 113 a publish that may have been published).
    * Subscriptions stay registered with their positions: connect() resumes them.
    */
   close() {
@@ -198,35 +206,70 @@ export class Client extends Emitter {
       return Promise.reject(new WsgateError(ErrorCode.Closed, "client is closed: call connect() first"));
     }
     return new Promise((resolve, reject) => {
-      const p = { frame, resolve, reject, lost: how.lost, retry: how.retry ?? null, sent: false, id: 0, timer: null, retryTimer: null };
+      // sent: the current attempt was written and its reply has not come.
+      // unknown: an attempt was sent and its outcome will never be learned
+      // (connection lost, 113, given up): a publish that fails after that
+      // may still have been published, whatever ends it (codec/README.md §6).
+      const p = { frame, resolve, reject, lost: how.lost, retry: how.retry ?? null, sent: false, unknown: false, id: 0, timer: null, retryTimer: null };
       p.timer = setTimeout(() => this.#expire(p), how.timeout ?? this.#opts.commandTimeout);
       this.#submit(p);
     });
   }
 
+  /** Sends p now if the socket takes it, else queues it for the next connection. */
   #submit(p) {
-    if (this.#state !== "connected") {
-      this.#queue.push(p);
-      return;
+    if (this.#writable()) {
+      const id = this.#nextId++;
+      let written;
+      try {
+        written = this.#write({ ...p.frame, id });
+      } catch (err) {
+        // Nothing was sent: the caller gets the codec's error, not 113 or a timeout.
+        clearTimeout(p.timer);
+        p.reject(new TypeError(`${p.frame.cmd}: cannot encode the command: ${err?.message ?? err}`, { cause: err }));
+        return;
+      }
+      if (written) {
+        p.id = id;
+        p.sent = true;
+        this.#inflight.set(id, p);
+        return;
+      }
     }
-    p.id = this.#nextId++;
-    p.sent = true;
-    this.#inflight.set(p.id, p);
-    this.#write({ ...p.frame, id: p.id });
+    this.#queue.push(p);
   }
 
   /** The command's deadline passed. */
   #expire(p) {
-    clearTimeout(p.retryTimer);
+    const pausing = this.#retrying.delete(p);
     const i = this.#queue.indexOf(p);
     if (i >= 0) this.#queue.splice(i, 1);
     if (p.id) this.#inflight.delete(p.id);
-    const ms = "no reply in time";
-    if (p.sent && p.frame.cmd === "publish") {
-      p.reject(new WsgateError(ErrorCode.OutcomeUnknown, `publish: ${ms}: it may have been published`));
-    } else {
-      p.reject(new WsgateError(ErrorCode.Timeout, `${p.frame.cmd}: ${p.sent ? ms : "not connected in time"}`));
+    if (pausing && !p.unknown) {
+      // Every attempt was answered 107 or 111: nothing was published, and
+      // the last answer says why (as the Go client returns it).
+      const last = p.lastError;
+      this.#fail(p, new WsgateError(last.code, `${p.frame.cmd}: ${last.message} (retried until the deadline)`, { cause: last }));
+      return;
     }
+    const why = p.sent || p.unknown ? "no reply in time" : "not connected in time";
+    this.#fail(p, new WsgateError(ErrorCode.Timeout, `${p.frame.cmd}: ${why}`));
+  }
+
+  /**
+   * Rejects a command that is no longer queued, in flight or waiting to
+   * retry. A publish that was, or may have been, sent in any attempt ends
+   * as 113 instead of err: Timeout and Closed would claim it never took
+   * effect.
+   */
+  #fail(p, err) {
+    clearTimeout(p.timer);
+    clearTimeout(p.retryTimer);
+    if (p.sent) p.unknown = true; // its reply will never be read
+    if (p.unknown && p.frame.cmd === "publish" && err.code !== ErrorCode.OutcomeUnknown) {
+      err = new WsgateError(ErrorCode.OutcomeUnknown, `${err.message}: it may have been published`, { cause: err });
+    }
+    p.reject(err);
   }
 
   #onReply(f) {
@@ -241,17 +284,22 @@ export class Client extends Emitter {
       this.#onSubscribeReply(p.sub, p.sock, f);
       return;
     }
+    p.sent = false; // answered: this attempt's outcome is known…
+    p.id = 0;
     if (f.error) {
       const err = new WsgateError(Number(f.error.code ?? 0), String(f.error.message ?? ""));
+      if (err.code === ErrorCode.OutcomeUnknown) p.unknown = true; // …unless it is 113
       if (p.retry?.has(err.code)) {
-        p.sent = false;
-        p.id = 0;
+        p.lastError = err;
         p.tries = (p.tries ?? 0) + 1;
-        p.retryTimer = setTimeout(() => this.#submit(p), retryDelay(p.tries));
+        this.#retrying.add(p);
+        p.retryTimer = setTimeout(() => {
+          this.#retrying.delete(p);
+          this.#submit(p);
+        }, this.#retryDelay(p.tries));
         return;
       }
-      clearTimeout(p.timer);
-      p.reject(err);
+      this.#fail(p, err);
       return;
     }
     clearTimeout(p.timer);
@@ -263,19 +311,24 @@ export class Client extends Emitter {
   async #sendSubscribe(sub, sock) {
     // Without a token source the command is ready at once and goes out
     // before anything queued after it (e.g. the first publish).
-    let cmd = sub._command();
+    let cmd;
     try {
+      cmd = sub._command();
       if (cmd instanceof Promise) cmd = await cmd;
     } catch (err) {
       sub._fail(new WsgateError(ErrorCode.Unauthorized, `subscription token source failed: ${err?.message ?? err}`, { cause: err }));
-      this.#subs.delete(sub.channel);
+      // Only its own entry: the channel may have a newer subscription by now.
+      if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel);
       return;
     }
-    if (sock !== this.#socket || this.#state !== "connected" || !sub._active || this.#subs.get(sub.channel) !== sub) return;
+    if (!sub._active || this.#subs.get(sub.channel) !== sub) return;
+    // Not written (a replaced or closing socket): the next connection
+    // subscribes it again.
+    if (sock !== this.#socket || !this.#writable()) return;
     const id = this.#nextId++;
+    if (!this.#write({ ...cmd, id })) return;
     sub._pendingId = id;
     this.#inflight.set(id, { sub, sock });
-    this.#write({ ...cmd, id });
   }
 
   #onSubscribeReply(sub, sock, f) {
@@ -289,7 +342,7 @@ export class Client extends Emitter {
       const t = setTimeout(() => {
         this.#timers.delete(t);
         if (sock === this.#socket && sub._active) this.#sendSubscribe(sub, sock);
-      }, retryDelay(sub._retries));
+      }, this.#retryDelay(sub._retries));
       this.#timers.add(t);
     } else {
       this.#subs.delete(sub.channel);
@@ -302,7 +355,10 @@ export class Client extends Emitter {
     this.#subs.delete(sub.channel);
     const onServer = sub._pendingId !== 0 || sub.state === "subscribed";
     sub._onUnsubscribed("unsubscribed by the application");
-    if (!onServer || this.#state !== "connected") return;
+    // A socket that is not open takes the subscription with it; a queued
+    // unsubscribe would reach the next connection and could end a newer
+    // subscription of the channel there.
+    if (!onServer || !this.#writable()) return;
     try {
       await this.#request({ cmd: "unsubscribe", channel: sub.channel }, { lost: Lost.Resolve });
     } catch (err) {
@@ -377,6 +433,7 @@ export class Client extends Emitter {
     this.#pingSentAt = 0;
     this.#tokenReason = "reconnect";
     this.#setState("connected", { protocol: sock.protocol || this.#codec.protocol });
+    if (sock !== this.#socket) return; // a "connected" handler called close()
     this.#armLiveness(this.#opts.pingInterval);
     for (const sub of this.#subs.values()) this.#sendSubscribe(sub, sock);
     const queued = this.#queue;
@@ -400,26 +457,24 @@ export class Client extends Emitter {
         this.#onReply(f);
         return;
       case "message": {
-        const sub = this.#subs.get(f.channel);
+        const sub = this.#subscribed(f.channel);
         if (sub) sub._onMessage(Number(f.offset ?? 0), f.epoch ?? "", this.#codec.inData(f, this.#opts.dataFormat));
         return;
       }
       case "epoch":
-        this.#subs.get(f.channel)?._onEpoch(f);
+        this.#subscribed(f.channel)?._onEpoch(f);
         return;
       case "gap":
-        this.#subs.get(f.channel)?._onGap(f);
+        this.#subscribed(f.channel)?._onGap(f);
         return;
       case "join":
-      case "leave": {
-        const sub = this.#subs.get(f.channel);
-        if (sub?._active) sub.emit(f.type, { channel: f.channel, client: f.client ?? "", user: f.user ?? "" });
+      case "leave":
+        this.#subscribed(f.channel)?.emit(f.type, { channel: f.channel, client: f.client ?? "", user: f.user ?? "" });
         return;
-      }
       case "unsubscribe": {
         // The server ended the subscription (its API's unsubscribe): it is
         // not resubscribed on reconnect.
-        const sub = this.#subs.get(f.channel);
+        const sub = this.#subscribed(f.channel);
         if (sub) {
           this.#subs.delete(f.channel);
           sub._onUnsubscribed("unsubscribed by the server");
@@ -432,6 +487,19 @@ export class Client extends Emitter {
       default:
         return; // a push type this client does not know: ignored (forward compatibility)
     }
+  }
+
+  /**
+   * The subscription a push of channel is for: only one whose subscribe
+   * this connection answered (a lost connection makes it "subscribing"
+   * again). Until then a push is about an earlier subscription of the
+   * channel that the server has not yet seen unsubscribed: a trailing
+   * message would move the new one's position past what its resume
+   * replays, and an unsubscribe push would end it by mistake.
+   */
+  #subscribed(channel) {
+    const sub = this.#subs.get(channel);
+    return sub?.state === "subscribed" ? sub : undefined;
   }
 
   /** The server's token expired: answer with a refresh command. */
@@ -492,22 +560,41 @@ export class Client extends Emitter {
     this.#armLiveness(this.#opts.pongTimeout);
   }
 
+  /**
+   * Whether a frame written now goes to the server. Once the server's close
+   * frame has arrived the socket is CLOSING: browsers and ws then drop
+   * send() without an error, and the close event comes only later.
+   */
+  #writable() {
+    return this.#state === "connected" && this.#socket?.readyState === OPEN;
+  }
+
+  /**
+   * Writes frame to the socket; false when the socket refused it. A frame
+   * the codec cannot encode throws, and nothing is sent.
+   */
   #write(frame) {
+    const data = this.#codec.encode(frame);
     try {
-      this.#socket.send(this.#codec.encode(frame));
+      this.#socket.send(data);
+      return true;
     } catch (err) {
-      // The socket is closing under us: its close event will follow.
       this.emit("error", new WsgateError(0, `send failed: ${err?.message ?? err}`, { cause: err }));
+      return false;
     }
   }
 
   /** The transport is gone (closed, failed, timed out): settle commands, then reconnect or stop. */
   #onLost(sock, { code, reason, refused = null }) {
     if (sock !== this.#socket) return;
+    // Event handlers run below may call close() (and connect()), which
+    // bump #gen: then that decided what happens next, not this.
+    const gen = this.#gen;
     const wasOpen = this.#state === "connected";
     this.#dropSocket(true);
     this.#settleInflight(reason);
     for (const sub of this.#subs.values()) sub._onConnectionLost(reason);
+    if (gen !== this.#gen) return;
 
     const act = refused ? handshakeAction(refused.status) : closeAction(code);
     const what = refused ? `handshake refused with HTTP ${refused.status}` : `closed with ${code}${reason ? ` (${reason})` : ""}`;
@@ -532,6 +619,7 @@ export class Client extends Emitter {
     const attempt = this.#backoff.attempt + 1;
     const delay = this.#backoff.next(floor);
     this.#setState("connecting", { code, reason: what, delay, attempt, status: refused?.status ?? 0 });
+    if (gen !== this.#gen) return;
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
       this.#dial();
@@ -543,23 +631,20 @@ export class Client extends Emitter {
     const requeue = [];
     for (const p of this.#inflight.values()) {
       if (p.sub) continue; // subscribes are sent again by the subscription
-      p.sent = false;
-      p.id = 0;
       switch (p.lost) {
         case Lost.Requeue:
+          p.unknown = true; // the lost attempt may have taken effect
+          p.sent = false;
+          p.id = 0;
           requeue.push(p);
-          break;
-        case Lost.Unknown:
-          clearTimeout(p.timer);
-          p.reject(new WsgateError(ErrorCode.OutcomeUnknown, `${p.frame.cmd}: connection lost before the reply (${reason}): it may have been published`));
           break;
         case Lost.Resolve:
           clearTimeout(p.timer);
           p.resolve({});
           break;
+        case Lost.Unknown: // a publish without a key: #fail makes it 113
         default:
-          clearTimeout(p.timer);
-          p.reject(new WsgateError(ErrorCode.Disconnected, `${p.frame.cmd}: connection lost before the reply (${reason})`));
+          this.#fail(p, new WsgateError(ErrorCode.Disconnected, `${p.frame.cmd}: connection lost before the reply (${reason})`));
       }
     }
     this.#inflight.clear();
@@ -587,7 +672,8 @@ export class Client extends Emitter {
 
   /** Stops for good: no reconnect, pending commands rejected. */
   #stop({ code, reason, error = null }) {
-    if (this.#state === "disconnected" && this.#closed) return;
+    // Stopped already, or stopping: a handler of the events below called close().
+    if (this.#closed) return;
     this.#closed = true;
     this.#gen++;
     clearTimeout(this.#reconnectTimer);
@@ -596,29 +682,29 @@ export class Client extends Emitter {
     this.#timers.clear();
     this.#dropSocket(false);
     const closedErr = new WsgateError(ErrorCode.Closed, error ? `client stopped: ${error.message}` : "client closed", { cause: error ?? undefined });
-    for (const p of [...this.#inflight.values(), ...this.#queue]) {
-      if (p.sub) continue;
-      clearTimeout(p.timer);
-      clearTimeout(p.retryTimer);
-      p.reject(closedErr);
+    for (const p of [...this.#inflight.values(), ...this.#queue, ...this.#retrying]) {
+      if (!p.sub) this.#fail(p, closedErr);
     }
     this.#inflight.clear();
     this.#queue = [];
+    this.#retrying.clear();
     for (const sub of this.#subs.values()) sub._onConnectionLost(reason);
     this.#setState("disconnected", { code, reason, error });
+  }
+
+  /** Full-jitter delay for command and subscribe retries: up to 100 ms·2^n, at most 5 s. */
+  #retryDelay(n) {
+    return this.#random() * Math.min(5000, 100 * 2 ** Math.min(n, 10));
   }
 
   #setState(state, info) {
     const previous = this.#state;
     this.#state = state;
-    this.emit(state, info);
+    const n = ++this.#transitions;
     this.emit("state", { state, previous, ...info });
+    // A "state" handler that moved on (close()) already reported the newer state.
+    if (n === this.#transitions) this.emit(state, info);
   }
-}
-
-/** Full-jitter delay for command and subscribe retries: up to 100 ms·2^n, at most 5 s. */
-function retryDelay(n) {
-  return Math.random() * Math.min(5000, 100 * 2 ** Math.min(n, 10));
 }
 
 function now() {

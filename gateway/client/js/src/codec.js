@@ -101,12 +101,27 @@ export function outData(encoding, value, format) {
     if (format === "raw" && isBytes(value)) {
       throw new TypeError("the JSON encoding carries JSON values, not bytes: use encoding msgpack");
     }
+    // Encoded once more with its frame when sent, which may be after a
+    // reconnect: a value JSON cannot carry must fail here, not then.
+    jsonText(value);
     return value;
   }
-  if (format === "json") return utf8.encode(JSON.stringify(value));
+  if (format === "json") return utf8.encode(jsonText(value));
   if (isBytes(value)) return toUint8(value);
   if (typeof value === "string") return utf8.encode(value);
   throw new TypeError('with encoding "msgpack" and dataFormat "raw", data must be bytes or a string');
+}
+
+/** value as JSON text; a TypeError that says so for what JSON cannot carry (BigInt, a cycle, a function). */
+function jsonText(value) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new TypeError(`publish data cannot be encoded as JSON: ${err?.message ?? err}`, { cause: err });
+  }
+  if (text === undefined) throw new TypeError(`publish data cannot be encoded as JSON: a ${typeof value}`);
+  return text;
 }
 
 /** A received JSON-text payload as a value; bytes that are not JSON stay bytes. */

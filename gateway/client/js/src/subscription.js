@@ -108,7 +108,9 @@ export class Subscription extends Emitter {
       this._sentPosition = { offset: this.#offset, epoch: this.#epoch };
     }
     if (typeof this.#token === "function") {
-      return Promise.resolve(this.#token(this.channel)).then((t) => {
+      // In the executor, a token function that throws rejects like one
+      // whose promise rejects: the client then fails the subscription.
+      return new Promise((resolve) => resolve(this.#token(this.channel))).then((t) => {
         if (t) cmd.token = String(t);
         return cmd;
       });

@@ -519,3 +519,321 @@ test("an unsubscribe push from the server ends the subscription; it is not resub
   assert.equal(s2.lastCmd("subscribe"), undefined);
   c.close();
 });
+
+/** Runs fn with Math.random returning v. */
+async function withMathRandom(v, fn) {
+  const orig = Math.random;
+  Math.random = () => v;
+  try {
+    return await fn();
+  } finally {
+    Math.random = orig;
+  }
+}
+
+const outcomeUnknown = (e) => e instanceof WsgateError && e.code === ErrorCode.OutcomeUnknown && /may have been published/.test(e.message);
+
+test("a publish that was sent in any attempt ends as 113, never Timeout or Closed", async (t) => {
+  await t.test("(a) keyed, its connection lost, no reconnect before the deadline", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 });
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.fail(); // the next socket never opens
+    await assert.rejects(p, outcomeUnknown);
+  });
+
+  await t.test("(b) keyed, answered 113, the deadline inside the retry pause", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { random: () => 0.99 });
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.push({ type: "reply", id: s.frames()[0].id, error: { code: 113, message: "outcome unknown" } });
+    await assert.rejects(p, outcomeUnknown);
+    assert.equal(s.frames().length, 1, "not retried before the deadline");
+  });
+
+  await t.test("(c) keyed, in flight when the client stops for good (4503, close())", async () => {
+    for (const stop of [(s) => s.serverClose(4503, "forbidden"), (s, c) => c.close()]) {
+      const fake = fakeWebSocket();
+      const c = newClient(fake);
+      c.connect();
+      const s = await fake.socket(1);
+      s.open();
+      const p = c.publish("c", 1, { idempotencyKey: "k" });
+      await waitFor(() => s.frames().length === 1, "publish");
+      stop(s, c);
+      await assert.rejects(p, outcomeUnknown);
+    }
+  });
+
+  await t.test("(d) without a key, in flight at close()", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1);
+    await waitFor(() => s.frames().length === 1, "publish");
+    c.close();
+    await assert.rejects(p, outcomeUnknown);
+  });
+
+  await t.test("never sent: Timeout and Closed as before", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const late = c.publish("c", 1, { idempotencyKey: "k1", timeout: 20 });
+    const closed = c.publish("c", 2, { idempotencyKey: "k2" });
+    await assert.rejects(late, (e) => e.code === ErrorCode.Timeout && /not connected in time/.test(e.message));
+    c.close();
+    await assert.rejects(closed, (e) => e.code === ErrorCode.Closed);
+  });
+});
+
+test("pushes before a subscribe's reply belong to the channel's previous subscription: ignored", async (t) => {
+  /** Subscribes A, answers it, unsubscribes it and subscribes B; returns before B's reply. */
+  async function resubscribed(opts) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const a = c.subscribe("c");
+    c.connect();
+    const { s } = await subscribed(c, fake, 1, "c", { offset: 7, epoch: "e1" });
+    s.push(msg(8, "e1"));
+    a.unsubscribe();
+    const b = c.subscribe("c", opts);
+    await waitFor(() => s.frames().filter((f) => f.cmd === "subscribe").length === 2, "B's subscribe");
+    return { c, s, b, unsub: s.lastCmd("unsubscribe"), sub: s.lastCmd("subscribe") };
+  }
+
+  await t.test("A's trailing message and gap do not move B's position past its replay", async () => {
+    const { s, b, unsub, sub } = await resubscribed({ offset: 3, epoch: "e1" });
+    const events = [];
+    b.on("message", (m) => events.push(m.offset));
+    b.on("subscribed", () => events.push("subscribed"));
+    const lost = record(b, "lost");
+    s.push(msg(9, "e1")); // queued for A before the server read its unsubscribe
+    s.push({ type: "gap", channel: "c", from: 10, to: 11 });
+    s.push({ type: "reply", id: unsub.id });
+    s.push({ type: "reply", id: sub.id, offset: 11, epoch: "e1", recovered: true });
+    for (const o of [4, 5, 6, 7, 8, 9]) s.push(msg(o, "e1"));
+    s.push({ type: "gap", channel: "c", from: 10, to: 11 }); // B's own
+    assert.deepEqual(events, ["subscribed", 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(lost, [{ kind: "gap", channel: "c", from: 10, to: 11, epoch: "e1" }]);
+    assert.equal(b.duplicates, 0);
+  });
+
+  await t.test("an unsubscribe push about A does not end B", async () => {
+    const { c, s, b, unsub, sub } = await resubscribed();
+    const ended = record(b, "unsubscribed");
+    const got = record(b, "message");
+    s.push({ type: "unsubscribe", channel: "c" }); // a backend ended A meanwhile
+    s.push({ type: "reply", id: unsub.id, error: { code: 105, message: "not subscribed" } });
+    s.push({ type: "reply", id: sub.id, offset: 8, epoch: "e1" });
+    s.push(msg(9, "e1"));
+    assert.equal(b.state, "subscribed");
+    assert.equal(ended.length, 0);
+    assert.equal(c.getSubscription("c"), b);
+    assert.deepEqual(got.map((m) => m.offset), [9]);
+  });
+});
+
+test("a failing token of an unsubscribed subscription leaves the channel's new subscription alone", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  let rejectA;
+  const a = c.subscribe("c", { token: () => new Promise((_, reject) => (rejectA = reject)) });
+  await waitFor(() => rejectA, "A's token call");
+  a.unsubscribe();
+  const b = c.subscribe("c");
+  const got = record(b, "message");
+  rejectA(new Error("token service down"));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(c.getSubscription("c"), b);
+  s.push({ type: "reply", id: s.lastCmd("subscribe").id, offset: 1, epoch: "e1" });
+  s.push(msg(2, "e1"));
+  assert.equal(b.state, "subscribed");
+  assert.deepEqual(got.map((m) => m.offset), [2]);
+});
+
+test("nothing is written to a CLOSING socket: a publish goes on the next connection, not 113", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const a = c.subscribe("c");
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e1" });
+  s.closing(); // the server's close frame (a drain) arrived; the close event has not
+  const pub = c.publish("c", "x");
+  a.unsubscribe();
+  const b = c.subscribe("c");
+  s.serverClose(1001, "drain");
+  assert.equal(s.dropped.length, 0, "nothing written after CLOSING");
+  const s2 = await fake.socket(2);
+  s2.open();
+  await waitFor(() => s2.frames().length === 2, "subscribe and publish");
+  // The unsubscribe went with the old connection: not carried to the new one.
+  assert.deepEqual(s2.frames().map((f) => f.cmd), ["subscribe", "publish"]);
+  s2.push({ type: "reply", id: s2.lastCmd("publish").id, offset: 1, epoch: "e1" });
+  assert.equal((await pub).offset, 1);
+  assert.equal(b.state, "subscribing");
+});
+
+test("data the encoding cannot carry rejects at the call; a command the codec cannot encode rejects with its error", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const errors = record(c, "error");
+  const cyclic = {};
+  cyclic.self = cyclic;
+  const notJSON = (e) => e instanceof TypeError && /cannot be encoded as JSON/.test(e.message);
+  await assert.rejects(c.publish("c", { n: 1n }, { timeout: 50 }), notJSON); // not connected yet
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  await assert.rejects(c.publish("c", cyclic, { idempotencyKey: "k", timeout: 50 }), notJSON);
+  await assert.rejects(c.history("c", { offset: 1n, epoch: "e", timeout: 50 }), (e) => e instanceof TypeError && /history: cannot encode/.test(e.message));
+  assert.equal(s.frames().length, 0);
+  assert.equal(errors.length, 0);
+
+  const mp = newClient(fakeWebSocket({ encoding: "msgpack" }), { encoding: "msgpack", dataFormat: "json" });
+  await assert.rejects(mp.publish("c", () => 1), notJSON); // not the text "undefined"
+});
+
+test("close() rejects a keyed publish in its retry pause; connect() does not send it", async () => {
+  for (const [code, outcome] of [
+    [113, outcomeUnknown],
+    [107, (e) => e.code === ErrorCode.Closed], // not published: nothing is unknown
+  ]) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { random: () => 0.99 });
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 2000 });
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try again" } });
+    c.close(); // inside the ~200 ms pause
+    await assert.rejects(p, outcome);
+    c.connect();
+    const s2 = await fake.socket(2);
+    s2.open();
+    await new Promise((r) => setTimeout(r, 250)); // past the pause
+    assert.equal(s2.frames().length, 0, `${code}: nothing sent on the new connection`);
+  }
+});
+
+test("close() from an event handler stops the reconnect", async (t) => {
+  /** After close() in a handler: disconnected once, and no socket beyond the first n. */
+  async function stopped(c, fake, states, n) {
+    assert.equal(c.state, "disconnected");
+    await new Promise((r) => setTimeout(r, 40)); // longer than any backoff here
+    assert.equal(fake.sockets.length, n, "no new connection");
+    assert.equal(c.state, "disconnected");
+    assert.equal(states.filter((x) => x.state === "disconnected").length, 1);
+    assert.equal(states.at(-1).state, "disconnected");
+  }
+
+  for (const [name, on] of [
+    ["the client's connecting", (c) => c.on("connecting", () => c.close())],
+    ["the client's state", (c) => c.on("state", (e) => e.state === "connecting" && c.close())],
+    ["a subscription's subscribing", (c, sub) => sub.on("subscribing", () => c.close())],
+  ]) {
+    await t.test(`${name}, after a lost connection`, async () => {
+      const fake = fakeWebSocket();
+      const c = newClient(fake);
+      const sub = c.subscribe("c");
+      const got = record(sub, "message");
+      c.connect();
+      const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e" });
+      const states = record(c, "state");
+      on(c, sub);
+      s.serverClose(1001, "drain");
+      await stopped(c, fake, states, 1);
+      assert.equal(got.length, 0);
+    });
+  }
+
+  await t.test("the client's connecting, at the first connect()", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const states = record(c, "state");
+    c.on("connecting", () => c.close());
+    c.connect();
+    await stopped(c, fake, states, 0);
+  });
+});
+
+test("a subscription token function that throws fails the subscription like one that rejects", async () => {
+  const unhandled = [];
+  const onUnhandled = (e) => unhandled.push(e);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    for (const token of [
+      () => {
+        throw new Error("no session");
+      },
+      async () => {
+        throw new Error("no session");
+      },
+    ]) {
+      const sub = c.subscribe("c", { token });
+      const errors = record(sub, "error");
+      const ended = record(sub, "unsubscribed");
+      await assert.rejects(sub.ready(), /subscription token source failed: no session/);
+      assert.equal(sub.state, "failed");
+      assert.equal(errors.length, 1);
+      assert.equal(ended.length, 1);
+      assert.equal(c.getSubscription("c"), undefined);
+    }
+    assert.equal(s.frames().length, 0, "no subscribe sent");
+    await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});
+
+test("options.random is the jitter of command and subscribe retries too", async () => {
+  await withMathRandom(0, async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { random: () => 0.99 }); // pauses of ~200 ms, not 0
+    c.subscribe("c");
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    await waitFor(() => s.lastCmd("subscribe"), "subscribe");
+    s.push({ type: "reply", id: s.lastCmd("subscribe").id, error: { code: 111, message: "internal" } });
+    c.publish("c", 1, { idempotencyKey: "k" }).catch(() => {});
+    await waitFor(() => s.lastCmd("publish"), "publish");
+    s.push({ type: "reply", id: s.lastCmd("publish").id, error: { code: 107, message: "rate limited" } });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(s.frames().map((f) => f.cmd), ["subscribe", "publish"], "no retry before ~200 ms");
+    await waitFor(() => s.frames().length === 4, "both retried");
+  });
+});
+
+test("a keyed publish whose deadline ends the pause after 107/111 rejects with that code, not Timeout", async () => {
+  for (const code of [107, 111]) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { random: () => 0.99 });
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try later" } });
+    await assert.rejects(p, (e) => e.code === code && /try later \(retried until the deadline\)/.test(e.message));
+  }
+});

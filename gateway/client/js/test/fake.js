@@ -20,6 +20,7 @@ export function fakeWebSocket({ encoding = "json", wsLike = false } = {}) {
       this.readyState = 0;
       this.binaryType = "blob";
       this.sent = [];
+      this.dropped = []; // written while CLOSING or CLOSED: never reached the server
       this.closedWith = null;
       this.terminated = false;
       this.listeners = {};
@@ -29,9 +30,12 @@ export function fakeWebSocket({ encoding = "json", wsLike = false } = {}) {
     addEventListener(type, fn) {
       (this.listeners[type] ??= []).push(fn);
     }
+    // As browsers and ws do: send() throws before the socket opens, and
+    // once it is CLOSING or CLOSED drops the data without an error.
     send(data) {
-      if (this.readyState !== 1) throw new Error("InvalidStateError: not open");
-      this.sent.push(data);
+      if (this.readyState === 0) throw new Error("InvalidStateError: still connecting");
+      if (this.readyState === 1) this.sent.push(data);
+      else this.dropped.push(data);
     }
     close(code, reason) {
       this.closedWith = { code, reason };
@@ -53,6 +57,10 @@ export function fakeWebSocket({ encoding = "json", wsLike = false } = {}) {
     }
     pushRaw(data) {
       this.fire("message", { data });
+    }
+    /** The server's close frame arrived: CLOSING until serverClose() fires the close event. */
+    closing() {
+      this.readyState = 2;
     }
     serverClose(code, reason = "") {
       this.readyState = 3;
