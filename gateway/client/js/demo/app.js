@@ -2,7 +2,7 @@
 // MessagePack file is needed), one subscription at a time, messages as
 // JSON values {name, text}.
 
-import { Client } from "./wsgate-client/index.js";
+import { Client, ErrorCode } from "./wsgate-client/index.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -139,7 +139,9 @@ $("send").addEventListener("submit", async (ev) => {
     // A key makes the send safe to retry across reconnects: published once.
     await client.publish(sub.channel, { name: $("name").value, text }, { idempotencyKey: newKey() });
   } catch (err) {
-    note(`not sent (${err.message}): "${text}"`, true);
+    // 113: it may have been published (the room will show it if it was).
+    const outcome = err.code === ErrorCode.OutcomeUnknown ? "may not have been sent" : "not sent";
+    note(`${outcome} (${err.message}): "${text}"`, true);
   }
 });
 
