@@ -84,9 +84,9 @@ type HistoryOptions struct {
 	// Since: only publications after this offset (0: all retained).
 	Since uint64
 	// Epoch, when set, makes the call fail with 112 unless the channel's
-	// history is still this epoch (Since belongs to it) and still holds
-	// the publication right after Since: with Epoch, Since 0 asks for the
-	// epoch from its first publication.
+	// history is still this epoch (Since belongs to it) and, unless
+	// Reverse, still holds the publication right after Since: with Epoch,
+	// Since 0 asks for the epoch from its first publication.
 	Epoch   string
 	Limit   int  // at most this many (0: the server's default)
 	Reverse bool // newest first (still only those after Since)

@@ -117,11 +117,12 @@ type Stats struct {
 	// EpochChanges counts channels whose epoch changed under live
 	// subscribers (history lost: a broker restarted without persistence).
 	EpochChanges atomic.Int64 `metric:"wsgate_hub_epoch_changes_total" help:"Channels whose epoch changed under live subscribers (history lost, e.g. a broker restarted without persistence)."`
-	// Resyncs counts channels read back from history after the broker's
-	// subscription lapsed (a reconnect), and ResyncFilled the publications
-	// that delivered.
-	Resyncs      atomic.Int64 `metric:"wsgate_hub_resyncs_total" help:"Channels read back from history after the broker's subscription lapsed (a reconnect)."`
-	ResyncFilled atomic.Int64 `metric:"wsgate_hub_resync_filled_total" help:"Publications delivered by resyncs after a broker subscription lapse."`
+	// Resyncs counts channels read back from history because the broker
+	// may have missed publications (its subscription lapsed, or it gave up
+	// on one the hub refused; retries included), and ResyncFilled the
+	// publications that delivered.
+	Resyncs      atomic.Int64 `metric:"wsgate_hub_resyncs_total" help:"Channels read back from history because the broker may have missed publications (a lapsed subscription, a publication it gave up on; retries included)."`
+	ResyncFilled atomic.Int64 `metric:"wsgate_hub_resync_filled_total" help:"Publications delivered by resyncs."`
 	// ResyncRetries counts resyncs scheduled again because their history
 	// read failed.
 	ResyncRetries atomic.Int64 `metric:"wsgate_hub_resync_retries_total" help:"Resyncs tried again, after a backoff, because their history read failed."`
@@ -202,12 +203,27 @@ func (h *Hub) Start() {
 	}
 }
 
-// Close stops the workers after they deliver what is queued.
+// Close stops the workers after they deliver what is queued, and the
+// resync retries waiting to run.
 func (h *Hub) Close() {
 	for _, s := range h.shards {
+		s.stopRetries()
 		s.queue.close()
 	}
 	h.wg.Wait()
+}
+
+// stopRetries stops the shard's resync retries that are still waiting
+// (one already running finds the queue closed).
+func (s *shard) stopRetries() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.channels {
+		if ch.retry != nil {
+			ch.retry.Stop()
+			ch.retry = nil
+		}
+	}
 }
 
 // Stats returns the hub's live counters.
@@ -327,8 +343,8 @@ func (h *Hub) Observe(channel string, pos broker.Position) {
 // was missed (or announces an epoch change), holding live publications
 // meanwhile.
 //
-// The request takes its place in the shard's queue, outside the budget:
-// it starts once the publications queued before it are delivered. Run
+// The request takes its place in the shard's queue, never refused for the
+// budget (its small cost is counted like a publication's): it starts once the publications queued before it are delivered. Run
 // ahead of them (as control work), it would read history from before
 // them, announce as lost what history no longer keeps but the queue still
 // holds (a full hub's backlog), and then drop the queued ones as

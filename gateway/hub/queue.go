@@ -10,7 +10,7 @@ import (
 // needed: what bounds it is the hub's byte budget (Hub.Deliver), shared by
 // all shards, so one hot channel may use all of it. Resync requests
 // (Hub.Resync: one per lapse or per publication a broker gave up on) wait
-// in it too, outside the budget. push never blocks.
+// in it too, never refused for the budget. push never blocks.
 type queue struct {
 	mu     sync.Mutex
 	cond   sync.Cond
