@@ -348,20 +348,17 @@ func (s *session) closed() {
 //
 // tell, when not nil, is the frame that tells the client (the server
 // API's unsubscribe push). A subscribe of channel still waiting for the
-// broker is cancelled, unless tell is given: then tell must follow that
-// subscribe's reply, because a client ignores pushes about a subscription
-// it has not been confirmed, so it joins the frames held back for the
-// reply to release (or to drop, with a 111: nothing was done).
+// broker is cancelled; when the server ends it (tell given), its answer
+// becomes error 108 instead of tell (see endedByServerReply).
 func (s *session) leave(channel string, tell []byte) {
 	s.srv.hub.Unsubscribe(channel, s)
 	u := s.sub
 	u.mu.Lock()
 	if r := u.recovering[channel]; r != nil && tell != nil {
-		r.Hold(nil, 0, tell, len(tell)) // offset 0: no history covers it
+		r.endedByServer = true
 		tell = nil
-	} else {
-		deleteKey(&u.recovering, channel)
 	}
+	deleteKey(&u.recovering, channel)
 	deleteKey(&u.resumedTop, channel)
 	u.mu.Unlock()
 	if tell != nil {

@@ -44,7 +44,6 @@ func (s *session) subscribe(cmd *codec.Command) {
 		return
 	}
 	u := s.subscribed()
-	s.supersedeHold(ch)
 	if ns.Presence {
 		s.srv.presence.Join(ch, presence.Member{Client: u.id, User: s.userID()})
 	}
@@ -128,21 +127,20 @@ func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume
 // ch again meanwhile (then rec is no longer ch's). Frames it held back
 // are dropped with it. Worker only.
 //
-// A subscribe the server API ended meanwhile (rec is still ch's, with the
-// unsubscribe push held in it, but ch is no longer subscribed: see leave)
-// gets 108 instead: 111 would have the client send it again, undoing the
-// backend's decision. With Redis this is the usual end of such a
-// subscribe, as the broker forgets the position read of a channel no one
+// A subscribe the server API ended meanwhile gets 108 instead (see
+// endedByServerReply). With Redis that is the usual end of such a
+// subscribe: the broker forgets the position read of a channel no one
 // wants any more.
 func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) {
 	u := s.sub
-	current := s.dropRecovery(ch, rec)
-	i := slices.Index(u.subs, ch)
-	switch {
-	case current && i < 0:
-		s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodePermission, "unsubscribed by the server"))
+	u.mu.Lock()
+	ended := rec.endedByServer
+	u.mu.Unlock()
+	if ended {
+		s.t.write(s.endedByServerReply(id))
 		return
-	case current:
+	}
+	if i := slices.Index(u.subs, ch); s.dropRecovery(ch, rec) && i >= 0 {
 		s.leave(ch, nil)
 		u.subs = slices.Delete(u.subs, i, i+1)
 	}
@@ -166,7 +164,8 @@ func (s *session) unsubscribe(cmd *codec.Command) {
 
 // dropSubscription unsubscribes the session from channel on the server's
 // behalf (the API; worker only) and tells the client with an unsubscribe
-// push, after the subscribe's reply if that is still to come.
+// push, or, if its subscribe is still to be answered, with that answer
+// (error 108).
 func (s *session) dropSubscription(channel string) {
 	if s.sub == nil {
 		return

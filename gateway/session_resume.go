@@ -14,10 +14,15 @@ import (
 // gateway/holdback, which the hub uses too (once per channel, for gap
 // repairs); this file decides what a resume replies and replays.
 
-// recovery is a channel's resume in progress: the live frames held back
-// meanwhile, by epoch and offset (0 for join/leave and notices, which
-// history never covers), their bytes counted against the queue limit.
-type recovery = holdback.Buffer[[]byte]
+// recovery is a channel's subscribe waiting for the broker: the live
+// frames held back meanwhile, by epoch and offset (0 for join/leave and
+// notices, which history never covers), their bytes counted against the
+// queue limit; and whether the server API ended the subscription before
+// the subscribe was answered (see leave).
+type recovery struct {
+	holdback.Buffer[[]byte]
+	endedByServer bool // guarded by subState.mu
+}
 
 // startRecovery begins holding ch's live frames back while a subscribe
 // waits for the broker (worker only; the session has subscribed state).
@@ -49,24 +54,23 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 	u := s.sub
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if rec.endedByServer {
+		s.t.writeAll([][]byte{s.endedByServerReply(reply.ID)}, true)
+		return
+	}
 	if r := u.takeLocked(ch, rec); r != nil {
 		frames = append(frames, r.Uncovered(holdback.Position{Epoch: pos.Epoch, Offset: pos.Offset})...)
 	}
 	s.t.writeAll(frames, true)
 }
 
-// supersedeHold drops what ch still holds for a subscribe the server API
-// ended while it waited for the broker (see leave): a new subscribe of ch
-// replaces it, so that subscribe's answer sends only its reply. The
-// resume filter that answer may have set (finishRecovery) goes too: it
-// would drop the new subscription's publications below a top it was not
-// told.
-func (s *session) supersedeHold(ch string) {
-	u := s.sub
-	u.mu.Lock()
-	deleteKey(&u.recovering, ch)
-	deleteKey(&u.resumedTop, ch)
-	u.mu.Unlock()
+// endedByServerReply answers a subscribe whose subscription the server API
+// ended before it was answered: 108, final, rather than a success followed
+// by an unsubscribe push a client would not heed (it ignores pushes about
+// a subscription it has not been confirmed) or a 111 it would retry,
+// undoing the backend's decision.
+func (s *session) endedByServerReply(id uint32) []byte {
+	return s.frame(codec.AppendError(nil, s.enc, id, codec.CodePermission, "unsubscribed by the server"))
 }
 
 // takeLocked ends the hold rec of ch (see startRecovery) and returns it,
@@ -114,6 +118,10 @@ func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint
 	u := s.sub
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if rec.endedByServer {
+		s.t.writeAll([][]byte{s.endedByServerReply(id)}, true)
+		return
+	}
 	r := u.takeLocked(ch, rec)
 	if r == nil { // unsubscribed meanwhile: just answer the subscribe
 		var reply [][]byte
