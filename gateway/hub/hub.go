@@ -203,18 +203,20 @@ func (h *Hub) Start() {
 	}
 }
 
-// Close stops the workers after they deliver what is queued, and the
-// resync retries waiting to run.
+// Close stops the workers after they deliver what is queued, then the
+// resync retries still waiting (the workers may arm one until they stop;
+// one that fires meanwhile finds its queue closed).
 func (h *Hub) Close() {
 	for _, s := range h.shards {
-		s.stopRetries()
 		s.queue.close()
 	}
 	h.wg.Wait()
+	for _, s := range h.shards {
+		s.stopRetries()
+	}
 }
 
-// stopRetries stops the shard's resync retries that are still waiting
-// (one already running finds the queue closed).
+// stopRetries stops the shard's resync retries that are still waiting.
 func (s *shard) stopRetries() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
