@@ -432,10 +432,13 @@ export class Client extends Emitter {
     this.#openedAt = this.#lastRecv = now();
     this.#pingSentAt = 0;
     this.#tokenReason = "reconnect";
+    // Taken before the events: a subscription a handler makes is sent by
+    // subscribe() itself, and sending it again here would get 104.
+    const subs = [...this.#subs.values()];
     this.#setState("connected", { protocol: sock.protocol || this.#codec.protocol });
     if (sock !== this.#socket) return; // a "connected" handler called close()
     this.#armLiveness(this.#opts.pingInterval);
-    for (const sub of this.#subs.values()) this.#sendSubscribe(sub, sock);
+    for (const sub of subs) this.#sendSubscribe(sub, sock);
     const queued = this.#queue;
     this.#queue = [];
     for (const p of queued) this.#submit(p);

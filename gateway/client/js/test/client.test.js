@@ -837,3 +837,31 @@ test("a keyed publish whose deadline ends the pause after 107/111 rejects with t
     await assert.rejects(p, (e) => e.code === code && /try later \(retried until the deadline\)/.test(e.message));
   }
 });
+
+test("a subscribe made by a connected or state handler is sent once, not again by the resubscribe", async (t) => {
+  for (const [name, on, subOpts] of [
+    ["connected", (c, make) => c.on("connected", make)],
+    ["state", (c, make) => c.on("state", (e) => e.state === "connected" && make())],
+    ["connected, with a subscription token function", (c, make) => c.on("connected", make), { token: async () => "t" }],
+  ]) {
+    await t.test(name, async () => {
+      const fake = fakeWebSocket();
+      const c = newClient(fake);
+      on(c, () => c.getSubscription("x") ?? c.subscribe("x", subOpts));
+      c.connect();
+      const s = await fake.socket(1);
+      s.open();
+      await waitFor(() => s.lastCmd("subscribe"), "subscribe");
+      await new Promise((r) => setTimeout(r, 5)); // a second one would be out by now
+      const subs = s.frames().filter((f) => f.cmd === "subscribe");
+      assert.equal(subs.length, 1, "one subscribe on the wire");
+      const sub = c.getSubscription("x");
+      const got = record(sub, "message");
+      s.push({ type: "reply", id: subs[0].id, offset: 0, epoch: "e" });
+      s.push({ type: "message", channel: "x", offset: 1, epoch: "e", data: 1 });
+      assert.equal(sub.state, "subscribed");
+      assert.equal(c.getSubscription("x"), sub);
+      assert.deepEqual(got.map((m) => m.offset), [1]);
+    });
+  }
+});
