@@ -129,7 +129,11 @@ export class Subscription extends Emitter {
     }
   }
 
-  /** The subscribe reply. @internal */
+  /**
+   * The subscribe reply. The state is committed and ready() resolved before
+   * any event: a handler that unsubscribes (or closes the client) then
+   * sees a subscription the server has, and what it does stands. @internal
+   */
   _onSubscribed(reply) {
     this._pendingId = 0;
     this._retries = 0;
@@ -137,6 +141,7 @@ export class Subscription extends Emitter {
     const epoch = reply.epoch ?? "";
     const sent = this._sentPosition;
     const info = { channel: this.channel, offset: top, epoch, resumed: sent !== null, recovered: false, reason: "" };
+    let lost = null;
     if (sent) {
       // Absent "recovered" after a resume position: the namespace has
       // recovery off, so nothing was replayed.
@@ -145,36 +150,40 @@ export class Subscription extends Emitter {
       if (!info.recovered) {
         // Subscribed from the current top: the application must reload.
         this.#setPosition(top, epoch);
-        this.emit("lost", {
+        lost = {
           kind: "unrecovered",
           channel: this.channel,
           reason: info.reason || "not recovered",
           epoch,
           previous: sent.epoch,
           offset: sent.offset,
-        });
+        };
       }
       // Recovered: the missed publications follow the reply; keep the position.
     } else {
       if (this.#everSubscribed) {
         // Re-subscribed without a position (the channel keeps no history):
         // whatever was published meanwhile is gone for this client.
-        this.emit("lost", {
+        lost = {
           kind: "unrecovered",
           channel: this.channel,
           reason: "no position to resume from (the channel keeps no history)",
           epoch,
           previous: "",
           offset: 0,
-        });
+        };
       }
       if (epoch !== this.#epoch) this.#setPosition(top, epoch);
       else this.#offset = Math.max(this.#offset, top);
     }
     this.#everSubscribed = true;
     this.state = "subscribed";
-    this.emit("subscribed", info);
     this.#ready.resolve(info);
+    if (lost) {
+      this.emit("lost", lost);
+      if (this.state !== "subscribed") return; // a "lost" handler ended it (or closed the client)
+    }
+    this.emit("subscribed", info);
   }
 
   /** The subscribe was refused. Returns true when it should be retried. @internal */

@@ -865,3 +865,61 @@ test("a subscribe made by a connected or state handler is sent once, not again b
     });
   }
 });
+
+test("a lost handler of an unrecovered resume that unsubscribes (or closes) has its way", async (t) => {
+  /** A subscribe with a start position, answered recovered:false; handler runs on "lost". */
+  async function unrecovered(handler) {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const a = c.subscribe("c", { offset: 3, epoch: "e1" });
+    const events = [];
+    for (const e of ["lost", "subscribed", "subscribing", "unsubscribed"]) a.on(e, () => events.push(e));
+    const ctx = { c, a, events };
+    a.on("lost", () => handler(ctx));
+    c.connect();
+    const { s } = await subscribed(c, fake, 1, "c", { offset: 10, epoch: "e2", recovered: false, reason: "epoch changed" });
+    return { ...ctx, s, fake };
+  }
+
+  await t.test("unsubscribe() and a fresh subscribe: the server is told, and the new one is subscribed", async () => {
+    const { c, a, events, s } = await unrecovered((x) => {
+      x.a.unsubscribe();
+      x.b = x.c.subscribe("c");
+    });
+    assert.deepEqual(s.frames().map((f) => f.cmd), ["subscribe", "unsubscribe", "subscribe"]);
+    assert.deepEqual(events, ["lost", "unsubscribed"]);
+    assert.equal(a.state, "unsubscribed");
+    assert.equal((await a.ready()).offset, 10, "ready() resolves: the reply came first");
+    s.push({ type: "reply", id: s.lastCmd("unsubscribe").id });
+    s.push({ type: "reply", id: s.lastCmd("subscribe").id, offset: 10, epoch: "e2" });
+    const b = c.getSubscription("c");
+    assert.equal(b.state, "subscribed");
+  });
+
+  await t.test("close(): the subscription waits for the next connection, not subscribed", async () => {
+    const { c, a, events, fake } = await unrecovered((x) => x.c.close());
+    assert.equal(c.state, "disconnected");
+    assert.deepEqual(events, ["lost", "subscribing"]);
+    assert.equal(a.state, "subscribing");
+    c.connect();
+    const s2 = await fake.socket(2);
+    s2.open();
+    await waitFor(() => s2.lastCmd("subscribe"), "resubscribe");
+    assert.deepEqual([s2.lastCmd("subscribe").offset, s2.lastCmd("subscribe").epoch], [10, "e2"]);
+  });
+});
+
+test("a subscribed handler that unsubscribes: ready() still resolves with the reply", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("y");
+  sub.on("subscribed", () => sub.unsubscribe());
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  await waitFor(() => s.lastCmd("subscribe"), "subscribe");
+  s.push({ type: "reply", id: s.lastCmd("subscribe").id, offset: 4, epoch: "e" });
+  assert.equal((await sub.ready()).offset, 4);
+  assert.equal(sub.state, "unsubscribed");
+  assert.equal(s.lastCmd("unsubscribe")?.channel, "y");
+});
