@@ -233,6 +233,7 @@ export class Subscription extends Emitter {
       const lastSeen = this.#offset;
       this.#setPosition(offset, epoch);
       this.emit("lost", { kind: "epoch", channel: this.channel, epoch, previous, offset: lastSeen });
+      if (!this._active) return false; // a "lost" handler unsubscribed
       this.emit("message", { channel: this.channel, offset, epoch, data });
       return true;
     }

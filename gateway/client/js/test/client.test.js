@@ -923,3 +923,20 @@ test("a subscribed handler that unsubscribes: ready() still resolves with the re
   assert.equal(sub.state, "unsubscribed");
   assert.equal(s.lastCmd("unsubscribe")?.channel, "y");
 });
+
+test("a lost handler that unsubscribes on a message of another epoch gets no message after it", async () => {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const events = [];
+  sub.on("lost", (e) => {
+    events.push(`lost ${e.kind}`);
+    sub.unsubscribe();
+  });
+  sub.on("message", (m) => events.push(`message ${m.offset}`));
+  c.connect();
+  const { s } = await subscribed(c, fake, 1, "c", { offset: 5, epoch: "e1" });
+  s.push(msg(1, "e2"));
+  assert.deepEqual(events, ["lost epoch"]);
+  assert.equal(sub.state, "unsubscribed");
+});
