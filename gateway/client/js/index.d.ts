@@ -94,6 +94,11 @@ export interface DisconnectedEvent {
 export type StateEvent = { state: ClientState; previous: ClientState } & Partial<ConnectingEvent & ConnectedEvent & DisconnectedEvent>;
 
 export interface ClientEvents {
+  /**
+   * Every state change, in order, before the state's own event. A handler's close() or
+   * connect() changes the state at once; its events come after the current event has
+   * reached every listener.
+   */
   state: StateEvent;
   connecting: ConnectingEvent;
   connected: ConnectedEvent;

@@ -42,7 +42,7 @@ export class Client extends Emitter {
   #backoff;
   #random; // uniform in [0, 1): the jitter of reconnects and retries
   #state = "disconnected";
-  #transitions = 0; // #setState calls: a handler's nested one supersedes the outer one's events
+  #stateEvents = null; // while state events are delivered: those of a handler's own state change, in order
   #closed = false; // close() was called or the client stopped for good; connect() clears it
   #gen = 0; // bumped by every dial and every stop: stale async steps compare it
   #socket = null;
@@ -700,13 +700,31 @@ export class Client extends Emitter {
     return this.#random() * Math.min(5000, 100 * 2 ** Math.min(n, 10));
   }
 
+  /**
+   * Changes the state at once and emits "state", then the state's own event.
+   * A handler that changes the state again (close(), connect()) does not
+   * interrupt these: the new state's events are queued and come after the
+   * current ones have reached every listener. Every listener thus sees
+   * every change, in order, the last one being the client's state (as the
+   * Go client's queued events).
+   */
   #setState(state, info) {
     const previous = this.#state;
     this.#state = state;
-    const n = ++this.#transitions;
-    this.emit("state", { state, previous, ...info });
-    // A "state" handler that moved on (close()) already reported the newer state.
-    if (n === this.#transitions) this.emit(state, info);
+    const events = [
+      ["state", { state, previous, ...info }],
+      [state, info],
+    ];
+    if (this.#stateEvents) {
+      this.#stateEvents.push(...events);
+      return;
+    }
+    this.#stateEvents = events;
+    try {
+      for (let i = 0; i < events.length; i++) this.emit(events[i][0], events[i][1]);
+    } finally {
+      this.#stateEvents = null;
+    }
   }
 }
 

@@ -940,3 +940,57 @@ test("a lost handler that unsubscribes on a message of another epoch gets no mes
   assert.deepEqual(events, ["lost epoch"]);
   assert.equal(sub.state, "unsubscribed");
 });
+
+test("a handler that changes the state does not cut the current event short: every listener sees every change, in order", async (t) => {
+  await t.test("close() from the first of two state listeners", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.on("state", (e) => e.state === "connecting" && e.attempt >= 1 && c.close());
+    const seen = [];
+    c.on("state", (e) => seen.push(e.state));
+    c.connect();
+    (await fake.socket(1)).open();
+    fake.last().serverClose(1001, "drain");
+    assert.deepEqual(seen, ["connecting", "connected", "connecting", "disconnected"]);
+    assert.equal(c.state, "disconnected");
+  });
+
+  await t.test("close() from the first of two connecting listeners", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.on("connecting", (e) => e.attempt >= 1 && c.close());
+    const seen = [];
+    c.on("connecting", () => seen.push("connecting"));
+    c.on("disconnected", () => seen.push("disconnected"));
+    c.connect();
+    (await fake.socket(1)).open();
+    fake.last().serverClose(1001, "drain");
+    assert.deepEqual(seen, ["connecting", "connecting", "disconnected"]);
+    await new Promise((r) => setTimeout(r, 40)); // longer than any backoff here
+    assert.equal(fake.sockets.length, 1, "no reconnect");
+  });
+
+  await t.test("connect() from a state listener on disconnected: the others still get disconnected and its error", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    let again = true;
+    c.on("state", (e) => {
+      if (e.state === "disconnected" && again) {
+        again = false;
+        c.connect();
+      }
+    });
+    const states = [];
+    c.on("state", (e) => states.push(e.state));
+    const stopped = record(c, "disconnected");
+    c.connect();
+    (await fake.socket(1)).open();
+    fake.last().serverClose(4503, "forbidden");
+    assert.deepEqual(states, ["connecting", "connected", "disconnected", "connecting"]);
+    assert.equal(stopped.length, 1);
+    assert.ok(stopped[0].error instanceof ConnectionError);
+    assert.equal(stopped[0].error.code, 4503);
+    assert.equal(c.state, "connecting");
+    await fake.socket(2); // and it does connect again
+  });
+});
