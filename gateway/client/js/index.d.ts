@@ -210,6 +210,7 @@ export declare class Client extends Emitter<ClientEvents> {
   subscribe<T = any>(channel: string, options?: SubscribeOptions): Subscription<T>;
   getSubscription(channel: string): Subscription | undefined;
   subscriptions(): Subscription[];
+  /** Sends a copy of data taken at the call (a retry sends the same); data the encoding cannot carry rejects with a TypeError. */
   publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
   history<T = any>(channel: string, options?: HistoryOptions): Promise<HistoryResult<T>>;
   presence(channel: string, options?: CommandOptions): Promise<{ clients: { client: string; user: string }[] }>;

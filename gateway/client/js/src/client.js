@@ -224,9 +224,9 @@ export class Client extends Emitter {
       try {
         written = this.#write({ ...p.frame, id });
       } catch (err) {
-        // Nothing was sent: the caller gets the codec's error, not 113 or a timeout.
-        clearTimeout(p.timer);
-        p.reject(new TypeError(`${p.frame.cmd}: cannot encode the command: ${err?.message ?? err}`, { cause: err }));
+        // Nothing was sent this time: the caller gets the codec's error,
+        // or 113 if an earlier attempt may have published it (#fail).
+        this.#fail(p, new TypeError(`${p.frame.cmd}: cannot encode the command: ${err?.message ?? err}`, { cause: err }));
         return;
       }
       if (written) {

@@ -90,7 +90,9 @@ export async function loadCodec(encoding, mp) {
 /**
  * An application value as the wire's `data` for an encoding: checked when
  * the command is made (before any codec is loaded), so a wrong type throws
- * at the call.
+ * at the call. The result is a copy, never the application's object or
+ * buffer: what is sent (and resent after a reconnect, under the same
+ * idempotency key) is the data as it was at the call.
  * @param {"msgpack"|"json"} encoding
  * @param {any} value
  * @param {"raw"|"json"} format
@@ -101,13 +103,13 @@ export function outData(encoding, value, format) {
     if (format === "raw" && isBytes(value)) {
       throw new TypeError("the JSON encoding carries JSON values, not bytes: use encoding msgpack");
     }
-    // Encoded once more with its frame when sent, which may be after a
-    // reconnect: a value JSON cannot carry must fail here, not then.
-    jsonText(value);
-    return value;
+    // Encoded again with its frame when sent, which may be after a
+    // reconnect: a value JSON cannot carry fails here, and the copy is
+    // what JSON made of it now (it encodes again to the same text).
+    return JSON.parse(jsonText(value));
   }
   if (format === "json") return utf8.encode(jsonText(value));
-  if (isBytes(value)) return toUint8(value);
+  if (isBytes(value)) return toUint8(value).slice();
   if (typeof value === "string") return utf8.encode(value);
   throw new TypeError('with encoding "msgpack" and dataFormat "raw", data must be bytes or a string');
 }

@@ -5,6 +5,7 @@ import { test, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Client, ErrorCode, WsgateError, ConnectionError } from "../src/index.js";
 import { fakeWebSocket, waitFor, record } from "./fake.js";
+import { encode as mpEncode, decode as mpDecode } from "@msgpack/msgpack";
 
 const fastBackoff = { min: 5, max: 20, healthyAfter: 60000, throttled: 30 };
 
@@ -992,5 +993,62 @@ test("a handler that changes the state does not cut the current event short: eve
     assert.equal(stopped[0].error.code, 4503);
     assert.equal(c.state, "connecting");
     await fake.socket(2); // and it does connect again
+  });
+});
+
+test("a keyed publish is resent with its data as it was at the call; a resend that cannot be encoded ends as 113", async (t) => {
+  /** Publishes data with a key, loses the connection in flight, runs change, opens the next socket. */
+  async function resent(fake, c, data, change) {
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const p = c.publish("c", data, { idempotencyKey: "k", timeout: 2000 });
+    await waitFor(() => s.frames().length === 1, "publish");
+    s.fail();
+    change();
+    const s2 = await fake.socket(2);
+    s2.open();
+    return { p, s, s2 };
+  }
+
+  await t.test("json: the object changed after the call, into a cycle or not", async () => {
+    for (const change of [(o) => (o.n = 2), (o) => (o.self = o)]) {
+      const fake = fakeWebSocket();
+      const c = newClient(fake);
+      const obj = { n: 1 };
+      const { p, s, s2 } = await resent(fake, c, obj, () => change(obj));
+      await waitFor(() => s2.lastCmd("publish"), "the resend");
+      assert.deepEqual(s2.lastCmd("publish").data, { n: 1 });
+      assert.deepEqual(s2.lastCmd("publish").data, s.lastCmd("publish").data);
+      s2.push({ type: "reply", id: s2.lastCmd("publish").id, offset: 1, epoch: "e" });
+      assert.equal((await p).offset, 1);
+    }
+  });
+
+  await t.test("msgpack: the bytes changed after the call", async () => {
+    const fake = fakeWebSocket({ encoding: "msgpack" });
+    const c = newClient(fake, { encoding: "msgpack" });
+    const buf = new Uint8Array([1, 2, 3]);
+    const { p, s2 } = await resent(fake, c, buf, () => buf.fill(9));
+    await waitFor(() => s2.lastCmd("publish"), "the resend");
+    assert.deepEqual([...s2.lastCmd("publish").data], [1, 2, 3]);
+    s2.push({ type: "reply", id: s2.lastCmd("publish").id, offset: 1, epoch: "e" });
+    assert.equal((await p).offset, 1);
+  });
+
+  await t.test("the codec throws at the resend: 113 (the first attempt may have published it), not its TypeError", async () => {
+    let broken = false;
+    const msgpack = {
+      encode(v, o) {
+        if (broken && v.cmd === "publish") throw new Error("encoder broke");
+        return mpEncode(v, o);
+      },
+      decode: mpDecode,
+    };
+    const fake = fakeWebSocket({ encoding: "msgpack" });
+    const c = newClient(fake, { encoding: "msgpack", msgpack });
+    const { p, s2 } = await resent(fake, c, "x", () => (broken = true));
+    await assert.rejects(p, (e) => outcomeUnknown(e) && /cannot encode the command: encoder broke/.test(e.message));
+    assert.equal(s2.frames().length, 0);
   });
 });
