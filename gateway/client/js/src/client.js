@@ -258,9 +258,10 @@ export class Client extends Emitter {
 
   /**
    * Rejects a command that is no longer queued, in flight or waiting to
-   * retry. A publish that was, or may have been, sent in any attempt ends
-   * as 113 instead of err: Timeout and Closed would claim it never took
-   * effect.
+   * retry. A publish whose outcome became unknown in any attempt (lost in
+   * flight, answered 113, or in flight now) ends as 113 instead of err:
+   * Timeout and Closed would claim it never took effect. One whose every
+   * attempt was answered keeps err.
    */
   #fail(p, err) {
     clearTimeout(p.timer);

@@ -3,8 +3,8 @@
 
 export const ErrorCode = Object.freeze({
   // Client side: never sent by a server (they are all below 100).
-  Timeout: 1, // no reply in time (a publish that was sent in any attempt: OutcomeUnknown)
-  Closed: 2, // the client was closed, or stopped for good, before the command completed (a sent publish: OutcomeUnknown)
+  Timeout: 1, // no reply in time (a publish whose outcome became unknown in any attempt: OutcomeUnknown)
+  Closed: 2, // the client was closed, or stopped for good, before the command completed (such a publish: OutcomeUnknown)
   Disconnected: 3, // the connection was lost with the command in flight and it cannot be retried
   // Server side (codec/README.md §6).
   BadRequest: 100,

@@ -534,7 +534,7 @@ async function withMathRandom(v, fn) {
 
 const outcomeUnknown = (e) => e instanceof WsgateError && e.code === ErrorCode.OutcomeUnknown && /may have been published/.test(e.message);
 
-test("a publish that was sent in any attempt ends as 113, never Timeout or Closed", async (t) => {
+test("a publish whose outcome became unknown in any attempt ends as 113, never Timeout or Closed", async (t) => {
   await t.test("(a) keyed, its connection lost, no reconnect before the deadline", async () => {
     const fake = fakeWebSocket();
     const c = newClient(fake);
@@ -584,6 +584,22 @@ test("a publish that was sent in any attempt ends as 113, never Timeout or Close
     await waitFor(() => s.frames().length === 1, "publish");
     c.close();
     await assert.rejects(p, outcomeUnknown);
+  });
+
+  await t.test("every attempt answered: not published, so not 113", async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { random: () => 0 }); // no pauses, no backoff
+    c.connect();
+    const s = await fake.socket(1);
+    s.open();
+    const denied = c.publish("c", 1);
+    const waiting = c.publish("c", 2, { idempotencyKey: "k", timeout: 60 });
+    await waitFor(() => s.frames().length === 2, "publishes");
+    s.push({ type: "reply", id: s.frames()[0].id, error: { code: 108, message: "permission denied" } });
+    s.push({ type: "reply", id: s.frames()[1].id, error: { code: 107, message: "slow down" } });
+    s.fail(); // the retry after 107 waits for a connection that never opens
+    await assert.rejects(denied, (e) => e.code === ErrorCode.PermissionDenied);
+    await assert.rejects(waiting, (e) => e.code === ErrorCode.Timeout && /not connected in time/.test(e.message));
   });
 
   await t.test("never sent: Timeout and Closed as before", async () => {
