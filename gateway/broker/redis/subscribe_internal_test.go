@@ -34,6 +34,29 @@ func offlineBroker(t *testing.T, n int, timeout time.Duration) (*Broker, *broker
 	return b, rec
 }
 
+// subscribedOffline subscribes channels on b's only connection, as if
+// Redis had confirmed them, and returns that connection.
+func subscribedOffline(b *Broker, channels ...string) *pubsubConn {
+	c := b.subs.conns[0]
+	for _, ch := range channels {
+		b.Subscribe(ch)
+	}
+	sub, _ := c.diff()
+	c.mark(sub, true)
+	return c
+}
+
+// subscribeAgain runs c's next reconcile, which must subscribe channel x
+// (a Pub/Sub name) and nothing else, as if Redis confirmed it.
+func subscribeAgain(t *testing.T, c *pubsubConn, x string) {
+	t.Helper()
+	sub, unsub := c.diff()
+	if !slices.Equal(sub, []string{x}) || len(unsub) != 0 {
+		t.Fatalf("next reconcile subscribes %v, unsubscribes %v; want to subscribe [%s]", sub, unsub, x)
+	}
+	c.mark(sub, true)
+}
+
 // TestTimedOutWaitersAreForgotten: while a wanted channel cannot be
 // subscribed (Redis down), every Position call waits for it; each wait that
 // times out is answered and removed, so an outage does not pile up waiters
@@ -64,11 +87,8 @@ func TestTimedOutWaitersAreForgotten(t *testing.T) {
 // here.
 func TestWantedAgainWhileUnsubscribing(t *testing.T) {
 	b, rec := offlineBroker(t, 1, time.Minute)
-	c := b.subs.conns[0]
+	c := subscribedOffline(b, "x")
 	x := b.names.pubsubChannel("x")
-	b.Subscribe("x")
-	sub, _ := c.diff()
-	c.mark(sub, true)
 
 	b.Unsubscribe("x")
 	_, unsub := c.diff() // its UNSUBSCRIBE is about to be sent
@@ -86,11 +106,7 @@ func TestWantedAgainWhileUnsubscribing(t *testing.T) {
 	c.onSubscription(rueidis.PubSubSubscription{Kind: "unsubscribe", Channel: x})
 	c.mark(unsub, false)
 
-	sub, unsub = c.diff()
-	if !slices.Equal(sub, []string{x}) || len(unsub) != 0 {
-		t.Fatalf("next reconcile subscribes %v, unsubscribes %v; want to subscribe [%s]", sub, unsub, x)
-	}
-	c.mark(sub, true)
+	subscribeAgain(t, c, x)
 	if !answered {
 		t.Fatal("whenActive not answered once subscribed again")
 	}
@@ -105,12 +121,7 @@ func TestWantedAgainWhileUnsubscribing(t *testing.T) {
 // is neither wanted nor subscribed, so no reconcile touches it again).
 func TestLapsedOnlyWhileWanted(t *testing.T) {
 	b, _ := offlineBroker(t, 1, time.Minute)
-	c := b.subs.conns[0]
-	for _, ch := range []string{"kept", "left before", "left after"} {
-		b.Subscribe(ch)
-	}
-	sub, _ := c.diff()
-	c.mark(sub, true)
+	c := subscribedOffline(b, "kept", "left before", "left after")
 
 	// The connection fails; one channel is given up before the next
 	// connection starts, one after.
@@ -131,11 +142,7 @@ func TestLapsedOnlyWhileWanted(t *testing.T) {
 // counts it as subscribed.
 func TestLapsedWhileUnsubscribing(t *testing.T) {
 	b, _ := offlineBroker(t, 1, time.Minute)
-	c := b.subs.conns[0]
-	b.Subscribe("x")
-	b.Subscribe("y")
-	sub, _ := c.diff()
-	c.mark(sub, true)
+	c := subscribedOffline(b, "x", "y")
 	b.Unsubscribe("x")
 	b.Unsubscribe("y")
 	c.diff() // their UNSUBSCRIBE is sent, and fails with the connection
@@ -224,11 +231,8 @@ func TestRebalanceCarriesTheLapse(t *testing.T) {
 // as subscribed for good.
 func TestDroppedWhileUnwanted(t *testing.T) {
 	b, _ := offlineBroker(t, 1, time.Minute)
-	c := b.subs.conns[0]
+	c := subscribedOffline(b, "x")
 	x := b.names.pubsubChannel("x")
-	b.Subscribe("x")
-	sub, _ := c.diff()
-	c.mark(sub, true)
 
 	b.Unsubscribe("x")
 	c.onSubscription(rueidis.PubSubSubscription{Kind: "sunsubscribe", Channel: x})
@@ -238,11 +242,7 @@ func TestDroppedWhileUnwanted(t *testing.T) {
 	if answered {
 		t.Fatal("whenActive answered for a channel Redis had dropped")
 	}
-	sub, unsub := c.diff()
-	if !slices.Equal(sub, []string{x}) || len(unsub) != 0 {
-		t.Fatalf("next reconcile subscribes %v, unsubscribes %v; want to subscribe [%s]", sub, unsub, x)
-	}
-	c.mark(sub, true)
+	subscribeAgain(t, c, x)
 	if !answered {
 		t.Fatal("whenActive not answered once subscribed again")
 	}

@@ -20,6 +20,28 @@ function newClient(fake, opts = {}) {
   return track(new Client("ws://gw.test/ws", { encoding: "json", WebSocket: fake.WebSocket, backoff: fastBackoff, pingInterval: 0, ...opts }));
 }
 
+// openClient connects a client (newClient's options) to a fake socket
+// and opens it.
+async function openClient(opts = {}) {
+  const fake = fakeWebSocket();
+  const c = newClient(fake, opts);
+  c.connect();
+  const s = await fake.socket(1);
+  s.open();
+  return { fake, c, s };
+}
+
+// subscribeC makes a client subscribed to "c" (recording its messages)
+// and connects it to a fake socket.
+function subscribeC() {
+  const fake = fakeWebSocket();
+  const c = newClient(fake);
+  const sub = c.subscribe("c");
+  const got = record(sub, "message");
+  c.connect();
+  return { fake, c, sub, got };
+}
+
 function track(c) {
   made.push(c);
   return c;
@@ -39,11 +61,7 @@ async function subscribed(client, fake, n, channel, reply) {
 const msg = (offset, epoch, data = offset) => ({ type: "message", channel: "c", offset, epoch, data });
 
 test("dedupe: offsets not above the last one in the same epoch are dropped", async () => {
-  const fake = fakeWebSocket();
-  const c = newClient(fake);
-  const sub = c.subscribe("c");
-  const got = record(sub, "message");
-  c.connect();
+  const { fake, c, sub, got } = subscribeC();
   const { s } = await subscribed(c, fake, 1, "c", { offset: 10, epoch: "e1" });
   for (const o of [11, 12, 12, 11, 10, 13]) s.push(msg(o, "e1"));
   assert.deepEqual(got.map((m) => m.offset), [11, 12, 13]);
@@ -346,11 +364,7 @@ test("a publish lost in flight: 113 without a key; sent again with its key after
 });
 
 test("an idempotent publish retries 113 by itself; other errors reject with their code", async () => {
-  const fake = fakeWebSocket();
-  const c = newClient(fake);
-  c.connect();
-  const s = await fake.socket(1);
-  s.open();
+  const { fake, c, s } = await openClient();
   const keyed = c.publish("c", 1, { idempotencyKey: "k" });
   await waitFor(() => s.frames().length === 1, "publish");
   s.push({ type: "reply", id: s.frames()[0].id, error: { code: 113, message: "outcome unknown" } });
@@ -385,11 +399,7 @@ test("commands wait for the connection, behind the subscribes; a command times o
 });
 
 test("unsubscribe: nothing of the channel is delivered after it; the server is told", async () => {
-  const fake = fakeWebSocket();
-  const c = newClient(fake);
-  const sub = c.subscribe("c");
-  const got = record(sub, "message");
-  c.connect();
+  const { fake, c, sub, got } = subscribeC();
   const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e" });
   s.push(msg(1, "e"));
   const done = sub.unsubscribe();
@@ -536,11 +546,7 @@ const outcomeUnknown = (e) => e instanceof WsgateError && e.code === ErrorCode.O
 
 test("a publish whose outcome became unknown in any attempt ends as 113, never Timeout or Closed", async (t) => {
   await t.test("(a) keyed, its connection lost, no reconnect before the deadline", async () => {
-    const fake = fakeWebSocket();
-    const c = newClient(fake);
-    c.connect();
-    const s = await fake.socket(1);
-    s.open();
+    const { fake, c, s } = await openClient();
     const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 });
     await waitFor(() => s.frames().length === 1, "publish");
     s.fail(); // the next socket never opens
@@ -548,11 +554,7 @@ test("a publish whose outcome became unknown in any attempt ends as 113, never T
   });
 
   await t.test("(b) keyed, answered 113, the deadline inside the retry pause", async () => {
-    const fake = fakeWebSocket();
-    const c = newClient(fake, { random: () => 0.99 });
-    c.connect();
-    const s = await fake.socket(1);
-    s.open();
+    const { fake, c, s } = await openClient({ random: () => 0.99 });
     const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
     await waitFor(() => s.frames().length === 1, "publish");
     s.push({ type: "reply", id: s.frames()[0].id, error: { code: 113, message: "outcome unknown" } });
@@ -562,11 +564,7 @@ test("a publish whose outcome became unknown in any attempt ends as 113, never T
 
   await t.test("(c) keyed, in flight when the client stops for good (4503, close())", async () => {
     for (const stop of [(s) => s.serverClose(4503, "forbidden"), (s, c) => c.close()]) {
-      const fake = fakeWebSocket();
-      const c = newClient(fake);
-      c.connect();
-      const s = await fake.socket(1);
-      s.open();
+      const { fake, c, s } = await openClient();
       const p = c.publish("c", 1, { idempotencyKey: "k" });
       await waitFor(() => s.frames().length === 1, "publish");
       stop(s, c);
@@ -575,11 +573,7 @@ test("a publish whose outcome became unknown in any attempt ends as 113, never T
   });
 
   await t.test("(d) without a key, in flight at close()", async () => {
-    const fake = fakeWebSocket();
-    const c = newClient(fake);
-    c.connect();
-    const s = await fake.socket(1);
-    s.open();
+    const { fake, c, s } = await openClient();
     const p = c.publish("c", 1);
     await waitFor(() => s.frames().length === 1, "publish");
     c.close();
@@ -661,11 +655,7 @@ test("pushes before a subscribe's reply belong to the channel's previous subscri
 });
 
 test("a failing token of an unsubscribed subscription leaves the channel's new subscription alone", async () => {
-  const fake = fakeWebSocket();
-  const c = newClient(fake);
-  c.connect();
-  const s = await fake.socket(1);
-  s.open();
+  const { fake, c, s } = await openClient();
   let rejectA;
   const a = c.subscribe("c", { token: () => new Promise((_, reject) => (rejectA = reject)) });
   await waitFor(() => rejectA, "A's token call");
@@ -728,11 +718,7 @@ test("close() rejects a keyed publish in its retry pause; connect() does not sen
     [113, outcomeUnknown],
     [107, (e) => e.code === ErrorCode.Closed], // not published: nothing is unknown
   ]) {
-    const fake = fakeWebSocket();
-    const c = newClient(fake, { random: () => 0.99 });
-    c.connect();
-    const s = await fake.socket(1);
-    s.open();
+    const { fake, c, s } = await openClient({ random: () => 0.99 });
     const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 2000 });
     await waitFor(() => s.frames().length === 1, "publish");
     s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try again" } });
@@ -763,11 +749,7 @@ test("close() from an event handler stops the reconnect", async (t) => {
     ["a subscription's subscribing", (c, sub) => sub.on("subscribing", () => c.close())],
   ]) {
     await t.test(`${name}, after a lost connection`, async () => {
-      const fake = fakeWebSocket();
-      const c = newClient(fake);
-      const sub = c.subscribe("c");
-      const got = record(sub, "message");
-      c.connect();
+      const { fake, c, sub, got } = subscribeC();
       const { s } = await subscribed(c, fake, 1, "c", { offset: 0, epoch: "e" });
       const states = record(c, "state");
       on(c, sub);
@@ -792,11 +774,7 @@ test("a subscription token function that throws fails the subscription like one 
   const onUnhandled = (e) => unhandled.push(e);
   process.on("unhandledRejection", onUnhandled);
   try {
-    const fake = fakeWebSocket();
-    const c = newClient(fake);
-    c.connect();
-    const s = await fake.socket(1);
-    s.open();
+    const { fake, c, s } = await openClient();
     for (const token of [
       () => {
         throw new Error("no session");
@@ -843,11 +821,7 @@ test("options.random is the jitter of command and subscribe retries too", async 
 
 test("a keyed publish whose deadline ends the pause after 107/111 rejects with that code, not Timeout", async () => {
   for (const code of [107, 111]) {
-    const fake = fakeWebSocket();
-    const c = newClient(fake, { random: () => 0.99 });
-    c.connect();
-    const s = await fake.socket(1);
-    s.open();
+    const { fake, c, s } = await openClient({ random: () => 0.99 });
     const p = c.publish("c", 1, { idempotencyKey: "k", timeout: 60 }); // the pause is ~200 ms
     await waitFor(() => s.frames().length === 1, "publish");
     s.push({ type: "reply", id: s.frames()[0].id, error: { code, message: "try later" } });
