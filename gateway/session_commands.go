@@ -137,7 +137,7 @@ func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) 
 	ended := rec.endedByServer
 	u.mu.Unlock()
 	if ended {
-		s.t.write(s.endedByServerReply(id))
+		s.t.write(s.endedByServerReply(id, ch))
 		return
 	}
 	if i := slices.Index(u.subs, ch); s.dropRecovery(ch, rec) && i >= 0 {

@@ -55,7 +55,7 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if rec.endedByServer {
-		s.t.writeAll([][]byte{s.endedByServerReply(reply.ID)}, true)
+		s.t.writeAll([][]byte{s.endedByServerReply(reply.ID, ch)}, true)
 		return
 	}
 	if r := u.takeLocked(ch, rec); r != nil {
@@ -68,8 +68,13 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 // ended before it was answered: 108, final, rather than a success followed
 // by an unsubscribe push a client would not heed (it ignores pushes about
 // a subscription it has not been confirmed) or a 111 it would retry,
-// undoing the backend's decision.
-func (s *session) endedByServerReply(id uint32) []byte {
+// undoing the backend's decision. A subscribe sent without an id gets the
+// unsubscribe push instead: an error with id 0 would not say which
+// channel ended.
+func (s *session) endedByServerReply(id uint32, ch string) []byte {
+	if id == 0 {
+		return s.frame(codec.AppendUnsubscribe(nil, s.enc, ch))
+	}
 	return s.frame(codec.AppendError(nil, s.enc, id, codec.CodePermission, "unsubscribed by the server"))
 }
 
@@ -119,7 +124,7 @@ func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if rec.endedByServer {
-		s.t.writeAll([][]byte{s.endedByServerReply(id)}, true)
+		s.t.writeAll([][]byte{s.endedByServerReply(id, ch)}, true)
 		return
 	}
 	r := u.takeLocked(ch, rec)

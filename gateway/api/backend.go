@@ -23,7 +23,8 @@ type Backend interface {
 	Disconnect(ctx context.Context, user, client string, code uint16, reason string) (int, error)
 	// Unsubscribe removes channel from the matching connections (matched
 	// as for Disconnect) and returns how many matched: each drops the
-	// channel, with an unsubscribe push, if it holds it. Connections
+	// channel, with an unsubscribe push (or error 108 to a subscribe not
+	// yet answered), if it holds it. Connections
 	// answer on their own workers, so whether they held it is not waited
 	// for.
 	Unsubscribe(ctx context.Context, user, client, channel string) (int, error)

@@ -59,8 +59,9 @@ type EpochChanged struct {
 
 // Unsubscribed: the subscription ended without Unsubscribe being called —
 // the server ended it (Err is ErrServerUnsubscribed), refused a
-// resubscription after a reconnect (Err is a *ServerError), or the client
-// stopped (Err is why). It is the handler's last event; the client does
+// resubscription after a reconnect (Err is a *ServerError; 108 "unsubscribed
+// by the server" when the server ended it while that resubscription was
+// unanswered), or the client stopped (Err is why). It is the handler's last event; the client does
 // not subscribe again by itself.
 type Unsubscribed struct {
 	Channel string

@@ -310,6 +310,8 @@ export class Client extends Emitter {
   // ---- subscriptions ---------------------------------------------------
 
   async #sendSubscribe(sub, sock) {
+    // Ended meanwhile (a handler unsubscribed it): not even its token is asked for.
+    if (!sub._active || this.#subs.get(sub.channel) !== sub) return;
     // Without a token source the command is ready at once and goes out
     // before anything queued after it (e.g. the first publish).
     let cmd;

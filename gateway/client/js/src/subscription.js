@@ -62,7 +62,7 @@ export class Subscription extends Emitter {
     return { offset: this.#offset, epoch: this.#epoch };
   }
 
-  /** Resolves with the first "subscribed" event; rejects if the subscription fails or ends first. */
+  /** Resolves when the server first confirms the subscription (with what the "subscribed" event carries); rejects if it fails or ends first. */
   ready() {
     return this.#ready.promise;
   }
