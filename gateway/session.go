@@ -348,15 +348,16 @@ func (s *session) closed() {
 //
 // tell, when not nil, is the frame that tells the client (the server
 // API's unsubscribe push). A subscribe of channel still waiting for the
-// broker is cancelled; when the server ends it (tell given), its answer
-// becomes error 108 instead of tell (see endedByServerReply).
+// broker is cancelled; when the server ends it (tell given), it is
+// answered now with error 108 instead of tell (see endedByServerReply),
+// and its broker answer, whenever it comes, sends nothing.
 func (s *session) leave(channel string, tell []byte) {
 	s.srv.hub.Unsubscribe(channel, s)
 	u := s.sub
 	u.mu.Lock()
 	if r := u.recovering[channel]; r != nil && tell != nil {
-		r.endedByServer = true
-		tell = nil
+		r.answered = true
+		tell = s.endedByServerReply(r.id, channel)
 	}
 	deleteKey(&u.recovering, channel)
 	deleteKey(&u.resumedTop, channel)

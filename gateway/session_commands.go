@@ -50,7 +50,7 @@ func (s *session) subscribe(cmd *codec.Command) {
 	resume := cmd.HasOffset && ns.Recovery
 	var rec *recovery // this subscribe's resume; an unsubscribe cancels it
 	if resume {
-		rec = s.startRecovery(ch)
+		rec = s.startRecovery(ch, cmd.ID)
 	}
 	id, since, epoch := cmd.ID, cmd.Offset, string(cmd.Epoch)
 	noRecovery := cmd.HasOffset && !ns.Recovery // asked to resume where it is off
@@ -91,7 +91,7 @@ func (s *session) subscribe(cmd *codec.Command) {
 		// after the position the broker is about to read must not reach
 		// the client before the reply that tells it where to start.
 		// Earlier ones are at or below that position.
-		rec = s.startRecovery(ch)
+		rec = s.startRecovery(ch, id)
 	}
 	s.subscribeViaBroker(id, ch, rec, resume, since, epoch, subscribed)
 }
@@ -127,17 +127,16 @@ func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume
 // ch again meanwhile (then rec is no longer ch's). Frames it held back
 // are dropped with it. Worker only.
 //
-// A subscribe the server API ended meanwhile gets 108 instead (see
-// endedByServerReply). With Redis that is the usual end of such a
+// A subscribe the server API ended meanwhile was answered then (see
+// leave): nothing more is sent. With Redis that is the usual end of such a
 // subscribe: the broker forgets the position read of a channel no one
 // wants any more.
 func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) {
 	u := s.sub
 	u.mu.Lock()
-	ended := rec.endedByServer
+	answered := rec.answered
 	u.mu.Unlock()
-	if ended {
-		s.t.write(s.endedByServerReply(id, ch))
+	if answered {
 		return
 	}
 	if i := slices.Index(u.subs, ch); s.dropRecovery(ch, rec) && i >= 0 {

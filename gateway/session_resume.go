@@ -17,11 +17,12 @@ import (
 // recovery is a channel's subscribe waiting for the broker: the live
 // frames held back meanwhile, by epoch and offset (0 for join/leave and
 // notices, which history never covers), their bytes counted against the
-// queue limit; and whether the server API ended the subscription before
-// the subscribe was answered (see leave).
+// queue limit; the subscribe's id; and whether the server API ended the
+// subscription and so answered the subscribe itself (see leave).
 type recovery struct {
 	holdback.Buffer[[]byte]
-	endedByServer bool // guarded by subState.mu
+	id       uint32
+	answered bool // guarded by subState.mu
 }
 
 // startRecovery begins holding ch's live frames back while a subscribe
@@ -29,8 +30,8 @@ type recovery struct {
 // The buffer is also the subscribe's token: a later subscribe of ch
 // replaces it and an unsubscribe removes it, so the broker's answer to
 // this one can tell it no longer stands.
-func (s *session) startRecovery(ch string) *recovery {
-	rec := &recovery{}
+func (s *session) startRecovery(ch string, id uint32) *recovery {
+	rec := &recovery{id: id}
 	rec.Start()
 	u := s.sub
 	u.mu.Lock()
@@ -54,8 +55,7 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 	u := s.sub
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if rec.endedByServer {
-		s.t.writeAll([][]byte{s.endedByServerReply(reply.ID, ch)}, true)
+	if rec.answered {
 		return
 	}
 	if r := u.takeLocked(ch, rec); r != nil {
@@ -64,8 +64,9 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 	s.t.writeAll(frames, true)
 }
 
-// endedByServerReply answers a subscribe whose subscription the server API
-// ended before it was answered: 108, final, rather than a success followed
+// endedByServerReply answers, at once, a subscribe whose subscription the
+// server API ended while it waited for the broker: 108, final, rather than
+// a success followed
 // by an unsubscribe push a client would not heed (it ignores pushes about
 // a subscription it has not been confirmed) or a 111 it would retry,
 // undoing the backend's decision. A subscribe sent without an id gets the
@@ -123,8 +124,7 @@ func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint
 	u := s.sub
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if rec.endedByServer {
-		s.t.writeAll([][]byte{s.endedByServerReply(id, ch)}, true)
+	if rec.answered {
 		return
 	}
 	r := u.takeLocked(ch, rec)

@@ -47,7 +47,7 @@ func TestSessionResumeReleasesWhatHistoryDidNotCover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, f := newTestSession(t, testServer(t, nil), Identity{})
 			s.subscribed()
-			rec := s.startRecovery("c")
+			rec := s.startRecovery("c", 1)
 			for _, l := range strings.Fields(tc.live) {
 				p := &codec.Publication{Channel: []byte("c"), Kind: codec.KindJoin, Client: []byte("other")}
 				if l != "join" {

@@ -273,7 +273,7 @@ func TestSessionEnqueue(t *testing.T) {
 	f.frames = f.frames[:1]
 	// While c recovers, live frames are held, counted against the limit.
 	f.limit = 10
-	rec := s.startRecovery("c")
+	rec := s.startRecovery("c", 1)
 	if s.Enqueue([]*codec.Publication{other}, [][]byte{[]byte("held")}) || len(f.frames) != 1 {
 		t.Fatal("a frame of a recovering channel was not held")
 	}
