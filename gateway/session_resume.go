@@ -21,8 +21,8 @@ import (
 // subscription and so answered the subscribe itself (see leave).
 type recovery struct {
 	holdback.Buffer[[]byte]
-	id       uint32
-	answered bool // guarded by subState.mu
+	id       uint32 // the subscribe's (0: no reply wanted)
+	answered bool   // guarded by subState.mu
 }
 
 // startRecovery begins holding ch's live frames back while a subscribe
@@ -66,12 +66,11 @@ func (s *session) finishSubscribe(ch string, rec *recovery, pos broker.Position,
 
 // endedByServerReply answers, at once, a subscribe whose subscription the
 // server API ended while it waited for the broker: 108, final, rather than
-// a success followed
-// by an unsubscribe push a client would not heed (it ignores pushes about
-// a subscription it has not been confirmed) or a 111 it would retry,
-// undoing the backend's decision. A subscribe sent without an id gets the
-// unsubscribe push instead: an error with id 0 would not say which
-// channel ended.
+// a success followed by an unsubscribe push a client would not heed (it
+// ignores pushes about a subscription it has not been confirmed) or a 111
+// it would retry, undoing the backend's decision. A subscribe sent without
+// an id gets the unsubscribe push instead: an error with id 0 would not
+// say which channel ended.
 func (s *session) endedByServerReply(id uint32, ch string) []byte {
 	if id == 0 {
 		return s.frame(codec.AppendUnsubscribe(nil, s.enc, ch))
