@@ -67,13 +67,13 @@ func errorCode(m map[string]any, code int) bool {
 type slowPositions struct {
 	broker.Broker
 	gate  chan struct{}
-	asked atomic.Int32 // Position calls
+	asked atomic.Int32 // positions read
 	fail  atomic.Bool  // answer with an error once gate is closed
 }
 
 func (b *slowPositions) Position(ch string, done func(broker.Position, error)) {
-	b.asked.Add(1)
 	b.Broker.Position(ch, func(pos broker.Position, err error) {
+		b.asked.Add(1) // read: a publication from now on is above pos
 		go func() {
 			<-b.gate
 			if b.fail.Load() {
@@ -94,6 +94,9 @@ func TestSubscribeReplyBeforeLaterPublications(t *testing.T) {
 	addr := srv.Addr().String()
 	sub := &resumeClient{dialWS(t, addr, "/ws"), t}
 	sub.cmd(map[string]any{"id": 1, "cmd": "subscribe", "channel": "c"})
+	// The position is read (at 0) before the publication: the server
+	// handles the subscribe on its own time.
+	waitUntil(t, 5*time.Second, func() bool { return b.asked.Load() == 1 })
 	pub := &resumeClient{dialWS(t, addr, "/ws"), t}
 	pub.cmd(map[string]any{"id": 1, "cmd": "publish", "channel": "c", "data": []byte("early")})
 	if m := pub.frameMap(); m["error"] != nil || fmt.Sprint(m["offset"]) != "1" {
