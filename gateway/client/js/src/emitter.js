@@ -38,12 +38,15 @@ export class Emitter {
    * Calls the handlers of event in the order they were added. A handler that
    * throws does not stop the others nor corrupt the client's state: its
    * error is rethrown on a fresh task, where the host reports it as
-   * uncaught (window.onerror, process 'uncaughtException').
+   * uncaught (window.onerror, process 'uncaughtException'). live, when
+   * given, is asked before each handler: once it says false, the rest are
+   * skipped.
    */
-  emit(event, arg) {
+  emit(event, arg, live) {
     const set = this.#handlers.get(event);
     if (!set) return;
     for (const fn of [...set]) {
+      if (live && !live()) return; // a handler before ended what the event is about
       try {
         fn(arg);
       } catch (err) {

@@ -88,6 +88,18 @@ export class Subscription extends Emitter {
     return this.#client.presenceStats(this.channel);
   }
 
+  /**
+   * Delivers event to its handlers, but no further once one of them ended
+   * the subscription (unsubscribe(), or closed the client): nothing of the
+   * channel after that, as unsubscribe() promises. The events that tell of
+   * the end ("error", "unsubscribed") reach every handler.
+   * @internal
+   */
+  emit(event, arg) {
+    if (event === "error" || event === "unsubscribed") return super.emit(event, arg);
+    return super.emit(event, arg, () => this._active);
+  }
+
   // ---- called by the client ------------------------------------------------
 
   /** Whether this subscription still wants to be subscribed. @internal */

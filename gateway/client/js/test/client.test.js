@@ -1042,3 +1042,19 @@ test("a keyed publish is resent with its data as it was at the call; a resend th
     assert.equal(s2.frames().length, 0);
   });
 });
+
+test("a handler that unsubscribes stops the event reaching the subscription's other handlers", async () => {
+  for (const event of ["message", "lost"]) {
+    const { fake, c, sub } = subscribeC();
+    const seen = [];
+    sub.on(event, () => {
+      seen.push("first");
+      sub.unsubscribe();
+    });
+    sub.on(event, () => seen.push("second"));
+    sub.on("unsubscribed", () => seen.push("unsubscribed"));
+    const { s } = await subscribed(c, fake, 1, "c", { offset: 10, epoch: "e1" });
+    s.push(event === "message" ? msg(11, "e1") : { type: "gap", channel: "c", from: 11, to: 12 });
+    assert.deepEqual(seen, ["first", "unsubscribed"], event);
+  }
+});
