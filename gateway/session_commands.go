@@ -93,7 +93,7 @@ func (s *session) subscribe(cmd *codec.Command) {
 		// Earlier ones are at or below that position.
 		rec = s.startRecovery(ch, id)
 	}
-	s.subscribeViaBroker(id, ch, rec, resume, since, epoch, subscribed)
+	s.subscribeViaBroker(ch, rec, resume, since, epoch, subscribed)
 }
 
 // subscribeViaBroker answers a subscribe the hub could not: with the
@@ -101,8 +101,8 @@ func (s *session) subscribe(cmd *codec.Command) {
 // read after it — then the live frames held back meanwhile that come
 // after that. 111 means nothing was done, so a subscribe the broker fails
 // is undone before it is answered: the client may send it again.
-func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume bool, since uint64, epoch string, subscribed func(broker.Position) codec.Reply) {
-	fail := func(err error) { s.t.runOnWorker(func() { s.failSubscribe(id, ch, rec, err) }) }
+func (s *session) subscribeViaBroker(ch string, rec *recovery, resume bool, since uint64, epoch string, subscribed func(broker.Position) codec.Reply) {
+	fail := func(err error) { s.t.runOnWorker(func() { s.failSubscribe(ch, rec, err) }) }
 	s.srv.broker.Position(ch, func(pos broker.Position, err error) {
 		switch {
 		case err != nil:
@@ -116,7 +116,7 @@ func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume
 					fail(err)
 					return
 				}
-				s.finishRecovery(id, ch, rec, since, epoch, res)
+				s.finishRecovery(ch, rec, since, epoch, res)
 			})
 		}
 	})
@@ -131,7 +131,7 @@ func (s *session) subscribeViaBroker(id uint32, ch string, rec *recovery, resume
 // leave): nothing more is sent. With Redis that is the usual end of such a
 // subscribe: the broker forgets the position read of a channel no one
 // wants any more.
-func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) {
+func (s *session) failSubscribe(ch string, rec *recovery, err error) {
 	u := s.sub
 	u.mu.Lock()
 	answered := rec.answered
@@ -143,7 +143,7 @@ func (s *session) failSubscribe(id uint32, ch string, rec *recovery, err error) 
 		s.leave(ch, nil)
 		u.subs = slices.Delete(u.subs, i, i+1)
 	}
-	s.replyAsync(codec.AppendError(nil, s.enc, id, codec.CodeInternal, err.Error()))
+	s.replyAsync(codec.AppendError(nil, s.enc, rec.id, codec.CodeInternal, err.Error()))
 }
 
 // unsubscribe ends a subscription at the client's request.

@@ -105,7 +105,8 @@ func (s *session) dropRecovery(ch string, rec *recovery) bool {
 // the live ones held back meanwhile that history did not already cover, in
 // one go under the subscription lock, so Enqueue cannot slip a live frame
 // in between.
-func (s *session) finishRecovery(id uint32, ch string, rec *recovery, since uint64, epoch string, res broker.HistoryResult) {
+func (s *session) finishRecovery(ch string, rec *recovery, since uint64, epoch string, res broker.HistoryResult) {
+	id := rec.id
 	s.srv.hub.Observe(ch, res.Position)
 	recovered, reason := recoverable(since, epoch, res)
 	var frames [][]byte

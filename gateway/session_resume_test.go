@@ -61,9 +61,9 @@ func TestSessionResumeReleasesWhatHistoryDidNotCover(t *testing.T) {
 			}
 			epoch, since := splitPos(tc.since)
 			if tc.err != nil {
-				s.failSubscribe(1, "c", rec, tc.err)
+				s.failSubscribe("c", rec, tc.err)
 			} else {
-				s.finishRecovery(1, "c", rec, since, epoch, tc.res)
+				s.finishRecovery("c", rec, since, epoch, tc.res)
 			}
 			if s.sub.recovering != nil {
 				t.Fatalf("an empty recovering map is kept: %v", s.sub.recovering)
