@@ -167,8 +167,11 @@ func (s *subscriptions) followTopology() {
 
 // rebalance moves wanted channels to the connection that now owns them.
 // One that was subscribed on its old connection misses what is published
-// until the new one subscribes it, so it arrives there lapsed.
+// until the new one subscribes it, so it arrives there lapsed; the
+// subscribes waiting for it go with it.
 func (s *subscriptions) rebalance() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for from, c := range s.conns {
 		for _, ch := range c.wanted() {
 			if ch == c.probe {

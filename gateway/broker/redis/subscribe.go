@@ -23,8 +23,8 @@ import (
 // too — and probes the connection when it is idle.
 type subscriptions struct {
 	b       *Broker
-	mu      sync.Mutex
-	conns   []*pubsubConn
+	mu      sync.Mutex              // serialises set and rebalance
+	conns   []*pubsubConn           // fixed at init
 	route   func(pubsub string) int // Pub/Sub channel → index in conns
 	cluster *clusterState           // nil on a standalone Redis
 }
@@ -45,13 +45,23 @@ func (s *subscriptions) init(b *Broker) {
 	}
 }
 
-// set records whether channel is wanted and wakes its connection.
+// set records whether channel is wanted and wakes its connection. A wanted
+// channel is wanted on the connection its route names. One given up is
+// given up on every connection: a topology change may have moved its route
+// before rebalance moved the channel, and rebalance would then carry the
+// stale want to the new connection, subscribed there for good. s.mu keeps
+// set and rebalance apart.
 func (s *subscriptions) set(channel string, want bool) {
 	pubsub := s.b.names.pubsubChannel(channel)
 	s.mu.Lock()
-	c := s.conns[s.route(pubsub)]
-	s.mu.Unlock()
-	c.want(pubsub, want)
+	defer s.mu.Unlock()
+	if want {
+		s.conns[s.route(pubsub)].want(pubsub)
+		return
+	}
+	for _, c := range s.conns {
+		c.unwant(pubsub)
+	}
 }
 
 // whenActive runs f once channel is subscribed on Redis, or calls fail
@@ -117,44 +127,78 @@ func newPubsubConn(b *Broker, index int) *pubsubConn {
 	return c
 }
 
-func (c *pubsubConn) want(pubsub string, yes bool) {
+func (c *pubsubConn) want(pubsub string) {
 	c.mu.Lock()
-	c.wantLocked(pubsub, yes)
+	c.desired[pubsub] = true
 	c.mu.Unlock()
 	c.kickNow()
 }
 
-func (c *pubsubConn) wantLocked(pubsub string, yes bool) {
-	if yes {
-		c.desired[pubsub] = true
-		return
+// unwant stops wanting pubsub here; the subscribes waiting for it are
+// answered by their timers.
+func (c *pubsubConn) unwant(pubsub string) {
+	c.mu.Lock()
+	wanted := c.unwantLocked(pubsub)
+	c.mu.Unlock()
+	if wanted {
+		c.kickNow()
 	}
-	delete(c.desired, pubsub)
-	delete(c.waiters, pubsub) // their timers answer them
-	delete(c.lapsed, pubsub)  // no one here is left to resync
 }
 
-// release stops wanting pubsub here, as another connection takes it over
-// (rebalance), and reports whether it was subscribed here or had lapsed:
-// publications may then be missed until the other one subscribes it.
-func (c *pubsubConn) release(pubsub string) (subscribed bool) {
+func (c *pubsubConn) unwantLocked(pubsub string) (wanted bool) {
+	wanted = c.desired[pubsub]
+	delete(c.desired, pubsub)
+	delete(c.waiters, pubsub)
+	delete(c.lapsed, pubsub) // no one here is left to resync
+	return wanted
+}
+
+// handover is what a channel's old connection passes to its new one
+// (rebalance).
+type handover struct {
+	// lapsed: it was subscribed on the old connection or had lapsed there,
+	// so publications may be missed until the new one subscribes it.
+	lapsed bool
+	// waiters are the subscribes waiting for it whose timers were stopped
+	// in time; the new connection answers them.
+	waiters []*waiter
+}
+
+// release stops wanting pubsub here, as another connection takes it over.
+func (c *pubsubConn) release(pubsub string) handover {
 	c.mu.Lock()
-	subscribed = c.active[pubsub] || c.lapsed[pubsub] || c.unsubscribing[pubsub]
-	c.wantLocked(pubsub, false)
+	h := handover{lapsed: c.active[pubsub] || c.lapsed[pubsub] || c.unsubscribing[pubsub]}
+	for w := range c.waiters[pubsub] {
+		if w.timer.Stop() { // else it is failing already
+			h.waiters = append(h.waiters, w)
+		}
+	}
+	c.unwantLocked(pubsub)
 	c.mu.Unlock()
 	c.kickNow()
-	return subscribed
+	return h
 }
 
-// adopt wants pubsub here, taken over from another connection; lapsed says
-// it has missed publications meanwhile (see release).
-func (c *pubsubConn) adopt(pubsub string, lapsed bool) {
+// adopt wants pubsub here, taken over from another connection (release).
+// Its waiters keep what was left of their timeout.
+func (c *pubsubConn) adopt(pubsub string, h handover) {
 	c.mu.Lock()
-	c.wantLocked(pubsub, true)
-	if lapsed {
+	c.desired[pubsub] = true
+	if h.lapsed {
 		c.lapsed[pubsub] = true
 	}
+	active := c.active[pubsub]
+	if !active {
+		for _, w := range h.waiters {
+			c.waitLocked(pubsub, w)
+		}
+	}
 	c.mu.Unlock()
+	if active {
+		for _, w := range h.waiters {
+			w.run()
+		}
+	}
 	c.kickNow()
 }
 
@@ -393,19 +437,24 @@ func (c *pubsubConn) whenActive(pubsub string, f func(), fail func(error)) {
 		f()
 		return
 	}
-	w := &waiter{f: f}
-	// Set under c.mu, before mark (which takes c.mu) can run w.
-	w.timer = time.AfterFunc(c.b.cfg.Timeout, func() {
+	c.waitLocked(pubsub, &waiter{f: f, fail: fail, deadline: time.Now().Add(c.b.cfg.Timeout)})
+	c.mu.Unlock()
+}
+
+// waitLocked files w under pubsub and arms its timer for what is left of
+// its timeout. The timer is set under c.mu, before mark (which takes c.mu)
+// can run w.
+func (c *pubsubConn) waitLocked(pubsub string, w *waiter) {
+	w.timer = time.AfterFunc(time.Until(w.deadline), func() {
 		// Forget w before failing it: its f holds a session, for as long
 		// as the channel stays unsubscribed (all of an outage).
 		c.forget(pubsub, w)
-		w.once.Do(func() { fail(errNotConfirmed) })
+		w.once.Do(func() { w.fail(errNotConfirmed) })
 	})
 	if c.waiters[pubsub] == nil {
 		c.waiters[pubsub] = map[*waiter]struct{}{}
 	}
 	c.waiters[pubsub][w] = struct{}{}
-	c.mu.Unlock()
 }
 
 // forget removes a waiter that timed out.
@@ -423,9 +472,11 @@ var errNotConfirmed = errors.New("redis: subscription not confirmed in time")
 // waiter is one whenActive call waiting for its channel: run (once the
 // channel is active) or its timer (which fails it), whichever comes first.
 type waiter struct {
-	once  sync.Once
-	timer *time.Timer
-	f     func()
+	once     sync.Once
+	timer    *time.Timer // guarded by the mu of the connection holding w
+	f        func()
+	fail     func(error)
+	deadline time.Time
 }
 
 func (w *waiter) run() {

@@ -149,7 +149,7 @@ func TestLapsedWhileUnsubscribing(t *testing.T) {
 	b.Subscribe("x")
 	b.Subscribe("y")
 	x, y := b.names.pubsubChannel("x"), b.names.pubsubChannel("y")
-	if !c.release(y) {
+	if !c.release(y).lapsed {
 		t.Fatal("release: a channel still being unsubscribed counted as not subscribed")
 	}
 	c.connected()
@@ -245,5 +245,67 @@ func TestDroppedWhileUnwanted(t *testing.T) {
 	subscribeAgain(t, c, x)
 	if !answered {
 		t.Fatal("whenActive not answered once subscribed again")
+	}
+}
+
+// TestRebalanceHandsOverWaiters: a subscribe waiting for its channel's
+// first SUBSCRIBE when the channel moves to another connection (its slot's
+// new owner) is answered once the new connection subscribes it, not failed
+// by its timeout; and one the new connection never confirms is still
+// failed in time, and forgotten there.
+func TestRebalanceHandsOverWaiters(t *testing.T) {
+	for _, confirmed := range []bool{true, false} {
+		b, _ := offlineBroker(t, 2, 300*time.Millisecond)
+		to := b.subs.conns[1]
+		b.Subscribe("x")
+		answered, failed := make(chan struct{}), make(chan error, 1)
+		b.subs.whenActive("x", func() { close(answered) }, func(err error) { failed <- err })
+
+		b.subs.route = func(string) int { return 1 } // the slot's new owner
+		b.subs.rebalance()
+		if confirmed {
+			sub, _ := to.diff()
+			to.mark(sub, true)
+			select {
+			case <-answered:
+			default:
+				t.Fatal("a subscribe waiting across the move was not answered once the new connection subscribed the channel")
+			}
+			select {
+			case err := <-failed:
+				t.Fatalf("answered, then failed too: %v", err)
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		select {
+		case <-failed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a subscribe handed over and never confirmed was not failed by its timeout")
+		}
+		to.mu.Lock()
+		left := len(to.waiters)
+		to.mu.Unlock()
+		if left != 0 {
+			t.Errorf("%d waiters left on the new connection after the timeout", left)
+		}
+	}
+}
+
+// TestUnwantedBeforeRebalance: a channel given up after the topology
+// changed (its route names the new connection) but before rebalance moved
+// it is given up on the old connection too; rebalance does not carry it to
+// the new one, where nobody would ever give it up again.
+func TestUnwantedBeforeRebalance(t *testing.T) {
+	b, _ := offlineBroker(t, 2, time.Minute)
+	subscribedOffline(b, "x")
+	b.subs.route = func(string) int { return 1 }
+	b.Unsubscribe("x")
+	b.subs.rebalance()
+	x := b.names.pubsubChannel("x")
+	for i, c := range b.subs.conns {
+		if slices.Contains(c.wanted(), x) {
+			t.Errorf("connection %d still wants the channel nobody subscribes", i)
+		}
 	}
 }
