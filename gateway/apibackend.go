@@ -61,26 +61,22 @@ func (b apiBackend) Publish(ctx context.Context, channel string, data []byte, ke
 	return api.PublishResult{}, err
 }
 
-// forEach runs fn on the worker of every open /ws connection matching
-// user and/or client ("": any), and returns how many matched. The index
-// makes it cost O(matches) when either is given.
-func (b apiBackend) forEach(user, client string, fn func(c *conn)) int {
-	cs := b.s.index.lookup(user, client)
-	for _, c := range cs {
-		c.runOnWorker(func() { fn(c) })
-	}
-	return len(cs)
-}
+// Disconnect and Unsubscribe act on this instance's connections at once and
+// on the other instances' through the broker (relay.go); the count is of
+// this instance's connections that matched.
 
-func (b apiBackend) Disconnect(_ context.Context, user, client string, code uint16, reason string) (int, error) {
+func (b apiBackend) Disconnect(ctx context.Context, user, client string, code uint16, reason string) (int, error) {
 	if code == 0 {
-		code, reason = CloseDisconnected, "disconnected by the server"
+		code = CloseDisconnected
 	}
-	return b.forEach(user, client, func(c *conn) { c.close(code, reason) }), nil
+	if reason == "" && code == CloseDisconnected {
+		reason = "disconnected by the server"
+	}
+	return b.s.runEverywhere(ctx, serverCommand{Op: opDisconnect, User: user, Client: client, Code: code, Reason: reason})
 }
 
-func (b apiBackend) Unsubscribe(_ context.Context, user, client, channel string) (int, error) {
-	return b.forEach(user, client, func(c *conn) { c.sess.dropSubscription(channel) }), nil
+func (b apiBackend) Unsubscribe(ctx context.Context, user, client, channel string) (int, error) {
+	return b.s.runEverywhere(ctx, serverCommand{Op: opUnsubscribe, User: user, Client: client, Channel: channel})
 }
 
 // errPresenceOff and errHistoryOff: the channel's namespace keeps none,

@@ -19,30 +19,33 @@ import (
 // Each field's tags name its Prometheus family and HELP text (see
 // statsCollector): adding a metric is adding a tagged field.
 type Metrics struct {
-	ConnsAccepted     atomic.Int64 `metric:"wsgate_conns_accepted_total" help:"TCP connections accepted on the client listener."`
-	ConnsOpen         atomic.Int64 `metric:"wsgate_conns_open" help:"Connections registered with the event loop, in any state (handshake, open, closing)."`
-	ConnsUpgraded     atomic.Int64 `metric:"wsgate_conns_upgraded_total" help:"Successful WebSocket upgrades (101 sent)."`
-	HandshakesActive  atomic.Int64 `metric:"wsgate_handshakes_active" help:"Handshakes in progress."`
-	HandshakesBusy    atomic.Int64 `metric:"wsgate_handshakes_busy_total" help:"Connections refused with 503 because --max-handshakes handshakes were in progress."`
-	HandshakesFailed  atomic.Int64 `metric:"wsgate_handshakes_failed_total" help:"Upgrade requests rejected: malformed, refused Origin or token, connect hook refusal, too large."`
-	HandshakeTimeouts atomic.Int64 `metric:"wsgate_handshake_timeouts_total" help:"Connections closed at the handshake deadline (--handshake-timeout)."`
-	ProtocolErrors    atomic.Int64 `metric:"wsgate_protocol_errors_total" help:"Connections closed with 1002, 1003, 1007 or 1009 for a client protocol error."`
-	SlowConsumers     atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their backlog (bytes queued that the socket has not taken) passed --max-queue-bytes."`
-	PongTimeouts      atomic.Int64 `metric:"wsgate_pong_timeouts_total" help:"Connections closed because nothing arrived within --pong-timeout after a ping."`
-	PeerTimeouts      atomic.Int64 `metric:"wsgate_peer_timeouts_total" help:"Open connections whose socket failed because the kernel gave up on the peer: ETIMEDOUT (keepalive probes unanswered under --heartbeat tcp, data or a zero window outlasting TCP_USER_TIMEOUT) or host/network unreachable."`
-	PongsLate         atomic.Int64 `metric:"wsgate_pongs_late_total" help:"Pong timeouts waived because the peer's bytes were already waiting in the socket, unread by a busy gateway."`
-	MessagesIn        atomic.Int64 `metric:"wsgate_messages_in_total" help:"Complete WebSocket messages received from clients."`
-	MessagesInflated  atomic.Int64 `metric:"wsgate_messages_inflated_total" help:"Compressed (permessage-deflate) messages received and inflated."`
-	FramesOut         atomic.Int64 `metric:"wsgate_frames_out_total" help:"WebSocket frames queued for writing to clients."`
-	Writevs           atomic.Int64 `metric:"wsgate_writev_total" help:"Writes (write(2), writev(2), or sends in an io_uring batch) that wrote something to a client socket."`
-	SendBatches       atomic.Int64 `metric:"wsgate_send_batches_total" help:"Fan-out flushes sent to many client sockets with one io_uring_enter(2) (--batch-sends)."`
-	AcceptErrors      atomic.Int64 `metric:"wsgate_accept_errors_total" help:"accept4(2) failures on the client listener (EMFILE and the like)."`
-	ConnsRefused      atomic.Int64 `metric:"wsgate_conns_refused_total" help:"Connections refused over --max-conns, --max-conns-per-ip, --max-conns-per-user or --accept-rate."`
-	RateLimited       atomic.Int64 `metric:"wsgate_rate_limited_total" help:"Commands refused with error 107 for exceeding --command-rate."`
-	TokenExpired      atomic.Int64 `metric:"wsgate_token_expired_total" help:"Connections closed with 4004: their token expired and no refresh came in time."`
-	RefusedDraining   atomic.Int64 `metric:"wsgate_refused_draining_total" help:"Handshakes answered 503 + Retry-After because the server was draining (a load balancer retries them elsewhere)."`
-	MessageTimeouts   atomic.Int64 `metric:"wsgate_message_timeouts_total" help:"Connections closed with 4009: a message did not arrive in full within --message-timeout of its first byte."`
-	PartialBytes      atomic.Int64 `metric:"wsgate_partial_bytes" help:"Bytes held in partial input across all connections (incomplete frames, fragmented messages, upgrade requests), bounded by --max-partial-bytes."`
+	ConnsAccepted      atomic.Int64 `metric:"wsgate_conns_accepted_total" help:"TCP connections accepted on the client listener."`
+	ConnsOpen          atomic.Int64 `metric:"wsgate_conns_open" help:"Connections registered with the event loop, in any state (handshake, open, closing)."`
+	ConnsUpgraded      atomic.Int64 `metric:"wsgate_conns_upgraded_total" help:"Successful WebSocket upgrades (101 sent)."`
+	HandshakesActive   atomic.Int64 `metric:"wsgate_handshakes_active" help:"Handshakes in progress."`
+	HandshakesBusy     atomic.Int64 `metric:"wsgate_handshakes_busy_total" help:"Connections refused with 503 because --max-handshakes handshakes were in progress."`
+	HandshakesFailed   atomic.Int64 `metric:"wsgate_handshakes_failed_total" help:"Upgrade requests rejected: malformed, refused Origin or token, connect hook refusal, too large."`
+	HandshakeTimeouts  atomic.Int64 `metric:"wsgate_handshake_timeouts_total" help:"Connections closed at the handshake deadline (--handshake-timeout)."`
+	ProtocolErrors     atomic.Int64 `metric:"wsgate_protocol_errors_total" help:"Connections closed with 1002, 1003, 1007 or 1009 for a client protocol error."`
+	SlowConsumers      atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their backlog (bytes queued that the socket has not taken) passed --max-queue-bytes."`
+	PongTimeouts       atomic.Int64 `metric:"wsgate_pong_timeouts_total" help:"Connections closed because nothing arrived within --pong-timeout after a ping."`
+	PeerTimeouts       atomic.Int64 `metric:"wsgate_peer_timeouts_total" help:"Open connections whose socket failed because the kernel gave up on the peer: ETIMEDOUT (keepalive probes unanswered under --heartbeat tcp, data or a zero window outlasting TCP_USER_TIMEOUT) or host/network unreachable."`
+	PongsLate          atomic.Int64 `metric:"wsgate_pongs_late_total" help:"Pong timeouts waived because the peer's bytes were already waiting in the socket, unread by a busy gateway."`
+	MessagesIn         atomic.Int64 `metric:"wsgate_messages_in_total" help:"Complete WebSocket messages received from clients."`
+	MessagesInflated   atomic.Int64 `metric:"wsgate_messages_inflated_total" help:"Compressed (permessage-deflate) messages received and inflated."`
+	FramesOut          atomic.Int64 `metric:"wsgate_frames_out_total" help:"WebSocket frames queued for writing to clients."`
+	Writevs            atomic.Int64 `metric:"wsgate_writev_total" help:"Writes (write(2), writev(2), or sends in an io_uring batch) that wrote something to a client socket."`
+	SendBatches        atomic.Int64 `metric:"wsgate_send_batches_total" help:"Fan-out flushes sent to many client sockets with one io_uring_enter(2) (--batch-sends)."`
+	AcceptErrors       atomic.Int64 `metric:"wsgate_accept_errors_total" help:"accept4(2) failures on the client listener (EMFILE and the like)."`
+	ConnsRefused       atomic.Int64 `metric:"wsgate_conns_refused_total" help:"Connections refused over --max-conns, --max-conns-per-ip, --max-conns-per-user or --accept-rate."`
+	CommandsRelayed    atomic.Int64 `metric:"wsgate_api_commands_relayed_total" help:"Server-API disconnect and unsubscribe commands another instance relayed through the broker, run here."`
+	CommandsInvalid    atomic.Int64 `metric:"wsgate_api_commands_invalid_total" help:"Messages on the broker's command channel dropped as not a valid command."`
+	CommandsNotRelayed atomic.Int64 `metric:"wsgate_api_commands_not_relayed_total" help:"Server-API disconnect and unsubscribe commands run on this instance that could not be published to the others (answered 503)."`
+	RateLimited        atomic.Int64 `metric:"wsgate_rate_limited_total" help:"Commands refused with error 107 for exceeding --command-rate."`
+	TokenExpired       atomic.Int64 `metric:"wsgate_token_expired_total" help:"Connections closed with 4004: their token expired and no refresh came in time."`
+	RefusedDraining    atomic.Int64 `metric:"wsgate_refused_draining_total" help:"Handshakes answered 503 + Retry-After because the server was draining (a load balancer retries them elsewhere)."`
+	MessageTimeouts    atomic.Int64 `metric:"wsgate_message_timeouts_total" help:"Connections closed with 4009: a message did not arrive in full within --message-timeout of its first byte."`
+	PartialBytes       atomic.Int64 `metric:"wsgate_partial_bytes" help:"Bytes held in partial input across all connections (incomplete frames, fragmented messages, upgrade requests), bounded by --max-partial-bytes."`
 	// Over --max-partial-bytes: open connections closed with 4013,
 	// handshakes answered 503.
 	PartialBudgetCloses   atomic.Int64 `metric:"wsgate_partial_budget_closes_total" help:"Connections closed with 4013: their partial input would have passed --max-partial-bytes."`

@@ -207,10 +207,14 @@ func (n *Namespaces) For(channel string) *Namespace {
 	return &n.Default
 }
 
-// HistoryPolicy is the brokers' view of the namespaces.
+// HistoryPolicy is the brokers' view of the namespaces. The gateway's
+// command channel keeps none.
 func (n *Namespaces) HistoryPolicy() func(string) (int, time.Duration) {
 	return func(channel string) (int, time.Duration) {
 		ns := n.For(channel)
+		if channel == commandChannel {
+			return 0, time.Duration(ns.HistoryTTL)
+		}
 		return ns.HistorySize, time.Duration(ns.HistoryTTL)
 	}
 }

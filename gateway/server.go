@@ -115,10 +115,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.inflateFn = countedInflate(&s.metrics.MessagesInflated) // one for every decoder
 	s.hub, s.sendBatches = newHub(&s.cfg, s.broker, log, &s.metrics)
-	if err := s.broker.Start(s.hub); err != nil {
+	if err := s.broker.Start(brokerSink{s.hub, s}); err != nil {
 		s.sendBatches.close()
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
+	s.broker.Subscribe(commandChannel)
 	s.hub.Start()
 	var err error
 	s.ln, s.rawLn, err = listen(context.Background(), cfg.Listen, cfg.ReusePort)

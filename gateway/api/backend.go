@@ -17,12 +17,16 @@ type Backend interface {
 	// have been published), ErrKeyReused or ErrInvalid.
 	Publish(ctx context.Context, channel string, data []byte, key string) (PublishResult, error)
 	// Disconnect closes the matching connections with code and reason
-	// (code 0: the gateway's default) and returns how many there were. At
-	// least one of user and client is set; when both are, a connection
-	// must match both.
+	// (code 0: the gateway's default) on every instance, and returns how
+	// many there were on this one: the others are told through the broker
+	// and do not report back. At least one of user and client is set; when
+	// both are, a connection must match both. Its error wraps
+	// ErrUnavailable when the other instances could not be told (this one
+	// has acted; calling again is harmless).
 	Disconnect(ctx context.Context, user, client string, code uint16, reason string) (int, error)
 	// Unsubscribe removes channel from the matching connections (matched
-	// as for Disconnect) and returns how many matched: each drops the
+	// and counted as for Disconnect, on every instance) and returns how
+	// many matched here: each drops the
 	// channel, with an unsubscribe push (or error 108 to a subscribe not
 	// yet answered), if it holds it. Connections
 	// answer on their own workers, so whether they held it is not waited
