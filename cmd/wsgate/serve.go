@@ -103,14 +103,14 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a publication stays in history")
 	fs.BoolVar(&c.Recovery, "recovery", c.Recovery, "let a subscribe with a resume position replay what the client missed")
 	fs.StringVar(&f.configFile, configFlag, "", "YAML or JSON config file: any flag as a key (max_queue_bytes: 2097152) and channel namespaces (see README)")
-	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "with --broker redis: members of a crashed instance expire after this long")
+	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "with --broker redis: members of a crashed instance expire after this long (at least 1s)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "connections in total (0: no limit); more get 503")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "connections per client IP (0: no limit); more get 429")
 	fs.IntVar(&c.MaxConnsPerUser, "max-conns-per-user", 0, "connections per user (0: no limit); more get 429")
 	fs.Float64Var(&c.AcceptRate, "accept-rate", 0, "handshakes per second (0: no limit); more get 503 with Retry-After")
 	fs.Float64Var(&c.CommandRate, "command-rate", 0, "commands per second per connection (0: no limit); over: error 107, then close 4029")
 	fs.IntVar(&c.CommandBurst, "command-burst", c.CommandBurst, "command burst per connection")
-	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "time to send a refresh after the token expired before close 4004")
+	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "time to send a refresh after the token expired before close 4004 (at least 1s)")
 	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret for connection tokens (or WSGATE_JWT_SECRET)")
 	fs.StringVar(&f.jwtPublicKey, "jwt-public-key", "", "PEM file with the RS256/ES256 public key for connection tokens")
 	fs.StringVar(&f.auth.JWKSFile, "jwks-file", "", "JWKS file with token verification keys")
@@ -178,6 +178,9 @@ func parseServe(args []string, stdout, stderr io.Writer) (f *serveFlags, code in
 	ns, err := loadSettings(fs, func() gateway.Namespace { return f.cfg.DefaultNamespace() })
 	if err == nil {
 		f.cfg.Namespaces = ns
+		err = f.check()
+	}
+	if err == nil {
 		err = f.configure()
 	}
 	if err != nil {
@@ -365,6 +368,22 @@ func debugServer(srv *gateway.Server) *http.Server {
 	})
 	mux.Handle("/metrics", srv.MetricsHandler())
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// minPresenceTTL is the shortest --presence-ttl: members are refreshed
+// every TTL/3 with a Redis round trip (bounded by --redis-timeout, 5 s by
+// default), so a shorter TTL lets a slow round trip expire live members,
+// and below 1 ms (Redis's unit) every member expires as it joins.
+const minPresenceTTL = time.Second
+
+// check refuses the serve-only settings gateway.Config.Validate does not
+// see, naming the flag.
+func (f *serveFlags) check() error {
+	if f.presenceTTL < minPresenceTTL {
+		return fmt.Errorf("--presence-ttl %v: want at least %v (members are refreshed every TTL/3 through Redis)",
+			f.presenceTTL, minPresenceTTL)
+	}
+	return nil
 }
 
 // configure builds the authenticator.
