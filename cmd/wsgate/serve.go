@@ -116,6 +116,9 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&f.auth.JWKSFile, "jwks-file", "", "JWKS file with token verification keys")
 	fs.StringVar(&f.auth.Issuer, "jwt-issuer", "", "required iss claim")
 	fs.StringVar(&f.auth.Audience, "jwt-audience", "", "required aud claim")
+	fs.DurationVar(&f.auth.Leeway, "jwt-leeway", defaultJWTLeeway, "clock skew allowed between the token issuer and the gateway (0 to 5m): "+
+		"iat and nbf may be this far in the future and exp this far in the past (iat counts whole seconds, so a freshly minted token "+
+		"on a clock a fraction of a second ahead needs at least 1s)")
 	fs.StringVar(&f.auth.Cookie, "token-cookie", "", "cookie carrying the token (off when empty)")
 	fs.StringVar(&f.auth.HookURL, "auth-hook-url", "", "connect hook: POST the handshake's cookies/headers here for a user id")
 	fs.BoolVar(&f.auth.AllowAnonymous, "allow-anonymous", false, "with authentication configured, accept connections without a token")
@@ -376,12 +379,22 @@ func debugServer(srv *gateway.Server) *http.Server {
 // and below 1 ms (Redis's unit) every member expires as it joins.
 const minPresenceTTL = time.Second
 
+// defaultJWTLeeway covers the skew of hosts that keep time with NTP (well
+// under a second) plus the rounding of iat to whole seconds, with room for
+// a VM whose clock drifted, while an expired token stays usable for no
+// more than a few seconds.
+const defaultJWTLeeway = 5 * time.Second
+
 // check refuses the serve-only settings gateway.Config.Validate does not
 // see, naming the flag.
 func (f *serveFlags) check() error {
-	if f.presenceTTL < minPresenceTTL {
+	switch {
+	case f.presenceTTL < minPresenceTTL:
 		return fmt.Errorf("--presence-ttl %v: want at least %v (members are refreshed every TTL/3 through Redis)",
 			f.presenceTTL, minPresenceTTL)
+	case f.auth.Leeway < 0 || f.auth.Leeway > auth.MaxLeeway:
+		return fmt.Errorf("--jwt-leeway %v: want 0 to %v (it also lets expired tokens in for that long)",
+			f.auth.Leeway, auth.MaxLeeway)
 	}
 	return nil
 }

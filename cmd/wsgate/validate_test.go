@@ -41,6 +41,10 @@ func TestServeRefusesBadDurations(t *testing.T) {
 			"--presence-ttl 500ms: want at least 1s"},
 		{"no refresh grace", []string{"--refresh-grace", "0"}, "--refresh-grace 0s: want at least 1s"},
 		{"negative refresh grace", []string{"--refresh-grace", "-5s"}, "--refresh-grace -5s: want at least 1s"},
+		{"negative JWT leeway", []string{"--jwt-leeway", "-1s"}, "--jwt-leeway -1s: want 0 to 5m0s"},
+		{"JWT leeway of an hour", []string{"--jwt-leeway", "1h"}, "--jwt-leeway 1h0m0s: want 0 to 5m0s"},
+		{"JWT leeway from the config file", []string{"--config", writeFile(t, "c.json", `{"jwt_leeway": 600}`)},
+			"--jwt-leeway 10m0s: want 0 to 5m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
