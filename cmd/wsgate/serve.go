@@ -144,7 +144,8 @@ func (l *stringList) Set(v string) error {
 }
 
 const serveSummary = "Run the gateway: WebSocket clients on --listen, metrics and health on --debug-listen,\n" +
-	"the server API on --api-listen. SIGTERM or SIGINT drains the connections and exits 0."
+	"the server API on --api-listen. SIGTERM or SIGINT drains the connections and exits 0;\n" +
+	"SIGHUP re-reads --jwks-file (a file that does not load keeps the keys in use)."
 
 const serveNotes = `Every flag can also be set in the environment as WSGATE_<FLAG> (WSGATE_MAX_QUEUE_BYTES)
 and in the --config file as <flag> with dashes as underscores (max_queue_bytes).
@@ -262,6 +263,7 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	defer reloadOnHangup(ctx, f.cfg.Auth, f.auth.JWKSFile, log)()
 	if f.memoryTrim > 0 {
 		trimDone := make(chan struct{})
 		trimCtx, stopTrim := context.WithCancel(ctx)
@@ -288,6 +290,47 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		defer dbg.Close()
 	}
 	return srv.Serve(ctx)
+}
+
+// reloadOnHangup re-reads the JWKS file on every SIGHUP until ctx ends
+// (key rotation: add the new key, reload, issue with it, later remove the
+// old key and reload again). It catches SIGHUP from the start even with
+// nothing to reload, since the signal's default action would end the
+// gateway without a drain. Once ctx ends (the drain) SIGHUP is still
+// caught, and ignored, until the returned stop is called; stop waits for a
+// reload in progress.
+func reloadOnHangup(ctx context.Context, a *auth.Authenticator, jwksFile string, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx) // also ended by stop, on an early return
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reloadKeys(a, jwksFile, log)
+			}
+		}
+	}()
+	return func() { cancel(); <-done; signal.Stop(hup) }
+}
+
+// reloadKeys reloads the JWKS file and logs the outcome; a failed reload
+// keeps the keys in use, so a half-written file cannot lock every client
+// out. --jwt-secret and --jwt-public-key are read once, at the start.
+func reloadKeys(a *auth.Authenticator, jwksFile string, log *slog.Logger) {
+	if a == nil || jwksFile == "" {
+		log.Warn("SIGHUP: no --jwks-file to reload; other keys change with a restart")
+		return
+	}
+	if err := a.Reload(); err != nil {
+		log.Error("SIGHUP: keys not reloaded, the previous keys stay in use", "err", err)
+		return
+	}
+	log.Info("SIGHUP: keys reloaded", "jwks_file", jwksFile)
 }
 
 // listenOptional binds addr for the flag that names it ("" binds nothing).
