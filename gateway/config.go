@@ -147,7 +147,8 @@ type Config struct {
 	CommandBurst    int
 
 	// RefreshGrace is how long a connection whose token expired may take to
-	// send a refresh before it is closed with 4004.
+	// send a refresh before it is closed with 4004 (at least 1 s: the
+	// refresh push must go out and its answer come back within it).
 	RefreshGrace time.Duration
 
 	// LogSummaryInterval is how often counts of refused handshakes and
@@ -247,6 +248,10 @@ func (c Config) validateEach() error {
 		return fmt.Errorf("--accept-rate and --command-rate must not be negative (0: no limit)")
 	case c.CompressionMinBytes < 0:
 		return fmt.Errorf("--compression-min-bytes must not be negative, got %d", c.CompressionMinBytes)
+	case c.RefreshGrace < minRefreshGrace:
+		return fmt.Errorf("--refresh-grace %v: want at least %v (an expired connection is sent a refresh push and "+
+			"given this long to answer; less, and it is closed with 4004 without the push or before a reply can come)",
+			c.RefreshGrace, minRefreshGrace)
 	}
 	return nil
 }
@@ -283,6 +288,11 @@ const (
 	// minQueueBytes: below this a reading client could be closed as a slow
 	// consumer for a handful of replies and pongs.
 	minQueueBytes = 4 << 10
+	// minRefreshGrace: the expiry check runs on the connection's timer,
+	// one tick (100 ms) late at worst; a grace shorter than that can pass
+	// before the refresh push is sent, and the client needs a round trip to
+	// its backend for a new token on top of one to the gateway.
+	minRefreshGrace = time.Second
 )
 
 // DefaultNamespace is the namespace the flags describe.

@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,5 +68,57 @@ func TestConnectHook(t *testing.T) {
 	}
 	if got := <-slowDone; got != 503 {
 		t.Fatalf("hook timeout: %d, want 503", got)
+	}
+}
+
+// TestConnectHookNeverSeesTokens pins what README.md and auth/doc.go say
+// reaches the connect hook: a handshake that carries a token (a Bearer
+// Authorization header, ?token= or the token cookie) is verified as a JWT
+// and refused when it is not one (here no JWT key is configured at all),
+// without calling the hook; any other Authorization scheme and the other
+// cookies are forwarded to it.
+func TestConnectHookNeverSeesTokens(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // the Authorization and Cookie headers of each hook call
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Headers map[string]string `json:"headers"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		seen = append(seen, req.Headers["Authorization"]+"|"+req.Headers["Cookie"])
+		mu.Unlock()
+		w.Write([]byte(`{"user":"42"}`))
+	}))
+	defer hook.Close()
+	srv := authServer(t, func(c *gateway.Config, a *auth.Config) {
+		a.HMACSecret, a.HookURL = nil, hook.URL // hook only; the token cookie stays "wsgate_token"
+	})
+	addr := srv.Addr().String()
+	for _, tc := range []struct {
+		path, header string
+		status       int
+		hookSaw      string // "": the hook was not called
+	}{
+		{"/ws", "Authorization: Bearer opaque-session", 401, ""},
+		{"/ws?token=opaque-session", "X-Other: 1", 401, ""},
+		{"/ws", "Cookie: wsgate_token=opaque-session; sid=s1", 401, ""},
+		{"/ws", "Authorization: Basic dXNlcjpwYXNz", 101, "Basic dXNlcjpwYXNz|"},
+		{"/ws", "Cookie: sid=s1", 101, "|sid=s1"},
+	} {
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		got := handshakeStatus(t, addr, tc.path, tc.header)
+		mu.Lock()
+		calls := slices.Clone(seen)
+		mu.Unlock()
+		want := []string(nil)
+		if tc.hookSaw != "" {
+			want = []string{tc.hookSaw}
+		}
+		if got != tc.status || !slices.Equal(calls, want) {
+			t.Errorf("%s with %q: status %d, hook saw %q; want %d and %q", tc.path, tc.header, got, calls, tc.status, want)
+		}
 	}
 }

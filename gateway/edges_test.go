@@ -572,6 +572,10 @@ func TestConfigValidation(t *testing.T) {
 			"--heartbeat tcp counts in whole seconds"},
 		{"tcp heartbeat over TCP_KEEPIDLE's limit", func(c *gateway.Config) { c.Heartbeat, c.PingInterval = gateway.HeartbeatTCP, 10*time.Hour },
 			"--ping-interval and --pong-timeout must be 1s to 9h6m7s"},
+		{"no refresh grace", func(c *gateway.Config) { c.RefreshGrace = 0 }, "--refresh-grace 0s: want at least 1s"},
+		{"negative refresh grace", func(c *gateway.Config) { c.RefreshGrace = -time.Second }, "--refresh-grace -1s: want at least 1s"},
+		{"refresh grace shorter than a round trip", func(c *gateway.Config) { c.RefreshGrace = 50 * time.Millisecond },
+			"--refresh-grace 50ms: want at least 1s"},
 	} {
 		cfg := gateway.DefaultConfig()
 		cfg.Listen = "127.0.0.1:0"

@@ -187,6 +187,22 @@ func TestDescTimer(t *testing.T) {
 	}
 }
 
+// TestDescTimerFar: a timer set beyond what a time.Duration holds (300
+// years: a token's exp in year 2300) does not fire at the next tick, and
+// the descriptor's other events still arrive.
+func TestDescTimerFar(t *testing.T) {
+	_, r, _ := pair(t)
+	r.desc.SetTimer(time.Now().AddDate(300, 0, 0))
+	time.Sleep(50 * time.Millisecond) // 10 ticks of 5 ms
+	r.desc.Notify(EventNotify)
+	r.waitFor(t, EventNotify)
+	for _, ev := range r.snapshot() {
+		if ev&EventTimer != 0 {
+			t.Fatal("a timer set 300 years ahead fired within 10 ticks")
+		}
+	}
+}
+
 // TestDescTimerAfterIdle: with no timer left the timer goroutine sleeps;
 // a timer set after that still fires on time.
 func TestDescTimerAfterIdle(t *testing.T) {

@@ -35,9 +35,19 @@ func newWheel(start time.Time, tick time.Duration, slots int, wake chan<- struct
 }
 
 // tickOf rounds t up to a tick number, so a timer never fires early.
+//
+// It divides before rounding, never adding tick-1 to the duration:
+// time.Time.Sub saturates at ~292 years, and the sum would wrap negative,
+// turning a far deadline (a token's exp in year 3000, an expiry given in
+// milliseconds) into one due at the next tick. A time past what a Duration
+// holds gets the saturated tick, ~292 years away: it never fires.
 func (w *wheel) tickOf(t time.Time) int64 {
 	d := t.Sub(w.start)
-	return int64((d + w.tick - 1) / w.tick)
+	n := d / w.tick
+	if d%w.tick > 0 {
+		n++
+	}
+	return int64(n)
 }
 
 func (w *wheel) set(d *Desc, at time.Time) {

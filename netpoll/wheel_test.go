@@ -76,3 +76,29 @@ func TestWheelSleepsWhenEmpty(t *testing.T) {
 		t.Fatal("an emptied wheel signalled wake")
 	}
 }
+
+// TestWheelTickOfFar: a deadline beyond what a time.Duration holds (~292
+// years) is a far tick, not a wrapped negative one that is due at once, and
+// rounding still goes up (never early) on either side of start.
+func TestWheelTickOfFar(t *testing.T) {
+	start := time.Now()
+	tick := 100 * time.Millisecond
+	w := newWheel(start, tick, 1024, nil)
+	year := int64(365 * 24 * time.Hour / tick)
+	for _, years := range []int{200, 292, 300, 55000} {
+		if got := w.tickOf(start.AddDate(years, 0, 0)); got < 200*year {
+			t.Fatalf("tickOf(start + %d years) = %d, want a tick at least 200 years away (%d)", years, got, 200*year)
+		}
+	}
+	cases := []struct {
+		d    time.Duration
+		want int64
+	}{
+		{0, 0}, {1, 1}, {tick, 1}, {tick + 1, 2}, {-1, 0}, {-tick, -1}, {-tick - 1, -1},
+	}
+	for _, c := range cases {
+		if got := w.tickOf(start.Add(c.d)); got != c.want {
+			t.Errorf("tickOf(start%+v) = %d, want %d", c.d, got, c.want)
+		}
+	}
+}

@@ -103,19 +103,22 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.HistoryTTL, "history-ttl", c.HistoryTTL, "how long a publication stays in history")
 	fs.BoolVar(&c.Recovery, "recovery", c.Recovery, "let a subscribe with a resume position replay what the client missed")
 	fs.StringVar(&f.configFile, configFlag, "", "YAML or JSON config file: any flag as a key (max_queue_bytes: 2097152) and channel namespaces (see README)")
-	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "with --broker redis: members of a crashed instance expire after this long")
+	fs.DurationVar(&f.presenceTTL, "presence-ttl", 30*time.Second, "with --broker redis: members of a crashed instance expire after this long (at least 1s)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "connections in total (0: no limit); more get 503")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "connections per client IP (0: no limit); more get 429")
 	fs.IntVar(&c.MaxConnsPerUser, "max-conns-per-user", 0, "connections per user (0: no limit); more get 429")
 	fs.Float64Var(&c.AcceptRate, "accept-rate", 0, "handshakes per second (0: no limit); more get 503 with Retry-After")
 	fs.Float64Var(&c.CommandRate, "command-rate", 0, "commands per second per connection (0: no limit); over: error 107, then close 4029")
 	fs.IntVar(&c.CommandBurst, "command-burst", c.CommandBurst, "command burst per connection")
-	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "time to send a refresh after the token expired before close 4004")
+	fs.DurationVar(&c.RefreshGrace, "refresh-grace", c.RefreshGrace, "time to send a refresh after the token expired before close 4004 (at least 1s)")
 	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret for connection tokens (or WSGATE_JWT_SECRET)")
 	fs.StringVar(&f.jwtPublicKey, "jwt-public-key", "", "PEM file with the RS256/ES256 public key for connection tokens")
 	fs.StringVar(&f.auth.JWKSFile, "jwks-file", "", "JWKS file with token verification keys")
 	fs.StringVar(&f.auth.Issuer, "jwt-issuer", "", "required iss claim")
 	fs.StringVar(&f.auth.Audience, "jwt-audience", "", "required aud claim")
+	fs.DurationVar(&f.auth.Leeway, "jwt-leeway", defaultJWTLeeway, "clock skew allowed between the token issuer and the gateway (0 to 5m): "+
+		"iat and nbf may be this far in the future and exp this far in the past (iat counts whole seconds, so a freshly minted token "+
+		"on a clock a fraction of a second ahead needs at least 1s)")
 	fs.StringVar(&f.auth.Cookie, "token-cookie", "", "cookie carrying the token (off when empty)")
 	fs.StringVar(&f.auth.HookURL, "auth-hook-url", "", "connect hook: POST the handshake's cookies/headers here for a user id")
 	fs.BoolVar(&f.auth.AllowAnonymous, "allow-anonymous", false, "with authentication configured, accept connections without a token")
@@ -141,7 +144,8 @@ func (l *stringList) Set(v string) error {
 }
 
 const serveSummary = "Run the gateway: WebSocket clients on --listen, metrics and health on --debug-listen,\n" +
-	"the server API on --api-listen. SIGTERM or SIGINT drains the connections and exits 0."
+	"the server API on --api-listen. SIGTERM or SIGINT drains the connections and exits 0;\n" +
+	"SIGHUP re-reads --jwks-file (a file that does not load keeps the keys in use)."
 
 const serveNotes = `Every flag can also be set in the environment as WSGATE_<FLAG> (WSGATE_MAX_QUEUE_BYTES)
 and in the --config file as <flag> with dashes as underscores (max_queue_bytes).
@@ -178,6 +182,9 @@ func parseServe(args []string, stdout, stderr io.Writer) (f *serveFlags, code in
 	ns, err := loadSettings(fs, func() gateway.Namespace { return f.cfg.DefaultNamespace() })
 	if err == nil {
 		f.cfg.Namespaces = ns
+		err = f.check()
+	}
+	if err == nil {
 		err = f.configure()
 	}
 	if err != nil {
@@ -256,6 +263,7 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	defer reloadOnHangup(ctx, f.cfg.Auth, f.auth.JWKSFile, log)()
 	if f.memoryTrim > 0 {
 		trimDone := make(chan struct{})
 		trimCtx, stopTrim := context.WithCancel(ctx)
@@ -282,6 +290,47 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		defer dbg.Close()
 	}
 	return srv.Serve(ctx)
+}
+
+// reloadOnHangup re-reads the JWKS file on every SIGHUP until ctx ends
+// (key rotation: add the new key, reload, issue with it, later remove the
+// old key and reload again). It catches SIGHUP from the start even with
+// nothing to reload, since the signal's default action would end the
+// gateway without a drain. Once ctx ends (the drain) SIGHUP is still
+// caught, and ignored, until the returned stop is called; stop waits for a
+// reload in progress.
+func reloadOnHangup(ctx context.Context, a *auth.Authenticator, jwksFile string, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx) // also ended by stop, on an early return
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reloadKeys(a, jwksFile, log)
+			}
+		}
+	}()
+	return func() { cancel(); <-done; signal.Stop(hup) }
+}
+
+// reloadKeys reloads the JWKS file and logs the outcome; a failed reload
+// keeps the keys in use, so a half-written file cannot lock every client
+// out. --jwt-secret and --jwt-public-key are read once, at the start.
+func reloadKeys(a *auth.Authenticator, jwksFile string, log *slog.Logger) {
+	if a == nil || jwksFile == "" {
+		log.Warn("SIGHUP: no --jwks-file to reload; other keys change with a restart")
+		return
+	}
+	if err := a.Reload(); err != nil {
+		log.Error("SIGHUP: keys not reloaded, the previous keys stay in use", "err", err)
+		return
+	}
+	log.Info("SIGHUP: keys reloaded", "jwks_file", jwksFile)
 }
 
 // listenOptional binds addr for the flag that names it ("" binds nothing).
@@ -365,6 +414,32 @@ func debugServer(srv *gateway.Server) *http.Server {
 	})
 	mux.Handle("/metrics", srv.MetricsHandler())
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// minPresenceTTL is the shortest --presence-ttl: members are refreshed
+// every TTL/3 with a Redis round trip (bounded by --redis-timeout, 5 s by
+// default), so a shorter TTL lets a slow round trip expire live members,
+// and below 1 ms (Redis's unit) every member expires as it joins.
+const minPresenceTTL = time.Second
+
+// defaultJWTLeeway covers the skew of hosts that keep time with NTP (well
+// under a second) plus the rounding of iat to whole seconds, with room for
+// a VM whose clock drifted, while an expired token stays usable for no
+// more than a few seconds.
+const defaultJWTLeeway = 5 * time.Second
+
+// check refuses the serve-only settings gateway.Config.Validate does not
+// see, naming the flag.
+func (f *serveFlags) check() error {
+	switch {
+	case f.presenceTTL < minPresenceTTL:
+		return fmt.Errorf("--presence-ttl %v: want at least %v (members are refreshed every TTL/3 through Redis)",
+			f.presenceTTL, minPresenceTTL)
+	case f.auth.Leeway < 0 || f.auth.Leeway > auth.MaxLeeway:
+		return fmt.Errorf("--jwt-leeway %v: want 0 to %v (it also lets expired tokens in for that long)",
+			f.auth.Leeway, auth.MaxLeeway)
+	}
+	return nil
 }
 
 // configure builds the authenticator.

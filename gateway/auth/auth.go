@@ -27,7 +27,7 @@ type Config struct {
 	JWKSFile     string // JWKS JSON with kid'ed RSA and EC P-256 keys; loaded by New and by Reload
 
 	Issuer, Audience string        // checked when set
-	Leeway           time.Duration // clock skew allowed for exp, nbf and iat
+	Leeway           time.Duration // clock skew allowed for exp, nbf and iat: 0 to MaxLeeway
 
 	QueryParam     string // query parameter holding a token; default "token"
 	Cookie         string // cookie holding a token; "" = off
@@ -53,6 +53,11 @@ const (
 	minHMACSecret      = 32
 )
 
+// MaxLeeway bounds Config.Leeway. The leeway also lets an expired token
+// in for that long; minutes of clock skew are a broken clock, not skew,
+// and would keep a revoked token usable that much longer.
+const MaxLeeway = 5 * time.Minute
+
 // New checks cfg, parses the keys and loads the JWKS file.
 func New(cfg Config) (*Authenticator, error) {
 	if cfg.QueryParam == "" {
@@ -61,8 +66,8 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.HookTimeout <= 0 {
 		cfg.HookTimeout = defaultHookTimeout
 	}
-	if cfg.Leeway < 0 {
-		return nil, fmt.Errorf("auth: negative leeway %v", cfg.Leeway)
+	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
+		return nil, fmt.Errorf("auth: leeway %v: want 0 to %v", cfg.Leeway, MaxLeeway)
 	}
 	if len(cfg.HMACSecret) > 0 && len(cfg.HMACSecret) < minHMACSecret {
 		return nil, fmt.Errorf("auth: HMAC secret is %d bytes, HS256 needs at least %d", len(cfg.HMACSecret), minHMACSecret)

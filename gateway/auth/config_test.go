@@ -34,6 +34,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"nothing configured": {},
 		"short HMAC secret":  {HMACSecret: []byte("short")},
 		"negative leeway":    {HMACSecret: testSecret, Leeway: -time.Second},
+		"leeway over 5 min":  {HMACSecret: testSecret, Leeway: MaxLeeway + time.Second},
 		"not PEM":            {PublicKeyPEM: []byte("not a key")},
 		"private key PEM":    {PublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})},
 		"RSA 1024":           {PublicKeyPEM: pkixPEM(t, &small.PublicKey)},

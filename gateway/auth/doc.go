@@ -60,6 +60,14 @@
 // X-Forwarded-Host, Accept-Language) help the backend apply its own policy.
 // Repeated headers are joined with ", " ("; " for Cookie).
 //
+// The gateway calls the hook only when Token finds no token; a handshake
+// with "Authorization: Bearer", the query parameter or the token cookie
+// goes to Authenticate instead (and gets 401 if it is not a JWT the keys
+// verify, also with no key configured). So what reaches the hook is
+// Authorization with another scheme (Basic, a custom one) and cookies
+// without a token cookie: an opaque session token must not be sent as a
+// Bearer token or in the query parameter.
+//
 // The backend answers:
 //
 //	200 {"user": "42", "channels": ["a", "b"], "expires_at": 1735689600}

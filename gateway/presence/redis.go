@@ -24,9 +24,10 @@ type RedisConfig struct {
 	Partitions int
 	// Node names this instance in logs.
 	Node string
-	// TTL is how long a member outlives its instance (default 30 s): every
-	// instance re-joins its live members every TTL/3, so members of a
-	// crashed instance expire within TTL.
+	// TTL is how long a member outlives its instance (default 30 s when
+	// zero or negative, at least MinTTL otherwise): every instance re-joins
+	// its live members every TTL/3, so members of a crashed instance expire
+	// within TTL.
 	TTL time.Duration
 	// QueueDepth bounds Join/Leave/reads waiting for Redis (default 65536).
 	QueueDepth int
@@ -51,6 +52,13 @@ func (c RedisConfig) withDefaults() RedisConfig {
 	}
 	return c
 }
+
+// MinTTL is the shortest RedisConfig.TTL NewRedis accepts. Redis counts a
+// member's life in whole milliseconds and the refresh that keeps members
+// alive runs every TTL/3: far below this, one Redis round trip outlasts a
+// refresh period, so members expire while their connections live (and
+// below 3 ns the refresh period is 0, which time.NewTicker refuses).
+const MinTTL = 100 * time.Millisecond
 
 // keyTTLFactor: whole keys expire this many TTLs after the last join or
 // refresh, so a channel abandoned by every instance vanishes unread.
@@ -109,6 +117,9 @@ type op struct {
 func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("presence: RedisConfig.Client is nil")
+	}
+	if cfg.TTL > 0 && cfg.TTL < MinTTL {
+		return nil, fmt.Errorf("presence: TTL %v is below the minimum %v", cfg.TTL, MinTTL)
 	}
 	cfg = cfg.withDefaults()
 	r := &Redis{

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,5 +225,28 @@ func TestRedisClusterMasters(t *testing.T) {
 				t.Errorf("%s not on its slot's owner %d: %s %v", k, master, n, err)
 			}
 		}
+	}
+}
+
+// TestRedisRefusesTinyTTL: a TTL below MinTTL is an error from NewRedis,
+// with no goroutine left behind, instead of a panic in the store's
+// goroutine (TTL/3 == 0 for time.NewTicker) or members that expire as they
+// join (a TTL under 1 ms is 0 in Redis's milliseconds). Zero still means
+// the default and MinTTL itself is accepted.
+func TestRedisRefusesTinyTTL(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	client := newClient(t, srv.Addr())
+	for _, ttl := range []time.Duration{1, 2, 500 * time.Microsecond, MinTTL - 1} {
+		r, err := NewRedis(RedisConfig{Client: client, TTL: ttl})
+		if err == nil {
+			r.Close()
+			t.Fatalf("TTL %v: NewRedis accepted it", ttl)
+		}
+		if !strings.Contains(err.Error(), "below the minimum") {
+			t.Errorf("TTL %v: error %q does not name the minimum", ttl, err)
+		}
+	}
+	for _, ttl := range []time.Duration{0, MinTTL} {
+		newRedis(t, client, "ok", func(c *RedisConfig) { c.TTL = ttl })
 	}
 }
