@@ -91,7 +91,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, name, err)
 		return
 	}
-	h.failures.succeeded()
+	// No failures.succeeded() here: a 200 does not mean the broker is
+	// back (info never asks it; a broadcast is 200 even when every
+	// channel failed). The methods that reach it record their successes.
 	writeJSON(w, http.StatusOK, resp)
 }
 
