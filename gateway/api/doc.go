@@ -39,6 +39,7 @@
 //	401  missing or wrong API key
 //	404  no such method
 //	405  not POST
+//	408  the body did not arrive before the server's read timeout
 //	409  idempotency_key reused for different data on the same channel (ErrKeyReused)
 //	413  body over 1 MiB
 //	500  the Backend failed
