@@ -95,7 +95,7 @@ func (b apiBackend) Presence(ctx context.Context, channel string) ([]api.Member,
 	for i, m := range ms {
 		out[i] = api.Member{Client: m.Client, User: m.User}
 	}
-	return out, err
+	return out, readError(err)
 }
 
 func (b apiBackend) PresenceStats(ctx context.Context, channel string) (int, int, error) {
@@ -103,7 +103,7 @@ func (b apiBackend) PresenceStats(ctx context.Context, channel string) (int, int
 		return 0, 0, errPresenceOff
 	}
 	st, err := wait(ctx, func(done func(presence.Stats, error)) { b.s.presence.Stats(channel, done) })
-	return st.Clients, st.Users, err
+	return st.Clients, st.Users, readError(err)
 }
 
 func (b apiBackend) History(ctx context.Context, channel string, since uint64, limit int, reverse bool) ([]api.Publication, uint64, string, error) {
@@ -117,7 +117,24 @@ func (b apiBackend) History(ctx context.Context, channel string, since uint64, l
 	for i, p := range res.Publications {
 		out[i] = api.Publication{Offset: p.Offset, Data: p.Data}
 	}
-	return out, res.Position.Offset, res.Position.Epoch, err
+	return out, res.Position.Offset, res.Position.Epoch, readError(err)
+}
+
+// readError classifies a failed read of the broker or presence store:
+// one that cannot be answered now (down, closed at shutdown, queue full)
+// is api.ErrUnavailable, a 503 the caller retries, as README's status
+// table says; anything else (an error reply, a malformed answer) stays a
+// 500. wait's timeout is api.ErrUnavailable already.
+func readError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, api.ErrUnavailable):
+		return err
+	case errors.Is(err, broker.ErrUnavailable), errors.Is(err, broker.ErrOverloaded),
+		errors.Is(err, presence.ErrUnavailable), errors.Is(err, presence.ErrClosed),
+		errors.Is(err, presence.ErrOverloaded):
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
+	return err
 }
 
 func (b apiBackend) Channels(context.Context) ([]string, error) { return b.s.hub.Channels(), nil }

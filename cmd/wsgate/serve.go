@@ -274,7 +274,7 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 		defer func() { stopTrim(); <-trimDone }()
 	}
 	if apiLn != nil {
-		apiSrv := &http.Server{Handler: api.New(f.apiKey, srv.APIBackend(), log), ReadHeaderTimeout: 5 * time.Second}
+		apiSrv := apiServer(api.New(f.apiKey, srv.APIBackend(), log), apiTimeouts)
 		go serveHTTP(apiSrv, apiLn, "api listener", log)
 		defer func() {
 			// Let API calls in flight finish (their answers say what
@@ -352,6 +352,29 @@ func closeAll(lns ...net.Listener) {
 			_ = ln.Close()
 		}
 	}
+}
+
+// httpTimeouts bound how long a connection to an HTTP listener may hold
+// a goroutine without sending what it owes.
+type httpTimeouts struct {
+	header time.Duration // a request's header, from its first byte
+	read   time.Duration // the whole request, header and body, from its first byte
+	idle   time.Duration // a keep-alive connection waiting for its next request
+}
+
+// apiTimeouts are the API listener's. net/http clears the read deadline
+// once the body has been read, so read bounds only the upload: the
+// handler's 10 s bound on its Backend calls (api.callTimeout) starts
+// after it, and a publish is never cut short by a slow upload. 15 s lets
+// a 1 MiB body through at 70 KB/s.
+var apiTimeouts = httpTimeouts{header: 5 * time.Second, read: 15 * time.Second, idle: 60 * time.Second}
+
+// apiServer is the API listener's server (tests give it short timeouts).
+// Without read and idle bounds, a peer that sends half a body, or one
+// request and then nothing, would hold its connection and goroutine for
+// good — even after a 401.
+func apiServer(h http.Handler, t httpTimeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.header, ReadTimeout: t.read, IdleTimeout: t.idle}
 }
 
 // serveHTTP serves hs on ln until hs is closed or shut down.

@@ -39,6 +39,7 @@
 //	401  missing or wrong API key
 //	404  no such method
 //	405  not POST
+//	408  the body did not arrive before the server's read timeout
 //	409  idempotency_key reused for different data on the same channel (ErrKeyReused)
 //	413  body over 1 MiB
 //	500  the Backend failed
@@ -62,6 +63,14 @@
 //
 // A failed publish says whether it was published: {"error", "outcome":
 // "not_published"} (safe to retry) or "unknown" (the broker's answer was
-// lost: retry with the same idempotency_key). Backend failures are logged
-// once per outage (see failureLog), not once per request.
+// lost: retry with the same idempotency_key).
+//
+// # Logging
+//
+// Backend failures (5xx) are logged once per outage (see failureLog), not
+// once per request. An outage ends when a call that needs the broker or
+// presence store succeeds: publish, disconnect, unsubscribe, presence,
+// presence_stats, history, or a broadcast that published to some channel
+// and failed on none. info and channels answer without them, so their
+// successes end nothing.
 package api

@@ -14,6 +14,14 @@ const failureReportEvery = 10 * time.Second
 // reportEvery while it lasts, then one line when a call succeeds again.
 // During a broker outage every API call fails; a line per call would
 // bury everything else in the log.
+//
+// Any 5xx is a failure, but only a call that needed the broker or the
+// presence store and got its answer is a success: publish, disconnect,
+// unsubscribe (relayed through the broker), presence, presence_stats,
+// history, and a broadcast that published to a channel with no channel
+// failing (broadcastSucceeded). info and channels never ask them and
+// succeed during an outage too: counting them would end the outage and
+// start a new one on the next failure, two lines per request again.
 type failureLog struct {
 	log         *slog.Logger
 	reportEvery time.Duration
@@ -49,7 +57,8 @@ func (f *failureLog) failed(method string, err error) {
 	}
 }
 
-// succeeded records a successful call; it ends an outage.
+// succeeded records a call that reached the broker or presence store and
+// succeeded; it ends an outage.
 func (f *failureLog) succeeded() {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -91,7 +92,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, name, err)
 		return
 	}
-	h.failures.succeeded()
+	// No failures.succeeded() here: a 200 does not mean the broker is
+	// back (info never asks it; a broadcast is 200 even when every
+	// channel failed). The methods that reach it record their successes.
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -105,6 +108,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, errTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The server's read timeout ran out mid-body (a slow or stalled
+		// upload): the caller's fault, but not a malformed request.
+		return nil, &statusError{http.StatusRequestTimeout, "body not received in time"}
 	case err != nil:
 		return nil, &statusError{http.StatusBadRequest, "reading body: " + err.Error()}
 	}

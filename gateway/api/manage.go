@@ -42,6 +42,7 @@ func (h *handler) disconnect(ctx context.Context, _ http.ResponseWriter, body []
 	if err != nil {
 		return nil, err
 	}
+	h.failures.succeeded() // relayed through the broker to the other instances
 	return struct {
 		Disconnected int `json:"disconnected"`
 	}{n}, nil
@@ -62,6 +63,7 @@ func (h *handler) unsubscribe(ctx context.Context, _ http.ResponseWriter, body [
 	if err != nil {
 		return nil, err
 	}
+	h.failures.succeeded() // relayed through the broker to the other instances
 	return struct {
 		Unsubscribed int `json:"unsubscribed"`
 	}{n}, nil

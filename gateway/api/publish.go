@@ -42,6 +42,8 @@ type channelResult struct {
 	*pubResult
 	Error   string `json:"error,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
+
+	backendFailed bool // failed with a 5xx (a timeout too), not the caller's mistake
 }
 
 func (h *handler) publish(ctx context.Context, w http.ResponseWriter, body []byte) (any, error) {
@@ -64,6 +66,7 @@ func (h *handler) publish(ctx context.Context, w http.ResponseWriter, body []byt
 	if err != nil {
 		return nil, &publishFailure{err}
 	}
+	h.failures.succeeded()
 	if res.Replayed {
 		// As Stripe does: lets a caller tell a repeat from a first run.
 		w.Header().Set("Idempotent-Replayed", "true")
@@ -98,6 +101,9 @@ func (h *handler) broadcast(ctx context.Context, _ http.ResponseWriter, body []b
 		})
 	}
 	wg.Wait()
+	if broadcastSucceeded(results) {
+		h.failures.succeeded()
+	}
 	// A partial failure is still a 200: the caller must look at every
 	// result anyway, and retrying with the same idempotency_key
 	// publishes only to the channels that failed.
@@ -108,7 +114,7 @@ func (h *handler) broadcast(ctx context.Context, _ http.ResponseWriter, body []b
 
 func (h *handler) publishChannel(ctx context.Context, key, channel string, data []byte) channelResult {
 	if err := ctx.Err(); err != nil { // timed out: skip the rest quickly
-		return channelResult{Channel: channel, Error: err.Error(), Outcome: outcomeNotPublished}
+		return channelResult{Channel: channel, Error: err.Error(), Outcome: outcomeNotPublished, backendFailed: true}
 	}
 	res, err := h.b.Publish(ctx, channel, data, key)
 	if err != nil {
@@ -117,9 +123,26 @@ func (h *handler) publishChannel(ctx context.Context, key, channel string, data 
 		if status >= 500 {
 			h.failures.failed("broadcast", err)
 		}
-		return channelResult{Channel: channel, Error: reason, Outcome: f.outcome()}
+		return channelResult{Channel: channel, Error: reason, Outcome: f.outcome(), backendFailed: status >= 500}
 	}
 	return channelResult{Channel: channel, pubResult: &pubResult{res.Offset, res.Epoch}}
+}
+
+// broadcastSucceeded reports whether a broadcast shows the broker working:
+// some channel was published and none failed on the Backend's side. A
+// broadcast is a 200 even when every channel failed, and one that
+// published to a healthy Redis Cluster shard while another shard is down
+// has not ended that outage. Channels refused for the caller's mistake
+// (409, 400) say nothing either way.
+func broadcastSucceeded(results []channelResult) bool {
+	published := false
+	for _, r := range results {
+		if r.backendFailed {
+			return false
+		}
+		published = published || r.pubResult != nil
+	}
+	return published
 }
 
 // Outcomes of a failed publish, in error responses: whether a retry

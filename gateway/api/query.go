@@ -48,6 +48,7 @@ func (h *handler) presence(ctx context.Context, _ http.ResponseWriter, body []by
 	if err != nil {
 		return nil, err
 	}
+	h.failures.succeeded()
 	return struct {
 		Clients []Member `json:"clients"`
 	}{nonNil(members)}, nil
@@ -62,6 +63,7 @@ func (h *handler) presenceStats(ctx context.Context, _ http.ResponseWriter, body
 	if err != nil {
 		return nil, err
 	}
+	h.failures.succeeded()
 	return struct {
 		Clients int `json:"clients"`
 		Users   int `json:"users"`
@@ -87,6 +89,7 @@ func (h *handler) history(ctx context.Context, _ http.ResponseWriter, body []byt
 	if err != nil {
 		return nil, err
 	}
+	h.failures.succeeded()
 	items := make([]historyItem, len(pubs))
 	for i, p := range pubs {
 		items[i] = historyItem{p.Offset, encodeData(p.Data)}

@@ -66,7 +66,9 @@ type Broker interface {
 	// Position reports channel's current position.
 	Position(channel string, done func(Position, error))
 	// History reads channel's retained publications (see HistoryQuery),
-	// with the channel's current position.
+	// with the channel's current position. Its error wraps ErrUnavailable
+	// or ErrOverloaded when the broker cannot answer now (down, closed,
+	// queue full) and a later retry may succeed.
 	History(channel string, q HistoryQuery, done func(HistoryResult, error))
 	// Close stops the broker; no Deliver happens after it returns.
 	Close() error

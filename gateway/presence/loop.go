@@ -165,7 +165,7 @@ func (r *Redis) send(calls []call, deadline time.Time, healthy bool) bool {
 		if err != nil {
 			ok = false
 			r.counters.Errors.Add(1)
-			err = fmt.Errorf("presence: %s %q: %w", functionName[calls[i].kind], calls[i].channel, err)
+			err = callError(&calls[i], err)
 		}
 		r.answer(&calls[i], res[i], err)
 		if err != nil && healthy {
@@ -178,6 +178,15 @@ func (r *Redis) send(calls []call, deadline time.Time, healthy bool) bool {
 		healthy = true
 	}
 	return healthy
+}
+
+// callError wraps a call's failure, as ErrUnavailable when it failed on
+// the way to Redis rather than in it (an error reply: a plain error).
+func callError(c *call, err error) error {
+	if _, inRedis := rueidis.IsRedisErr(err); !inRedis {
+		return fmt.Errorf("%w: %s %q: %w", ErrUnavailable, functionName[c.kind], c.channel, err)
+	}
+	return fmt.Errorf("presence: %s %q: %w", functionName[c.kind], c.channel, err)
 }
 
 func (r *Redis) context(deadline time.Time) (context.Context, context.CancelFunc) {

@@ -40,7 +40,11 @@ type Stats struct {
 // queue drops the call and counts it). Members and Stats call done exactly
 // once, possibly before they return (Memory) or later on another goroutine
 // (Redis); done must not block, nor call Close. Calls made on one Store
-// are applied in order, so an instance reads its own writes.
+// are applied in order, so an instance reads its own writes. A read that
+// cannot be answered now fails with ErrClosed, ErrOverloaded or
+// ErrUnavailable (a retry later, or on another instance, may
+// succeed); any other error is a
+// failure that a retry will not cure.
 type Store interface {
 	// Join adds m to channel, or replaces the member with the same Client.
 	Join(channel string, m Member)
@@ -71,6 +75,10 @@ var (
 	ErrClosed = errors.New("presence: store closed")
 	// ErrOverloaded answers reads refused by a full queue.
 	ErrOverloaded = errors.New("presence: queue full")
+	// ErrUnavailable answers reads that failed on the way to Redis
+	// (cannot connect, connection lost, timed out), not in it: a later
+	// retry may succeed.
+	ErrUnavailable = errors.New("presence: redis unavailable")
 )
 
 // valid reports whether m may join; the caller counts refusals.

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -248,5 +249,32 @@ func TestRedisRefusesTinyTTL(t *testing.T) {
 	}
 	for _, ttl := range []time.Duration{0, MinTTL} {
 		newRedis(t, client, "ok", func(c *RedisConfig) { c.TTL = ttl })
+	}
+}
+
+// TestRedisReadsUnavailable: a read that fails on the way to Redis (Redis
+// killed) is ErrUnavailable, which callers answer with "retry later"; an
+// error reply from Redis (a key of the wrong type) is a plain failure.
+func TestRedisReadsUnavailable(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	s := newRedis(t, newClient(t, srv.Addr()), "a", func(c *RedisConfig) { c.Timeout = time.Second })
+	names := rediskeys.Layout{Prefix: rediskeys.DefaultPrefix, Partitions: rediskeys.DefaultPartitions}
+	for _, k := range names.Presence("wrongtype") {
+		if _, err := srv.Do("SET", k, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := membersErr(s, "wrongtype"); err == nil || errors.Is(err, ErrUnavailable) {
+		t.Errorf("Members of a channel whose keys are strings: %v, want an error reply, not ErrUnavailable", err)
+	}
+	if _, err := statsErr(s, "wrongtype"); err == nil || errors.Is(err, ErrUnavailable) {
+		t.Errorf("Stats of a channel whose keys are strings: %v, want an error reply, not ErrUnavailable", err)
+	}
+	srv.Kill()
+	if _, err := membersErr(s, "room"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Members with Redis down: %v, want ErrUnavailable", err)
+	}
+	if _, err := statsErr(s, "room"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Stats with Redis down: %v, want ErrUnavailable", err)
 	}
 }

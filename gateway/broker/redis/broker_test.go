@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os/exec"
@@ -425,4 +426,29 @@ func burstWhileFull(t *testing.T, mutate func(*redis.Config), n int, hold time.D
 		}
 	}
 	return a
+}
+
+// TestHistoryUnavailable: a history read that fails on the way to Redis
+// (Redis killed) is broker.ErrUnavailable, which callers answer with
+// "retry later"; an error reply from Redis (a key of the wrong type) is a
+// plain failure.
+func TestHistoryUnavailable(t *testing.T) {
+	srv := redistest.StartStandalone(t)
+	a, _ := startBroker(t, srv.URL(), "a", func(c *redis.Config) { c.Timeout = time.Second })
+	if _, err := srv.Do("SET", metaKey("wrongtype"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := historyErr(a, "wrongtype"); err == nil || errors.Is(err, broker.ErrUnavailable) {
+		t.Errorf("history of a channel whose meta key is a string: %v, want an error reply, not ErrUnavailable", err)
+	}
+	srv.Kill()
+	if err := historyErr(a, "c"); !errors.Is(err, broker.ErrUnavailable) {
+		t.Errorf("history with Redis down: %v, want broker.ErrUnavailable", err)
+	}
+}
+
+func historyErr(b broker.Broker, ch string) error {
+	c := make(chan error, 1)
+	b.History(ch, broker.HistoryQuery{}, func(_ broker.HistoryResult, err error) { c <- err })
+	return <-c
 }

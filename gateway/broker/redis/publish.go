@@ -208,7 +208,7 @@ func (p *publisher) send(batch []job) {
 		if j.history {
 			hr, err := historyResult(res[i])
 			if err != nil {
-				err = fmt.Errorf("redis history: %w", err)
+				err = readError("redis history", res[i].Error(), err)
 			}
 			j.doneHistory(hr, err)
 			continue
@@ -245,6 +245,19 @@ func publishError(err error) error {
 		return broker.Unavailable(fmt.Errorf("redis publish: %w", err))
 	}
 	return broker.OutcomeUnknown(fmt.Errorf("redis publish: %w", err))
+}
+
+// readError wraps a failed read. One that failed on the way to Redis
+// (sent: cannot connect, connection lost, timed out), not in it, was
+// retried already (retryReads): Redis cannot answer now, and the caller
+// may retry later (broker.ErrUnavailable). An error reply, or a reply
+// that does not parse, is a plain error: retrying will not help.
+func readError(what string, sent, err error) error {
+	err = fmt.Errorf("%s: %w", what, err)
+	if _, inRedis := rueidis.IsRedisErr(sent); sent != nil && !inRedis {
+		return broker.Unavailable(err)
+	}
+	return err
 }
 
 // notSent reports errors that mean the command never left this process:
