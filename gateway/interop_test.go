@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -39,11 +40,17 @@ func TestInteropNode(t *testing.T) {
 	runInterop(t, dir, node, "echo_client.mjs", "ws://"+addr+"/echo")
 }
 
+// nodeModulesMu makes the parallel tests that need node_modules install
+// it once: two `npm ci` in one directory remove each other's files.
+var nodeModulesMu sync.Mutex
+
 // ensureNodeModules runs `npm ci` when the pinned packages are not installed.
 // It checks the packages themselves rather than just node_modules/, so an
 // install that was interrupted halfway is redone rather than trusted.
 func ensureNodeModules(t *testing.T, dir string) {
 	t.Helper()
+	nodeModulesMu.Lock()
+	defer nodeModulesMu.Unlock()
 	installed := true
 	for _, pkg := range []string{"ws", "@msgpack/msgpack"} {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
