@@ -572,6 +572,8 @@ func TestConfigValidation(t *testing.T) {
 			"--heartbeat tcp counts in whole seconds"},
 		{"tcp heartbeat over TCP_KEEPIDLE's limit", func(c *gateway.Config) { c.Heartbeat, c.PingInterval = gateway.HeartbeatTCP, 10*time.Hour },
 			"--ping-interval and --pong-timeout must be 1s to 9h6m7s"},
+		{"a proxy by name", func(c *gateway.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "lb.example.com"} },
+			`--trusted-proxies "lb.example.com": want a CIDR`},
 	} {
 		cfg := gateway.DefaultConfig()
 		cfg.Listen = "127.0.0.1:0"
