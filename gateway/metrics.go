@@ -38,7 +38,7 @@ type Metrics struct {
 	SendBatches       atomic.Int64 `metric:"wsgate_send_batches_total" help:"Fan-out flushes sent to many client sockets with one io_uring_enter(2) (--batch-sends)."`
 	AcceptErrors      atomic.Int64 `metric:"wsgate_accept_errors_total" help:"accept4(2) failures on the client listener (EMFILE and the like)."`
 	ConnsRefused      atomic.Int64 `metric:"wsgate_conns_refused_total" help:"Connections refused over --max-conns, --max-conns-per-ip, --max-conns-per-user or --accept-rate."`
-	ForwardedIgnored  atomic.Int64 `metric:"wsgate_forwarded_for_ignored_total" help:"Upgrade requests from a --trusted-proxies address whose X-Forwarded-For was ignored, malformed or cut at 256 bytes before the walk found the client: the proxy's own address was used."`
+	ForwardedIgnored  atomic.Int64 `metric:"wsgate_forwarded_for_ignored_total" help:"Upgrade requests from a --trusted-proxies address whose X-Forwarded-For was ignored (the proxy's own address was used): an entry read before the client's was no address, or the client lay beyond the header's last 256 bytes."`
 	RateLimited       atomic.Int64 `metric:"wsgate_rate_limited_total" help:"Commands refused with error 107 for exceeding --command-rate."`
 	TokenExpired      atomic.Int64 `metric:"wsgate_token_expired_total" help:"Connections closed with 4004: their token expired and no refresh came in time."`
 	RefusedDraining   atomic.Int64 `metric:"wsgate_refused_draining_total" help:"Handshakes answered 503 + Retry-After because the server was draining (a load balancer retries them elsewhere)."`
