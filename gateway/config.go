@@ -146,6 +146,14 @@ type Config struct {
 	CommandRate     float64
 	CommandBurst    int
 
+	// TrustedProxies lists the proxies (CIDRs or single addresses) whose
+	// X-Forwarded-For names the client. A connection from one of them is
+	// counted against MaxConnsPerIP, at its upgrade, as the address that
+	// header names (the rightmost one not itself trusted), and the logs
+	// print that address. Empty: every connection is its TCP peer and
+	// X-Forwarded-For is ignored.
+	TrustedProxies []string
+
 	// RefreshGrace is how long a connection whose token expired may take to
 	// send a refresh before it is closed with 4004 (at least 1 s: the
 	// refresh push must go out and its answer come back within it).
@@ -209,6 +217,9 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateEach() error {
+	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	switch {
 	case c.MaxMessageBytes <= 0 || c.MaxMessageBytes > maxMessageLimit:
 		return fmt.Errorf("--max-message-bytes %d: want 1 to %d", c.MaxMessageBytes, maxMessageLimit)

@@ -219,7 +219,7 @@ func (c *conn) onRequests() {
 			// that arrives during the drain (handshakeWith).
 			c.srv.metrics.RefusedDraining.Add(1)
 			c.srv.metrics.HandshakesActive.Add(-1)
-			c.srv.events.refusedHandshake(c.desc.Fd(), 503, refusedDraining, "")
+			c.srv.events.refusedHandshake(c.desc.Fd(), c, 503, refusedDraining, "")
 			c.queueLocked(busyResponse)
 			c.state = stateClosing
 			c.desc.SetDeferrable(true)
@@ -241,7 +241,7 @@ func (c *conn) onTimer(now int64) {
 	switch st {
 	case stateHandshake:
 		c.srv.metrics.HandshakeTimeouts.Add(1)
-		c.srv.events.refusedHandshake(c.desc.Fd(), 0, refusedTimeout, "")
+		c.srv.events.refusedHandshake(c.desc.Fd(), c, 0, refusedTimeout, "")
 		c.closeNowLocked()
 	case stateClosing:
 		c.closeNowLocked()
@@ -296,7 +296,7 @@ func (c *conn) heartbeatLocked(now int64) {
 				return
 			}
 			c.srv.metrics.PongTimeouts.Add(1)
-			c.srv.events.forcedClose(c.desc.Fd(), closedPongTimeout, "", c.clientID())
+			c.srv.events.forcedClose(c.desc.Fd(), c, closedPongTimeout, "", c.clientID())
 			c.closeNowLocked()
 			return
 		}
@@ -360,7 +360,7 @@ func (c *conn) peerTimedOutLocked(err error) {
 	}
 	if errors.Is(err, unix.ETIMEDOUT) || errors.Is(err, unix.EHOSTUNREACH) || errors.Is(err, unix.ENETUNREACH) {
 		c.srv.metrics.PeerTimeouts.Add(1)
-		c.srv.events.forcedClose(c.desc.Fd(), closedPeerTimeout, err.Error(), c.clientID())
+		c.srv.events.forcedClose(c.desc.Fd(), c, closedPeerTimeout, err.Error(), c.clientID())
 	}
 }
 

@@ -98,7 +98,7 @@ func (c *conn) discard(ev netpoll.Event) {
 		}
 		ext.discarded = min(ext.discarded+n, limit+1)
 		if ext.discarded > limit {
-			c.srv.events.forcedClose(c.desc.Fd(), closedDiscardLimit, "kept sending after the close frame", c.clientID())
+			c.srv.events.forcedClose(c.desc.Fd(), c, closedDiscardLimit, "kept sending after the close frame", c.clientID())
 			c.mu.Lock()
 			c.closeNowLocked()
 			c.mu.Unlock()
@@ -158,7 +158,7 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 		c.rejectHandshake(503, refusedDraining, "", busyResponse)
 		return
 	}
-	res := c.srv.upgrader.upgradeWith(data[:end+4], hook)
+	res := c.srv.upgrader.upgradeWith(data[:end+4], hook, c)
 	if res.deferred != nil {
 		if !c.startHook(res.deferred, data) {
 			c.srv.metrics.HandshakesBusy.Add(1)
@@ -171,6 +171,9 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 	switch {
 	case !res.ok && res.static: // a demo page, not a refusal
 		c.rejectHandshake(0, "", "", res.response)
+	case !res.ok && res.label == refusedPerIP: // behind a trusted proxy (admitUpgrade)
+		c.srv.metrics.ConnsRefused.Add(1)
+		c.rejectHandshake(res.status, res.label, "", res.response)
 	case !res.ok:
 		c.srv.metrics.HandshakesFailed.Add(1)
 		c.rejectHandshake(res.status, res.label, res.reason, res.response)
@@ -240,7 +243,7 @@ func (c *conn) refusePartial() {
 // "": not a refusal).
 func (c *conn) rejectHandshake(status int, label, reason string, resp []byte) {
 	if label != "" {
-		c.srv.events.refusedHandshake(c.desc.Fd(), status, label, reason)
+		c.srv.events.refusedHandshake(c.desc.Fd(), c, status, label, reason)
 	}
 	c.setLeftover(nil)
 	c.srv.metrics.HandshakesActive.Add(-1)

@@ -81,7 +81,7 @@ func (c *conn) startCloseLocked(code uint16, reason string, dropQueued bool) {
 		return
 	}
 	if !c.closeIn && code != 0 && code != wsframe.CloseNormal && code != wsframe.CloseGoingAway {
-		c.srv.events.forcedClose(c.desc.Fd(), closeLabel(code), reason, c.clientID())
+		c.srv.events.forcedClose(c.desc.Fd(), c, closeLabel(code), reason, c.clientID())
 	}
 	if c.state == stateHandshake {
 		c.srv.metrics.HandshakesActive.Add(-1)

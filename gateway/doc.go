@@ -19,6 +19,7 @@
 //	permissions.go, namespace.go  who may subscribe / publish where; namespaces
 //	ratelimit.go    the per-session command token bucket
 //	upgrade.go, httphead.go, static.go  handshake parsing, origin policy, demo pages
+//	forwarded.go    X-Forwarded-For behind --trusted-proxies: the client's address
 //	compression.go  permessage-deflate glue: the negotiated window, counted
 //	                inflation, compressed replies and echoes (gateway/deflate)
 //	authhook.go     token auth at the handshake; the connect hook's bounds

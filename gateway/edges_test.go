@@ -576,6 +576,8 @@ func TestConfigValidation(t *testing.T) {
 		{"negative refresh grace", func(c *gateway.Config) { c.RefreshGrace = -time.Second }, "--refresh-grace -1s: want at least 1s"},
 		{"refresh grace shorter than a round trip", func(c *gateway.Config) { c.RefreshGrace = 50 * time.Millisecond },
 			"--refresh-grace 50ms: want at least 1s"},
+		{"a proxy by name", func(c *gateway.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "lb.example.com"} },
+			`--trusted-proxies "lb.example.com": want a CIDR`},
 	} {
 		cfg := gateway.DefaultConfig()
 		cfg.Listen = "127.0.0.1:0"

@@ -20,10 +20,12 @@ import (
 type eventLog struct {
 	log      *slog.Logger
 	interval time.Duration
+	clients  *limits // the client addresses X-Forwarded-For named (nil: none)
 
-	mu      sync.Mutex
-	refused map[string]int64 // by reason label
-	closed  map[string]int64 // by close code or pseudo-code ("pong_timeout")
+	mu        sync.Mutex
+	refused   map[string]int64 // by reason label
+	closed    map[string]int64 // by close code or pseudo-code ("pong_timeout")
+	forwarded map[string]int64 // X-Forwarded-For ignored, by forwardedStatus label
 }
 
 // Refusal reasons: the label of a refused handshake, by outcome.
@@ -59,20 +61,22 @@ func newEventLog(log *slog.Logger, interval time.Duration) *eventLog {
 	if interval <= 0 {
 		interval = defaultSummaryInterval
 	}
-	return &eventLog{log: log, interval: interval, refused: map[string]int64{}, closed: map[string]int64{}}
+	return &eventLog{log: log, interval: interval,
+		refused: map[string]int64{}, closed: map[string]int64{}, forwarded: map[string]int64{}}
 }
 
 // debug reports whether per-event lines are wanted (callers skip the
 // work of gathering attributes otherwise).
 func (e *eventLog) debug() bool { return e.log.Enabled(context.Background(), slog.LevelDebug) }
 
-// refusedHandshake counts a refused handshake and writes its debug line.
-func (e *eventLog) refusedHandshake(fd, status int, label, reason string) {
+// refusedHandshake counts a refused handshake of fd (c: its connection,
+// nil before it has one) and writes its debug line.
+func (e *eventLog) refusedHandshake(fd int, c *conn, status int, label, reason string) {
 	e.mu.Lock()
 	e.refused[label]++
 	e.mu.Unlock()
 	if e.debug() {
-		attrs := []any{"status", status, "reason", label, "peer", peerString(fd)}
+		attrs := e.peerAttrs([]any{"status", status, "reason", label}, fd, c)
 		if reason != "" {
 			attrs = append(attrs, "detail", reason)
 		}
@@ -82,12 +86,12 @@ func (e *eventLog) refusedHandshake(fd, status int, label, reason string) {
 
 // forcedClose counts a connection closed by the server for a reason of its
 // own (a protocol error, a limit, a timeout) and writes its debug line.
-func (e *eventLog) forcedClose(fd int, label, reason, client string) {
+func (e *eventLog) forcedClose(fd int, c *conn, label, reason, client string) {
 	e.mu.Lock()
 	e.closed[label]++
 	e.mu.Unlock()
 	if e.debug() {
-		attrs := []any{"code", label, "peer", peerString(fd)}
+		attrs := e.peerAttrs([]any{"code", label}, fd, c)
 		if reason != "" {
 			attrs = append(attrs, "reason", reason)
 		}
@@ -96,6 +100,30 @@ func (e *eventLog) forcedClose(fd int, label, reason, client string) {
 		}
 		e.log.Debug("connection closed by the server", attrs...)
 	}
+}
+
+// ignoredForwarded counts an X-Forwarded-For from a trusted proxy (fd's
+// peer) that was ignored, why (a forwardedStatus label), and writes its
+// debug line.
+func (e *eventLog) ignoredForwarded(fd int, why string) {
+	e.mu.Lock()
+	e.forwarded[why]++
+	e.mu.Unlock()
+	if e.debug() {
+		e.log.Debug("X-Forwarded-For ignored", "reason", why, "proxy", peerString(fd))
+	}
+}
+
+// peerAttrs appends who a line is about: "peer", the client's address —
+// the socket's peer, or behind a trusted proxy the address
+// X-Forwarded-For named (no port) with the socket's peer as "proxy".
+func (e *eventLog) peerAttrs(attrs []any, fd int, c *conn) []any {
+	if c != nil && e.clients != nil {
+		if ip, ok := e.clients.forwardedClient(c); ok {
+			return append(attrs, "peer", ip.String(), "proxy", peerString(fd))
+		}
+	}
+	return append(attrs, "peer", peerString(fd))
 }
 
 // run writes the summaries every interval until ctx is done, then once
@@ -117,7 +145,7 @@ func (e *eventLog) run(ctx context.Context, done chan<- struct{}) {
 
 // summarize writes the counts since the last summary, if any.
 func (e *eventLog) summarize() {
-	var refused, closed map[string]int64 // taken over only when non-empty
+	var refused, closed, forwarded map[string]int64 // taken over only when non-empty
 	e.mu.Lock()
 	if len(e.refused) > 0 {
 		refused, e.refused = e.refused, map[string]int64{}
@@ -125,12 +153,18 @@ func (e *eventLog) summarize() {
 	if len(e.closed) > 0 {
 		closed, e.closed = e.closed, map[string]int64{}
 	}
+	if len(e.forwarded) > 0 {
+		forwarded, e.forwarded = e.forwarded, map[string]int64{}
+	}
 	e.mu.Unlock()
 	if len(refused) > 0 {
 		e.log.Info("refused handshakes", countAttrs(e.interval, refused)...)
 	}
 	if len(closed) > 0 {
 		e.log.Info("forced closes", countAttrs(e.interval, closed)...)
+	}
+	if len(forwarded) > 0 {
+		e.log.Info("X-Forwarded-For ignored", countAttrs(e.interval, forwarded)...)
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 )
 
 // Admission: every bound on who may connect, in one place. admitNew runs
-// for each accepted socket before it is registered; admitUser when its
+// for each accepted socket before it is registered; admitUpgrade when its
+// upgrade request is read (the per-IP count of a connection from a
+// trusted proxy, whose client only the request names); admitUser when its
 // upgrade names a user; release when it closes.
 
 // acceptBurstDivisor: the accept-rate bucket holds 1/acceptBurstDivisor
@@ -19,11 +21,12 @@ const acceptBurstDivisor = 10
 // limits counts connections per client IP and per user, and paces
 // handshakes.
 type limits struct {
-	cfg *Config
+	cfg     *Config
+	proxies trustedProxies // Config.TrustedProxies
 
 	mu     sync.Mutex
 	perIP  map[netip.Addr]int
-	ipOf   map[*conn]netip.Addr // only when MaxConnsPerIP is set
+	addrOf map[*conn]clientAddr // see clientAddr
 	perUsr map[string]int
 
 	// accept rate token bucket (accept path only: one goroutine at a time)
@@ -31,8 +34,21 @@ type limits struct {
 	acceptLast   time.Time
 }
 
+// clientAddr is a connection's client address as limits keeps it: while
+// it is counted in perIP (MaxConnsPerIP set), and, for a connection
+// from a trusted proxy, when X-Forwarded-For named it and debug logging
+// was on at the upgrade (the log lines print it; an idle connection
+// should not pay for a line that is never written).
+type clientAddr struct {
+	ip        netip.Addr
+	forwarded bool // named by X-Forwarded-For: ip is not the TCP peer
+	counted   bool // counted in perIP
+}
+
+// newLimits builds the limits of cfg, which Validate accepted.
 func newLimits(cfg *Config) *limits {
-	return &limits{cfg: cfg, perIP: map[netip.Addr]int{}, ipOf: map[*conn]netip.Addr{}, perUsr: map[string]int{}}
+	proxies, _ := parseTrustedProxies(cfg.TrustedProxies)
+	return &limits{cfg: cfg, proxies: proxies, perIP: map[netip.Addr]int{}, addrOf: map[*conn]clientAddr{}, perUsr: map[string]int{}}
 }
 
 // refusal is how a fresh connection is turned away before its handshake:
@@ -87,20 +103,87 @@ func (l *limits) admitRate(now time.Time) bool {
 	return true
 }
 
-// admitIP counts c against its peer address; false means too many.
+// admitIP counts c against its peer address at accept; false means too
+// many. A trusted proxy is not counted here: the client it speaks for is
+// named by the upgrade request (admitUpgrade), so a direct flood is still
+// refused before it costs a handshake, and a proxy's is not.
 func (l *limits) admitIP(c *conn, fd int) bool {
 	if l.cfg.MaxConnsPerIP <= 0 {
 		return true
 	}
 	ip := peerIP(fd)
+	if l.proxies.trusts(ip) {
+		return true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.perIP[ip] >= l.cfg.MaxConnsPerIP {
+	return l.countLocked(c, clientAddr{ip: ip})
+}
+
+// countLocked counts c against a.ip and keeps a for release; false (over
+// MaxConnsPerIP) counts nothing.
+func (l *limits) countLocked(c *conn, a clientAddr) bool {
+	if l.perIP[a.ip] >= l.cfg.MaxConnsPerIP {
 		return false
 	}
-	l.perIP[ip]++
-	l.ipOf[c] = ip
+	l.perIP[a.ip]++
+	a.counted = true
+	l.addrOf[c] = a
 	return true
+}
+
+// admitUpgrade is the connection's side of an upgrade request, before the
+// handshake hook runs (upgradeAdmitter). Behind a trusted proxy the client
+// is the address fwd names (forwarded.go), or the proxy itself when the
+// header is absent or ignored; that address is counted against
+// MaxConnsPerIP (false: too many, 429) and kept for the logs. Any other
+// connection was counted at accept, and its X-Forwarded-For means
+// nothing.
+func (c *conn) admitUpgrade(fwd *forwardedFor) bool {
+	s := c.srv
+	l := s.limits
+	if len(l.proxies) == 0 || fwd == nil && l.cfg.MaxConnsPerIP <= 0 {
+		return true
+	}
+	fd := c.desc.Fd()
+	peer := peerIP(fd)
+	if !l.proxies.trusts(peer) {
+		return true
+	}
+	client, st := fwd.client(l.proxies)
+	if why := st.label(); why != "" {
+		s.metrics.ForwardedIgnored.Add(1)
+		s.events.ignoredForwarded(fd, why)
+	}
+	a := clientAddr{ip: peer}
+	if st == forwardedOK {
+		a = clientAddr{ip: client, forwarded: true}
+	}
+	keep := a.forwarded && s.events.debug()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.cfg.MaxConnsPerIP > 0 && !l.countLocked(c, a):
+		if a.forwarded {
+			l.addrOf[c] = a // for the refusal's log line; release drops it
+		}
+		return false
+	case l.cfg.MaxConnsPerIP <= 0 && keep:
+		l.addrOf[c] = a
+	}
+	return true
+}
+
+// forwardedClient is the client address X-Forwarded-For named for c, if
+// limits kept one (see clientAddr).
+func (l *limits) forwardedClient(c *conn) (netip.Addr, bool) {
+	if len(l.proxies) == 0 {
+		return netip.Addr{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.addrOf[c]
+	return a.ip, a.forwarded
 }
 
 // admitUser counts one more connection of user ("" is not limited).
@@ -119,15 +202,17 @@ func (l *limits) admitUser(user string) bool {
 
 // release uncounts a closed connection.
 func (l *limits) release(c *conn) {
-	if l.cfg.MaxConnsPerIP <= 0 && l.cfg.MaxConnsPerUser <= 0 {
+	if l.cfg.MaxConnsPerIP <= 0 && l.cfg.MaxConnsPerUser <= 0 && len(l.proxies) == 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if ip, ok := l.ipOf[c]; ok {
-		delete(l.ipOf, c)
-		if l.perIP[ip]--; l.perIP[ip] <= 0 {
-			delete(l.perIP, ip)
+	if a, ok := l.addrOf[c]; ok {
+		delete(l.addrOf, c)
+		if a.counted {
+			if l.perIP[a.ip]--; l.perIP[a.ip] <= 0 {
+				delete(l.perIP, a.ip)
+			}
 		}
 	}
 	if c.sess != nil && c.sess.userID() != "" && l.cfg.MaxConnsPerUser > 0 {

@@ -38,6 +38,7 @@ type Metrics struct {
 	SendBatches        atomic.Int64 `metric:"wsgate_send_batches_total" help:"Fan-out flushes sent to many client sockets with one io_uring_enter(2) (--batch-sends)."`
 	AcceptErrors       atomic.Int64 `metric:"wsgate_accept_errors_total" help:"accept4(2) failures on the client listener (EMFILE and the like)."`
 	ConnsRefused       atomic.Int64 `metric:"wsgate_conns_refused_total" help:"Connections refused over --max-conns, --max-conns-per-ip, --max-conns-per-user or --accept-rate."`
+	ForwardedIgnored   atomic.Int64 `metric:"wsgate_forwarded_for_ignored_total" help:"Upgrade requests from a --trusted-proxies address whose X-Forwarded-For was ignored (the proxy's own address was used): an entry read before the client's was no address, or the client lay beyond the header's last 256 bytes."`
 	CommandsRelayed    atomic.Int64 `metric:"wsgate_api_commands_relayed_total" help:"Server-API disconnect and unsubscribe commands another instance relayed through the broker, run here."`
 	CommandsInvalid    atomic.Int64 `metric:"wsgate_api_commands_invalid_total" help:"Messages on the broker's command channel dropped as not a valid command."`
 	CommandsNotRelayed atomic.Int64 `metric:"wsgate_api_commands_not_relayed_total" help:"Server-API disconnect and unsubscribe commands run on this instance that could not be published to the others (answered 503)."`

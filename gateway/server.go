@@ -101,6 +101,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.ns = s.cfg.namespaces()
 	s.limits = newLimits(&s.cfg)
+	s.upgrader.forwarded = len(s.limits.proxies) > 0
+	s.events.clients = s.limits
 	s.hookSem = make(chan struct{}, maxHooksInFlight)
 	if s.cfg.Hook == nil && s.cfg.Auth != nil {
 		s.cfg.Hook = authHook{s.cfg.Auth}
@@ -303,7 +305,7 @@ var tooManyFromIP = []byte("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n
 // unread input sends a RST, which can destroy the response before the
 // client reads it.
 func (s *Server) refuse(fd int, status int, label string, resp []byte) {
-	s.events.refusedHandshake(fd, status, label, "")
+	s.events.refusedHandshake(fd, nil, status, label, "")
 	_, _ = netpoll.Write(fd, resp)
 	_ = unix.Shutdown(fd, unix.SHUT_WR)
 	_, _ = netpoll.Discard(fd, maxRefusedRequest)

@@ -102,17 +102,32 @@ type hookOutcome struct {
 type upgrader struct {
 	cfg     *Config
 	origins originPolicy
+	// forwarded: trusted proxies are configured, so X-Forwarded-For is
+	// gathered for the upgradeAdmitter.
+	forwarded bool
+}
+
+// upgradeAdmitter is the connection an upgrade request came on: it
+// decides on the request's client address (the TCP peer, or behind a
+// trusted proxy the one X-Forwarded-For names) before the handshake hook
+// runs. fwd is the request's X-Forwarded-For (nil: none, or not
+// gathered); false refuses the upgrade with 429 (--max-conns-per-ip).
+type upgradeAdmitter interface {
+	admitUpgrade(fwd *forwardedFor) bool
 }
 
 // upgrade parses req (a complete request head ending in CRLFCRLF) with
 // gobwas/ws, which does it without copying header values. It never reads
 // past req, so bytes that followed the request in the same read stay with
 // the caller.
-func (u *upgrader) upgrade(req []byte) upgradeResult { return u.upgradeWith(req, nil) }
+func (u *upgrader) upgrade(req []byte) upgradeResult { return u.upgradeWith(req, nil, nil) }
 
 // upgradeWith is upgrade with the outcome of a connect hook that already
-// ran off the worker (nil: run the handshake hook inline).
-func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
+// ran off the worker (nil: run the handshake hook inline) and the
+// connection that admits the request's client (nil: no admission). A
+// request that comes back with its hook's outcome was admitted before the
+// hook ran.
+func (u *upgrader) upgradeWith(req []byte, done *hookOutcome, adm upgradeAdmitter) upgradeResult {
 	if why := checkRequestHead(req); why != "" {
 		return upgradeResult{response: []byte(httpError(http.StatusBadRequest, why)),
 			status: http.StatusBadRequest, label: refusedBadRequest, reason: why}
@@ -121,12 +136,13 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		return upgradeResult{response: page, static: true}
 	}
 	var (
-		res               upgradeResult
-		uri, host, origin string
-		hdr               http.Header
-		offers            = extOffers{on: u.cfg.Compression}
+		res    upgradeResult
+		rq     requestFields
+		offers = extOffers{on: u.cfg.Compression}
 	)
+	defer func() { putForwarded(rq.fwd) }()
 	wantHeaders := u.cfg.Hook != nil
+	wantForwarded := u.forwarded && adm != nil && done == nil
 	up := ws.Upgrader{
 		// gobwas picks the first offered protocol this accepts.
 		Protocol: func(p []byte) bool {
@@ -144,32 +160,42 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 				return ws.RejectConnectionError(ws.RejectionStatus(http.StatusNotFound))
 			}
 			if wantHeaders {
-				uri, hdr = string(target), http.Header{}
+				rq.uri, rq.hdr = string(target), http.Header{}
 			}
 			return nil
 		},
 		ExtensionCustom: offers.collect,
 		OnHost: func(h []byte) error {
-			host = string(h)
+			rq.host = string(h)
 			return nil
 		},
 		OnHeader: func(key, value []byte) error {
 			if bytes.EqualFold(key, []byte("Origin")) {
-				origin = string(value)
+				rq.origin = string(value)
+			}
+			if wantForwarded && bytes.EqualFold(key, []byte("X-Forwarded-For")) {
+				if rq.fwd == nil {
+					rq.fwd = getForwarded()
+				}
+				rq.fwd.add(value) // copied: value is only valid during the call
 			}
 			if wantHeaders {
-				hdr.Add(string(key), string(value))
+				rq.hdr.Add(string(key), string(value))
 			}
 			return nil
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
-			if !u.origins.allowed(origin, host) {
+			if adm != nil && done == nil && !adm.admitUpgrade(rq.fwd) {
+				res.label = refusedPerIP
+				return nil, reject(http.StatusTooManyRequests, "too many connections from this address")
+			}
+			if !u.origins.allowed(rq.origin, rq.host) {
 				res.label = refusedOrigin
 				return nil, reject(http.StatusForbidden, "origin not allowed")
 			}
 			if u.cfg.Hook != nil {
 				if err := u.authorize(&res, done, &HandshakeRequest{
-					Endpoint: res.endpoint, URI: uri, Host: host, Origin: origin, Protocol: res.protocol, Header: hdr,
+					Endpoint: res.endpoint, URI: rq.uri, Host: rq.host, Origin: rq.origin, Protocol: res.protocol, Header: rq.hdr,
 				}); err != nil {
 					return nil, err
 				}
@@ -184,6 +210,9 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		out.WriteString(httpError(http.StatusBadRequest, "bad request"))
 	}
 	res.ok, res.response = err == nil, out.Bytes()
+	if res.label == refusedPerIP {
+		res.response = tooManyFromIP // the same answer as a refusal at accept
+	}
 	if !res.ok {
 		res.status, res.reason = responseStatus(res.response), err.Error()
 		if res.label == "" {
@@ -191,6 +220,15 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome) upgradeResult {
 		}
 	}
 	return res
+}
+
+// requestFields is what upgradeWith's header callbacks gather from a
+// request, in one variable: each variable a callback captures costs the
+// upgrade an allocation.
+type requestFields struct {
+	uri, host, origin string
+	hdr               http.Header   // for the handshake hook (nil without one)
+	fwd               *forwardedFor // X-Forwarded-For, from the pool once a line is seen
 }
 
 // authorize runs the handshake hook (or takes the outcome of the connect

@@ -158,17 +158,19 @@ max_queue_bytes: 333
 history_size: 7
 echo: true
 allowed_origins: [https://a.example, "*.b.example"]
+trusted_proxies: [10.0.0.0/8, 192.168.1.7]
 namespaces:
   chat:
     presence: true
 `},
 		{"wsgate.json", `{
   "listen": "127.0.0.1:3", "ping_interval": "3s", "max_queue_bytes": 333, "history_size": 7,
-  "echo": true, "allowed_origins": ["https://a.example", "*.b.example"],
+  "echo": true, "allowed_origins": ["https://a.example", "*.b.example"], "trusted_proxies": ["10.0.0.0/8", "192.168.1.7"],
   "namespaces": {"chat": {"presence": true}}
 }`},
 		{"wsgate.conf", `{"listen": "127.0.0.1:3", "ping_interval": 3, "max_queue_bytes": 333, "history_size": 7,
-  "echo": true, "allowed_origins": "https://a.example,*.b.example", "namespaces": {"chat": {"presence": true}}}`},
+  "echo": true, "allowed_origins": "https://a.example,*.b.example", "trusted_proxies": "10.0.0.0/8,192.168.1.7",
+  "namespaces": {"chat": {"presence": true}}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.name, tc.content)
@@ -191,6 +193,7 @@ namespaces:
 				{"max_queue_bytes (file over default)", c.MaxQueueBytes, 333},
 				{"echo (file)", c.Echo, true},
 				{"allowed_origins (file)", strings.Join(c.AllowedOrigins, " "), "https://a.example *.b.example"},
+				{"trusted_proxies (file)", strings.Join(c.TrustedProxies, " "), "10.0.0.0/8 192.168.1.7"},
 				{"pong_timeout (default)", c.PongTimeout, def.PongTimeout},
 				{"chat history (from the file's history_size)", c.Namespaces.For("chat:x").HistorySize, 7},
 				{"chat presence (file)", c.Namespaces.For("chat:x").Presence, true},
@@ -561,5 +564,15 @@ func TestServeRefusesBusyListener(t *testing.T) {
 			<-done
 			t.Errorf("serve %v on a busy address still runs after 20 s", flags)
 		}
+	}
+}
+
+// TestServeRefusesABadTrustedProxy: a --trusted-proxies item that is no
+// CIDR or address stops `wsgate serve` with exit status 2, naming it.
+func TestServeRefusesABadTrustedProxy(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"serve", "--listen", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/8,lb.internal"}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), `--trusted-proxies "lb.internal"`) {
+		t.Fatalf("exit %d, stderr %q; want 2 and the item named", code, stderr.String())
 	}
 }

@@ -65,12 +65,12 @@ func render(name string, drop []string, subs []substitution) (string, error) {
 	return out, nil
 }
 
-// addressSubs are the substitutions both examples share: the instances'
-// addresses (and lines for example instances beyond ours dropped), then
-// the four upstream source addresses.
-func addressSubs(n network) (drop []string, subs []substitution) {
+// addressSubs are the substitutions both examples share: the addresses
+// of the first count instances (and lines for example instances beyond
+// them dropped), then the four upstream source addresses.
+func addressSubs(n network, count int) (drop []string, subs []substitution) {
 	for i := range exampleInstances {
-		if i >= instances {
+		if i >= count {
 			drop = append(drop, exampleInstance(i))
 			continue
 		}
@@ -95,8 +95,12 @@ func newLBFiles(t *testing.T, name string) lbFiles {
 }
 
 // renderNginx renders the nginx example for n.
-func renderNginx(n network, f lbFiles) (string, error) {
-	drop, subs := addressSubs(n)
+func renderNginx(n network, f lbFiles) (string, error) { return renderNginxFor(n, f, instances) }
+
+// renderNginxFor renders the nginx example for the first count instances
+// of n.
+func renderNginxFor(n network, f lbFiles, count int) (string, error) {
+	drop, subs := addressSubs(n, count)
 	subs = append(subs,
 		substitution{"listen 80 ", "listen " + n.httpAddr() + " "},
 		substitution{"listen 443 ", "listen " + n.httpsAddr() + " "},
@@ -109,7 +113,7 @@ func renderNginx(n network, f lbFiles) (string, error) {
 
 // renderHAProxy renders the HAProxy example for n.
 func renderHAProxy(n network, f lbFiles) (string, error) {
-	drop, subs := addressSubs(n)
+	drop, subs := addressSubs(n, instances)
 	subs = append(subs,
 		substitution{"port 9090", "port " + strconv.Itoa(n.debugPort)},
 		substitution{"bind :443 ", "bind " + n.httpsAddr() + " "},
