@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -235,11 +236,27 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	defer reloadOnHangup(ctx, f.cfg.Auth, f.auth.JWKSFile, log)()
+	// The health checks answer from here on, also while the broker
+	// connects (Redis unreachable at start): /healthz 200, /readyz 503. The
+	// client listener opens only with the gateway, once the broker is up.
+	var gw atomic.Pointer[gateway.Server]
+	if debugLn != nil {
+		dbg := debugServer(&gw)
+		go serveHTTP(dbg, debugLn, "debug listener", log)
+		defer dbg.Close()
+	}
 	if f.broker == "redis" {
 		f.redis.Node, f.redis.Log, f.redis.History = f.cfg.NodeID, log, f.cfg.HistoryPolicy()
 		f.redis.IdempotencyTTL = f.cfg.IdempotencyTTL
-		b, err := redisbroker.New(f.redis)
+		b, err := redisbroker.NewContext(ctx, f.redis)
 		if err != nil {
+			if ctx.Err() != nil {
+				log.Info("stopped before Redis was reached: no client was accepted")
+				return nil
+			}
 			return err
 		}
 		f.cfg.Broker = b
@@ -257,14 +274,12 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	gw.Store(srv)
 	log.Info("wsgate listening", "addr", srv.Addr().String(), "version", version,
 		"max_connections_by_rlimit", nofile, "echo", f.cfg.Echo)
 	if f.cfg.Demo {
 		log.Info("demo chat page", "url", "http://"+srv.Addr().String()+"/")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	defer reloadOnHangup(ctx, f.cfg.Auth, f.auth.JWKSFile, log)()
 	if f.memoryTrim > 0 {
 		trimDone := make(chan struct{})
 		trimCtx, stopTrim := context.WithCancel(ctx)
@@ -284,11 +299,6 @@ func runServer(f *serveFlags, log *slog.Logger) error {
 			defer cancel()
 			_ = apiSrv.Shutdown(ctx)
 		}()
-	}
-	if debugLn != nil {
-		dbg := debugServer(srv)
-		go serveHTTP(dbg, debugLn, "debug listener", log)
-		defer dbg.Close()
 	}
 	return srv.Serve(ctx)
 }
@@ -411,9 +421,16 @@ func raiseNofile(log *slog.Logger) uint64 {
 // within it is stuck (a busy loop answers in microseconds).
 const livenessTimeout = 2 * time.Second
 
+// brokerConnecting is what /readyz and /metrics answer before the gateway
+// exists: its broker is still connecting (Redis unreachable at start).
+const brokerConnecting = "not ready: broker connecting"
+
 // debugServer serves pprof, the metrics, liveness (/healthz) and readiness
-// (/readyz) on their own listener.
-func debugServer(srv *gateway.Server) *http.Server {
+// (/readyz) on their own listener. It serves before the gateway exists
+// (gw still nil: the broker is connecting): /healthz then answers 200, since
+// the process runs and restarting it would not reach Redis sooner, and
+// /readyz and /metrics 503.
+func debugServer(gw *atomic.Pointer[gateway.Server]) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -421,6 +438,11 @@ func debugServer(srv *gateway.Server) *http.Server {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		srv := gw.Load()
+		if srv == nil {
+			http.Error(w, brokerConnecting, http.StatusServiceUnavailable)
+			return
+		}
 		if !srv.Ready() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
@@ -428,15 +450,24 @@ func debugServer(srv *gateway.Server) *http.Server {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), livenessTimeout)
-		defer cancel()
-		if err := srv.Alive(ctx); err != nil {
-			http.Error(w, "not alive: "+err.Error(), http.StatusServiceUnavailable)
-			return
+		if srv := gw.Load(); srv != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), livenessTimeout)
+			defer cancel()
+			if err := srv.Alive(ctx); err != nil {
+				http.Error(w, "not alive: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/metrics", srv.MetricsHandler())
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		srv := gw.Load()
+		if srv == nil {
+			http.Error(w, brokerConnecting, http.StatusServiceUnavailable)
+			return
+		}
+		srv.MetricsHandler().ServeHTTP(w, r)
+	})
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 

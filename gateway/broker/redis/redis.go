@@ -147,21 +147,29 @@ type Broker struct {
 	lastState string // logged once per change
 }
 
-// New connects to Redis (failing only on a bad URL: an unreachable Redis
-// is retried in the background while the gateway serves local clients).
+// New connects to Redis. It fails at once on a bad URL; an unreachable
+// Redis is retried, with backoff, until it answers: rueidis must reach it
+// once to learn whether it is a cluster. New therefore does not return
+// while Redis stays unreachable; NewContext can give up.
 func New(cfg Config) (*Broker, error) {
+	return NewContext(context.Background(), cfg)
+}
+
+// NewContext is New, giving up (with ctx's error) when ctx is done before
+// Redis has answered once. ctx bounds only the connecting: the broker runs
+// until Close.
+func NewContext(ctx context.Context, cfg Config) (*Broker, error) {
 	cfg = cfg.withDefaults()
 	opt, err := clientOption(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
 	b := &Broker{cfg: cfg, names: newNaming(cfg.Prefix, cfg.Partitions)}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.client, err = connect(b.ctx, opt, cfg.Log)
+	b.client, err = connect(ctx, opt, cfg.Log)
 	if err != nil {
-		b.cancel()
 		return nil, err
 	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cluster = b.client.Mode() == rueidis.ClientModeCluster
 	return b, nil
 }
@@ -178,7 +186,7 @@ func connect(ctx context.Context, opt rueidis.ClientOption, log *slog.Logger) (r
 		log.Warn("redis unavailable, retrying", "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("redis: connect: %w", err)
+			return nil, fmt.Errorf("redis: connect: %w (last try: %w)", ctx.Err(), err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
