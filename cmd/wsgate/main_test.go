@@ -78,6 +78,10 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"serve", "now"}, code: 2, stderr: []string{`unexpected argument "now"`}, noStdout: true},
 		{args: []string{"serve", "--broker", "kafka"}, code: 2, stderr: []string{`invalid value "kafka" for flag -broker: want memory or redis`}, noStdout: true},
 		{args: []string{"serve", "--log-level", "loud"}, code: 2, stderr: []string{`invalid value "loud" for flag -log-level`}, noStdout: true},
+		// Configuration errors found past the flag set are exit 2 as well,
+		// before anything is bound or connected.
+		{args: []string{"serve", "--api-listen", "127.0.0.1:0"}, code: 2, stderr: []string{"--api-listen needs --api-key"}, noStdout: true},
+		{args: []string{"serve", "--broker", "redis", "--redis-url", "http://x"}, code: 2, stderr: []string{"--redis-url", "invalid URL scheme"}, noStdout: true},
 		{args: []string{"doctor", "extra"}, code: 2, stderr: []string{`unexpected argument "extra"`}, noStdout: true},
 		{args: []string{"doctor", "--processes", "0"}, code: 2, stderr: []string{"--processes must be at least 1"}, noStdout: true},
 		{args: []string{"help", "nope"}, code: 2, stderr: []string{`unknown command "nope"`}, noStdout: true},

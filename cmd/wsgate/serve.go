@@ -222,9 +222,6 @@ func (c *choice) Set(v string) error {
 func runServer(f *serveFlags, log *slog.Logger) error {
 	nofile := raiseNofile(log)
 	applyGCPercent(os.LookupEnv, log)
-	if f.apiListen != "" && f.apiKey == "" {
-		return fmt.Errorf("--api-listen needs --api-key (or WSGATE_API_KEY)")
-	}
 	// Bind the HTTP listeners first: an operator who asked for the API or
 	// the health checks gets them or an exit, never a gateway without them.
 	apiLn, err := listenOptional("--api-listen", f.apiListen)
@@ -493,6 +490,12 @@ func (f *serveFlags) check() error {
 	case f.auth.Leeway < 0 || f.auth.Leeway > auth.MaxLeeway:
 		return fmt.Errorf("--jwt-leeway %v: want 0 to %v (it also lets expired tokens in for that long)",
 			f.auth.Leeway, auth.MaxLeeway)
+	case f.apiListen != "" && f.apiKey == "":
+		return errors.New("--api-listen needs --api-key (or WSGATE_API_KEY)")
+	case f.broker == "redis":
+		if err := redisbroker.CheckURL(f.redis.URL); err != nil {
+			return fmt.Errorf("--redis-url: %w", err)
+		}
 	}
 	return nil
 }

@@ -193,6 +193,13 @@ func connect(ctx context.Context, opt rueidis.ClientOption, log *slog.Logger) (r
 	}
 }
 
+// CheckURL reports whether url is a Redis URL New accepts (the error is
+// the one New would return), without connecting.
+func CheckURL(url string) error {
+	_, err := clientOption(url)
+	return err
+}
+
 // clientOption turns a wsgate Redis URL into rueidis options.
 func clientOption(url string) (rueidis.ClientOption, error) {
 	var hosts []string
