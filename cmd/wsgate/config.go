@@ -179,13 +179,32 @@ func readConfigFile(path string) (map[string]any, error) {
 		}
 		return doc, nil
 	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	// Node by node, to keep the text of each number: yaml turns
+	// jwt_secret: 0123456789 into 1.23456789e+08 and api_key: 0755 into
+	// 493, which a string flag must not get.
+	var nodes map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &nodes); err != nil {
 		return nil, err // yaml's errors start with "yaml:"
 	}
-	if doc == nil {
-		doc = map[string]any{} // an empty file sets nothing
+	doc = make(map[string]any, len(nodes)) // an empty file sets nothing
+	for key, n := range nodes {
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, err
+		}
+		if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float") {
+			v = yamlNumber{text: n.Value, val: v}
+		}
+		doc[key] = v
 	}
 	return doc, nil
+}
+
+// yamlNumber is a number at the top of a YAML config file: its value for a
+// numeric flag, its text as written for a string flag.
+type yamlNumber struct {
+	text string
+	val  any
 }
 
 // setFromFile sets fl from a decoded config value unless a flag or the
@@ -256,10 +275,10 @@ func flagText(fl *flag.Flag, val any) (string, error) {
 	switch v := val.(type) {
 	case string:
 		return v, nil
+	case yamlNumber:
+		return v.text, nil
 	case json.Number:
 		return v.String(), nil
-	case int, int64, uint64, float64:
-		return fmt.Sprint(v), nil
 	}
 	return "", fmt.Errorf("want a string, got %s", describe(val))
 }
@@ -267,6 +286,8 @@ func flagText(fl *flag.Flag, val any) (string, error) {
 // number reads a JSON or YAML number.
 func number(val any) (float64, bool) {
 	switch v := val.(type) {
+	case yamlNumber:
+		return number(v.val)
 	case json.Number:
 		f, err := v.Float64()
 		return f, err == nil
@@ -289,6 +310,8 @@ func describe(val any) string {
 		return "no value"
 	case string:
 		return strconv.Quote(v)
+	case yamlNumber:
+		return v.text
 	case []any:
 		return "a list"
 	case map[string]any, map[any]any:

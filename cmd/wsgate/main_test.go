@@ -580,3 +580,35 @@ func TestServeRefusesABadTrustedProxy(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want 2 and the item named", code, stderr.String())
 	}
 }
+
+// TestConfigYAMLNumbersForStrings: a YAML number given for a string flag
+// is taken as written (YAML would make 0123456789 the float 1.23456789e+08
+// and 0755 the octal 493), while numeric flags still get YAML's number.
+func TestConfigYAMLNumbersForStrings(t *testing.T) {
+	path := writeFile(t, "wsgate.yaml", `
+jwt_secret: 0123456789
+api_key: 0755
+node_id: 007
+redis_prefix: 1_000
+redis_url: 0x1F
+max_conns: 0x10
+accept_rate: 1e3
+history_ttl: 90
+`)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	newServeFlags(fs)
+	if err := fs.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadSettings(fs, gateway.DefaultConfig().DefaultNamespace); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"jwt-secret": "0123456789", "api-key": "0755", "node-id": "007", "redis-prefix": "1_000", "redis-url": "0x1F",
+		"max-conns": "16", "accept-rate": "1000", "history-ttl": "1m30s",
+	} {
+		if got := fs.Lookup(name).Value.String(); got != want {
+			t.Errorf("--%s = %q, want %q", name, got, want)
+		}
+	}
+}
