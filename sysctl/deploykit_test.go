@@ -85,6 +85,14 @@ func checkKit(files map[string][]byte, goVersion string) kitReport {
 	wsPort := r.portOf("wsgate.service", unitFlags, "listen")
 	debugPort := r.portOf("wsgate.service", unitFlags, "debug-listen")
 	p := kitPorts{ws: wsPort, debug: debugPort}
+	// The unit runs behind the multi-instance proxy examples: every
+	// instance must share the publications through Redis.
+	if v, _ := flagValue(unitFlags, "broker"); v != "redis" {
+		r.problem("wsgate.service: --broker %q, want redis (the instances behind the proxies share one Redis)", v)
+	}
+	if v, _ := flagValue(unitFlags, "redis-url"); !strings.HasPrefix(v, "redis") {
+		r.problem("wsgate.service: --redis-url %q, want the shared Redis's URL", v)
+	}
 
 	uid := r.checkDockerfile(parseDockerfile(files["container/Dockerfile"]), goVersion, p)
 	r.checkCompose(files, p)
@@ -647,6 +655,7 @@ func TestDeployKitCatchesChanges(t *testing.T) {
 		{"haproxy/wsgate.cfg", "check port 9090", "check port 9091", "health check port"},
 		{"nginx/wsgate.conf", "10.0.0.22:8080", "10.0.0.32:8080", "matches nothing"},
 		{"gateway/wsgate.service", "--debug-listen 0.0.0.0:9090", "--debug-listen 0.0.0.0:9100", "the probes use 9100"},
+		{"gateway/wsgate.service", " --broker redis", "", "wsgate.service: --broker \"\""},
 	}
 	for _, tc := range cases {
 		files := shippedKit(t)

@@ -221,7 +221,7 @@ func unitDirectives(t *testing.T, name string) map[string]string {
 
 func TestServiceUnit(t *testing.T) {
 	u := unitDirectives(t, "gateway/wsgate.service")
-	if got := u["ExecStart"]; got != "/usr/local/bin/wsgate serve --listen 0.0.0.0:8080 --debug-listen 0.0.0.0:9090" {
+	if got := u["ExecStart"]; got != "/usr/local/bin/wsgate serve --listen 0.0.0.0:8080 --debug-listen 0.0.0.0:9090 --broker redis --redis-url redis://10.0.0.30:6379/0" {
 		t.Errorf("ExecStart = %q", got)
 	}
 	if u["KillSignal"] != "SIGTERM" || u["Restart"] == "" || u["Restart"] == "no" {
