@@ -85,6 +85,7 @@ func checkKit(files map[string][]byte, goVersion string) kitReport {
 	wsPort := r.portOf("wsgate.service", unitFlags, "listen")
 	debugPort := r.portOf("wsgate.service", unitFlags, "debug-listen")
 	p := kitPorts{ws: wsPort, debug: debugPort}
+	r.checkReserved("wsgate.service", unitFlags, files)
 	// The unit runs behind the multi-instance proxy examples: every
 	// instance must share the publications through Redis.
 	if v, _ := flagValue(unitFlags, "broker"); v != "redis" {
@@ -129,6 +130,38 @@ func (r *kitReport) portOf(where string, fs []flagArg, name string) int {
 		r.problem("%s: --%s %q is not host:port", where, name, v)
 	}
 	return n
+}
+
+// checkReserved: every port a gateway listens on (clients, health checks,
+// server API) is in the gateway profile's ip_local_reserved_ports, so no
+// outbound socket can take it from the ephemeral range while wsgate
+// restarts.
+func (r *kitReport) checkReserved(where string, fs []flagArg, files map[string][]byte) {
+	reserved := sysctlValues(files["gateway/99-wsgate.conf"])["net.ipv4.ip_local_reserved_ports"]
+	for _, name := range []string{"listen", "debug-listen", "api-listen"} {
+		if _, ok := flagValue(fs, name); !ok {
+			continue
+		}
+		if port := r.portOf(where, fs, name); !portInList(port, reserved) {
+			r.problem("%s: --%s port %d is not in gateway/99-wsgate.conf's ip_local_reserved_ports %q", where, name, port, reserved)
+		}
+	}
+}
+
+// portInList reports whether port is in a kernel port list ("8080,9000-9010").
+func portInList(port int, list string) bool {
+	for _, item := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(item), "-")
+		if !isRange {
+			hi = lo
+		}
+		l, err1 := strconv.Atoi(lo)
+		h, err2 := strconv.Atoi(hi)
+		if err1 == nil && err2 == nil && l <= port && port <= h {
+			return true
+		}
+	}
+	return false
 }
 
 // sysctlValues parses the gateway sysctl profile ("-" prefixes dropped).
@@ -314,6 +347,7 @@ func (r *kitReport) checkCompose(files map[string][]byte, p kitPorts) {
 		if got := r.portOf(where, fs, "debug-listen"); got != p.debug {
 			r.problem("%s: --debug-listen port %d, the probes use %d", where, got, p.debug)
 		}
+		r.checkReserved(where, fs, files)
 		if s.Environment["WSGATE_BROKER"] != "redis" {
 			r.problem("%s: WSGATE_BROKER %q, want redis (three instances share one Redis)", where, s.Environment["WSGATE_BROKER"])
 		}
@@ -498,6 +532,7 @@ func (r *kitReport) checkKubernetes(files map[string][]byte, p kitPorts, uid int
 	if v, _ := flagValue(fs, "broker"); v != "redis" {
 		r.problem("%s: --broker %q, want redis", where, v)
 	}
+	r.checkReserved(where, fs, files)
 	named := map[string]int{}
 	for _, port := range c.Ports {
 		named[port.Name] = port.ContainerPort
@@ -656,6 +691,7 @@ func TestDeployKitCatchesChanges(t *testing.T) {
 		{"nginx/wsgate.conf", "10.0.0.22:8080", "10.0.0.32:8080", "matches nothing"},
 		{"gateway/wsgate.service", "--debug-listen 0.0.0.0:9090", "--debug-listen 0.0.0.0:9100", "the probes use 9100"},
 		{"gateway/wsgate.service", " --broker redis", "", "wsgate.service: --broker \"\""},
+		{"gateway/99-wsgate.conf", "ip_local_reserved_ports = 8080,9000,9090", "ip_local_reserved_ports = 8080,9000", "--debug-listen port 9090 is not in"},
 	}
 	for _, tc := range cases {
 		files := shippedKit(t)
