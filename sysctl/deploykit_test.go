@@ -86,6 +86,7 @@ func checkKit(files map[string][]byte, goVersion string) kitReport {
 	debugPort := r.portOf("wsgate.service", unitFlags, "debug-listen")
 	p := kitPorts{ws: wsPort, debug: debugPort}
 	r.checkReserved("wsgate.service", unitFlags, files)
+	r.checkNodeID("wsgate.service", unitFlags, nil)
 	// The unit runs behind the multi-instance proxy examples: every
 	// instance must share the publications through Redis.
 	if v, _ := flagValue(unitFlags, "broker"); v != "redis" {
@@ -145,6 +146,19 @@ func (r *kitReport) checkReserved(where string, fs []flagArg, files map[string][
 		if port := r.portOf(where, fs, name); !portInList(port, reserved) {
 			r.problem("%s: --%s port %d is not in gateway/99-wsgate.conf's ip_local_reserved_ports %q", where, name, port, reserved)
 		}
+	}
+}
+
+// checkNodeID: no gateway pins its node id. The default is new for every
+// process; a fixed one (a pod or service name) survives a container
+// restart, and the restarted process hands out the client ids
+// (node-seq-fd) of the one before, which backends and presence may still
+// hold.
+func (r *kitReport) checkNodeID(where string, fs []flagArg, env map[string]string) {
+	_, inFlags := flagValue(fs, "node-id")
+	_, inEnv := env["WSGATE_NODE_ID"]
+	if inFlags || inEnv {
+		r.problem("%s: sets the node id; leave it to the default, unique per process", where)
 	}
 }
 
@@ -348,6 +362,7 @@ func (r *kitReport) checkCompose(files map[string][]byte, p kitPorts) {
 			r.problem("%s: --debug-listen port %d, the probes use %d", where, got, p.debug)
 		}
 		r.checkReserved(where, fs, files)
+		r.checkNodeID(where, fs, s.Environment)
 		if s.Environment["WSGATE_BROKER"] != "redis" {
 			r.problem("%s: WSGATE_BROKER %q, want redis (three instances share one Redis)", where, s.Environment["WSGATE_BROKER"])
 		}
@@ -533,6 +548,7 @@ func (r *kitReport) checkKubernetes(files map[string][]byte, p kitPorts, uid int
 		r.problem("%s: --broker %q, want redis", where, v)
 	}
 	r.checkReserved(where, fs, files)
+	r.checkNodeID(where, fs, env)
 	named := map[string]int{}
 	for _, port := range c.Ports {
 		named[port.Name] = port.ContainerPort
@@ -681,8 +697,8 @@ func TestDeployKitCatchesChanges(t *testing.T) {
 		{"kubernetes/wsgate.yaml", `value: "65535"`, `value: "4096"`, "gateway/99-wsgate.conf has \"65535\""},
 		{"kubernetes/wsgate.yaml", "runAsUser: 65532", "runAsUser: 1000", "runAsUser 1000"},
 		{"container/compose.yaml", "WSGATE_DRAIN_WINDOW: 10s", "WSGATE_DRAIN_WINDOW: 30s", "stop_grace_period"},
-		{"container/compose.yaml", `"--listen", "0.0.0.0:8080", "--debug-listen", "0.0.0.0:9090", "--api-listen", "0.0.0.0:9000", "--node-id", "gw2"`,
-			`"--listen", "0.0.0.0:8081", "--debug-listen", "0.0.0.0:9090", "--api-listen", "0.0.0.0:9000", "--node-id", "gw2"`, "--listen port 8081"},
+		{"container/compose.yaml", "hostname: gw2\n    command: [\"serve\", \"--listen\", \"0.0.0.0:8080\"",
+			"hostname: gw2\n    command: [\"serve\", \"--listen\", \"0.0.0.0:8081\"", "--listen port 8081"},
 		{"container/compose.yaml", "soft: 1048576", "soft: 65536", "ulimits nofile 65536"},
 		{"container/Dockerfile", "EXPOSE 8080 9090", "EXPOSE 8080 9091", "EXPOSE [8080 9091]"},
 		{"container/Dockerfile", "USER 65532:65532", "USER 0:0", "numeric non-root uid"},
@@ -691,6 +707,8 @@ func TestDeployKitCatchesChanges(t *testing.T) {
 		{"nginx/wsgate.conf", "10.0.0.22:8080", "10.0.0.32:8080", "matches nothing"},
 		{"gateway/wsgate.service", "--debug-listen 0.0.0.0:9090", "--debug-listen 0.0.0.0:9100", "the probes use 9100"},
 		{"gateway/wsgate.service", " --broker redis", "", "wsgate.service: --broker \"\""},
+		{"container/compose.yaml", `"--api-listen", "0.0.0.0:9000"]`, `"--api-listen", "0.0.0.0:9000", "--node-id", "gw1"]`, "compose gw1: sets the node id"},
+		{"kubernetes/wsgate.yaml", "- --broker=redis\n", "- --broker=redis\n            - --node-id=gw\n", "kubernetes container wsgate: sets the node id"},
 		{"gateway/99-wsgate.conf", "ip_local_reserved_ports = 8080,9000,9090", "ip_local_reserved_ports = 8080,9000", "--debug-listen port 9090 is not in"},
 	}
 	for _, tc := range cases {
