@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
 
@@ -75,6 +76,7 @@ func runScenario(t *testing.T, b balancer) {
 	for i := range gws {
 		b.waitInRotation(t, n, files, i)
 	}
+	checkBrowserOrigin(t, n, files)
 
 	// Clients connect through the balancer only.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -242,6 +244,22 @@ func checkRedirect(t *testing.T, n network) {
 	if resp.StatusCode != http.StatusPermanentRedirect || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
 		t.Errorf("plain HTTP: %s, Location %q; want 308 to https", resp.Status, resp.Header.Get("Location"))
 	}
+}
+
+// checkBrowserOrigin: a browser on a page of the public name, on the
+// balancer's port (not 443 here), sends Origin https://ws.example.com:<port>
+// and Host ws.example.com:<port>. wsgate's default Origin policy accepts it
+// only if the balancer passes Host on with its port.
+func checkBrowserOrigin(t *testing.T, n network, f lbFiles) {
+	t.Helper()
+	public := net.JoinHostPort(serverName, strconv.Itoa(n.httpsPort))
+	d := websocket.Dialer{TLSClientConfig: f.certs.clientConfig(), HandshakeTimeout: 5 * time.Second, Subprotocols: []string{"wsgate.v1.json"}}
+	h := http.Header{"Host": {public}, "Origin": {"https://" + public}}
+	conn, resp, err := d.Dial("wss://"+n.httpsAddr()+"/ws", h)
+	if err != nil {
+		t.Fatalf("browser handshake with Origin https://%s through the balancer: %s, want 101", public, handshakeError(resp, err))
+	}
+	conn.Close()
 }
 
 // upgradeRequest is a WebSocket handshake sent straight to an instance.
