@@ -58,14 +58,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNegotiate$$' -fuzztime $(FUZZTIME) ./gateway/deflate/
 	$(GO) test -run '^$$' -fuzz '^FuzzInflate$$' -fuzztime $(FUZZTIME) ./gateway/deflate/
 	$(GO) test -run '^$$' -fuzz '^FuzzDeflateDecoder$$' -fuzztime $(FUZZTIME) ./gateway/deflate/
+	$(GO) test -run '^$$' -fuzz '^FuzzWindowBound$$' -fuzztime $(FUZZTIME) ./gateway/deflate/
 	$(GO) test -run '^$$' -fuzz '^FuzzUpgrade$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzXFF$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommandMsgpack$$' -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommandJSON$$' -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePublication$$' -fuzztime $(FUZZTIME) ./codec/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendMessageJSON$$' -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFrame$$' -fuzztime $(FUZZTIME) ./bench/centrifugo/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeServerFrame$$' -fuzztime $(FUZZTIME) ./codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzCountPongs$$' -fuzztime $(FUZZTIME) ./bench/floor/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePush$$' -fuzztime $(FUZZTIME) ./bench/harness/wire/
 
 ## bench: the standard side-by-side comparison (wsgate, naive, Centrifugo); refreshes bench/README.md.
 bench: build

@@ -3,7 +3,8 @@
 // 600 lines and no function over 80 lines outside tests; in the gateway
 // package itself no type with methods in more than 3 files — a type that
 // spreads further has more than one job. (The leaf packages, api, auth,
-// client, split one type's methods by topic on purpose.)
+// client, split one type's methods by topic on purpose.) It also checks
+// that `make fuzz` runs every fuzz target of the tree.
 package layout
 
 import (
