@@ -72,11 +72,11 @@ func (b apiBackend) Disconnect(ctx context.Context, user, client string, code ui
 	if reason == "" && code == CloseDisconnected {
 		reason = "disconnected by the server"
 	}
-	return b.s.runEverywhere(ctx, serverCommand{Op: opDisconnect, User: user, Client: client, Code: code, Reason: reason})
+	return b.runEverywhere(ctx, serverCommand{Op: opDisconnect, User: user, Client: client, Code: code, Reason: reason})
 }
 
 func (b apiBackend) Unsubscribe(ctx context.Context, user, client, channel string) (int, error) {
-	return b.s.runEverywhere(ctx, serverCommand{Op: opUnsubscribe, User: user, Client: client, Channel: channel})
+	return b.runEverywhere(ctx, serverCommand{Op: opUnsubscribe, User: user, Client: client, Channel: channel})
 }
 
 // errPresenceOff and errHistoryOff: the channel's namespace keeps none,

@@ -185,6 +185,10 @@ func (c *conn) handshakeWith(data []byte, hook *hookOutcome) {
 	}
 }
 
+// admitUpgrade implements upgradeAdmitter: the server's limits decide on
+// the client address the request names.
+func (c *conn) admitUpgrade(fwd *forwardedFor) bool { return c.srv.limits.admitUpgrade(c, fwd) }
+
 // open completes an accepted upgrade: the 101 goes out, a /ws connection
 // gets its session and its place in the server's index, and the bytes
 // that followed the request are decoded.

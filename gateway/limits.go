@@ -132,16 +132,14 @@ func (l *limits) countLocked(c *conn, a clientAddr) bool {
 	return true
 }
 
-// admitUpgrade is the connection's side of an upgrade request, before the
-// handshake hook runs (upgradeAdmitter). Behind a trusted proxy the client
-// is the address fwd names (forwarded.go), or the proxy itself when the
-// header is absent or ignored; that address is counted against
-// MaxConnsPerIP (false: too many, 429) and kept for the logs. Any other
-// connection was counted at accept, and its X-Forwarded-For means
-// nothing.
-func (c *conn) admitUpgrade(fwd *forwardedFor) bool {
+// admitUpgrade decides on c's upgrade request, before the handshake hook
+// runs (conn.admitUpgrade). Behind a trusted proxy the client is the
+// address fwd names (forwarded.go), or the proxy itself when the header is
+// absent or ignored; that address is counted against MaxConnsPerIP (false:
+// too many, 429) and kept for the logs. Any other connection was counted at
+// accept, and its X-Forwarded-For means nothing.
+func (l *limits) admitUpgrade(c *conn, fwd *forwardedFor) bool {
 	s := c.srv
-	l := s.limits
 	if len(l.proxies) == 0 || fwd == nil && l.cfg.MaxConnsPerIP <= 0 {
 		return true
 	}

@@ -95,7 +95,8 @@ func (cmd serverCommand) run(s *Server) int {
 // n is how many connections matched here. A command that could not be
 // published is answered as unavailable (503: retry; running it again is
 // harmless), its message saying it was done here.
-func (s *Server) runEverywhere(ctx context.Context, cmd serverCommand) (n int, err error) {
+func (b apiBackend) runEverywhere(ctx context.Context, cmd serverCommand) (n int, err error) {
+	s := b.s
 	n = cmd.run(s)
 	cmd.From = s.cfg.NodeID
 	data, err := msgpack.Marshal(cmd)
@@ -127,7 +128,7 @@ func (k brokerSink) Deliver(p *codec.Publication) bool {
 		return k.Hub.Deliver(p)
 	}
 	if p.Kind == codec.KindPublication {
-		k.s.runRelayed(p.Data)
+		k.runRelayed(p.Data)
 	}
 	return true
 }
@@ -142,7 +143,8 @@ func (k brokerSink) Resync(channel string) {
 
 // runRelayed runs a command another instance published. Its own come back
 // too, and were run already.
-func (s *Server) runRelayed(data []byte) {
+func (k brokerSink) runRelayed(data []byte) {
+	s := k.s
 	cmd, err := decodeServerCommand(data, s.cfg.MaxChannelBytes)
 	if err != nil {
 		s.metrics.CommandsInvalid.Add(1)

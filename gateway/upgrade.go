@@ -205,6 +205,12 @@ func (u *upgrader) upgradeWith(req []byte, done *hookOutcome, adm upgradeAdmitte
 	}
 	var out bytes.Buffer
 	_, err := up.Upgrade(&handshakeIO{r: bytes.NewReader(req), w: &out})
+	return res.settle(err, &out)
+}
+
+// settle completes res with the upgrade's outcome: the response gobwas
+// wrote for err, and for a refusal its status, reason and label.
+func (res upgradeResult) settle(err error, out *bytes.Buffer) upgradeResult {
 	if err != nil && out.Len() == 0 {
 		// gobwas writes nothing when the request line itself is unreadable.
 		out.WriteString(httpError(http.StatusBadRequest, "bad request"))
