@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway/auth"
 	"github.com/wsgate/wsgate/gateway/broker"
 	"github.com/wsgate/wsgate/gateway/presence"
@@ -50,7 +51,7 @@ type Config struct {
 	// MaxPublicationBytes bounds a publication's data wherever it comes
 	// from: a client's publish over it is answered with error 106 (the
 	// connection stays), an API publish with 400. It must leave room for
-	// the command around the data within MaxMessageBytes.
+	// the command around the data within MaxMessageBytes (publishRoom).
 	MaxPublicationBytes int
 	// MaxQueueBytes bounds a connection's backlog: the bytes queued for it
 	// that its socket has not taken. A frame that would take a non-empty
@@ -216,6 +217,22 @@ func (c Config) Validate() error {
 	return c.validatePairs()
 }
 
+// publishRoom is what a publish command holds besides its data, at most:
+// the command's keys and id (publishCommandBytes), the channel name and an
+// idempotency key.
+func (c Config) publishRoom() int {
+	channel := c.MaxChannelBytes
+	if channel <= 0 {
+		channel = codec.DefaultMaxChannelBytes
+	}
+	return publishCommandBytes + channel + codec.MaxIdempotencyKeyBytes
+}
+
+// publishCommandBytes bounds a publish command's own bytes in either
+// encoding: {"id":4294967295,"cmd":"publish","channel":"","data":,
+// "idempotency_key":""} is 74 in JSON; MessagePack's is shorter.
+const publishCommandBytes = 96
+
 func (c Config) validateEach() error {
 	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
 		return err
@@ -223,9 +240,11 @@ func (c Config) validateEach() error {
 	switch {
 	case c.MaxMessageBytes <= 0 || c.MaxMessageBytes > maxMessageLimit:
 		return fmt.Errorf("--max-message-bytes %d: want 1 to %d", c.MaxMessageBytes, maxMessageLimit)
-	case c.MaxPublicationBytes <= 0 || c.MaxPublicationBytes >= c.MaxMessageBytes:
-		return fmt.Errorf("--max-publication-bytes %d must be positive and below --max-message-bytes %d, "+
-			"which must also hold the publish command around the data", c.MaxPublicationBytes, c.MaxMessageBytes)
+	case c.MaxPublicationBytes <= 0 || c.MaxPublicationBytes+c.publishRoom() > c.MaxMessageBytes:
+		return fmt.Errorf("--max-publication-bytes %d must be positive and at most --max-message-bytes %d less %d "+
+			"for the publish command around the data (its channel name up to --max-channel-bytes, an idempotency key), "+
+			"else a publish of allowed size is closed with 1009 instead of answered",
+			c.MaxPublicationBytes, c.MaxMessageBytes, c.publishRoom())
 	case c.MaxQueueBytes <= 0:
 		return fmt.Errorf("--max-queue-bytes must be positive, got %d", c.MaxQueueBytes)
 	case c.MaxPartialBytes <= 0:

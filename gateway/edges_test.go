@@ -576,6 +576,10 @@ func TestConfigValidation(t *testing.T) {
 		{"negative refresh grace", func(c *gateway.Config) { c.RefreshGrace = -time.Second }, "--refresh-grace -1s: want at least 1s"},
 		{"refresh grace shorter than a round trip", func(c *gateway.Config) { c.RefreshGrace = 50 * time.Millisecond },
 			"--refresh-grace 50ms: want at least 1s"},
+		{"publication limit leaving no room for the command", func(c *gateway.Config) { c.MaxMessageBytes, c.MaxPublicationBytes = 65536, 65535 },
+			"for the publish command around the data"},
+		{"channel names eating the publication's room", func(c *gateway.Config) { c.MaxChannelBytes = 2048 },
+			"for the publish command around the data"},
 		{"a proxy by name", func(c *gateway.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "lb.example.com"} },
 			`--trusted-proxies "lb.example.com": want a CIDR`},
 	} {
@@ -592,5 +596,34 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := gateway.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
+	}
+}
+
+// TestLargestPublishFits: a publish of the largest data allowed, on the
+// longest channel name, with the longest idempotency key, as JSON (the
+// wordier encoding), is answered — not closed with 1009 for a message over
+// the limit — under the tightest limits Validate accepts.
+func TestLargestPublishFits(t *testing.T) {
+	const message, channelBytes = 4096, 128
+	room := message
+	for {
+		cfg := gateway.DefaultConfig()
+		cfg.MaxMessageBytes, cfg.MaxChannelBytes, cfg.MaxPublicationBytes = message, channelBytes, room
+		if cfg.Validate() == nil {
+			break
+		}
+		room--
+	}
+	srv := startServer(t, func(c *gateway.Config) {
+		c.MaxMessageBytes, c.MaxChannelBytes, c.MaxPublicationBytes = message, channelBytes, room
+	})
+	pub := dialWSWith(t, srv.Addr().String(), "/ws", "Sec-WebSocket-Protocol: wsgate.v1.json")
+	data := `"` + strings.Repeat("d", room-2) + `"`
+	cmd := fmt.Sprintf(`{"id":4294967295,"cmd":"publish","channel":%q,"data":%s,"idempotency_key":%q}`,
+		strings.Repeat("c", channelBytes), data, strings.Repeat("k", 256))
+	pub.send(textFrame(cmd))
+	ev, err := pub.next()
+	if err != nil || ev.op != opText || !strings.Contains(string(ev.payload), `"offset":1`) {
+		t.Fatalf("the largest publish (%d bytes of data in a %d-byte message): %v %v, want its reply", room, len(cmd), ev, err)
 	}
 }

@@ -77,7 +77,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest incoming message (a compressed one once inflated); larger closes with 1009")
 	fs.BoolVar(&c.Compression, "compression", c.Compression, "accept permessage-deflate offers (no context takeover; a namespace may turn it off with \"compression\": false)")
 	fs.IntVar(&c.CompressionMinBytes, "compression-min-bytes", c.CompressionMinBytes, "frames with a shorter payload go out uncompressed")
-	fs.IntVar(&c.MaxPublicationBytes, "max-publication-bytes", c.MaxPublicationBytes, "largest publication data (client publish: error 106; API: 400); below --max-message-bytes")
+	fs.IntVar(&c.MaxPublicationBytes, "max-publication-bytes", c.MaxPublicationBytes, "largest publication data (client publish: error 106; API: 400); at most --max-message-bytes less the command around it (--max-channel-bytes + 352)")
 	fs.BoolVar(&c.BatchSends, "batch-sends", c.BatchSends, "write fan-out to up to 64 sockets with one io_uring_enter(2) (off, or io_uring unavailable: one write(2) per socket)")
 	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "backlog per connection (bytes its socket has not taken) before it is closed as a slow consumer (4008)")
 	fs.DurationVar(&c.MessageTimeout, "message-timeout", c.MessageTimeout, "a message must arrive in full within this long of its first byte, else close 4009")
