@@ -34,7 +34,7 @@ const (
 // serverCommand is a server-API command as it travels between instances.
 type serverCommand struct {
 	Op      string `msgpack:"op"`
-	From    string `msgpack:"from"` // the node id of the instance that ran it first
+	From    string `msgpack:"from"` // the relay id of the instance that ran it first
 	User    string `msgpack:"user,omitempty"`
 	Client  string `msgpack:"client,omitempty"`
 	Channel string `msgpack:"channel,omitempty"` // unsubscribe
@@ -44,14 +44,16 @@ type serverCommand struct {
 
 var errBadCommand = errors.New("gateway: bad relayed command")
 
-// decodeServerCommand reads a relayed command and checks its operation and
-// arguments: what arrives on commandChannel is whatever was published there
-// (any Redis client can), so it is untrusted. (No user and no client means
-// every connection, as for the Backend's callers here.)
+// decodeServerCommand reads a relayed command and checks it as the API
+// checks a call: what arrives on commandChannel is whatever was published
+// there (any Redis client can), so it is untrusted.
 func decodeServerCommand(data []byte, maxChannelBytes int) (serverCommand, error) {
 	var cmd serverCommand
 	if err := msgpack.Unmarshal(data, &cmd); err != nil {
 		return cmd, fmt.Errorf("%w: %v", errBadCommand, err)
+	}
+	if cmd.User == "" && cmd.Client == "" {
+		return cmd, fmt.Errorf("%w: neither user nor client", errBadCommand)
 	}
 	switch cmd.Op {
 	case opDisconnect:
@@ -98,7 +100,10 @@ func (cmd serverCommand) run(s *Server) int {
 func (b apiBackend) runEverywhere(ctx context.Context, cmd serverCommand) (n int, err error) {
 	s := b.s
 	n = cmd.run(s)
-	cmd.From = s.cfg.NodeID
+	if cmd.User == "" && cmd.Client == "" {
+		return n, nil // every connection: outside the Backend's contract, so here only
+	}
+	cmd.From = s.relayID
 	data, err := msgpack.Marshal(cmd)
 	if err != nil {
 		return n, fmt.Errorf("encode %s: %w", cmd.Op, err)
@@ -108,7 +113,7 @@ func (b apiBackend) runEverywhere(ctx context.Context, cmd serverCommand) (n int
 	})
 	if err != nil {
 		s.metrics.CommandsNotRelayed.Add(1)
-		return n, fmt.Errorf("%w: %s done on this instance (%d connections), not relayed to the others: %v",
+		return n, fmt.Errorf("%w: %s done on this instance (%d connections); the others may not have been told: %v",
 			api.ErrUnavailable, cmd.Op, n, err)
 	}
 	return n, nil
@@ -151,7 +156,7 @@ func (k brokerSink) runRelayed(data []byte) {
 		s.log.Debug("relayed command dropped", "err", err)
 		return
 	}
-	if cmd.From == s.cfg.NodeID {
+	if cmd.From == s.relayID {
 		return
 	}
 	s.metrics.CommandsRelayed.Add(1)

@@ -29,6 +29,7 @@ import (
 // loop. Create it with New, run it with Serve.
 type Server struct {
 	cfg      Config
+	relayID  string // marks the commands this server relays (relay.go)
 	log      *slog.Logger
 	start    time.Time
 	upgrader upgrader
@@ -99,6 +100,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		// Client ids and presence members must be unique across instances.
 		s.cfg.NodeID = "node-" + strconv.FormatUint(rand.Uint64(), 36)
 	}
+	// Not the node id, which a deployment may pin to the same value on
+	// several instances: each would then drop the others' commands as its
+	// own.
+	s.relayID = strconv.FormatUint(rand.Uint64(), 36)
 	s.ns = s.cfg.namespaces()
 	s.limits = newLimits(&s.cfg)
 	s.upgrader.forwarded = len(s.limits.proxies) > 0

@@ -65,13 +65,18 @@ func (s *subscriptions) set(channel string, want bool) {
 }
 
 // whenActive runs f once channel is subscribed on Redis, or calls fail
-// after the broker's timeout.
+// after the broker's timeout. The wait is filed under s.mu, so a rebalance
+// cannot move the channel between the route's lookup and the filing (the
+// wait would be left on a connection that no longer wants it); f runs
+// after, as it may call back into the broker.
 func (s *subscriptions) whenActive(channel string, f func(), fail func(error)) {
 	pubsub := s.b.names.pubsubChannel(channel)
 	s.mu.Lock()
-	c := s.conns[s.route(pubsub)]
+	active := s.conns[s.route(pubsub)].waitUnlessActive(pubsub, f, fail)
 	s.mu.Unlock()
-	c.whenActive(pubsub, f, fail)
+	if active {
+		f()
+	}
 }
 
 func (s *subscriptions) close() {

@@ -96,18 +96,18 @@ func (c *pubsubConn) wanted() []string {
 	return out
 }
 
-// whenActive runs f once pubsub is subscribed on Redis (at once if it
-// already is), so a subscribe reply is only sent when publications can no
-// longer be missed; or it calls fail after the broker's timeout.
-func (c *pubsubConn) whenActive(pubsub string, f func(), fail func(error)) {
+// waitUnlessActive reports whether pubsub is subscribed on Redis, and if
+// it is not yet, files a wait that runs f once it is, so a subscribe reply
+// is only sent when publications can no longer be missed, or calls fail
+// after the broker's timeout.
+func (c *pubsubConn) waitUnlessActive(pubsub string, f func(), fail func(error)) (active bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.active[pubsub] {
-		c.mu.Unlock()
-		f()
-		return
+		return true
 	}
 	c.waitLocked(pubsub, &waiter{f: f, fail: fail, deadline: time.Now().Add(c.b.cfg.Timeout)})
-	c.mu.Unlock()
+	return false
 }
 
 // waitLocked files w under pubsub and arms its timer for what is left of
