@@ -29,7 +29,7 @@ import (
 // loop. Create it with New, run it with Serve.
 type Server struct {
 	cfg      Config
-	relayID  string // marks the commands this server relays (relay.go)
+	relayID  string // marks the commands it relays: not the node id, which may be pinned alike on several instances (relay.go)
 	log      *slog.Logger
 	start    time.Time
 	upgrader upgrader
@@ -91,6 +91,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		upgrader: upgrader{cfg: &cfg, origins: newOriginPolicy(cfg.AllowedOrigins)},
 		index:    newConnIndex(int(lim.Cur)),
 		events:   newEventLog(log, cfg.LogSummaryInterval),
+		relayID:  strconv.FormatUint(rand.Uint64(), 36),
 		// Twice the message limit: a client caught sending a message over
 		// the limit can finish writing it and still read our close code.
 		discardLimit: min(max(minDiscard, 2*cfg.MaxMessageBytes), math.MaxInt32-1),
@@ -100,10 +101,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		// Client ids and presence members must be unique across instances.
 		s.cfg.NodeID = "node-" + strconv.FormatUint(rand.Uint64(), 36)
 	}
-	// Not the node id, which a deployment may pin to the same value on
-	// several instances: each would then drop the others' commands as its
-	// own.
-	s.relayID = strconv.FormatUint(rand.Uint64(), 36)
 	s.ns = s.cfg.namespaces()
 	s.limits = newLimits(&s.cfg)
 	s.upgrader.forwarded = len(s.limits.proxies) > 0
