@@ -175,6 +175,21 @@ func dialIdleWith(addr, path string, extra ...string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	head, err := requestUpgrade(c, addr, path, extra...)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		c.Close()
+		return nil, fmt.Errorf("upgrade refused: %q", head)
+	}
+	return c, nil
+}
+
+// requestUpgrade sends an upgrade request for path on c, with extra header
+// lines, and returns the response head.
+func requestUpgrade(c net.Conn, addr, path string, extra ...string) (string, error) {
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 	for _, h := range extra {
@@ -184,24 +199,18 @@ func dialIdleWith(addr, path string, extra ...string) (net.Conn, error) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	defer c.SetDeadline(time.Time{})
 	if _, err := io.WriteString(c, req); err != nil {
-		c.Close()
-		return nil, err
+		return "", err
 	}
 	var buf [512]byte
 	n := 0
 	for !bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
 		k, err := c.Read(buf[n:])
 		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("read upgrade response: %w", err)
+			return "", fmt.Errorf("read upgrade response (%q so far): %w", buf[:n], err)
 		}
 		n += k
 	}
-	if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 101 ")) {
-		c.Close()
-		return nil, fmt.Errorf("upgrade refused: %q", buf[:n])
-	}
-	return c, nil
+	return string(buf[:n]), nil
 }
 
 // dialMany grows conns to n idle connections.

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,27 +34,12 @@ func upgradePathFrom(t *testing.T, local, addr, path string, extra ...string) (s
 	if err != nil {
 		t.Fatalf("dial from %s: %v", local, err)
 	}
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-	for _, h := range extra {
-		req += h + "\r\n"
+	head, err := requestUpgrade(c, addr, path, extra...)
+	if err != nil {
+		c.Close()
+		t.Fatalf("upgrade from %s: %v", local, err)
 	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	var buf [512]byte
-	n := 0
-	for !bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
-		k, err := c.Read(buf[n:])
-		if err != nil {
-			c.Close()
-			t.Fatalf("read the response (%q so far): %v", buf[:n], err)
-		}
-		n += k
-	}
-	return string(buf[:n]), c
+	return head, c
 }
 
 // status is the code of a response head.
