@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -57,7 +58,7 @@ func decodeServerCommand(data []byte, maxChannelBytes int) (serverCommand, error
 	}
 	switch cmd.Op {
 	case opDisconnect:
-		if cmd.Code < 4000 || cmd.Code > 4999 || len(cmd.Reason) > maxCloseReason {
+		if cmd.Code < 4000 || cmd.Code > 4999 || len(cmd.Reason) > maxCloseReason || !utf8.ValidString(cmd.Reason) {
 			return cmd, fmt.Errorf("%w: close code %d, reason of %d bytes", errBadCommand, cmd.Code, len(cmd.Reason))
 		}
 	case opUnsubscribe:

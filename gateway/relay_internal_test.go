@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -31,6 +32,7 @@ func TestDecodeServerCommand(t *testing.T) {
 		{"close code 1000", enc(serverCommand{Op: opDisconnect, User: "42", Code: 1000}), false},
 		{"no close code", enc(serverCommand{Op: opDisconnect, User: "42"}), false},
 		{"reason too long", enc(serverCommand{Op: opDisconnect, User: "42", Code: 4000, Reason: strings.Repeat("x", 124)}), false},
+		{"reason not UTF-8", enc(serverCommand{Op: opDisconnect, User: "42", Code: 4000, Reason: "\xff"}), false},
 		{"bad channel", enc(serverCommand{Op: opUnsubscribe, User: "42", Channel: "$wsgate:commands"}), false},
 		{"not msgpack", []byte{0xc1}, false},
 		{"a string", enc("disconnect"), false},
@@ -67,7 +69,7 @@ func FuzzServerCommand(f *testing.F) {
 		}
 		switch cmd.Op {
 		case opDisconnect:
-			if cmd.Code < 4000 || cmd.Code > 4999 || len(cmd.Reason) > maxCloseReason {
+			if cmd.Code < 4000 || cmd.Code > 4999 || len(cmd.Reason) > maxCloseReason || !utf8.ValidString(cmd.Reason) {
 				t.Fatalf("accepted %+v", cmd)
 			}
 		case opUnsubscribe:
