@@ -53,11 +53,13 @@ type Config struct {
 	// connection stays), an API publish with 400. It must leave room for
 	// the command around the data within MaxMessageBytes (publishRoom).
 	MaxPublicationBytes int
-	// MaxQueueBytes bounds a connection's backlog: the bytes queued for it
-	// that its socket has not taken. A frame that would take a non-empty
-	// backlog over it closes the connection with 4008 (slow consumer); a
-	// frame queued on an empty backlog is always accepted, whatever its
-	// size, so one large message to a reading client is never "slow".
+	// MaxQueueBytes bounds a connection's backlog once its socket refuses
+	// bytes: the bytes queued for it that the last write left unwritten,
+	// and what was queued since. A frame that would take such a backlog over
+	// it closes the connection with 4008 (slow consumer). While the socket
+	// takes all it is offered, frames are always accepted, whatever their
+	// size or number before the next write (a burst the hub queues at once),
+	// so a reading client is never "slow".
 	MaxQueueBytes int
 	// BatchSends writes a publication's frames to its subscribers' sockets
 	// in batches, one io_uring_enter(2) per 64 sockets instead of one

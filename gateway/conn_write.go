@@ -18,11 +18,13 @@ func (c *conn) send(frame []byte) {
 	c.mu.Unlock()
 }
 
-// queueLocked appends a frame, enforcing MaxQueueBytes on the backlog:
-// the bytes already queued that the socket has not taken. A frame on an
-// empty backlog is always accepted, whatever its size: one large message
-// to a client that reads is not a slow consumer. (The queue is non-empty
-// only while the socket refuses bytes: every path that queues flushes.)
+// queueLocked appends a frame, enforcing MaxQueueBytes on the backlog of a
+// socket that refuses bytes: once the last flush left some of the queue
+// unwritten, the queue may not grow past the limit. While the socket took
+// everything it was offered, frames are accepted whatever their number or
+// size: the hub queues a round (or a repaired channel's history and held
+// publications) for each subscriber before it flushes, and a client that
+// reads is not a slow consumer for that.
 func (c *conn) queueLocked(frame []byte) {
 	one := [1][]byte{frame}
 	c.queueAllLocked(one[:])
@@ -38,12 +40,14 @@ func (c *conn) queueAllLocked(frames [][]byte) {
 	if c.out == nil {
 		c.out = getOutQueue()
 	}
-	backlog, k := c.out.Len(), 0
-	for ; k < len(frames); k++ {
-		if backlog > 0 && backlog+len(frames[k]) > c.srv.cfg.MaxQueueBytes {
-			break
+	backlog, k := c.out.Len(), len(frames)
+	if c.out.Refused() > 0 {
+		for k = 0; k < len(frames); k++ {
+			if backlog+len(frames[k]) > c.srv.cfg.MaxQueueBytes {
+				break
+			}
+			backlog += len(frames[k])
 		}
-		backlog += len(frames[k])
 	}
 	c.out.PushAll(frames[:k])
 	c.srv.metrics.FramesOut.Add(int64(k))
@@ -119,6 +123,9 @@ func (c *conn) flushLocked(onWorker bool) {
 // socket is broken.
 func (c *conn) flushedLocked(writes int, err error, onWorker bool) {
 	c.srv.metrics.Writevs.Add(int64(writes))
+	if c.out != nil {
+		c.out.Offered()
+	}
 	if err != nil { // peer reset or timed out: nothing more can be sent
 		c.peerTimedOutLocked(err)
 		c.out.Reset()

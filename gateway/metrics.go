@@ -27,7 +27,7 @@ type Metrics struct {
 	HandshakesFailed   atomic.Int64 `metric:"wsgate_handshakes_failed_total" help:"Upgrade requests rejected: malformed, refused Origin or token, connect hook refusal, too large."`
 	HandshakeTimeouts  atomic.Int64 `metric:"wsgate_handshake_timeouts_total" help:"Connections closed at the handshake deadline (--handshake-timeout)."`
 	ProtocolErrors     atomic.Int64 `metric:"wsgate_protocol_errors_total" help:"Connections closed with 1002, 1003, 1007 or 1009 for a client protocol error."`
-	SlowConsumers      atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: their backlog (bytes queued that the socket has not taken) passed --max-queue-bytes."`
+	SlowConsumers      atomic.Int64 `metric:"wsgate_slow_consumers_total" help:"Connections closed with 4008: once their socket refused bytes, their backlog (bytes queued and not yet written) passed --max-queue-bytes."`
 	PongTimeouts       atomic.Int64 `metric:"wsgate_pong_timeouts_total" help:"Connections closed because nothing arrived within --pong-timeout after a ping."`
 	PeerTimeouts       atomic.Int64 `metric:"wsgate_peer_timeouts_total" help:"Open connections whose socket failed because the kernel gave up on the peer: ETIMEDOUT (keepalive probes unanswered under --heartbeat tcp, data or a zero window outlasting TCP_USER_TIMEOUT) or host/network unreachable."`
 	PongsLate          atomic.Int64 `metric:"wsgate_pongs_late_total" help:"Pong timeouts waived because the peer's bytes were already waiting in the socket, unread by a busy gateway."`

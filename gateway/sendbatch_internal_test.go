@@ -73,14 +73,25 @@ func TestFlushAllBatchesAndBusyConns(t *testing.T) {
 // connected to its /ws endpoint.
 func startWithClients(t *testing.T, n int) (*Server, []*cws.Conn) {
 	t.Helper()
+	s, clients := startWithClientsConfig(t, n, nil)
+	if !s.sendBatches.enabled() {
+		t.Fatal("batched sends unavailable: io_uring is enabled on the hosts this project supports")
+	}
+	return s, clients
+}
+
+// startWithClientsConfig is startWithClients with mutate applied to the
+// default configuration.
+func startWithClientsConfig(t *testing.T, n int, mutate func(*Config)) (*Server, []*cws.Conn) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("New: %v", err)
-	}
-	if !s.sendBatches.enabled() {
-		t.Fatal("batched sends unavailable: io_uring is enabled on the hosts this project supports")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)

@@ -14,9 +14,10 @@ import (
 //
 // A WriteQueue is not safe for concurrent use; its owner locks.
 type WriteQueue struct {
-	bufs  [][]byte
-	off   int // bytes of bufs[0] already written
-	bytes int // unwritten bytes in total
+	bufs    [][]byte
+	off     int // bytes of bufs[0] already written
+	bytes   int // unwritten bytes in total
+	refused int // bytes left when the owner last offered the queue to its fd (Offered)
 }
 
 // Push appends b.
@@ -40,6 +41,15 @@ func (q *WriteQueue) Empty() bool { return len(q.bufs) == 0 }
 
 // Len is the number of unwritten bytes.
 func (q *WriteQueue) Len() int { return q.bytes }
+
+// Offered records that the owner has just offered the queue to its fd
+// (a flush, here or in a batch): what is left, the fd refused.
+func (q *WriteQueue) Offered() { q.refused = q.bytes }
+
+// Refused is how many of the queued bytes the fd refused when last offered
+// them (0: it took all it was offered, or nothing was offered yet). Bytes
+// queued since then have not been offered and do not count.
+func (q *WriteQueue) Refused() int { return min(q.refused, q.bytes) }
 
 // Flush writes as much as fd takes now. It returns how many write calls
 // wrote something; an error means the fd is broken (EAGAIN is not an
@@ -141,5 +151,5 @@ func (q *WriteQueue) Reset() {
 	if cap(q.bufs) > 64 {
 		q.bufs = nil
 	}
-	q.bufs, q.off, q.bytes = q.bufs[:0], 0, 0
+	q.bufs, q.off, q.bytes, q.refused = q.bufs[:0], 0, 0, 0
 }

@@ -79,7 +79,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.IntVar(&c.CompressionMinBytes, "compression-min-bytes", c.CompressionMinBytes, "frames with a shorter payload go out uncompressed")
 	fs.IntVar(&c.MaxPublicationBytes, "max-publication-bytes", c.MaxPublicationBytes, "largest publication data (client publish: error 106; API: 400); at most --max-message-bytes less the command around it (--max-channel-bytes + 352)")
 	fs.BoolVar(&c.BatchSends, "batch-sends", c.BatchSends, "write fan-out to up to 64 sockets with one io_uring_enter(2) (off, or io_uring unavailable: one write(2) per socket)")
-	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "backlog per connection (bytes its socket has not taken) before it is closed as a slow consumer (4008)")
+	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", c.MaxQueueBytes, "backlog per connection, once its socket refuses bytes, before it is closed as a slow consumer (4008)")
 	fs.DurationVar(&c.MessageTimeout, "message-timeout", c.MessageTimeout, "a message must arrive in full within this long of its first byte, else close 4009")
 	fs.IntVar(&c.MaxPartialBytes, "max-partial-bytes", c.MaxPartialBytes, "bytes of partial messages and requests held across all connections; over: close 4013 / 503")
 	fs.IntVar(&c.MaxHandshakes, "max-handshakes", c.MaxHandshakes, "concurrent handshakes; beyond them new connections get 503")
