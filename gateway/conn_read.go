@@ -439,6 +439,9 @@ func (c *conn) releaseInbound() {
 // OnMessage implements wsframe.Sink.
 func (c *conn) OnMessage(op wsframe.Opcode, payload []byte) error {
 	c.srv.metrics.MessagesIn.Add(1)
+	if c.in != nil {
+		c.in.partialSince = 0 // the deadline is per message: what follows restarts it (frames)
+	}
 	if c.sess == nil { // the echo endpoint
 		c.send(dataFrame(op, payload, c.window(), c.srv.cfg.CompressionMinBytes))
 		return nil

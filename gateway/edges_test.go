@@ -627,3 +627,31 @@ func TestLargestPublishFits(t *testing.T) {
 		t.Fatalf("the largest publish (%d bytes of data in a %d-byte message): %v %v, want its reply", room, len(cmd), ev, err)
 	}
 }
+
+// TestMessageTimeoutRestartsPerMessage: the message deadline is per
+// message. A client streaming messages back to back, each split across two
+// writes so that no read ends on a message boundary, is never closed with
+// 4009, however long the stream lasts (here past the timeout), as long as
+// each message arrives within it.
+func TestMessageTimeoutRestartsPerMessage(t *testing.T) {
+	const timeout, gap, messages = 2 * time.Second, 400 * time.Millisecond, 8
+	s := srv(t, func(c *gateway.Config) { c.MessageTimeout = timeout })
+	c := dialWS(t, s.Addr().String(), "/echo")
+	var wire [][]byte
+	for i := range messages {
+		wire = append(wire, c.encode(textFrame(fmt.Sprintf("message %d of a stream", i))))
+	}
+	go func() {
+		var carry []byte
+		for _, w := range wire {
+			half := len(w) / 2
+			c.conn.Write(append(carry, w[:half]...)) // the rest of the last, the start of this one
+			carry = append([]byte(nil), w[half:]...)
+			time.Sleep(gap)
+		}
+		c.conn.Write(carry)
+	}()
+	for i := range messages {
+		c.expectMessage(opText, []byte(fmt.Sprintf("message %d of a stream", i)))
+	}
+}
