@@ -18,10 +18,11 @@ func decodePublications(w frameWalker, f *ServerFrame, st *frameState) error {
 		return failValue(w, st, "publications", k, "array")
 	}
 	f.HasPublications = true
-	grow := func(n int) {
+	grow := func(n int) { // a repeated key: the last one wins (§2)
 		if cap(f.Publications) < n {
 			f.Publications = make([]HistoryPublication, 0, n)
 		}
+		f.Publications = f.Publications[:0]
 	}
 	return decodeObjects(w, st, "publications[]", grow, func(dry bool) error {
 		return decodePublication(w, f, st, dry)
@@ -136,10 +137,11 @@ func decodeClients(w frameWalker, f *ServerFrame, st *frameState) error {
 		return nil
 	}
 	f.HasClients = true
-	grow := func(n int) {
+	grow := func(n int) { // a repeated key: the last one wins (§2)
 		if cap(f.Clients) < n {
 			f.Clients = make([]ClientInfo, 0, n)
 		}
+		f.Clients = f.Clients[:0]
 	}
 	return decodeObjects(w, st, "clients[]", grow, func(dry bool) error {
 		return decodeClient(w, f, st, dry)

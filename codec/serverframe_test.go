@@ -271,6 +271,12 @@ func TestDecodeServerFrameEncodingVariants(t *testing.T) {
 	if got := summary(decodeOK(t, Msgpack, mp)); got["offset"] != uint64(6) || got["data"] != "x" {
 		t.Errorf("msgpack variants: %v", got)
 	}
+	// Repeated lists: the last one wins, not the two appended.
+	lists := []byte(`{"type":"reply","id":6,"publications":[{"offset":1,"data":1}],"publications":[{"offset":2,"data":2}],` +
+		`"clients":[{"client":"a","user":"1"}],"clients":[{"client":"b","user":"2"}]}`)
+	if got := summary(decodeOK(t, JSON, lists)); got["publications"] != "2:2" || got["clients"] != "b/2" {
+		t.Errorf("repeated lists: %v, want only the last of each", got)
+	}
 	js := []byte(" {\n\"type\" : \"mes\\u0073age\", \"channel\":\"c\",\"epoch\":\"\\u00e9\\/\",\"data\":null,\"reason\":\"\\ud83d\\ude00\"}\t")
 	got := summary(decodeOK(t, JSON, js))
 	if got["type"] != "message" || got["epoch"] != "é/" || got["data"] != "null" || got["reason"] != "😀" {
