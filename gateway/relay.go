@@ -12,6 +12,7 @@ import (
 	"github.com/wsgate/wsgate/gateway/api"
 	"github.com/wsgate/wsgate/gateway/broker"
 	"github.com/wsgate/wsgate/gateway/hub"
+	"github.com/wsgate/wsgate/gateway/wsframe"
 )
 
 // The server API's disconnect and unsubscribe act on connections, and a
@@ -71,9 +72,9 @@ func decodeServerCommand(data []byte, maxChannelBytes int) (serverCommand, error
 	return cmd, nil
 }
 
-// maxCloseReason is the longest close reason a close frame carries
-// (RFC 6455 §5.5: 125-byte control payloads, 2 of them the code).
-const maxCloseReason = 123
+// maxCloseReason is the longest close reason a close frame carries: a
+// control frame's payload less the code's 2 bytes.
+const maxCloseReason = wsframe.MaxControlPayload - 2
 
 // run applies cmd to this instance's matching connections and returns how
 // many matched.
