@@ -1,9 +1,7 @@
 package gateway_test
 
 import (
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -23,15 +21,8 @@ func TestServerAPI(t *testing.T) {
 	hs := httptest.NewServer(api.New("k3y", srv.APIBackend(), slog.New(slog.DiscardHandler)))
 	defer hs.Close()
 	call := func(key, method, body string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/api/"+method, strings.NewReader(body))
-		req.Header.Set("Authorization", "apikey "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		r := apiPostKey(t, hs.URL, key, method, body)
+		return r.status, r.body
 	}
 	sub := dialAs(t, srv.Addr().String(), token(t, "42", time.Minute, nil))
 	sub.cmd(map[string]any{"id": 1, "cmd": "subscribe", "channel": "news"})

@@ -124,10 +124,17 @@ type apiResponse struct {
 	body   string
 }
 
+// apiPost calls the server API at base with the key "k3y".
 func apiPost(t *testing.T, base, method, body string) apiResponse {
 	t.Helper()
+	return apiPostKey(t, base, "k3y", method, body)
+}
+
+// apiPostKey is apiPost with another key.
+func apiPostKey(t *testing.T, base, key, method, body string) apiResponse {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/"+method, strings.NewReader(body))
-	req.Header.Set("Authorization", "apikey k3y")
+	req.Header.Set("Authorization", "apikey "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
